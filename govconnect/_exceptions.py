@@ -1,0 +1,153 @@
+"""The one exception tree of govconnect.
+
+Every error the SDK raises derives from :class:`GovConnectError`. The branches say what the caller
+should do about it::
+
+    GovConnectError
+    ├── ConfigurationError          fix the setup (config file, plugin, connector declaration)
+    │   ├── PluginError             a plugin failed to import or to register (reported, others load)
+    │   └── ServiceDefinitionError  a connector declares an invalid service or record field
+    ├── InvalidInputError           the data is wrong; carries ``problems`` naming field and rule
+    │   ├── IdentityError           a citizen ID / credit code failed a rule (also a ``ValueError``)
+    │   └── CatalogValidationError  a catalog breaks the resource-catalog rules (all of them at once)
+    └── ExchangeError               talking to the exchange platform failed
+        ├── RetryableError          transient (connect error, timeout, 429, 5xx): try again later
+        └── PlatformRejectedError   the platform refused the request (4xx): do not retry
+
+Low-level errors (httpx, SQLAlchemy, OSError) are translated at the boundary with ``raise … from exc``
+so callers handle one tree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+__all__ = [
+    "CatalogValidationError",
+    "ConfigurationError",
+    "ExchangeError",
+    "GovConnectError",
+    "IdentityError",
+    "InvalidInputError",
+    "PlatformRejectedError",
+    "PluginError",
+    "Problem",
+    "RetryableError",
+    "ServiceDefinitionError",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One broken rule: *where* (a dotted field path), *which rule*, and a sentence for humans.
+
+    Problems are the unit of every "bad input" report in govconnect: catalog validation, intake
+    mapping, platform 4xx bodies and gateway 422 bodies all carry lists of them.
+    """
+
+    field: str
+    rule: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.message} [{self.rule}]"
+
+    def as_dict(self) -> dict[str, str]:
+        return {"field": self.field, "rule": self.rule, "message": self.message}
+
+
+class GovConnectError(Exception):
+    """Root of every error govconnect raises."""
+
+
+class ConfigurationError(GovConnectError):
+    """The setup is wrong: a config value, a plugin, a connector declaration. Fix it and rerun."""
+
+
+class PluginError(ConfigurationError):
+    """A plugin could not be loaded or registered.
+
+    The plugin manager records these instead of raising them, so one broken plugin never stops the
+    others from loading; ``govconnect plugins`` lists them.
+    """
+
+    def __init__(self, plugin: str, reason: str) -> None:
+        super().__init__(f"plugin {plugin!r}: {reason}")
+        self.plugin = plugin
+        self.reason = reason
+
+
+class ServiceDefinitionError(ConfigurationError):
+    """A connector declares an invalid service; the message names connector, service and field."""
+
+    def __init__(self, connector: str, problems: Sequence[Problem]) -> None:
+        self.connector = connector
+        self.problems = list(problems)
+        lines = "\n".join(f"  - {p}" for p in self.problems)
+        super().__init__(f"connector {connector!r} declares invalid services:\n{lines}")
+
+
+class InvalidInputError(GovConnectError):
+    """Data broke one or more rules. ``problems`` names each field and rule."""
+
+    def __init__(self, problems: Iterable[Problem], summary: str | None = None) -> None:
+        self.problems = list(problems)
+        head = summary or f"{len(self.problems)} problem(s)"
+        lines = "\n".join(f"  - {p}" for p in self.problems)
+        super().__init__(f"{head}:\n{lines}" if lines else head)
+
+
+class IdentityError(InvalidInputError, ValueError):
+    """A citizen ID number or unified social credit code failed one of its rules.
+
+    Also a ``ValueError`` so that pydantic reports it as an ordinary validation error of the field
+    that carries the identity type.
+    """
+
+    def __init__(self, kind: str, rule: str, message: str) -> None:
+        self.kind = kind
+        self.rule = rule
+        super().__init__([Problem(kind, rule, message)], summary=f"invalid {kind}: {message}")
+
+    def __str__(self) -> str:
+        return f"invalid {self.kind}: {self.problems[0].message} [{self.rule}]"
+
+
+class CatalogValidationError(InvalidInputError):
+    """A catalog breaks resource-catalog rules; every problem of the catalog is listed at once."""
+
+    def __init__(self, problems: Iterable[Problem]) -> None:
+        problems = list(problems)
+        super().__init__(problems, summary=f"catalog has {len(problems)} problem(s)")
+
+
+class ExchangeError(GovConnectError):
+    """A call to the exchange platform failed."""
+
+
+class RetryableError(ExchangeError):
+    """A transient failure that may succeed later: connect error, timeout, 429, 5xx.
+
+    ``retry_after`` carries the platform's ``Retry-After`` in seconds when it sent one.
+    """
+
+    def __init__(
+        self, message: str, *, status: int | None = None, retry_after: float | None = None
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.retry_after = retry_after
+
+
+class PlatformRejectedError(ExchangeError):
+    """The platform refused the request (4xx). Retrying the same request cannot succeed.
+
+    ``problems`` carries the platform's machine-readable reasons, each naming a field.
+    """
+
+    def __init__(self, status: int, message: str, problems: Sequence[Problem] = ()) -> None:
+        self.status = status
+        self.problems = list(problems)
+        detail = "; ".join(str(p) for p in self.problems)
+        super().__init__(f"platform refused ({status}): {message}" + (f" — {detail}" if detail else ""))

@@ -1,0 +1,47 @@
+"""The ``govconnect`` command line.
+
+Each command group lives in its own module of this package and exposes ``register(root)``; the
+modules are listed once in ``COMMAND_MODULES``. Plugins add commands through the
+``register_commands`` hook. Exit codes: 0 ok, 1 failure, 2 usage error.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import typer
+
+__all__ = ["COMMAND_MODULES", "app", "main"]
+
+COMMAND_MODULES = [
+    "govconnect.cli.plugins",
+    "govconnect.cli.catalog",
+]
+
+app = typer.Typer(
+    name="govconnect",
+    help="Connect departmental legacy systems to the data-exchange and unified intake platforms.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+_built = False
+
+
+def build() -> typer.Typer:
+    """Attach every command group and plugin command to the root app (once)."""
+    global _built
+    if not _built:
+        for name in COMMAND_MODULES:
+            importlib.import_module(name).register(app)
+        from .._registry import plugin_commands
+
+        plugin_commands(app)
+        _built = True
+    return app
+
+
+def main() -> None:
+    build()(prog_name="govconnect")
