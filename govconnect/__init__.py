@@ -1,8 +1,39 @@
-"""govconnect: connect departmental legacy systems to the data-exchange and unified intake platforms."""
+"""govconnect: connect departmental legacy systems to the data-exchange and unified intake platforms.
+
+The public API is this flat namespace; implementation lives in private modules. See README.md for a
+five-minute tour and docs/ for the plugin hooks and the platform contract.
+"""
 
 from __future__ import annotations
 
+from ._catalog import (
+    Catalog,
+    Category,
+    OpenAttributes,
+    Provider,
+    Resource,
+    ResourceFormat,
+    Sharing,
+    SharingMethod,
+    SharingType,
+    UpdateCycle,
+    catalog_problems,
+    parse_resource_code,
+)
+from ._classification import Level
 from ._codetables import ETHNICITY, GENDER, NATIONAL_CODE_TABLES, CodeTable
+from ._config import Config, load_config
+from ._connector import (
+    Connector,
+    Department,
+    LegacySystem,
+    NoParams,
+    NoSettings,
+    Service,
+    dataset,
+    query,
+)
+from ._diff import CatalogDiff, ItemChange, ResourceChange, diff_catalogs
 from ._events import EventKind, ExchangeEvent
 from ._exceptions import (
     CatalogValidationError,
@@ -17,31 +48,95 @@ from ._exceptions import (
     RetryableError,
     ServiceDefinitionError,
 )
+from ._export import EXPORT_FORMATS, export_catalog, to_csv, to_dcat, to_json, to_openapi
+from ._fields import DataType, InformationItem, Record, field, information_items
+from ._identity import (
+    CitizenId,
+    CreditCode,
+    citizen_id_check_char,
+    credit_code_check_char,
+    mask,
+    mask_citizen_id,
+    mask_credit_code,
+    organization_code_check_char,
+)
 from ._plugins import PluginManager, make_plugin_manager
+from ._registry import Registry, load_registry
+from ._validation import problems_from_pydantic, validate_model
 from .hookspecs import hookimpl
 
 __version__ = "0.1.0"
 
 __all__ = [
     "ETHNICITY",
+    "EXPORT_FORMATS",
     "GENDER",
     "NATIONAL_CODE_TABLES",
+    "Catalog",
+    "CatalogDiff",
     "CatalogValidationError",
+    "Category",
+    "CitizenId",
     "CodeTable",
+    "Config",
     "ConfigurationError",
+    "Connector",
+    "CreditCode",
+    "DataType",
+    "Department",
     "EventKind",
     "ExchangeError",
     "ExchangeEvent",
     "GovConnectError",
     "IdentityError",
+    "InformationItem",
     "InvalidInputError",
+    "ItemChange",
+    "LegacySystem",
+    "Level",
+    "NoParams",
+    "NoSettings",
+    "OpenAttributes",
     "PlatformRejectedError",
     "PluginError",
     "PluginManager",
     "Problem",
+    "Provider",
+    "Record",
+    "Registry",
+    "Resource",
+    "ResourceChange",
+    "ResourceFormat",
     "RetryableError",
+    "Service",
     "ServiceDefinitionError",
+    "Sharing",
+    "SharingMethod",
+    "SharingType",
+    "UpdateCycle",
     "__version__",
+    "catalog_problems",
+    "citizen_id_check_char",
+    "credit_code_check_char",
+    "dataset",
+    "diff_catalogs",
+    "export_catalog",
+    "field",
     "hookimpl",
+    "information_items",
+    "load_config",
+    "load_registry",
     "make_plugin_manager",
+    "mask",
+    "mask_citizen_id",
+    "mask_credit_code",
+    "organization_code_check_char",
+    "parse_resource_code",
+    "problems_from_pydantic",
+    "query",
+    "to_csv",
+    "to_dcat",
+    "to_json",
+    "to_openapi",
+    "validate_model",
 ]

@@ -30,6 +30,20 @@ app = typer.Typer(
 _built = False
 
 
+@app.callback()
+def root(
+    ctx: typer.Context,
+    config: str | None = typer.Option(
+        None,
+        "--config",
+        "-c",
+        help="Config file (default: $GOVCONNECT_CONFIG or ./govconnect.toml).",
+    ),
+) -> None:
+    """Connect departmental legacy systems to the data-exchange and unified intake platforms."""
+    ctx.obj = {"config": config}
+
+
 def build() -> typer.Typer:
     """Attach every command group and plugin command to the root app (once)."""
     global _built
