@@ -176,6 +176,7 @@ class Service:
     resource: Resource
     key: str | None = None
     replication_key: str | None = None
+    takes_params: bool = True
 
     @property
     def code(self) -> str:
@@ -278,7 +279,8 @@ class Connector:
         svc = service if isinstance(service, Service) else self.service(service)
         checked = validate_model(svc.params_model, params or {}, "params")
         model = svc.record_model
-        for item in svc.function(self, checked):
+        produced = svc.function(self, checked) if svc.takes_params else svc.function(self)
+        for item in produced:
             yield item if isinstance(item, model) else model.model_validate(item)
 
     def close(self) -> None:
@@ -398,9 +400,22 @@ def _build_service(
             resource=resource,
             key=meta.key,
             replication_key=meta.replication_key,
+            takes_params=_positional_count(fn) == 2,
         ),
         problems,
     )
+
+
+def _positional(fn: Callable[..., Any]) -> list[inspect.Parameter]:
+    return [
+        p
+        for p in inspect.signature(fn).parameters.values()
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+    ]
+
+
+def _positional_count(fn: Callable[..., Any]) -> int:
+    return len(_positional(fn))
 
 
 def _models_from_signature(
@@ -415,11 +430,7 @@ def _models_from_signature(
             None,
             [Problem(where, "service.annotations", f"cannot read annotations: {exc}")],
         )
-    positional = [
-        p
-        for p in inspect.signature(fn).parameters.values()
-        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
-    ]
+    positional = _positional(fn)
     if len(positional) not in (1, 2):
         problems.append(
             Problem(where, "service.signature", "a service takes (self) or (self, params)")

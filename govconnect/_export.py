@@ -244,8 +244,8 @@ def _dcat_dataset(r: Resource) -> dict[str, Any]:
             {
                 "@type": "dcat:Distribution",
                 "dct:format": r.format.value,
+                "dct:title": f"{r.name} ({len(r.items)} information items)",
                 "dcat:mediaType": "application/json",
-                "dct:conformsTo": [item.name for item in r.items],
             }
         ],
     }

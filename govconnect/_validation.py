@@ -29,7 +29,7 @@ def problems_from_pydantic(exc: ValidationError, prefix: str = "") -> list[Probl
         cause = (err.get("ctx") or {}).get("error")
         if isinstance(cause, IdentityError):
             rule = f"{cause.kind.replace(' ', '_')}.{cause.rule}"
-            message = str(cause)
+            message = f"invalid {cause.kind}: {cause.problems[0].message}"
         problems.append(Problem(field, rule, message))
     return problems
 

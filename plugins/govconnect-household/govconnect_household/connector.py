@@ -1,0 +1,193 @@
+"""Services of the household-registration system: a resident lookup and the resident dataset."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import date, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from pydantic import BaseModel, ConfigDict, Field
+
+from govconnect import (
+    CitizenId,
+    Connector,
+    Department,
+    LegacySystem,
+    Level,
+    Record,
+    dataset,
+    field,
+    query,
+)
+
+from .sample import DISTRICTS
+from .schema import resident_table
+
+__all__ = ["DistrictPopulation", "HouseholdConnector", "Resident", "ResidentDatasetParams", "ResidentQuery"]
+
+STATUS = {"1": "正常", "2": "迁出", "3": "死亡"}
+
+
+class Resident(Record):
+    """A registered resident, as other departments may receive it (English names, typed values)."""
+
+    citizen_id: CitizenId = field("公民身份号码", level=Level.SENSITIVE, personal=True)
+    name: str = field("姓名", level=Level.SENSITIVE, personal=True, max_length=50)
+    gender: str = field("性别代码", level=Level.INTERNAL, personal=True, max_length=1)
+    ethnicity: str = field("民族代码", level=Level.SENSITIVE, personal=True, max_length=2)
+    birth_date: date = field("出生日期", level=Level.SENSITIVE, personal=True)
+    household_no: str = field("户号", level=Level.INTERNAL, max_length=9)
+    relation: str = field("与户主关系", level=Level.INTERNAL, personal=True, max_length=10)
+    address: str = field("户籍地址", level=Level.SENSITIVE, personal=True, max_length=200)
+    region_code: str = field("行政区划代码", level=Level.PUBLIC, max_length=6)
+    phone: str | None = field("联系电话", level=Level.SENSITIVE, personal=True, default=None, max_length=20)
+    status: str = field("户籍状态", level=Level.INTERNAL, max_length=4)
+    registered_on: date = field("登记日期", level=Level.INTERNAL)
+    updated_at: datetime = field("更新时间", level=Level.INTERNAL)
+
+
+class DistrictPopulation(Record):
+    """Registered population of one district: public statistics, no personal information."""
+
+    region_code: str = field("行政区划代码", level=Level.PUBLIC, max_length=6)
+    region_name: str = field("行政区划名称", level=Level.PUBLIC, max_length=50)
+    households: int = field("户数", level=Level.PUBLIC)
+    residents: int = field("户籍人口数", level=Level.PUBLIC)
+    male: int = field("男性人口数", level=Level.PUBLIC)
+    female: int = field("女性人口数", level=Level.PUBLIC)
+
+
+class ResidentQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    citizen_id: CitizenId = Field(description="公民身份号码 of the resident to look up")
+
+
+class ResidentDatasetParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    since: datetime | None = Field(
+        default=None, description="only residents updated after this time (incremental publishing)"
+    )
+
+
+class HouseholdSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    url: str = Field(
+        default="sqlite:///.govconnect/household.sqlite", description="SQLAlchemy database URL"
+    )
+    table: str = Field(default="hj_resident", pattern=r"^[a-z_][a-z0-9_]{0,62}$")
+    chunk_size: int = Field(default=2000, ge=1, le=100_000)
+
+
+class HouseholdConnector(Connector):
+    """户籍管理系统 of a district public-security bureau, reached through its SQL database."""
+
+    name = "household"
+    title = "户籍管理系统 (household registration)"
+    department = Department(code="11010500000", name="北京市朝阳区公安分局")
+    system = LegacySystem(code="HJGL", name="户籍管理系统")
+    Settings = HouseholdSettings
+
+    def __init__(self, settings: Any = None) -> None:
+        super().__init__(settings)
+        self.engine = sa.create_engine(self.settings.url)
+        self.table = resident_table(sa.MetaData(), self.settings.table)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    @query(
+        code="111112001/0001",
+        name="居民户籍信息查询",
+        abstract="按公民身份号码查询居民的户籍登记信息，用于办件中的身份与户籍核验。",
+        sharing="conditional",
+        conditions="仅限依法办理政务服务事项时，凭办件编号查询本人信息",
+        update_cycle="real_time",
+        published="2026-01-15",
+        related=["111112001/0002"],
+    )
+    def resident(self, params: ResidentQuery) -> Iterator[Resident]:
+        stmt = sa.select(self.table).where(self.table.c.gmsfhm == str(params.citizen_id))
+        with self.engine.connect() as conn:
+            for row in conn.execute(stmt):
+                yield self._record(row._mapping)
+
+    @dataset(
+        code="111112001/0002",
+        name="居民户籍信息",
+        abstract="本区登记的全部居民户籍信息，每日更新，供有权部门批量比对。",
+        sharing="conditional",
+        conditions="经户籍主管部门审批同意，仅用于人口信息比对核验",
+        update_cycle="daily",
+        published="2026-01-15",
+        key="citizen_id",
+        replication_key="updated_at",
+    )
+    def residents(self, params: ResidentDatasetParams) -> Iterator[Resident]:
+        t = self.table
+        stmt = sa.select(t).order_by(t.c.gxsj, t.c.gmsfhm)
+        if params.since is not None:
+            stmt = stmt.where(t.c.gxsj > params.since)
+        with self.engine.connect() as conn:
+            result = conn.execution_options(
+                stream_results=True, yield_per=self.settings.chunk_size
+            ).execute(stmt)
+            for row in result:
+                yield self._record(row._mapping)
+
+    @dataset(
+        code="111112001/0003",
+        name="分区户籍人口统计",
+        abstract="按行政区划统计的户籍人口数、户数和性别构成，每月更新，向社会开放。",
+        sharing="unconditional",
+        update_cycle="monthly",
+        published="2026-01-15",
+        open_to_public=True,
+        key="region_code",
+        related=["111112001/0002"],
+    )
+    def population(self) -> Iterator[DistrictPopulation]:
+        t = self.table
+        stmt = (
+            sa.select(
+                t.c.xzqh,
+                sa.func.count(sa.distinct(t.c.hh)),
+                sa.func.count(),
+                sa.func.sum(sa.case((t.c.xb == "1", 1), else_=0)),
+                sa.func.sum(sa.case((t.c.xb == "2", 1), else_=0)),
+            )
+            .where(t.c.zt == "1")
+            .group_by(t.c.xzqh)
+            .order_by(t.c.xzqh)
+        )
+        with self.engine.connect() as conn:
+            for region, households, residents, male, female in conn.execute(stmt):
+                yield DistrictPopulation(
+                    region_code=region,
+                    region_name=DISTRICTS.get(region, region),
+                    households=households,
+                    residents=residents,
+                    male=int(male or 0),
+                    female=int(female or 0),
+                )
+
+    @staticmethod
+    def _record(row: Any) -> Resident:
+        return Resident(
+            citizen_id=row["gmsfhm"],
+            name=row["xm"],
+            gender=row["xb"],
+            ethnicity=row["mz"],
+            birth_date=row["csrq"],
+            household_no=row["hh"],
+            relation=row["yhzgx"],
+            address=row["hjdz"],
+            region_code=row["xzqh"],
+            phone=row["lxdh"],
+            status=STATUS.get(row["zt"], row["zt"]),
+            registered_on=row["djrq"],
+            updated_at=row["gxsj"],
+        )
