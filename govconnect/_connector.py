@@ -25,7 +25,7 @@ import inspect
 import os
 import re
 import typing
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date
 from typing import Any, ClassVar, Literal, TypeVar
@@ -386,6 +386,7 @@ def _build_service(
     problems.extend(
         Problem(f"{where}.{p.field.split('.', 1)[1]}", p.rule, p.message)
         for p in resource_problems(resource)
+        if not (item_problems and p.rule == "items.required")
     )
     if problems:
         return None, problems
@@ -421,15 +422,13 @@ def _positional_count(fn: Callable[..., Any]) -> int:
 def _models_from_signature(
     fn: Callable[..., Any], decl: _Declaration, where: str
 ) -> tuple[type[BaseModel] | None, type[BaseModel] | None, list[Problem]]:
+    """Params and record models from ``params=`` / ``record=`` or else from the annotations."""
     problems: list[Problem] = []
+    hint_error = ""
     try:
         hints = typing.get_type_hints(fn)
-    except Exception as exc:
-        return (
-            None,
-            None,
-            [Problem(where, "service.annotations", f"cannot read annotations: {exc}")],
-        )
+    except Exception as exc:  # e.g. a name defined only inside a function: params=/record= help
+        hints, hint_error = {}, f" (annotations unreadable: {exc}; pass params= / record=)"
     positional = _positional(fn)
     if len(positional) not in (1, 2):
         problems.append(
@@ -439,25 +438,19 @@ def _models_from_signature(
     if params_model is None:
         params_model = hints.get(positional[1].name) if len(positional) == 2 else NoParams
     if not (isinstance(params_model, type) and issubclass(params_model, BaseModel)):
-        problems.append(
-            Problem(f"{where}.params", "service.params", "annotate params with a pydantic model")
-        )
+        message = "annotate params with a pydantic model" + hint_error
+        problems.append(Problem(f"{where}.params", "service.params", message))
         params_model = None
     record_model = decl.record
     if record_model is None:
         ret = hints.get("return")
-        args = typing.get_args(ret)
-        if typing.get_origin(ret) in (Iterator, Iterable, typing.Generator) or (
-            getattr(typing.get_origin(ret), "__name__", "") in ("Iterator", "Iterable", "Generator")
-        ):
-            record_model = args[0] if args else None
+        if typing.get_origin(ret) in _STREAMS and typing.get_args(ret):
+            record_model = typing.get_args(ret)[0]
     if not (isinstance(record_model, type) and issubclass(record_model, BaseModel)):
-        problems.append(
-            Problem(
-                f"{where}.record",
-                "service.record",
-                "annotate the return as Iterator[RecordModel] (records are streamed) or pass record=",
-            )
-        )
+        message = "annotate the return as Iterator[RecordModel] (records stream) or pass record="
+        problems.append(Problem(f"{where}.record", "service.record", message + hint_error))
         record_model = None
     return params_model, record_model, problems
+
+
+_STREAMS = (Iterator, Iterable, Generator)
