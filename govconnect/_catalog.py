@@ -81,7 +81,7 @@ class UpdateCycle(StrEnum):
 class Provider(BaseModel):
     """提供方: the department that provides the resource, and the system it comes from."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
     code: str
     name: str
@@ -92,7 +92,7 @@ class Provider(BaseModel):
 class Sharing(BaseModel):
     """共享属性: the sharing type with its conditions (有条件) or legal basis (不予共享)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
     type: SharingType
     conditions: str | None = None
@@ -104,7 +104,7 @@ class Sharing(BaseModel):
 class OpenAttributes(BaseModel):
     """开放属性: whether the resource is open to the public, and on which conditions."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
     public: bool = False
     conditions: str | None = None
@@ -124,7 +124,7 @@ class Category(BaseModel):
 class Resource(BaseModel):
     """One catalog entry (one service of one connector)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
     code: str = Field(description="资源代码: classification code / sequence code")
     version: int = Field(default=1, ge=1)

@@ -80,7 +80,7 @@ class Record(BaseModel):
 class InformationItem(BaseModel):
     """One information item of a catalog resource, as the catalog document carries it."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: str = Field(description="field name in records")
     title: str = Field(description="信息项名称, the item's name for people")

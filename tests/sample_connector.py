@@ -21,8 +21,18 @@ from govconnect import (
 )
 
 PEOPLE = [
-    {"citizen_id": "11010519491231002X", "name": "张三", "district": "110105", "born": date(1949, 12, 31)},
-    {"citizen_id": "110105194806110593", "name": "李四", "district": "110105", "born": date(1948, 6, 11)},
+    {
+        "citizen_id": "11010519491231002X",
+        "name": "张三",
+        "district": "110105",
+        "born": date(1949, 12, 31),
+    },
+    {
+        "citizen_id": "110105194806110593",
+        "name": "李四",
+        "district": "110105",
+        "born": date(1948, 6, 11),
+    },
 ]
 
 
@@ -68,8 +78,7 @@ class Registry(Connector):
         related=["111112001/0101"],
     )
     def people(self) -> Iterator[Person]:
-        for row in PEOPLE:
-            yield row  # mappings are validated into the record model
+        yield from PEOPLE  # mappings are validated into the record model
 
 
 @hookimpl

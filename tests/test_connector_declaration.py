@@ -8,6 +8,7 @@ import pytest
 from pydantic import BaseModel
 
 from govconnect import (
+    ConfigurationError,
     Connector,
     DataType,
     Department,
@@ -191,13 +192,11 @@ def test_run_streams_validated_records() -> None:
 
 
 def test_unknown_service_names_the_known_ones() -> None:
-    with pytest.raises(Exception, match="has no service 'nope'.*person"):
+    with pytest.raises(ConfigurationError, match=r"has no service 'nope'.*person"):
         Registry.service("nope")
 
 
 def test_settings_come_from_mapping_and_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    from govconnect import ConfigurationError
-
     class Settings(BaseModel):
         url: str = "sqlite://"
         size: int = 10

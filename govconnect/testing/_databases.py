@@ -20,7 +20,9 @@ SERVER_URLS = {
     "postgresql": os.environ.get(
         "GOVCONNECT_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
     ),
-    "mariadb": os.environ.get("GOVCONNECT_TEST_MARIADB_URL", "mysql+pymysql://root@127.0.0.1:3306/test"),
+    "mariadb": os.environ.get(
+        "GOVCONNECT_TEST_MARIADB_URL", "mysql+pymysql://root@127.0.0.1:3306/test"
+    ),
 }
 _PORTS = {"postgresql": 5432, "mariadb": 3306}
 

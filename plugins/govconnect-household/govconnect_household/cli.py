@@ -8,13 +8,17 @@ import typer
 
 from .sample import create_sample_database
 
-household_app = typer.Typer(help="Household-registration (户籍) legacy system tools.", no_args_is_help=True)
+household_app = typer.Typer(
+    help="Household-registration (户籍) legacy system tools.", no_args_is_help=True
+)
 
 
 @household_app.command("seed")
 def seed(
     url: str = typer.Option(
-        "sqlite:///.govconnect/household.sqlite", "--url", help="SQLAlchemy URL of the legacy database."
+        "sqlite:///.govconnect/household.sqlite",
+        "--url",
+        help="SQLAlchemy URL of the legacy database.",
     ),
     count: int = typer.Option(5000, "--count", min=1, help="Residents to create."),
     seed_value: int = typer.Option(7, "--seed", help="Random seed (same seed, same rows)."),
@@ -26,4 +30,6 @@ def seed(
         raise typer.BadParameter("--invalid cannot exceed --count", param_hint="--invalid")
     started = time.perf_counter()
     rows = create_sample_database(url, count=count, seed=seed_value, invalid=invalid, table=table)
-    typer.echo(f"created {rows} residents in {table} at {url} in {time.perf_counter() - started:.1f}s")
+    typer.echo(
+        f"created {rows} residents in {table} at {url} in {time.perf_counter() - started:.1f}s"
+    )

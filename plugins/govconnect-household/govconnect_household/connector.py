@@ -24,7 +24,13 @@ from govconnect import (
 from .sample import DISTRICTS
 from .schema import resident_table
 
-__all__ = ["DistrictPopulation", "HouseholdConnector", "Resident", "ResidentDatasetParams", "ResidentQuery"]
+__all__ = [
+    "DistrictPopulation",
+    "HouseholdConnector",
+    "Resident",
+    "ResidentDatasetParams",
+    "ResidentQuery",
+]
 
 STATUS = {"1": "正常", "2": "迁出", "3": "死亡"}
 
@@ -41,7 +47,9 @@ class Resident(Record):
     relation: str = field("与户主关系", level=Level.INTERNAL, personal=True, max_length=10)
     address: str = field("户籍地址", level=Level.SENSITIVE, personal=True, max_length=200)
     region_code: str = field("行政区划代码", level=Level.PUBLIC, max_length=6)
-    phone: str | None = field("联系电话", level=Level.SENSITIVE, personal=True, default=None, max_length=20)
+    phone: str | None = field(
+        "联系电话", level=Level.SENSITIVE, personal=True, default=None, max_length=20
+    )
     status: str = field("户籍状态", level=Level.INTERNAL, max_length=4)
     registered_on: date = field("登记日期", level=Level.INTERNAL)
     updated_at: datetime = field("更新时间", level=Level.INTERNAL)
