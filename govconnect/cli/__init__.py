@@ -16,6 +16,7 @@ __all__ = ["COMMAND_MODULES", "app", "main"]
 COMMAND_MODULES = [
     "govconnect.cli.plugins",
     "govconnect.cli.catalog",
+    "govconnect.cli.demo",
 ]
 
 app = typer.Typer(

@@ -81,7 +81,9 @@ def test_population_statistics_add_up(connector: HouseholdConnector) -> None:
     stats = list(connector.run("population"))
     with connector.engine.connect() as c:
         active = c.execute(
-            sa.select(sa.func.count()).select_from(connector.table).where(connector.table.c.zt == "1")
+            sa.select(sa.func.count())
+            .select_from(connector.table)
+            .where(connector.table.c.zt == "1")
         ).scalar_one()
     assert sum(s.residents for s in stats) == active
     assert all(s.male + s.female == s.residents for s in stats)
