@@ -6,15 +6,15 @@ from collections.abc import Iterator
 
 import pytest
 import sqlalchemy as sa
-
-from govconnect import CitizenId, InvalidInputError, load_registry
-from govconnect.testing._databases import unique_name
 from govconnect_household import (
     HouseholdConnector,
     Resident,
     create_sample_database,
     sample_residents,
 )
+
+from govconnect import CitizenId, InvalidInputError, load_registry
+from govconnect.testing._databases import unique_name
 
 COUNT = 600
 
