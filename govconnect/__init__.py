@@ -6,6 +6,17 @@ five-minute tour and docs/ for the plugin hooks and the platform contract.
 
 from __future__ import annotations
 
+from ._case import (
+    Applicant,
+    Case,
+    CaseStatus,
+    Channel,
+    ElectronicLicence,
+    FileMaterial,
+    Material,
+    Organization,
+    Person,
+)
 from ._catalog import (
     Catalog,
     Category,
@@ -50,6 +61,7 @@ from ._exceptions import (
 )
 from ._export import EXPORT_FORMATS, export_catalog, to_csv, to_dcat, to_json, to_openapi
 from ._fields import DataType, InformationItem, Record, field, information_items
+from ._handlers import IntakeHandler, StatusUpdate, intake
 from ._identity import (
     CitizenId,
     CreditCode,
@@ -60,8 +72,19 @@ from ._identity import (
     mask_credit_code,
     organization_code_check_char,
 )
+from ._mapping import Compute, Concat, Const, Expr, From, MappingContext, apply_mapping
 from ._plugins import PluginManager, make_plugin_manager
 from ._registry import Registry, load_registry
+from ._sinks import (
+    ApiSink,
+    DatabaseSink,
+    FileDropSink,
+    FixedField,
+    FixedWidthLayout,
+    Sink,
+    SinkResult,
+    target_fields,
+)
 from ._validation import problems_from_pydantic, validate_model
 from .hookspecs import hookimpl
 
@@ -72,31 +95,52 @@ __all__ = [
     "EXPORT_FORMATS",
     "GENDER",
     "NATIONAL_CODE_TABLES",
+    "ApiSink",
+    "Applicant",
+    "Case",
+    "CaseStatus",
     "Catalog",
     "CatalogDiff",
     "CatalogValidationError",
     "Category",
+    "Channel",
     "CitizenId",
     "CodeTable",
+    "Compute",
+    "Concat",
     "Config",
     "ConfigurationError",
     "Connector",
+    "Const",
     "CreditCode",
     "DataType",
+    "DatabaseSink",
     "Department",
+    "ElectronicLicence",
     "EventKind",
     "ExchangeError",
     "ExchangeEvent",
+    "Expr",
+    "FileDropSink",
+    "FileMaterial",
+    "FixedField",
+    "FixedWidthLayout",
+    "From",
     "GovConnectError",
     "IdentityError",
     "InformationItem",
+    "IntakeHandler",
     "InvalidInputError",
     "ItemChange",
     "LegacySystem",
     "Level",
+    "MappingContext",
+    "Material",
     "NoParams",
     "NoSettings",
     "OpenAttributes",
+    "Organization",
+    "Person",
     "PlatformRejectedError",
     "PluginError",
     "PluginManager",
@@ -113,8 +157,12 @@ __all__ = [
     "Sharing",
     "SharingMethod",
     "SharingType",
+    "Sink",
+    "SinkResult",
+    "StatusUpdate",
     "UpdateCycle",
     "__version__",
+    "apply_mapping",
     "catalog_problems",
     "citizen_id_check_char",
     "credit_code_check_char",
@@ -124,6 +172,7 @@ __all__ = [
     "field",
     "hookimpl",
     "information_items",
+    "intake",
     "load_config",
     "load_registry",
     "make_plugin_manager",
@@ -134,6 +183,7 @@ __all__ = [
     "parse_resource_code",
     "problems_from_pydantic",
     "query",
+    "target_fields",
     "to_csv",
     "to_dcat",
     "to_json",

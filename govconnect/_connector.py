@@ -27,7 +27,7 @@ import re
 import typing
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import Any, ClassVar, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -45,6 +45,7 @@ from ._catalog import (
 )
 from ._exceptions import ConfigurationError, Problem, ServiceDefinitionError
 from ._fields import information_items
+from ._handlers import IntakeHandler, StatusUpdate, inspect_handlers, no_status_updates
 from ._validation import problems_from_pydantic, validate_model
 
 __all__ = [
@@ -207,6 +208,7 @@ class Connector:
     Settings: ClassVar[type[BaseModel]] = NoSettings
 
     _services_cache: ClassVar[dict[str, Service] | None] = None
+    _handlers_cache: ClassVar[dict[str, IntakeHandler] | None] = None
 
     def __init__(self, settings: BaseModel | Mapping[str, Any] | None = None) -> None:
         self.settings = self.load_settings(settings)
@@ -222,11 +224,18 @@ class Connector:
         cached = cls.__dict__.get("_services_cache")
         if cached is not None:
             return cached
-        services, problems = _inspect_connector(cls)
+        services, handlers, problems = _inspect_connector(cls)
         if problems:
             raise ServiceDefinitionError(getattr(cls, "name", cls.__name__), problems)
         cls._services_cache = services
+        cls._handlers_cache = handlers
         return services
+
+    @classmethod
+    def intake_handlers(cls) -> dict[str, IntakeHandler]:
+        """The connector's validated intake handlers, by matter code (validated with services)."""
+        cls.services()
+        return cls.__dict__.get("_handlers_cache") or {}
 
     @classmethod
     def service(cls, name: str) -> Service:
@@ -283,6 +292,15 @@ class Connector:
         for item in produced:
             yield item if isinstance(item, model) else model.model_validate(item)
 
+    def poll_status(self, since: datetime | None) -> Iterator[StatusUpdate]:
+        """Status changes of intake cases inside the legacy system since ``since``.
+
+        The intake bridge reports them back to the platform through the outbox. The default
+        reports none: override it for a legacy system that records when a case is in progress,
+        completed (with its result, e.g. a certificate number) or returned.
+        """
+        return no_status_updates(since)
+
     def close(self) -> None:
         """Release connections to the legacy system. Override when the connector holds any."""
 
@@ -293,7 +311,9 @@ class Connector:
         self.close()
 
 
-def _inspect_connector(cls: type[Connector]) -> tuple[dict[str, Service], list[Problem]]:
+def _inspect_connector(
+    cls: type[Connector],
+) -> tuple[dict[str, Service], dict[str, IntakeHandler], list[Problem]]:
     problems: list[Problem] = []
     cname = cls.__dict__.get("name") or getattr(cls, "name", None)
     label = cname if isinstance(cname, str) else cls.__name__
@@ -308,7 +328,7 @@ def _inspect_connector(cls: type[Connector]) -> tuple[dict[str, Service], list[P
                 Problem(f"{label}.{attr}", f"connector.{attr}", f"set {attr} = {model.__name__}(…)")
             )
     if problems:
-        return {}, problems
+        return {}, {}, problems
     services: dict[str, Service] = {}
     for attr, fn in inspect.getmembers(cls, predicate=inspect.isfunction):
         decl: _Declaration | None = getattr(fn, "__govconnect_service__", None)
@@ -319,9 +339,13 @@ def _inspect_connector(cls: type[Connector]) -> tuple[dict[str, Service], list[P
         problems.extend(svc_problems)
         if svc is not None:
             services[sname] = svc
-    if not services and not problems:
-        problems.append(Problem(label, "connector.services", "declares no services"))
-    return services, problems
+    handlers, handler_problems = inspect_handlers(cls)
+    problems.extend(handler_problems)
+    if not services and not handlers and not problems:
+        problems.append(
+            Problem(label, "connector.services", "declares no services and no intake handlers")
+        )
+    return services, handlers, problems
 
 
 def _build_service(

@@ -18,7 +18,7 @@ from sqlalchemy.engine import make_url
 
 from govconnect import citizen_id_check_char
 
-from .schema import resident_table
+from .schema import application_table, resident_table
 
 __all__ = ["DISTRICTS", "create_sample_database", "sample_residents"]
 
@@ -95,21 +95,25 @@ def create_sample_database(
     seed: int = 7,
     invalid: int = 0,
     table: str = "hj_resident",
+    applications_table: str = "hj_qrsq",
     reset: bool = True,
     chunk: int = 5000,
 ) -> int:
-    """Create (or recreate, with ``reset``) the legacy table at ``url`` and fill it; returns rows."""
+    """Create (or recreate, with ``reset``) the legacy tables at ``url`` and fill the resident
+    table; the move-in application table starts empty (the intake bridge fills it). Returns rows."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
     engine = sa.create_engine(url)
     metadata = sa.MetaData()
     t = resident_table(metadata, table)
+    applications = application_table(metadata, applications_table)
     try:
         with engine.begin() as conn:
-            if reset:
-                t.drop(conn, checkfirst=True)
-            t.create(conn, checkfirst=True)
+            for each in (t, applications):
+                if reset:
+                    each.drop(conn, checkfirst=True)
+                each.create(conn, checkfirst=True)
         batch: list[dict[str, Any]] = []
         written = 0
         with engine.begin() as conn:

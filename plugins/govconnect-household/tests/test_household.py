@@ -21,14 +21,20 @@ COUNT = 600
 
 @pytest.fixture
 def connector(sql_url: str) -> Iterator[HouseholdConnector]:
-    table = unique_name("hj")
-    assert create_sample_database(sql_url, count=COUNT, seed=3, table=table) == COUNT
-    conn = HouseholdConnector({"url": sql_url, "table": table, "chunk_size": 100})
+    table, applications = unique_name("hj"), unique_name("qr")
+    created = create_sample_database(
+        sql_url, count=COUNT, seed=3, table=table, applications_table=applications
+    )
+    assert created == COUNT
+    conn = HouseholdConnector(
+        {"url": sql_url, "table": table, "applications_table": applications, "chunk_size": 100}
+    )
     try:
         yield conn
     finally:
         with conn.engine.begin() as c:
             conn.table.drop(c, checkfirst=True)
+            conn.applications.drop(c, checkfirst=True)
         conn.close()
 
 
