@@ -227,13 +227,30 @@ class DatabaseSink:
                 [Problem(self.table.name, "database.data", str(exc.orig).splitlines()[0])]
             ) from None
         except sa.exc.OperationalError as exc:
-            raise RetryableError(
-                f"legacy database unavailable: {str(exc.orig).splitlines()[0]}"
-            ) from exc
+            reason = str(exc.orig).splitlines()[0]
+            if not _is_transient(exc):
+                raise InvalidInputError(
+                    [Problem(self.table.name, "database.refused", reason)]
+                ) from None
+            raise RetryableError(f"legacy database unavailable: {reason}") from exc
         return SinkResult(applied=exists is None, reference=f"{self.table.name}:{case_id}")
 
     def close(self) -> None:
         self.engine.dispose()
+
+
+_MYSQL_TRANSIENT = {1040, 1205, 1213, 2002, 2003, 2006, 2013}
+
+
+def _is_transient(exc: sa.exc.OperationalError) -> bool:
+    """Connection trouble, locks and deadlocks may pass; MySQL's data errors (e.g. 1364, a field
+    without a default) arrive as OperationalError too and will never succeed."""
+    if exc.connection_invalidated:
+        return True
+    code = exc.orig.args[0] if exc.orig is not None and exc.orig.args else None
+    if isinstance(code, int):
+        return code in _MYSQL_TRANSIENT
+    return True
 
 
 def _is_duplicate_key(exc: sa.exc.IntegrityError) -> bool:
