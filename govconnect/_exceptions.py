@@ -150,4 +150,6 @@ class PlatformRejectedError(ExchangeError):
         self.status = status
         self.problems = list(problems)
         detail = "; ".join(str(p) for p in self.problems)
-        super().__init__(f"platform refused ({status}): {message}" + (f" — {detail}" if detail else ""))
+        super().__init__(
+            f"platform refused ({status}): {message}" + (f" — {detail}" if detail else "")
+        )

@@ -66,7 +66,9 @@ def make_plugin_manager(
                 obj = ep.load()
             except Exception as exc:
                 pm.load_errors.append(
-                    PluginError(ep.name, f"failed to import {ep.value!r}: {type(exc).__name__}: {exc}")
+                    PluginError(
+                        ep.name, f"failed to import {ep.value!r}: {type(exc).__name__}: {exc}"
+                    )
                 )
                 continue
             if pm.get_plugin(ep.name) is not None:
