@@ -144,8 +144,13 @@ def _json(status: int, body: Any, headers: Mapping[str, str] | None = None) -> R
     return Response(orjson.dumps(body), status, headers, media_type="application/json")
 
 
-def _error(status: int, error: str, message: str, problems: list[dict[str, str]] | None = None,
-           headers: Mapping[str, str] | None = None) -> Response:  # fmt: skip
+def _error(
+    status: int,
+    error: str,
+    message: str,
+    problems: list[dict[str, str]] | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> Response:
     return _json(status, {"error": error, "message": message, "problems": problems or []}, headers)
 
 
@@ -180,14 +185,24 @@ def _endpoint(state: PlatformState, handler: Handler, *, mutating: bool) -> Call
         if fault == "outage":
             left = max(state.outage_until - time.monotonic(), 0.0)
             after = _seconds(math.ceil(left * 1000) / 1000)
-            return _error(503, "unavailable", "platform outage (simulated)", None,
-                          {P.HEADER_RETRY_AFTER: after})  # fmt: skip
+            return _error(
+                503,
+                "unavailable",
+                "platform outage (simulated)",
+                None,
+                {P.HEADER_RETRY_AFTER: after},
+            )
         if fault == "error":
             return _error(500, "internal", "internal error (simulated)")
         if fault == "throttle":
             after = _seconds(state.faults.retry_after)
-            return _error(429, "throttled", "too many requests (simulated)", None,
-                          {P.HEADER_RETRY_AFTER: after})  # fmt: skip
+            return _error(
+                429,
+                "throttled",
+                "too many requests (simulated)",
+                None,
+                {P.HEADER_RETRY_AFTER: after},
+            )
         if fault == "reset" or (fault == "lost_response" and not mutating):
             return await _reset(request)
         try:
@@ -205,13 +220,20 @@ def _endpoint(state: PlatformState, handler: Handler, *, mutating: bool) -> Call
 def _authenticate(request: Request, state: PlatformState) -> str:
     auth = request.headers.get(P.HEADER_AUTHORIZATION, "")
     if not secrets.compare_digest(auth.encode(), f"Bearer {state.token}".encode()):
-        raise _Rejected(401, "unauthorized", "missing or wrong bearer token",
-                        [_problem(f"header:{P.HEADER_AUTHORIZATION}", "token", "not this node's token")])  # fmt: skip
+        raise _Rejected(
+            401,
+            "unauthorized",
+            "missing or wrong bearer token",
+            [_problem(f"header:{P.HEADER_AUTHORIZATION}", "token", "not this node's token")],
+        )
     problems = []
     node = request.headers.get(P.HEADER_NODE, "")
     if not P.NODE_PATTERN.match(node):
-        problems.append(_problem(f"header:{P.HEADER_NODE}", "pattern",
-                                 "must be {department_code}/{system_code}"))  # fmt: skip
+        problems.append(
+            _problem(
+                f"header:{P.HEADER_NODE}", "pattern", "must be {department_code}/{system_code}"
+            )
+        )
     for header in (P.HEADER_MESSAGE_ID, P.HEADER_USER_ID):
         if not request.headers.get(header):
             problems.append(_problem(f"header:{header}", "required", f"{header} is required"))
@@ -224,8 +246,9 @@ async def _body(request: Request) -> Any:
     try:
         return orjson.loads(await request.body())
     except orjson.JSONDecodeError as exc:
-        raise _Rejected(400, "bad_request", "body is not JSON",
-                        [_problem("body", "json", str(exc))]) from exc  # fmt: skip
+        raise _Rejected(
+            400, "bad_request", "body is not JSON", [_problem("body", "json", str(exc))]
+        ) from exc
 
 
 async def _list_resources(request: Request, state: PlatformState, node: str) -> Response:
@@ -244,8 +267,12 @@ async def _get_resource(request: Request, state: PlatformState, node: str) -> Re
         else:
             found = versions[max(versions)] if versions else None
     if found is None:
-        raise _Rejected(404, "not_found", f"no resource {code!r}",
-                        [_problem("code", "exists", "not in the catalog")])  # fmt: skip
+        raise _Rejected(
+            404,
+            "not_found",
+            f"no resource {code!r}",
+            [_problem("code", "exists", "not in the catalog")],
+        )
     return _json(200, found)
 
 
@@ -274,8 +301,12 @@ async def _put_resource(request: Request, state: PlatformState, node: str) -> Re
             return _json(201, {"status": "created", "resource": body})
     if existing == body:
         return _json(200, {"status": "unchanged", "resource": existing})
-    raise _Rejected(409, "conflict", f"{code} version {version} exists with other content",
-                    [_problem("version", "immutable", "publish a new version instead")])  # fmt: skip
+    raise _Rejected(
+        409,
+        "conflict",
+        f"{code} version {version} exists with other content",
+        [_problem("version", "immutable", "publish a new version instead")],
+    )
 
 
 def _check_records(records: Any) -> list[dict[str, str]]:
@@ -299,8 +330,12 @@ def _check_records(records: Any) -> list[dict[str, str]]:
 async def _publish(request: Request, state: PlatformState, node: str) -> Response:
     key = request.headers.get(P.HEADER_IDEMPOTENCY_KEY)
     if not key:
-        raise _Rejected(400, "bad_request", "Idempotency-Key is required",
-                        [_problem(f"header:{P.HEADER_IDEMPOTENCY_KEY}", "required", "missing")])  # fmt: skip
+        raise _Rejected(
+            400,
+            "bad_request",
+            "Idempotency-Key is required",
+            [_problem(f"header:{P.HEADER_IDEMPOTENCY_KEY}", "required", "missing")],
+        )
     raw = await request.body()
     body = await _body(request)
     if not isinstance(body, dict):
@@ -320,8 +355,12 @@ async def _publish(request: Request, state: PlatformState, node: str) -> Respons
         seen = state.keys.get(key)
         if seen is not None:
             if seen[0] != digest:
-                raise _Rejected(422, "invalid", "Idempotency-Key reused for a different batch",
-                                [_problem(f"header:{P.HEADER_IDEMPOTENCY_KEY}", "reused", "key reuse")])  # fmt: skip
+                raise _Rejected(
+                    422,
+                    "invalid",
+                    "Idempotency-Key reused for a different batch",
+                    [_problem(f"header:{P.HEADER_IDEMPOTENCY_KEY}", "reused", "key reuse")],
+                )
             state.duplicates += 1
             return _json(200, {**seen[1], "duplicate": True})
         applied, latest = state.applied[code], state.latest[code]
@@ -334,8 +373,12 @@ async def _publish(request: Request, state: PlatformState, node: str) -> Respons
                     latest.pop(rid, None)
                 else:
                     latest[rid] = record
-        result = {"resource_code": code, "accepted": len(records), "duplicate": False,
-                  "batch_id": f"b{len(state.keys) + 1}"}  # fmt: skip
+        result = {
+            "resource_code": code,
+            "accepted": len(records),
+            "duplicate": False,
+            "batch_id": f"b{len(state.keys) + 1}",
+        }
         state.keys[key] = (digest, result)
     return _json(200, result)
 
@@ -353,8 +396,12 @@ async def _pull_cases(request: Request, state: PlatformState, node: str) -> Resp
 
 def _owned_case(state: PlatformState, case_id: str, node: str) -> None:
     if state.case_owner.get(case_id) != node:
-        raise _Rejected(404, "not_found", f"no case {case_id!r} for this node",
-                        [_problem("case_id", "exists", "unknown case for this node")])  # fmt: skip
+        raise _Rejected(
+            404,
+            "not_found",
+            f"no case {case_id!r} for this node",
+            [_problem("case_id", "exists", "unknown case for this node")],
+        )
 
 
 async def _ack_case(request: Request, state: PlatformState, node: str) -> Response:
@@ -395,8 +442,12 @@ async def _post_status(request: Request, state: PlatformState, node: str) -> Res
             return _json(200, {**state.status_keys[key], "duplicate": True})
         history = state.statuses[case_id]
         if history and history[-1]["status"] in P.TERMINAL_STATUSES:
-            raise _Rejected(409, "conflict", f"case {case_id} is already {history[-1]['status']}",
-                            [_problem("status", "terminal", "no change after completed/returned")])  # fmt: skip
+            raise _Rejected(
+                409,
+                "conflict",
+                f"case {case_id} is already {history[-1]['status']}",
+                [_problem("status", "terminal", "no change after completed/returned")],
+            )
         history.append(body)
         result = {"case_id": case_id, "status": status, "duplicate": False}
         if key:
