@@ -112,9 +112,9 @@ class RetryPolicy:
     # --- tenacity pieces --------------------------------------------------------------------------
 
     def wait(self) -> tenacity.wait.wait_base:
-        backoff = tenacity.wait_exponential_jitter(
-            initial=self.initial, max=self.max_wait, jitter=self.jitter
-        )
+        backoff = tenacity.wait_exponential(
+            multiplier=self.initial, max=self.max_wait
+        ) + tenacity.wait_random(0, self.jitter)
         return wait_retry_after(backoff, self.max_retry_after)
 
     def retry(self) -> tenacity.retry.retry_base:
