@@ -84,7 +84,9 @@ class MockPlatform:
     def bind(self) -> socket.socket:
         """Bind the listening socket now, so ``url`` is known before serving starts."""
         if self._sock is None:
-            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY only on sockets whose proto says TCP,
+            # and without it every response waits ~40 ms for a delayed ACK (Nagle).
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             sock.bind((self._host, self._port))
             sock.listen(1024)
