@@ -130,6 +130,7 @@ class DeliveryWorker:
             )
             return result.duplicate
         body = orjson.loads(batch.payloads[0])
+        del trace["case_id"]  # post_status sends the case it is about as the trace case id
         answer = self.client.post_status(batch.target, idempotency_key=batch.key, **body, **trace)
         return bool(answer.get("duplicate"))
 
