@@ -25,7 +25,7 @@ from typing import Any
 
 import orjson
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 from uvicorn.protocols.http.h11_impl import H11Protocol
@@ -210,6 +210,8 @@ def _endpoint(state: PlatformState, handler: Handler, *, mutating: bool) -> Call
             response = await handler(request, state, node)
         except _Rejected as exc:
             return _error(exc.status, exc.error, exc.message, exc.problems)
+        except ClientDisconnect:  # the caller died mid-request (kill -9): nothing was applied
+            return Response(b"", 400)
         if fault == "lost_response" and response.status_code < 300:
             return await _reset(request)
         return response
