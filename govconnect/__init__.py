@@ -32,6 +32,7 @@ from ._catalog import (
     parse_resource_code,
 )
 from ._classification import Level
+from ._client import ExchangeClient, PlatformDiff, PublishResult
 from ._codetables import ETHNICITY, GENDER, NATIONAL_CODE_TABLES, CodeTable
 from ._config import Config, load_config
 from ._connector import (
@@ -44,6 +45,7 @@ from ._connector import (
     dataset,
     query,
 )
+from ._delivery import OUTBOX_POLICY, DeliveryStats, DeliveryWorker
 from ._diff import CatalogDiff, ItemChange, ResourceChange, diff_catalogs
 from ._events import EventKind, ExchangeEvent
 from ._exceptions import (
@@ -73,8 +75,10 @@ from ._identity import (
     organization_code_check_char,
 )
 from ._mapping import Compute, Concat, Const, Expr, From, MappingContext, apply_mapping
+from ._outbox import DeadLetter, Outbox, OutboxStatus
 from ._plugins import PluginManager, make_plugin_manager
 from ._registry import Registry, load_registry
+from ._retry import RetryPolicy
 from ._sinks import (
     ApiSink,
     DatabaseSink,
@@ -95,6 +99,7 @@ __all__ = [
     "EXPORT_FORMATS",
     "GENDER",
     "NATIONAL_CODE_TABLES",
+    "OUTBOX_POLICY",
     "ApiSink",
     "Applicant",
     "Case",
@@ -115,9 +120,13 @@ __all__ = [
     "CreditCode",
     "DataType",
     "DatabaseSink",
+    "DeadLetter",
+    "DeliveryStats",
+    "DeliveryWorker",
     "Department",
     "ElectronicLicence",
     "EventKind",
+    "ExchangeClient",
     "ExchangeError",
     "ExchangeEvent",
     "Expr",
@@ -140,17 +149,22 @@ __all__ = [
     "NoSettings",
     "OpenAttributes",
     "Organization",
+    "Outbox",
+    "OutboxStatus",
     "Person",
+    "PlatformDiff",
     "PlatformRejectedError",
     "PluginError",
     "PluginManager",
     "Problem",
     "Provider",
+    "PublishResult",
     "Record",
     "Registry",
     "Resource",
     "ResourceChange",
     "ResourceFormat",
+    "RetryPolicy",
     "RetryableError",
     "Service",
     "ServiceDefinitionError",

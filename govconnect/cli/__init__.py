@@ -17,6 +17,8 @@ COMMAND_MODULES = [
     "govconnect.cli.plugins",
     "govconnect.cli.catalog",
     "govconnect.cli.demo",
+    "govconnect.cli.outbox",
+    "govconnect.cli.mock_platform",
 ]
 
 app = typer.Typer(
