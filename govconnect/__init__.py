@@ -74,6 +74,7 @@ from ._identity import (
     mask_credit_code,
     organization_code_check_char,
 )
+from ._intake import CaseOutcome, IntakeBridge, IntakeJournal, IntakeReport
 from ._mapping import Compute, Concat, Const, Expr, From, MappingContext, apply_mapping
 from ._outbox import DeadLetter, Outbox, OutboxStatus
 from ._plugins import PluginManager, make_plugin_manager
@@ -103,6 +104,7 @@ __all__ = [
     "ApiSink",
     "Applicant",
     "Case",
+    "CaseOutcome",
     "CaseStatus",
     "Catalog",
     "CatalogDiff",
@@ -138,7 +140,10 @@ __all__ = [
     "GovConnectError",
     "IdentityError",
     "InformationItem",
+    "IntakeBridge",
     "IntakeHandler",
+    "IntakeJournal",
+    "IntakeReport",
     "InvalidInputError",
     "ItemChange",
     "LegacySystem",

@@ -265,6 +265,7 @@ class IntakeBridge:
             )
         self._connectors: dict[str, Connector] = {}
         self._sinks: dict[str, Sink] = {}
+        self.poll_errors = 0
 
     # --- one case -------------------------------------------------------------------------------------
 
@@ -367,27 +368,35 @@ class IntakeBridge:
         return report
 
     def poll_statuses(self) -> int:
-        """Ask each connector for legacy status changes since its bookmark; enqueue new ones."""
+        """Ask each connector for legacy status changes since its bookmark; enqueue new ones.
+
+        A legacy system that cannot answer is logged and counted in ``poll_errors``; statuses
+        enqueued before the failure stay, and the bookmark advances only past what was read.
+        """
         enqueued = 0
         names = sorted({h.connector.name for h in self.handlers.values()})
         for name in names:
             connector = self._connector(name)
             since = self.journal.bookmark(name)
             newest = since
-            for update in connector.poll_status(since):
-                if update.at is not None and (newest is None or update.at > newest):
-                    newest = update.at
-                if self.journal.status_sent(update.case_id, update.status.value):
-                    continue
-                self.outbox.enqueue_status(
-                    update.case_id,
-                    update.status.value,
-                    result=update.result,
-                    reasons=update.reasons or None,
-                    user_id=self.user_id,
-                )
-                self.journal.mark_status(update.case_id, update.status.value)
-                enqueued += 1
+            try:
+                for update in connector.poll_status(since):
+                    if update.at is not None and (newest is None or update.at > newest):
+                        newest = update.at
+                    if self.journal.status_sent(update.case_id, update.status.value):
+                        continue
+                    self.outbox.enqueue_status(
+                        update.case_id,
+                        update.status.value,
+                        result=update.result,
+                        reasons=update.reasons or None,
+                        user_id=self.user_id,
+                    )
+                    self.journal.mark_status(update.case_id, update.status.value)
+                    enqueued += 1
+            except Exception as exc:  # the legacy system is down: poll again next round
+                log.warning("status poll of %s failed: %s: %s", name, type(exc).__name__, exc)
+                self.poll_errors += 1
             if newest is not None and newest != since:
                 self.journal.set_bookmark(name, newest)
         return enqueued
