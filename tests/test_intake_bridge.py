@@ -228,3 +228,66 @@ def test_intake_into_server_databases(
         assert rig.bridge.process(cases[0]).outcome == "already_processed"
     finally:
         rig.close()
+
+
+def test_intake_run_command(
+    mock_platform: MockPlatform, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from govconnect.cli import build
+
+    url = f"sqlite:///{tmp_path / 'legacy.sqlite'}"
+    create_sample_database(url, count=10)
+    monkeypatch.setenv("GOVCONNECT_HOUSEHOLD_URL", url)
+    cases = list(sample_cases(8, seed=12, invalid=2))
+    for case in cases:
+        mock_platform.enqueue_case(case, node=NODE)
+    args = [
+        "intake",
+        "run",
+        "--once",
+        "--json",
+        "--connector",
+        "household",
+        "--url",
+        mock_platform.url,
+        "--node",
+        NODE,
+        "--outbox",
+        str(tmp_path / "o.sqlite"),
+        "--journal",
+        str(tmp_path / "j.sqlite"),
+    ]
+    result = CliRunner().invoke(
+        build(), args, env={"GOVCONNECT_PLATFORM_TOKEN": mock_platform.token}
+    )
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output)
+    assert (summary["pulled"], summary["written"], summary["returned"]) == (8, 6, 2)
+    assert summary["statuses_delivered"] == 8
+    assert len(summary["returned_reasons"]) == 2
+    again = CliRunner().invoke(
+        build(), args, env={"GOVCONNECT_PLATFORM_TOKEN": mock_platform.token}
+    )
+    assert json.loads(again.output)["pulled"] == 0
+
+    table = CliRunner().invoke(
+        build(),
+        [a for a in args if a != "--json"],
+        env={"GOVCONNECT_PLATFORM_TOKEN": mock_platform.token},
+    )
+    assert table.exit_code == 0 and "Intake summary" in table.output
+
+
+def test_intake_run_needs_platform_settings() -> None:
+    from typer.testing import CliRunner
+
+    from govconnect.cli import build
+
+    result = CliRunner().invoke(
+        build(), ["intake", "run", "--once"], env={"GOVCONNECT_PLATFORM_URL": ""}
+    )
+    assert result.exit_code == 2

@@ -8,6 +8,7 @@ modules are listed once in ``COMMAND_MODULES``. Plugins add commands through the
 from __future__ import annotations
 
 import importlib
+import logging
 
 import typer
 
@@ -17,6 +18,7 @@ COMMAND_MODULES = [
     "govconnect.cli.plugins",
     "govconnect.cli.catalog",
     "govconnect.cli.demo",
+    "govconnect.cli.intake",
     "govconnect.cli.outbox",
     "govconnect.cli.mock_platform",
 ]

@@ -1,24 +1,14 @@
-"""``govconnect demo``: the main job end to end on embedded defaults.
-
-At this stage of the project the story is "a legacy system becomes a catalogued service": create
-the household-registration sample database (SQLite), load the plugins, validate and export the
-catalog, and answer a lookup the way another department would ask it.
-"""
+"""``govconnect demo``: the main job end to end on embedded defaults (see govconnect._demo)."""
 
 from __future__ import annotations
 
-import json
-import time
 from pathlib import Path
 from typing import Any
 
 import typer
 from rich.table import Table
 
-from .._exceptions import ConfigurationError
-from .._export import export_catalog
-from .._identity import mask_citizen_id
-from .._registry import load_registry
+from .._demo import run_demo
 from ._common import console, handles_errors, print_json
 
 DEFAULT_DIR = Path(".govconnect/demo")
@@ -30,82 +20,59 @@ def register(root: typer.Typer) -> None:
 
 @handles_errors
 def demo(
-    workdir: Path = typer.Option(DEFAULT_DIR, "--dir", help="Where the demo keeps its files."),
-    residents: int = typer.Option(5000, "--residents", min=10, help="Size of the sample database."),
+    workdir: Path = typer.Option(
+        DEFAULT_DIR, "--dir", help="Where the demo keeps its files (recreated)."
+    ),
+    cases: int = typer.Option(300, "--cases", min=1, help="Applications filed at the one window."),
+    invalid: int = typer.Option(30, "--invalid", min=0, help="How many of them are flawed."),
+    residents: int = typer.Option(5000, "--residents", min=10, help="Size of the legacy database."),
+    faults: str = typer.Option("flaky", "--faults", help="Mock platform fault profile."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON for scripts."),
 ) -> None:
-    """Run the main job end to end on embedded defaults (SQLite, loopback)."""
-    try:
-        from govconnect_household import create_sample_database
-    except ImportError:
-        raise ConfigurationError(
-            "the demo needs the household plugin: pip install -e plugins/govconnect-household"
-        ) from None
+    """Citizens apply once; cases reach the legacy system without re-entry; statuses flow back."""
+    if invalid > cases:
+        raise typer.BadParameter("--invalid cannot exceed --cases", param_hint="--invalid")
 
-    started = time.perf_counter()
-    workdir.mkdir(parents=True, exist_ok=True)
-    url = f"sqlite:///{workdir / 'household.sqlite'}"
-    created = create_sample_database(url, count=residents)
-    reg = load_registry(config={"connectors": {"household": {"url": url}}})
-    problems = reg.catalog_problems()
-    catalog = reg.catalog()
-    exports: dict[str, str] = {}
-    for fmt, suffix in (
-        ("json", "json"),
-        ("openapi", "openapi.json"),
-        ("csv", "csv"),
-        ("dcat", "dcat.jsonld"),
-    ):
-        path = workdir / f"catalog.{suffix}"
-        path.write_text(export_catalog(fmt, catalog, reg.services()), encoding="utf-8")
-        exports[fmt] = str(path)
-    with reg.connector("household") as household:
-        sample = next(iter(household.run("residents")))
-        (found,) = household.run("resident", {"citizen_id": sample.citizen_id})
-        population = list(household.run("population"))
-    summary: dict[str, Any] = {
-        "plugins": sorted(name for name, _ in reg.pm.list_name_plugin()),
-        "load_errors": [str(e) for e in reg.errors],
-        "connectors": sorted(reg.connectors),
-        "residents_created": created,
-        "resources": [r.code for r in catalog.resources],
-        "information_items": sum(len(r.items) for r in catalog.resources),
-        "catalog_problems": [str(p) for p in problems],
-        "exports": exports,
-        "lookup": {"citizen_id": mask_citizen_id(found.citizen_id), "found": True},
-        "districts": len(population),
-        "elapsed_seconds": round(time.perf_counter() - started, 2),
-    }
+    def step(message: str) -> None:
+        if not as_json:
+            console.print(f"[bold cyan]•[/] {message}")
+
+    if not as_json:
+        console.rule("govconnect demo")
+    summary = run_demo(
+        workdir, cases=cases, invalid=invalid, residents=residents, faults=faults, progress=step
+    )
     if as_json:
         print_json(summary)
     else:
-        _print_summary(reg, summary)
-    if problems or reg.errors:
+        _print(summary)
+    if summary["catalog_problems"] or summary["cases_deferred"]:
         raise typer.Exit(1)
 
 
-def _print_summary(reg: Any, summary: dict[str, Any]) -> None:
-    console.rule("govconnect demo")
-    table = Table(title="Connectors and their catalogued services")
-    for col in ("connector", "service", "kind", "resource code", "name", "sharing", "update"):
-        table.add_column(col, no_wrap=col == "resource code")
-    for svc in reg.services():
-        r = svc.resource
-        table.add_row(
-            svc.connector.name,
-            svc.name,
-            svc.kind,
-            r.code,
-            r.name,
-            r.sharing.type.value,
-            r.update_cycle.value,
-        )
+def _print(s: dict[str, Any]) -> None:
+    table = Table(title="What happened")
+    table.add_column("")
+    table.add_column("", justify="right")
+    for label, key in (
+        ("residents in the legacy database", "residents_in_legacy_db"),
+        ("catalogued resources registered", "catalog_registered"),
+        ("cases submitted at the window", "cases_submitted"),
+        ("written to the legacy system", "cases_written_to_legacy"),
+        ("returned with reasons", "cases_returned_with_reasons"),
+        ("acknowledged to the platform", "cases_acknowledged"),
+        ("status changes delivered", "statuses_delivered"),
+        ("platform faults survived", "platform_faults_survived"),
+        ("outbox retries", "outbox_retries"),
+        ("fields a clerk did not re-type", "fields_not_retyped"),
+        ("elapsed seconds", "elapsed_seconds"),
+    ):
+        table.add_row(label, str(s[key]))
     console.print(table)
     console.print(
-        f"sample legacy database: {summary['residents_created']} residents; "
-        f"catalog: {len(summary['resources'])} resources, {summary['information_items']} "
-        f"classified information items, {len(summary['catalog_problems'])} problems"
+        "returned by rule: " + ", ".join(f"{k} {v}" for k, v in s["returned_by_rule"].items())
     )
-    console.print(f"lookup of {summary['lookup']['citizen_id']}: found")
-    console.print("exports: " + json.dumps(summary["exports"], ensure_ascii=False))
-    console.print(f"done in {summary['elapsed_seconds']} s")
+    console.print(
+        "final statuses: " + ", ".join(f"{k} {v}" for k, v in s["final_status_counts"].items())
+    )
+    console.print("catalog exports: " + ", ".join(s["exports"].values()))
