@@ -44,8 +44,13 @@ def root(
         "-c",
         help="Config file (default: $GOVCONNECT_CONFIG or ./govconnect.toml).",
     ),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Log retries and exchanges."),
 ) -> None:
     """Connect departmental legacy systems to the data-exchange and unified intake platforms."""
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
     ctx.obj = {"config": config}
 
 
