@@ -119,6 +119,7 @@ class ServiceMeta(BaseModel):
     version: int = Field(default=1, ge=1)
     key: str | None = None
     replication_key: str | None = None
+    count: str | None = None
 
 
 @dataclass(frozen=True)
@@ -160,8 +161,10 @@ function's annotations (``params: Model`` and ``-> Iterator[Record]``) unless gi
 dataset = _declare("dataset")
 dataset.__doc__ = """Declare a dataset service: the whole (or changed part of a) table, streamed.
 
-Takes the same metadata as :func:`query` plus ``key`` (the field that identifies a record, required)
-and ``replication_key`` (a field that only grows, e.g. ``updated_at``, for incremental publishing)."""
+Takes the same metadata as :func:`query` plus ``key`` (the field that identifies a record, required),
+``replication_key`` (a field that only grows, e.g. ``updated_at``, for incremental publishing; records
+are yielded in its order and a params field named ``since`` receives the bookmark) and ``count`` (the
+name of a connector method returning the row count, for progress and ETA)."""
 
 
 @dataclass(frozen=True)
@@ -177,6 +180,7 @@ class Service:
     resource: Resource
     key: str | None = None
     replication_key: str | None = None
+    count: str | None = None
     takes_params: bool = True
 
     @property
@@ -375,6 +379,22 @@ def _build_service(
             problems.append(
                 Problem(f"{where}.{attr}", f"service.{attr}", f"{value!r} is not a record field")
             )
+    if (
+        meta.replication_key is not None
+        and params_model is not None
+        and "since" not in params_model.model_fields
+    ):
+        problems.append(
+            Problem(
+                f"{where}.params",
+                "dataset.since_required",
+                "a dataset with a replication key takes a params model with a 'since' field",
+            )
+        )
+    if meta.count is not None and not callable(getattr(cls, meta.count, None)):
+        problems.append(
+            Problem(f"{where}.count", "service.count", f"{meta.count!r} is not a connector method")
+        )
     is_query = decl.kind == "query"
     default_method = SharingMethod.INTERFACE if is_query else SharingMethod.TABLE
     default_format = ResourceFormat.SELF_DESCRIBING if is_query else ResourceFormat.DATABASE
@@ -425,6 +445,7 @@ def _build_service(
             resource=resource,
             key=meta.key,
             replication_key=meta.replication_key,
+            count=meta.count,
             takes_params=_positional_count(fn) == 2,
         ),
         problems,
@@ -470,6 +491,14 @@ def _models_from_signature(
         ret = hints.get("return")
         if typing.get_origin(ret) in _STREAMS and typing.get_args(ret):
             record_model = typing.get_args(ret)[0]
+            # Iterator[Record | dict[str, Any]]: the service yields mappings the SDK validates
+            members = [
+                a
+                for a in typing.get_args(record_model)
+                if isinstance(a, type) and issubclass(a, BaseModel)
+            ]
+            if len(members) == 1:
+                record_model = members[0]
     if not (isinstance(record_model, type) and issubclass(record_model, BaseModel)):
         message = "annotate the return as Iterator[RecordModel] (records stream) or pass record="
         problems.append(Problem(f"{where}.record", "service.record", message + hint_error))

@@ -139,7 +139,7 @@ class HouseholdConnector(Connector):
         published="2026-01-15",
         related=["111112001/0002"],
     )
-    def resident(self, params: ResidentQuery) -> Iterator[Resident]:
+    def resident(self, params: ResidentQuery) -> Iterator[Resident | dict[str, Any]]:
         stmt = sa.select(self.table).where(self.table.c.gmsfhm == str(params.citizen_id))
         with self.engine.connect() as conn:
             for row in conn.execute(stmt):
@@ -155,8 +155,9 @@ class HouseholdConnector(Connector):
         published="2026-01-15",
         key="citizen_id",
         replication_key="updated_at",
+        count="count_residents",
     )
-    def residents(self, params: ResidentDatasetParams) -> Iterator[Resident]:
+    def residents(self, params: ResidentDatasetParams) -> Iterator[Resident | dict[str, Any]]:
         t = self.table
         stmt = sa.select(t).order_by(t.c.gxsj, t.c.gmsfhm)
         if params.since is not None:
@@ -251,9 +252,14 @@ class HouseholdConnector(Connector):
                     at=updated,
                 )
 
+    def count_residents(self) -> int:
+        with self.engine.connect() as conn:
+            return conn.execute(sa.select(sa.func.count()).select_from(self.table)).scalar_one()
+
     @staticmethod
-    def _record(row: Any) -> Resident:
-        return Resident(
+    def _record(row: Any) -> dict[str, Any]:
+        """Legacy row → record fields, unvalidated: the SDK validates (and rejects bad rows)."""
+        return dict(
             citizen_id=row["gmsfhm"],
             name=row["xm"],
             gender=row["xb"],
