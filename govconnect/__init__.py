@@ -58,6 +58,7 @@ from ._exceptions import (
     PlatformRejectedError,
     PluginError,
     Problem,
+    PublishAbortedError,
     RetryableError,
     ServiceDefinitionError,
 )
@@ -78,6 +79,7 @@ from ._intake import CaseOutcome, IntakeBridge, IntakeJournal, IntakeReport
 from ._mapping import Compute, Concat, Const, Expr, From, MappingContext, apply_mapping
 from ._outbox import DeadLetter, Outbox, OutboxStatus
 from ._plugins import PluginManager, make_plugin_manager
+from ._publish import Publisher, PublishReport, PublishState, Reject
 from ._registry import Registry, load_registry
 from ._retry import RetryPolicy
 from ._sinks import (
@@ -163,9 +165,14 @@ __all__ = [
     "PluginManager",
     "Problem",
     "Provider",
+    "PublishAbortedError",
+    "PublishReport",
     "PublishResult",
+    "PublishState",
+    "Publisher",
     "Record",
     "Registry",
+    "Reject",
     "Resource",
     "ResourceChange",
     "ResourceFormat",

@@ -353,12 +353,10 @@ class _Run:
         started = time.perf_counter()
         try:
             for chunk, last in _batched(self.source(), self.pub.batch_size):
-                records, rejects = self.validate(chunk)
+                records, rejects, bad = self.validate(chunk)
                 self.report.read += len(chunk)
                 if rejects:
-                    self.report.rejected += len(
-                        {id(r.key) if r.key is None else r.key for r in rejects}
-                    )
+                    self.report.rejected += bad
                     self.write_rejects(rejects)
                 self.check_threshold(last)
                 self.queue(records)
