@@ -2,4 +2,36 @@
 
 from __future__ import annotations
 
-__all__: list[str] = []
+from ._conformance import (
+    CHECKS,
+    Check,
+    CheckResult,
+    Conformance,
+    ConformanceSession,
+    Outcome,
+    check,
+    conformance_tests,
+    failed,
+    masked_value,
+    passed,
+    run_conformance,
+    skipped,
+)
+from ._legacy_http import fake_legacy_http
+
+__all__ = [
+    "CHECKS",
+    "Check",
+    "CheckResult",
+    "Conformance",
+    "ConformanceSession",
+    "Outcome",
+    "check",
+    "conformance_tests",
+    "failed",
+    "fake_legacy_http",
+    "masked_value",
+    "passed",
+    "run_conformance",
+    "skipped",
+]

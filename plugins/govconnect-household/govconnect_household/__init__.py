@@ -9,17 +9,31 @@ from __future__ import annotations
 import typer
 
 from govconnect import hookimpl
+from govconnect.testing import Conformance
 
 from .connector import HouseholdConnector, Resident, ResidentQuery
-from .sample import create_sample_database, sample_residents
+from .sample import (
+    SAMPLE_CITIZEN_ID,
+    create_sample_database,
+    sample_legacy_system,
+    sample_residents,
+)
 
 __all__ = [
     "HouseholdConnector",
     "Resident",
     "ResidentQuery",
+    "conformance",
     "create_sample_database",
     "sample_residents",
 ]
+
+conformance = Conformance(
+    HouseholdConnector,
+    sample_params={"resident": {"citizen_id": SAMPLE_CITIZEN_ID}},
+    legacy=sample_legacy_system,
+)
+"""What the conformance kit needs: ``govconnect check household`` and tests/test_conformance.py."""
 
 
 @hookimpl

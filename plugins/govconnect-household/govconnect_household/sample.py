@@ -20,7 +20,13 @@ from govconnect import citizen_id_check_char
 
 from .schema import resident_table
 
-__all__ = ["DISTRICTS", "create_sample_database", "sample_residents"]
+__all__ = [
+    "DISTRICTS",
+    "SAMPLE_CITIZEN_ID",
+    "create_sample_database",
+    "sample_legacy_system",
+    "sample_residents",
+]
 
 DISTRICTS = {
     "110101": "北京市东城区",
@@ -125,3 +131,17 @@ def create_sample_database(
         return written
     finally:
         engine.dispose()
+
+
+SAMPLE_CITIZEN_ID = next(sample_residents(1))["gmsfhm"]
+"""The first resident of the default sample: a lookup that always finds someone."""
+
+
+def sample_legacy_system(folder: Path) -> dict[str, str]:
+    """A small sample household database in ``folder``; returns the connector settings for it.
+
+    The conformance kit (``govconnect check household`` and the plugin's tests) runs against it.
+    """
+    url = f"sqlite:///{folder / 'household.sqlite'}"
+    create_sample_database(url, count=200)
+    return {"url": url}
