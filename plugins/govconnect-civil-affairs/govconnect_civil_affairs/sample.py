@@ -1,76 +1,110 @@
-"""A sample drop folder: the CSV files the legacy system writes, in its encoding (GB18030).
+"""Sample drop files: what the case system writes at night, deterministic for a seed.
 
-The conformance kit fills one in a temporary folder (:func:`sample_legacy_system`) and checks the
-connector against it. Citizen ID numbers are valid (GB 11643 check character).
+Citizen ID numbers are valid (GB 11643 check character via ``govconnect.citizen_id_check_char``),
+names and addresses are Chinese so the byte widths of the layout are exercised, and files are
+written the way the legacy system does it: data lines, then the trailer, then a rename into place,
+so a reader never sees a half-written ``.DAT`` file with a trailer.
 """
 
 from __future__ import annotations
 
-import csv
-from datetime import date
+import random
+from collections.abc import Iterator
+from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 from govconnect import citizen_id_check_char
 
+from .layout import CATEGORIES, encode_line, encode_trailer, fit
+
 __all__ = [
-    "COLUMNS",
-    "ENCODING",
+    "FILE_PATTERN",
     "SAMPLE_CITIZEN_ID",
+    "sample_cases",
     "sample_legacy_system",
-    "sample_rows",
     "write_drop_file",
+    "write_sample_drop",
 ]
 
-COLUMNS = ("sfzh", "xm", "xzqh", "djrq")
-"""Columns of a drop file, in order: ID number, name, region code, registration date (YYYYMMDD)."""
+FILE_PATTERN = "MZJZ_*.DAT"
 
-ENCODING = "gb18030"
-
-_PEOPLE = [
-    ("张伟", "110105", date(1985, 3, 12), 11),
-    ("王芳", "110105", date(1990, 7, 1), 22),
-    ("李娜", "110101", date(1978, 11, 30), 24),
-    ("刘洋", "110108", date(2001, 2, 14), 31),
-    ("陈静", "110102", date(1965, 9, 9), 46),
-]
+DISTRICTS = {"110105": "北京市朝阳区", "110101": "北京市东城区", "110108": "北京市海淀区"}
+SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董欧阳司马"
+GIVEN = "伟芳娜秀英敏静丽强磊军洋勇艳杰娟涛明超兰霞平刚桂华玉萍鹏辉红梅飞鑫波斌宇浩凯健俊"
+STREETS = ["建国路", "朝阳北路", "望京街", "劲松路", "双井街", "东三环中路", "安立路", "学院路"]
+# Monthly amounts in fen, by category (最低生活保障 per person, 特困 flat, 临时 and 医疗 one-off).
+AMOUNTS = {"01": 139500, "02": 181400, "03": 200000, "04": 350000}
 
 
-def sample_rows() -> list[dict[str, Any]]:
-    """Rows as the legacy system writes them: legacy column names, dates as YYYYMMDD text."""
-    rows = []
-    for name, region, born, seq in _PEOPLE:
-        first17 = f"{region}{born:%Y%m%d}{seq:03d}"
-        rows.append(
-            {
-                "sfzh": first17 + citizen_id_check_char(first17),
-                "xm": name,
-                "xzqh": region,
-                "djrq": "20200101",
-            }
+def sample_cases(count: int, *, seed: int = 11) -> Iterator[dict[str, str]]:
+    """Legacy field values of ``count`` cases, ordered by update time."""
+    rng = random.Random(seed)
+    seen: set[str] = set()
+    updated = datetime(2026, 1, 5, 20, 0, 0)
+    for n in range(count):
+        region = rng.choice(list(DISTRICTS))
+        born = date(1940, 1, 1) + timedelta(days=rng.randrange(0, 70 * 365))
+        male = rng.random() < 0.5
+        while True:
+            seq = rng.randrange(0, 500) * 2 + (1 if male else 0)
+            first17 = f"{region}{born:%Y%m%d}{seq:03d}"
+            if first17 not in seen:
+                seen.add(first17)
+                break
+        category = rng.choice(list(CATEGORIES))
+        size = rng.randint(1, 6)
+        amount = AMOUNTS[category] * (size if category == "01" else 1)
+        accepted = date(2025, 1, 1) + timedelta(days=rng.randrange(0, 365))
+        name = rng.choice(SURNAMES) + "".join(rng.choices(GIVEN, k=rng.choice((1, 2))))
+        address = (
+            f"{DISTRICTS[region]}{rng.choice(STREETS)}{rng.randint(1, 300)}号院"
+            f"{rng.randint(1, 30)}号楼{rng.randint(1, 6)}单元{rng.randint(101, 2808)}室"
         )
-    return rows
+        updated += timedelta(seconds=rng.randint(1, 90))
+        yield {
+            "AJBH": f"MZ{accepted:%Y%m%d}{n + 1:06d}",
+            "SFZH": first17 + citizen_id_check_char(first17),
+            "XM": name,
+            "XB": "1" if male else "2",
+            "XZQH": region,
+            "JZLB": category,
+            "JTRK": f"{size:02d}",
+            "JZJE": f"{amount:09d}",
+            "AJZT": rng.choice("1233334"),
+            "SLRQ": f"{accepted:%Y%m%d}",
+            "ZZ": fit(address, 60),
+            "GXSJ": f"{updated:%Y%m%d%H%M%S}",
+        }
 
 
-SAMPLE_CITIZEN_ID = sample_rows()[0]["sfzh"]
-"""A citizen ID the sample files contain: the conformance kit's sample lookup."""
+SAMPLE_CITIZEN_ID = next(sample_cases(1))["SFZH"]
+"""The citizen of the first sample case: a lookup that always finds a case."""
 
 
-def write_drop_file(path: Path, rows: list[dict[str, Any]]) -> None:
-    """Write one drop file the way the legacy system does (header row, GB18030, CRLF)."""
+def write_drop_file(path: Path, cases: list[dict[str, str]], *, trailer: bool = True) -> None:
+    """Write one drop file (data lines, trailer) under a temporary name, then rename it."""
     tmp = path.with_name(path.name + ".part")
-    with tmp.open("w", encoding=ENCODING, newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=COLUMNS)
-        writer.writeheader()
-        writer.writerows(rows)
+    with tmp.open("wb") as fh:
+        for case in cases:
+            fh.write(encode_line(case))
+        if trailer:
+            fh.write(encode_trailer(len(cases)))
     tmp.replace(path)
 
 
+def write_sample_drop(folder: Path, *, count: int = 120, per_file: int = 50, seed: int = 11) -> int:
+    """Fill ``folder`` with ``count`` sample cases in files of ``per_file``; returns the count."""
+    folder.mkdir(parents=True, exist_ok=True)
+    cases = list(sample_cases(count, seed=seed))
+    for i in range(0, count, per_file):
+        write_drop_file(
+            folder / f"MZJZ_20260105_{i // per_file + 1:03d}.DAT", cases[i : i + per_file]
+        )
+    return len(cases)
+
+
 def sample_legacy_system(folder: Path) -> dict[str, str]:
-    """A sample drop folder in ``folder`` (two files); returns the connector settings for it."""
+    """A sample drop folder in ``folder``; returns the connector settings that read it."""
     drop = folder / "drop"
-    drop.mkdir(parents=True, exist_ok=True)
-    rows = sample_rows()
-    write_drop_file(drop / "ry_20260101.csv", rows[:3])
-    write_drop_file(drop / "ry_20260102.csv", rows[3:])
+    write_sample_drop(drop)
     return {"drop_dir": str(drop)}
