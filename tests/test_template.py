@@ -156,3 +156,26 @@ def test_installed_plugins_are_discovered_and_pass_govconnect_check(
 def test_generated_plugins_stay_out_of_this_environment(venv_python: Path) -> None:
     found = {ep.name for ep in importlib.metadata.entry_points(group="govconnect")}
     assert not {_name(b) for b in BACKENDS} & found
+
+
+def test_installed_wheel_ships_the_template(tmp_path: Path) -> None:
+    """A wheel of govconnect carries the template, and ``govconnect new`` finds it there."""
+    repo = Path(__file__).resolve().parent.parent
+    wheels = tmp_path / "wheels"
+    pip = [sys.executable, "-m", "pip", "--disable-pip-version-check"]
+    built = _run([*pip, "wheel", "-q", "--no-deps", "-w", str(wheels), str(repo)])
+    assert built.returncode == 0, built.stdout + built.stderr
+    target = tmp_path / "site"
+    [wheel] = wheels.glob("govconnect-*.whl")
+    installed = _run([*pip, "install", "-q", "--no-deps", "--target", str(target), str(wheel)])
+    assert installed.returncode == 0, installed.stderr
+    code = (
+        f"import sys; sys.path.insert(0, {str(target)!r}); "
+        "from govconnect.cli.new import template_path; print(template_path())"
+    )
+    found = _run([sys.executable, "-I", "-c", code], cwd=tmp_path)
+    assert found.returncode == 0, found.stderr
+    assert Path(found.stdout.strip()) == target / "govconnect" / "_templates" / "connector"
+    assert (
+        target / "govconnect" / "_templates" / "connector" / "hooks" / "pre_gen_project.py"
+    ).is_file()

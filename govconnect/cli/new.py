@@ -12,7 +12,6 @@ elsewhere.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 from collections.abc import Mapping
@@ -61,11 +60,10 @@ def template_answers(name: str = "connector") -> dict[str, Any]:
 def load_template_hook(name: str = "connector") -> ModuleType:
     """The template's pre-generation hook as a module, to validate answers in-process."""
     path = template_path(name) / "hooks" / "pre_gen_project.py"
-    spec = importlib.util.spec_from_file_location(f"_govconnect_template_{name}_hook", path)
-    if spec is None or spec.loader is None:  # pragma: no cover - the file exists, checked above
-        raise ConfigurationError(f"cannot load {path}")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = ModuleType(f"_govconnect_template_{name}_hook")
+    module.__file__ = str(path)
+    # Compiled by hand rather than imported, so no __pycache__ appears inside the template.
+    exec(compile(path.read_text(encoding="utf-8"), str(path), "exec"), module.__dict__)
     return module
 
 
