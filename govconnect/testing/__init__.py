@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ._checks import masked_value
 from ._conformance import (
     CHECKS,
     Check,
@@ -12,7 +13,6 @@ from ._conformance import (
     check,
     conformance_tests,
     failed,
-    masked_value,
     passed,
     run_conformance,
     skipped,
