@@ -19,9 +19,10 @@ Its whole standard test file is then three lines::
 
 and ``govconnect check household`` runs the very same checks from the command line.
 
-Each check is one function registered with :func:`check` (the standard ones are in ``_checks.py``); a check that needs a piece of the SDK
-that lands later (intake mappings, the exchange round trip with the mock platform) is added the same
-way, as one more function, and every plugin's test file picks it up without an edit.
+Each check is one function registered with :func:`check` (the standard ones are in
+``_checks.py``); a check that needs a piece of the SDK that lands later (intake mappings, the
+exchange round trip with the mock platform) is added the same way, as one more function, and every
+plugin's test file picks it up without an edit.
 """
 
 from __future__ import annotations
