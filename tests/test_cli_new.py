@@ -87,3 +87,23 @@ def test_templates_folder_can_be_overridden(
 def test_unknown_template_is_a_configuration_error(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(ConfigurationError, match="not found"):
         template_path("no-such-template")
+
+
+ANSWERS = ["D01", "民政局", "S01", "系统", "{name}", "3", "作者", "311101001/0009", ""]
+
+
+def test_interactive_answers(tmp_path: Path) -> None:
+    answers = "\n".join(ANSWERS).format(name="asked_one") + "\n"
+    result = runner.invoke(app, ["new", "connector", "-o", str(tmp_path)], input=answers)
+    assert result.exit_code == 0, result.output
+    connector = tmp_path / "govconnect-asked-one" / "govconnect_asked_one" / "connector.py"
+    assert 'code="D01"' in connector.read_text(encoding="utf-8")
+    assert (connector.parent / "client.py").is_file()
+
+
+def test_interactive_answer_refused_by_the_hook(tmp_path: Path) -> None:
+    answers = "\n".join(["bad code", *ANSWERS[1:]]).format(name="asked_two") + "\n"
+    result = runner.invoke(app, ["new", "connector", "-o", str(tmp_path)], input=answers)
+    assert result.exit_code == 1
+    assert "refused the answers" in result.output
+    assert list(tmp_path.iterdir()) == []

@@ -13,6 +13,7 @@ elsewhere.
 from __future__ import annotations
 
 import json
+import logging
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -116,6 +117,9 @@ def render_connector(
                 summary="the connector template refused the answers",
             )
     Path(output_dir).mkdir(parents=True, exist_ok=True)
+    hook_log = logging.getLogger("cookiecutter.hooks")
+    level = hook_log.level
+    hook_log.setLevel(logging.CRITICAL)  # a refused answer is reported below, not as a traceback
     try:
         created = cookiecutter(
             str(template_path("connector")),
@@ -124,12 +128,14 @@ def render_connector(
             output_dir=str(output_dir),
             overwrite_if_exists=overwrite,
         )
-    except FailedHookException as exc:
+    except FailedHookException:
         raise ConfigurationError(
-            f"the template refused the answers (see the messages above): {exc}"
+            "the template refused the answers (see the messages above); no files were generated"
         ) from None
     except (CookiecutterException, ValueError) as exc:
         raise ConfigurationError(f"could not render the connector template: {exc}") from exc
+    finally:
+        hook_log.setLevel(level)
     return Path(created)
 
 
