@@ -74,8 +74,8 @@ class Conformance:
 
     ``sample_params`` maps a service name to parameters that must return at least one record;
     a service whose parameters are all optional may be left out. ``legacy`` builds the sample legacy
-    system (see :data:`LegacyFactory`); without it the checks use ``settings`` (or the connector's
-    defaults and environment).
+    system (see :data:`LegacyFactory`); the settings it gives override ``settings``, which alone
+    (or else the connector's defaults and environment) reach the legacy system without one.
     """
 
     connector: type[Connector]
@@ -174,11 +174,14 @@ class ConformanceSession:
         self._records: dict[str, list[BaseModel] | Outcome] = {}
 
     def __enter__(self) -> ConformanceSession:
-        settings: Mapping[str, Any] | None = self.spec.settings
+        settings: dict[str, Any] | None = (
+            dict(self.spec.settings) if self.spec.settings is not None else None
+        )
         try:
             if self.spec.legacy is not None:
-                settings = self._stack.enter_context(_as_context(self.spec.legacy, self.workdir))
-            self._connector = self.spec.connector(dict(settings) if settings is not None else None)
+                legacy = self._stack.enter_context(_as_context(self.spec.legacy, self.workdir))
+                settings = {**(settings or {}), **dict(legacy or {})}
+            self._connector = self.spec.connector(settings)
             self._stack.callback(self._connector.close)
         except Exception as exc:
             self._connector_error = f"{type(exc).__name__}: {exc}"
