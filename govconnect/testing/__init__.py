@@ -18,13 +18,19 @@ from ._conformance import (
     skipped,
 )
 from ._legacy_http import fake_legacy_http
+from ._mock_app import FAULT_PROFILES, Faults
+from ._mock_platform import DEFAULT_NODE, MockPlatform
 
 __all__ = [
     "CHECKS",
+    "DEFAULT_NODE",
+    "FAULT_PROFILES",
     "Check",
     "CheckResult",
     "Conformance",
     "ConformanceSession",
+    "Faults",
+    "MockPlatform",
     "Outcome",
     "check",
     "conformance_tests",

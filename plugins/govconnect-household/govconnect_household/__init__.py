@@ -15,6 +15,8 @@ from .connector import HouseholdConnector, Resident, ResidentQuery
 from .sample import (
     SAMPLE_CITIZEN_ID,
     create_sample_database,
+    process_applications,
+    sample_cases,
     sample_legacy_system,
     sample_residents,
 )
@@ -25,6 +27,8 @@ __all__ = [
     "ResidentQuery",
     "conformance",
     "create_sample_database",
+    "process_applications",
+    "sample_cases",
     "sample_residents",
 ]
 
