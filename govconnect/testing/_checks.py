@@ -23,7 +23,7 @@ from ._conformance import ConformanceSession, Outcome, check, failed, passed
 __all__ = ["masked_value"]
 
 
-@check("catalog_entry", "the catalog entry is valid and survives the catalog document")
+@check("catalog_entry", "the catalog entry is valid and survives the catalog document", order=10)
 def _catalog_entry(session: ConformanceSession, svc: Service) -> Outcome:
     problems = resource_problems(svc.resource)
     siblings = [s.resource for s in svc.connector.services().values()]
@@ -46,7 +46,11 @@ def _catalog_entry(session: ConformanceSession, svc: Service) -> Outcome:
     return passed(f"{svc.code} {svc.resource.name}")
 
 
-@check("fields_classified", "every record field is typed, classified and flagged personal or not")
+@check(
+    "fields_classified",
+    "every record field is typed, classified and flagged personal or not",
+    order=20,
+)
 def _fields_classified(session: ConformanceSession, svc: Service) -> Outcome:
     items, problems = information_items(svc.record_model, svc.qualified_name)
     problems += [
@@ -64,7 +68,11 @@ def _fields_classified(session: ConformanceSession, svc: Service) -> Outcome:
     return passed(f"{len(items)} items, {personal} personal")
 
 
-@check("sample_query", "sample params validate and return records matching the record model")
+@check(
+    "sample_query",
+    "sample params validate and return records matching the record model",
+    order=30,
+)
 def _sample_query(session: ConformanceSession, svc: Service) -> Outcome:
     records = session.records(svc)
     if isinstance(records, Outcome):
@@ -106,6 +114,7 @@ def _sample_query(session: ConformanceSession, svc: Service) -> Outcome:
     "dataset_streams",
     "the dataset streams records (an iterator, not a list built in memory)",
     applies=lambda svc: svc.kind == "dataset",
+    order=40,
 )
 def _dataset_streams(session: ConformanceSession, svc: Service) -> Outcome:
     instance = session.connector()
@@ -133,7 +142,11 @@ def _dataset_streams(session: ConformanceSession, svc: Service) -> Outcome:
     return passed("yields records lazily")
 
 
-@check("personal_masked", "personal-information fields are masked by the SDK's masking helpers")
+@check(
+    "personal_masked",
+    "personal-information fields are masked by the SDK's masking helpers",
+    order=50,
+)
 def _personal_masked(session: ConformanceSession, svc: Service) -> Outcome:
     personal = [
         name

@@ -40,6 +40,8 @@ from pydantic import BaseModel
 
 from .._connector import Connector, Service
 from .._exceptions import GovConnectError, InvalidInputError, Problem, ServiceDefinitionError
+from .._handlers import IntakeHandler
+from .._registry import Registry, load_registry
 from .._validation import validate_model
 
 __all__ = [
@@ -73,7 +75,8 @@ class Conformance:
     """What the standard checks need to know about one connector.
 
     ``sample_params`` maps a service name to parameters that must return at least one record;
-    a service whose parameters are all optional may be left out. ``legacy`` builds the sample legacy
+    a service whose parameters are all optional may be left out. ``sample_cases`` maps the matter
+    code (事项编码) of each intake handler to a case as the one window sends it (JSON object). ``legacy`` builds the sample legacy
     system (see :data:`LegacyFactory`); the settings it gives override ``settings``, which alone
     (or else the connector's defaults and environment) reach the legacy system without one.
     """
@@ -82,6 +85,7 @@ class Conformance:
     sample_params: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     legacy: LegacyFactory | None = None
     settings: Mapping[str, Any] | None = None
+    sample_cases: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -130,14 +134,43 @@ class CheckResult:
         return "\n".join(lines)
 
 
+Target = Service | IntakeHandler
+"""What a check looks at: one service, or one intake handler."""
+
+
+def target_name(target: Target) -> str:
+    """The short name of a target in test ids: the service name or the handler's method."""
+    return target.name if isinstance(target, Service) else target.method
+
+
+def target_label(target: Target) -> str:
+    """``connector.service`` or ``connector.handler``, as reports show it."""
+    return f"{target.connector.name}.{target_name(target)}"
+
+
 @dataclass(frozen=True)
 class Check:
-    """A standard check: a name for reports and test ids, a sentence, and the function to run."""
+    """A standard check: a name for reports and test ids, a sentence, and the function to run.
+
+    ``over`` says what it looks at: each service (``"services"``) or each intake handler
+    (``"intake"``); ``applies`` narrows that further (e.g. to datasets).
+    """
 
     name: str
     title: str
-    run: Callable[[ConformanceSession, Service], Outcome]
-    applies: Callable[[Service], bool]
+    run: Callable[[ConformanceSession, Any], Outcome]
+    applies: Callable[[Any], bool]
+    over: Literal["services", "intake"] = "services"
+    order: int = 100
+
+    def targets(self, connector: type[Connector]) -> list[Target]:
+        """The services or intake handlers of ``connector`` this check looks at."""
+        found: list[Target] = list(
+            connector.services().values()
+            if self.over == "services"
+            else connector.intake_handlers().values()
+        )
+        return [t for t in found if self.applies(t)]
 
 
 CHECKS: list[Check] = []
@@ -145,13 +178,22 @@ CHECKS: list[Check] = []
 
 
 def check(
-    name: str, title: str, *, applies: Callable[[Service], bool] = lambda svc: True
-) -> Callable[[Callable[[ConformanceSession, Service], Outcome]], Check]:
-    """Register a standard check; ``applies`` limits it to some services (e.g. datasets)."""
+    name: str,
+    title: str,
+    *,
+    over: Literal["services", "intake"] = "services",
+    applies: Callable[[Any], bool] = lambda target: True,
+    order: int = 100,
+) -> Callable[[Callable[[ConformanceSession, Any], Outcome]], Check]:
+    """Register a standard check over services or intake handlers; ``applies`` narrows it.
 
-    def register(fn: Callable[[ConformanceSession, Service], Outcome]) -> Check:
-        registered = Check(name=name, title=title, run=fn, applies=applies)
-        CHECKS[:] = [c for c in CHECKS if c.name != name] + [registered]
+    Reports list checks by ``order`` (the built-in ones use 10-80), then by registration.
+    """
+
+    def register(fn: Callable[[ConformanceSession, Any], Outcome]) -> Check:
+        registered = Check(name=name, title=title, run=fn, applies=applies, over=over, order=order)
+        others = [c for c in CHECKS if c.name != name]
+        CHECKS[:] = sorted([*others, registered], key=lambda c: c.order)
         return registered
 
     return register
@@ -172,6 +214,10 @@ class ConformanceSession:
         self._connector: Connector | None = None
         self._connector_error: str | None = None
         self._records: dict[str, list[BaseModel] | Outcome] = {}
+        self._registry: Registry | None = None
+        self.settings: dict[str, Any] | None = None
+        self.cache: dict[Any, Any] = {}
+        """Scratch space for checks that share work (a mapped sample case, a mock platform)."""
 
     def __enter__(self) -> ConformanceSession:
         settings: dict[str, Any] | None = (
@@ -181,6 +227,7 @@ class ConformanceSession:
             if self.spec.legacy is not None:
                 legacy = self._stack.enter_context(_as_context(self.spec.legacy, self.workdir))
                 settings = {**(settings or {}), **dict(legacy or {})}
+            self.settings = settings
             self._connector = self.spec.connector(settings)
             self._stack.callback(self._connector.close)
         except Exception as exc:
@@ -189,6 +236,10 @@ class ConformanceSession:
 
     def __exit__(self, *exc: object) -> None:
         self._stack.close()
+
+    def on_exit(self, callback: Callable[[], Any]) -> None:
+        """Run ``callback`` when the session ends (stop a server a check started)."""
+        self._stack.callback(callback)
 
     def connector(self) -> Connector | Outcome:
         """The connector on the sample legacy system, or the failure that prevented it."""
@@ -202,6 +253,12 @@ class ConformanceSession:
                 )
             )
         return self._connector
+
+    def registry(self) -> Registry:
+        """Installed plugins' code tables and transforms, as the intake bridge would see them."""
+        if self._registry is None:
+            self._registry = load_registry(config={})
+        return self._registry
 
     def sample_params(self, svc: Service) -> BaseModel | Outcome:
         """The service's sample parameters, validated; a failure names the missing sample."""
@@ -249,14 +306,13 @@ class ConformanceSession:
                 )
             )
 
-    def run(self, chk: Check, svc: Service) -> CheckResult:
+    def run(self, chk: Check, target: Target) -> CheckResult:
+        label = target_label(target)
         try:
-            outcome = chk.run(self, svc)
+            outcome = chk.run(self, target)
         except Exception as exc:
-            outcome = failed(
-                Problem(svc.qualified_name, f"conformance.{chk.name}", f"check crashed: {exc!r}")
-            )
-        return CheckResult(chk.name, chk.title, svc.qualified_name, outcome)
+            outcome = failed(Problem(label, f"conformance.{chk.name}", f"check crashed: {exc!r}"))
+        return CheckResult(chk.name, chk.title, label, outcome)
 
 
 def _as_context(factory: LegacyFactory, workdir: Path) -> contextlib.AbstractContextManager[Any]:
@@ -295,18 +351,13 @@ def run_conformance(spec: Conformance, workdir: Path | None = None) -> list[Chec
         if workdir is None:
             workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="govconnect-")))
         session = stack.enter_context(ConformanceSession(spec, workdir))
-        return [
-            session.run(chk, svc)
-            for chk in CHECKS
-            for svc in spec.connector.services().values()
-            if chk.applies(svc)
-        ]
+        return [session.run(chk, t) for chk in CHECKS for t in chk.targets(spec.connector)]
 
 
 def conformance_tests(spec: Conformance | type[Connector], **options: Any) -> type:
-    """A pytest test class with one test per standard check, parametrised by the services the
-    check applies to (a check that applies to none, e.g. ``dataset_streams`` of a connector without
-    datasets, gets no test).
+    """A pytest test class with one test per standard check, parametrised by the services (or
+    intake handlers) the check applies to; a check that applies to none, e.g. ``dataset_streams``
+    of a connector without datasets, gets no test.
 
     Assign it in a test module under a ``Test`` name: ``TestConformance = conformance_tests(spec)``.
     A connector class may be passed instead of a spec, with the spec's fields as keywords.
@@ -336,19 +387,18 @@ def conformance_tests(spec: Conformance | type[Connector], **options: Any) -> ty
 
         ConformanceTests.test_declaration = test_declaration  # type: ignore[attr-defined]
     else:
-        services = list(conf.connector.services().values())
         for chk in CHECKS:
-            if any(chk.applies(svc) for svc in services):
+            if chk.targets(conf.connector):
                 setattr(ConformanceTests, f"test_{chk.name}", _make_test(pytest, conf, chk))
     ConformanceTests.__name__ = ConformanceTests.__qualname__ = "TestConformance"
     return ConformanceTests
 
 
 def _make_test(pytest: Any, conf: Conformance, chk: Check) -> Callable[..., None]:
-    services = [svc for svc in conf.connector.services().values() if chk.applies(svc)]
+    targets = {target_name(t): t for t in chk.targets(conf.connector)}
 
-    def test(self: Any, conformance_session: ConformanceSession, service: str) -> None:
-        result = conformance_session.run(chk, conf.connector.service(service))
+    def test(self: Any, conformance_session: ConformanceSession, target: str) -> None:
+        result = conformance_session.run(chk, targets[target])
         if result.status == "skipped":
             pytest.skip(result.outcome.detail)
         if result.status == "failed":
@@ -356,8 +406,8 @@ def _make_test(pytest: Any, conf: Conformance, chk: Check) -> Callable[..., None
 
     test.__name__ = f"test_{chk.name}"
     test.__doc__ = chk.title
-    return pytest.mark.parametrize("service", [svc.name for svc in services])(test)
+    return pytest.mark.parametrize("target", list(targets))(test)
 
 
-# The standard checks register themselves with @check when their module is imported.
-from . import _checks  # noqa: E402, F401
+# The standard checks register themselves with @check when their modules are imported.
+from . import _checks, _checks_exchange, _checks_intake  # noqa: E402, F401

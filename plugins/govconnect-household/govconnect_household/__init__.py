@@ -11,7 +11,7 @@ import typer
 from govconnect import hookimpl
 from govconnect.testing import Conformance
 
-from .connector import HouseholdConnector, Resident, ResidentQuery
+from .connector import MOVE_IN_MATTER, HouseholdConnector, Resident, ResidentQuery
 from .sample import (
     SAMPLE_CITIZEN_ID,
     create_sample_database,
@@ -35,6 +35,7 @@ __all__ = [
 conformance = Conformance(
     HouseholdConnector,
     sample_params={"resident": {"citizen_id": SAMPLE_CITIZEN_ID}},
+    sample_cases={MOVE_IN_MATTER: next(sample_cases(1))},
     legacy=sample_legacy_system,
 )
 """What the conformance kit needs: ``govconnect check household`` and tests/test_conformance.py."""
