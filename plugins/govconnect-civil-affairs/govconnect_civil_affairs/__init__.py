@@ -10,15 +10,27 @@ govconnect through the ``govconnect`` entry-point group; the module itself is th
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import typer
-from govconnect import hookimpl
+from govconnect import CodeTable, hookimpl
 from govconnect.testing import Conformance
 
 from .connector import AssistanceCase, CaseQuery, CasesParams, CivilAffairsConnector
-from .layout import LAYOUT, RECORD_BYTES
-from .sample import SAMPLE_CITIZEN_ID, sample_cases, sample_legacy_system, write_sample_drop
+from .layout import CATEGORY_TABLE, LAYOUT, RECORD_BYTES
+from .sample import (
+    APPLY_MATTER,
+    SAMPLE_CITIZEN_ID,
+    sample_applications,
+    sample_cases,
+    sample_legacy_system,
+    write_sample_drop,
+    yuan_to_fen,
+)
 
 __all__ = [
+    "APPLY_MATTER",
     "LAYOUT",
     "RECORD_BYTES",
     "AssistanceCase",
@@ -26,6 +38,7 @@ __all__ = [
     "CasesParams",
     "CivilAffairsConnector",
     "conformance",
+    "sample_applications",
     "sample_cases",
     "write_sample_drop",
 ]
@@ -33,6 +46,7 @@ __all__ = [
 conformance = Conformance(
     CivilAffairsConnector,
     sample_params={"assistance": {"citizen_id": SAMPLE_CITIZEN_ID}},
+    sample_cases={APPLY_MATTER: next(sample_applications(1))},
     legacy=sample_legacy_system,
 )
 
@@ -40,6 +54,16 @@ conformance = Conformance(
 @hookimpl
 def register_connectors() -> list[type[CivilAffairsConnector]]:
     return [CivilAffairsConnector]
+
+
+@hookimpl
+def register_code_tables() -> list[CodeTable]:
+    return [CATEGORY_TABLE]
+
+
+@hookimpl
+def register_transforms() -> dict[str, Callable[..., Any]]:
+    return {"yuan_to_fen": yuan_to_fen}
 
 
 @hookimpl

@@ -3,7 +3,9 @@
 The system writes fixed-width GB18030 files (see :mod:`.layout`); the connector reads them as a
 stream — one line at a time, file after file — and turns each line into a classified record. Two
 services: the catalogued dataset of all cases (with ``since`` for incremental publishing) and a
-lookup of one citizen's cases for the one-window intake.
+lookup of one citizen's cases for the one-window intake. Applications for temporary assistance
+arrive from the one window as intake cases and are dropped into the system's inbox folder as
+fixed-width lines of the same layout.
 """
 
 from __future__ import annotations
@@ -18,7 +20,10 @@ from govconnect import (
     CitizenId,
     ConfigurationError,
     Connector,
+    Const,
     Department,
+    FileDropSink,
+    From,
     InvalidInputError,
     LegacySystem,
     Level,
@@ -26,14 +31,22 @@ from govconnect import (
     Record,
     dataset,
     field,
+    intake,
     query,
 )
 from pydantic import BaseModel, ConfigDict, Field
 
-from .layout import CATEGORIES, STATUSES, decode_line, trailer_count
-from .sample import FILE_PATTERN
+from .layout import CATEGORIES, ENCODING, INTAKE_LAYOUT, STATUSES, decode_line, trailer_count
+from .sample import APPLY_MATTER, FILE_PATTERN
 
-__all__ = ["AssistanceCase", "CaseQuery", "CasesParams", "CivilAffairsConnector", "Settings"]
+__all__ = [
+    "APPLY_MATTER",
+    "AssistanceCase",
+    "CaseQuery",
+    "CasesParams",
+    "CivilAffairsConnector",
+    "Settings",
+]
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +101,10 @@ class Settings(BaseModel):
         description="folder the case system writes its files into",
     )
     pattern: str = Field(default=FILE_PATTERN, description="which files of the folder are data")
+    inbox_dir: Path = Field(
+        default=Path(".govconnect/civil-affairs-inbox"),
+        description="folder the case system takes new applications from",
+    )
 
 
 class CivilAffairsConnector(Connector):
@@ -141,9 +158,36 @@ class CivilAffairsConnector(Connector):
             if values["SFZH"] == params.citizen_id:
                 yield self._record(values, where)
 
-    # Intake by file drop goes here. Once govconnect's intake API exists, the handler that turns
-    # an accepted case (办件) into a fixed-width line in the system's inbox folder (same layout,
-    # written under a temporary name and renamed, trailer last) is declared on this class.
+    @intake(
+        matter_code=APPLY_MATTER,
+        name="临时救助申请",
+        target=INTAKE_LAYOUT,
+        target_name="救助申请定长记录",
+        mapping={
+            "LX": Const("D"),
+            "AJBH": From("case_id"),
+            "SFZH": From("applicant.citizen_id"),
+            "XM": From("applicant.name"),
+            "XB": From("form.gender").code("gender"),
+            "XZQH": From("form.region_code"),
+            "JZLB": From("form.category").default("临时救助").code("assistance_category"),
+            "JTRK": From("form.household_size"),
+            "JZJE": From("form.amount").transform("yuan_to_fen"),
+            "AJZT": Const("1"),
+            "SLRQ": From("submitted_at").date("%Y%m%d"),
+            "ZZ": From("form.address"),
+            "GXSJ": From("submitted_at").date("%Y%m%d%H%M%S"),
+        },
+    )
+    def apply(self) -> FileDropSink:
+        """One fixed-width GB18030 file per application in the inbox, committed by its manifest."""
+        return FileDropSink(
+            self.settings.inbox_dir,
+            format="fixed",
+            encoding=ENCODING,
+            layout=INTAKE_LAYOUT,
+            prefix="MZSQ_",
+        )
 
     def _lines(self) -> Iterator[tuple[str, dict[str, str]]]:
         """``(file:line, legacy values)`` of every complete drop file, oldest first, streamed."""

@@ -26,6 +26,10 @@ offset  bytes  field  meaning     content
 144     14     GXSJ   更新时间    YYYYMMDDHHMMSS
 ======  =====  =====  ==========  ===========================================================
 
+An intake application (临时救助申请 from the one window) goes the other way, into the system's inbox
+folder: one ``.dat`` file per case holding one data line of the same layout (:data:`INTAKE_LAYOUT`,
+status ``1`` 受理), written by govconnect's ``FileDropSink`` with a manifest as its commit marker.
+
 Trailer line (record type ``T``): ``T`` then the number of data lines as 9 digits, padded with
 spaces to the same 158 bytes. A file without its trailer is still being written and is not read
 yet; a trailer whose count disagrees with the lines is a broken file.
@@ -36,11 +40,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from govconnect import InvalidInputError, Problem
+from govconnect import CodeTable, FixedField, FixedWidthLayout, InvalidInputError, Problem
 
 __all__ = [
     "CATEGORIES",
+    "CATEGORY_TABLE",
     "ENCODING",
+    "INTAKE_LAYOUT",
     "LAYOUT",
     "LINE_END",
     "RECORD_BYTES",
@@ -58,6 +64,8 @@ LINE_END = b"\r\n"
 
 CATEGORIES = {"01": "最低生活保障", "02": "特困人员供养", "03": "临时救助", "04": "医疗救助"}
 STATUSES = {"1": "受理", "2": "审核中", "3": "已批准", "4": "已终止"}
+CATEGORY_TABLE = CodeTable(name="assistance_category", title="救助类别", codes=CATEGORIES)
+"""Code table the intake mapping translates the one window's category label through."""
 
 
 @dataclass(frozen=True)
@@ -104,6 +112,15 @@ LAYOUT: tuple[Column, ...] = (
     Column("GXSJ", 14, "更新时间"),
 )
 RECORD_BYTES = sum(c.width for c in LAYOUT)
+INTAKE_LAYOUT = FixedWidthLayout(
+    fields=tuple(
+        FixedField(c.name, c.width, align="right", pad="0")
+        if c.numeric
+        else FixedField(c.name, c.width)
+        for c in LAYOUT
+    )
+)
+"""The data-line layout as govconnect's fixed-width sinks write it (intake into the inbox)."""
 _OFFSETS = {}
 _at = 0
 for _column in LAYOUT:

@@ -11,22 +11,29 @@ from __future__ import annotations
 import random
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 from govconnect import citizen_id_check_char
 
 from .layout import CATEGORIES, encode_line, encode_trailer, fit
 
 __all__ = [
+    "APPLY_MATTER",
     "FILE_PATTERN",
     "SAMPLE_CITIZEN_ID",
+    "sample_applications",
     "sample_cases",
     "sample_legacy_system",
     "write_drop_file",
     "write_sample_drop",
+    "yuan_to_fen",
 ]
 
 FILE_PATTERN = "MZJZ_*.DAT"
+APPLY_MATTER = "11010500MZ-JZ-0003"
+"""Matter code (事项编码) of 临时救助申请, the application the one window forwards."""
 
 DISTRICTS = {"110105": "北京市朝阳区", "110101": "北京市东城区", "110108": "北京市海淀区"}
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董欧阳司马"
@@ -81,6 +88,35 @@ SAMPLE_CITIZEN_ID = next(sample_cases(1))["SFZH"]
 """The citizen of the first sample case: a lookup that always finds a case."""
 
 
+def sample_applications(count: int, *, seed: int = 23) -> Iterator[dict[str, Any]]:
+    """Temporary-assistance applications as the one window sends them (JSON objects)."""
+    rng = random.Random(seed)
+    for n, case in enumerate(sample_cases(count, seed=seed)):
+        yield {
+            "case_id": f"JZ2026{n + 1:06d}",
+            "matter_code": APPLY_MATTER,
+            "matter_name": "临时救助申请",
+            "applicant": {"kind": "person", "name": case["XM"], "citizen_id": case["SFZH"]},
+            "form": {
+                "gender": "男" if case["XB"] == "1" else "女",
+                "region_code": case["XZQH"],
+                "category": "临时救助",
+                "household_size": int(case["JTRK"]),
+                "amount": f"{rng.randint(5, 40) * 100}.00",
+                "address": case["ZZ"],
+            },
+            "submitted_at": f"2026-01-06T{9 + n % 8:02d}:{n % 60:02d}:00+08:00",
+        }
+
+
+def yuan_to_fen(value: Any) -> int:
+    """An amount in yuan (``"2000.00"``) as whole fen (``200000``), as the legacy system stores it."""
+    fen = Decimal(str(value).strip()) * 100
+    if fen != fen.to_integral_value() or fen < 0:
+        raise ValueError(f"{value!r} is not a non-negative amount in yuan with at most 2 decimals")
+    return int(fen)
+
+
 def write_drop_file(path: Path, cases: list[dict[str, str]], *, trailer: bool = True) -> None:
     """Write one drop file (data lines, trailer) under a temporary name, then rename it."""
     tmp = path.with_name(path.name + ".part")
@@ -107,4 +143,4 @@ def sample_legacy_system(folder: Path) -> dict[str, str]:
     """A sample drop folder in ``folder``; returns the connector settings that read it."""
     drop = folder / "drop"
     write_sample_drop(drop)
-    return {"drop_dir": str(drop)}
+    return {"drop_dir": str(drop), "inbox_dir": str(folder / "inbox")}
