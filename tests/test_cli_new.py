@@ -89,7 +89,7 @@ def test_unknown_template_is_a_configuration_error(monkeypatch: pytest.MonkeyPat
         template_path("no-such-template")
 
 
-ANSWERS = ["D01", "民政局", "S01", "系统", "{name}", "3", "作者", "311101001/0009", ""]
+ANSWERS = ["D01", "民政局", "S01", "系统", "{name}", "3", "D01-SQ-01", "作者", "311101001/0009", ""]
 
 
 def test_interactive_answers(tmp_path: Path) -> None:

@@ -124,6 +124,7 @@ def test_generated_project_tests_pass(
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "TestConformance::test_sample_query[person] PASSED" in result.stdout
+    assert "TestConformance::test_intake_writes[application] PASSED" in result.stdout
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -152,6 +153,7 @@ def test_installed_plugins_are_discovered_and_pass_govconnect_check(
     assert result.returncode == 0, result.stdout + result.stderr
     for name in names:
         assert f"PASS sample_query       {name}.person" in result.stdout
+        assert f"PASS intake_writes      {name}.application" in result.stdout
     assert " 0 failed" in result.stdout
 
 

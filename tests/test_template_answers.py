@@ -48,6 +48,7 @@ def test_names_the_hook_accepts_are_names_the_sdk_accepts(name: str) -> None:
         ({"department_name": "  "}, "department_name"),
         ({"author": 'Quote "Corp"'}, "author"),
         ({"resource_code": "111-112"}, "resource_code"),
+        ({"matter_code": "事项 1"}, "matter_code"),
         ({"project_slug": "-bad-"}, "project_slug"),
     ],
 )
@@ -55,7 +56,8 @@ def test_invalid_answer_is_refused_naming_the_field(
     answers: dict[str, str], field: str, tmp_path: Path
 ) -> None:
     with pytest.raises(InvalidInputError) as info:
-        render_connector(tmp_path, answers)
+        # the matter code's default derives from the department code: keep it out of the way
+        render_connector(tmp_path, {"matter_code": "M-0001", **answers})
     assert [p.field for p in info.value.problems] == [field]
     assert list(tmp_path.iterdir()) == []
 
@@ -63,7 +65,11 @@ def test_invalid_answer_is_refused_naming_the_field(
 def test_every_refused_answer_is_reported_at_once(tmp_path: Path) -> None:
     with pytest.raises(InvalidInputError) as info:
         render_connector(tmp_path, {"department_code": "?", "system_code": "?"})
-    assert {p.field for p in info.value.problems} == {"department_code", "system_code"}
+    assert {p.field for p in info.value.problems} == {
+        "department_code",
+        "system_code",
+        "matter_code",
+    }
 
 
 def test_unknown_question_is_refused(tmp_path: Path) -> None:

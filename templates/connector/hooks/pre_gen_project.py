@@ -22,6 +22,7 @@ from typing import Any
 CODE_PATTERN = r"^[0-9A-Za-z][0-9A-Za-z_-]{1,31}$"
 NAME_PATTERN = r"^[a-z][a-z0-9_]{0,29}$"
 RESOURCE_CODE_PATTERN = r"^[1-3]\d{2}\d{3}\d*/\d+$"
+MATTER_CODE_PATTERN = r"^[0-9A-Za-z][0-9A-Za-z_-]{0,63}$"
 DISTRIBUTION_PATTERN = r"^[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?$"
 BACKENDS = ("sql", "file-drop", "rest")
 TEXT_FIELDS = ("department_name", "system_name", "author")
@@ -71,6 +72,14 @@ def problems(answers: dict[str, Any]) -> list[tuple[str, str]]:
     backend = answers.get("backend")
     if backend not in BACKENDS:
         found.append(("backend", f"{backend!r} is not one of {', '.join(BACKENDS)}"))
+    matter = str(answers.get("matter_code", ""))
+    if not re.match(MATTER_CODE_PATTERN, matter):
+        found.append(
+            (
+                "matter_code",
+                f"{matter!r} is not a matter code: 1-64 letters, digits, '-' or '_'",
+            )
+        )
     code = str(answers.get("resource_code", ""))
     if not re.match(RESOURCE_CODE_PATTERN, code):
         found.append(

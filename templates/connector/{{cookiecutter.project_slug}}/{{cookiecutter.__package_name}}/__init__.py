@@ -13,13 +13,14 @@ from govconnect import hookimpl
 from govconnect.testing import Conformance
 
 from .connector import {{ [cookiecutter.__class_name, "Person", "PersonQuery"] | sort | join(", ") }}
-from .sample import SAMPLE_CITIZEN_ID, sample_legacy_system
+from .sample import MATTER_CODE, SAMPLE_CITIZEN_ID, sample_case, sample_legacy_system
 
 __all__ = {{ ((["Person", "PersonQuery", cookiecutter.__class_name] | sort(case_sensitive=True) | list) + ["conformance"]) | tojson }}
 
 conformance = Conformance(
     {{ cookiecutter.__class_name }},
     sample_params={"person": {"citizen_id": SAMPLE_CITIZEN_ID}},
+    sample_cases={MATTER_CODE: sample_case()},
     legacy=sample_legacy_system,
 )
 

@@ -1,8 +1,9 @@
 """The connector: {{ cookiecutter.system_name }}, whose interface is a drop folder of files.
 
 The legacy system has no API: it writes CSV files (GB18030, header row) into a folder. The connector
-reads them as a stream, one row at a time, so a large drop never sits in memory. govconnect builds
-the catalog entry, validates parameters and records, and serves and exchanges the data.
+reads them as a stream, one row at a time, so a large drop never sits in memory; applications from
+the one window go the other way, as files in its inbox folder. govconnect builds the catalog entry,
+validates parameters and records, and serves and exchanges the data.
 """
 
 from __future__ import annotations
@@ -16,16 +17,20 @@ from govconnect import (
     CitizenId,
     ConfigurationError,
     Connector,
+    Const,
     Department,
+    FileDropSink,
+    From,
     LegacySystem,
     Level,
     Record,
     field,
+    intake,
     query,
 )
 from pydantic import BaseModel, ConfigDict, Field
 
-from .sample import ENCODING
+from .sample import APPLICATION_COLUMNS, ENCODING, MATTER_CODE
 
 __all__ = {{ [cookiecutter.__class_name, "Person", "PersonQuery", "Settings"] | sort(case_sensitive=True) | tojson }}
 
@@ -59,6 +64,10 @@ class Settings(BaseModel):
     )
     pattern: str = Field(default="*.csv", description="which files of the folder are data")
     encoding: str = Field(default=ENCODING, description="text encoding of the files")
+    inbox_dir: Path = Field(
+        default=Path(".govconnect/{{ cookiecutter.connector_name }}-inbox"),
+        description="folder the legacy system takes new applications from",
+    )
 
 
 class {{ cookiecutter.__class_name }}(Connector):
@@ -103,6 +112,22 @@ class {{ cookiecutter.__class_name }}(Connector):
             with path.open(encoding=self.settings.encoding, newline="") as fh:
                 yield from csv.DictReader(fh)
 
-    # Intake handler goes here. Once govconnect's intake API exists, the handler that writes an
-    # accepted case (办件) from the unified intake platform into this legacy system's inbox folder
-    # is declared on this class, next to the services; see the govconnect docs on intake.
+    @intake(
+        matter_code=MATTER_CODE,
+        name="申请受理",
+        target=APPLICATION_COLUMNS,
+        target_name="申请文件",
+        mapping={
+            "sqbh": From("case_id"),
+            "sfzh": From("applicant.citizen_id"),
+            "xm": From("applicant.name"),
+            "sqsj": From("submitted_at").date("%Y%m%d%H%M%S"),
+            "ly": Const("一窗受理"),
+        },
+    )
+    def application(self) -> FileDropSink:
+        """Applications from the one window are dropped into the inbox as one CSV file each,
+        committed by a manifest, so the legacy system never reads half a file or one twice."""
+        return FileDropSink(
+            self.settings.inbox_dir, format="csv", encoding=self.settings.encoding, prefix="SQ_"
+        )

@@ -9,7 +9,12 @@ import pytest
 from govconnect import ConfigurationError, Connector, InvalidInputError
 
 from {{ cookiecutter.__package_name }} import {{ cookiecutter.__class_name }}
-from {{ cookiecutter.__package_name }}.sample import SAMPLE_CITIZEN_ID, sample_legacy_system
+from {{ cookiecutter.__package_name }}.sample import (
+    ENCODING,
+    MATTER_CODE,
+    SAMPLE_CITIZEN_ID,
+    sample_legacy_system,
+)
 
 
 @pytest.fixture
@@ -40,3 +45,18 @@ def test_missing_drop_folder_is_a_configuration_error(tmp_path: Path) -> None:
         pytest.raises(ConfigurationError, match="does not exist"),
     ):
         list(conn.run("person", {"citizen_id": SAMPLE_CITIZEN_ID}))
+
+
+def test_intake_drops_one_file_per_application(connector: Connector) -> None:
+    sink = connector.intake_handlers()[MATTER_CODE].sink(connector)
+    values = {
+        "sqbh": "SQ1",
+        "sfzh": SAMPLE_CITIZEN_ID,
+        "xm": "张伟",
+        "sqsj": "20260105",
+        "ly": "一窗",
+    }
+    assert sink.write("SQ1", values).applied is True
+    assert sink.write("SQ1", values).applied is False
+    text = (connector.settings.inbox_dir / "SQ_SQ1.csv").read_text(encoding=ENCODING)
+    assert text.splitlines()[1].startswith("SQ1,")

@@ -2,7 +2,9 @@
 
 Many legacy systems are reached through a client library their vendor already ships; the connector
 wraps it rather than rewriting it. This one stands in for such a library: ``GET /people/{id}``
-answers ``{"sfzh", "xm", "xzqh", "djrq"}`` (legacy field names, date as YYYYMMDD) or 404.
+answers ``{"sfzh", "xm", "xzqh", "djrq"}`` (legacy field names, date as YYYYMMDD) or 404, and
+``POST /applications`` takes an application (``Idempotency-Key: <case id>``), answering 201 with its
+``reference``, or 200 with ``"duplicate": true`` when it has the case already.
 Failures are translated at this boundary into govconnect's exception tree.
 """
 
@@ -11,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 import requests
-from govconnect import ConfigurationError, GovConnectError
+from govconnect import ConfigurationError, GovConnectError, InvalidInputError, Problem
 
 __all__ = ["LegacyClient", "LegacySystemError"]
 
@@ -45,6 +47,30 @@ class LegacyClient:
             raise LegacySystemError(f"legacy system answered {response.status_code} for {url}")
         data: dict[str, Any] = response.json()
         return data
+
+    def submit_application(self, case_id: str, values: dict[str, Any]) -> tuple[bool, str | None]:
+        """Pass an application to the legacy system: ``(created, reference)``.
+
+        The case id travels as ``Idempotency-Key``, so a redelivered case is not created twice.
+        A 4xx is the legacy system refusing the application (``InvalidInputError``); anything
+        else that fails is a :class:`LegacySystemError` and worth retrying later.
+        """
+        url = f"{self.base_url}/applications"
+        try:
+            response = self.session.post(
+                url, json=values, headers={"Idempotency-Key": case_id}, timeout=self.timeout
+            )
+        except requests.RequestException as exc:
+            raise LegacySystemError(f"legacy system unreachable at {url}: {exc}") from exc
+        if 400 <= response.status_code < 500:
+            reason = response.text[:200] or response.reason
+            raise InvalidInputError(
+                [Problem("application", "legacy.refused", f"{response.status_code}: {reason}")]
+            )
+        if response.status_code not in (200, 201):
+            raise LegacySystemError(f"legacy system answered {response.status_code} for {url}")
+        data: dict[str, Any] = response.json()
+        return not data.get("duplicate", False), data.get("reference")
 
     def close(self) -> None:
         self.session.close()

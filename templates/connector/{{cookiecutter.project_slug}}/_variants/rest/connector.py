@@ -1,31 +1,37 @@
 """The connector: {{ cookiecutter.system_name }}, reached through its vendor's HTTP client.
 
-The connector maps what the vendor's client returns (legacy field names) onto classified records;
-govconnect builds the catalog entry, validates parameters and records, and serves and exchanges the
-data.
+The connector maps what the vendor's client returns (legacy field names) onto classified records,
+and passes applications from the one window to the legacy API through the same client. govconnect
+builds the catalog entry, validates parameters and records, and serves and exchanges the data.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import date, datetime
 from typing import Any
 
 from govconnect import (
     CitizenId,
     Connector,
+    Const,
     Department,
+    From,
     LegacySystem,
     Level,
     Record,
+    RetryableError,
+    SinkResult,
     field,
+    intake,
     query,
 )
 from pydantic import BaseModel, ConfigDict, Field
 
-from .client import LegacyClient
+from .client import LegacyClient, LegacySystemError
+from .sample import APPLICATION_FIELDS, MATTER_CODE
 
-__all__ = {{ [cookiecutter.__class_name, "Person", "PersonQuery", "Settings"] | sort(case_sensitive=True) | tojson }}
+__all__ = {{ [cookiecutter.__class_name, "ApplicationSink", "Person", "PersonQuery", "Settings"] | sort(case_sensitive=True) | tojson }}
 
 
 class Person(Record):
@@ -43,6 +49,28 @@ class PersonQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     citizen_id: CitizenId = Field(description="公民身份号码 of the person to look up")
+
+
+class ApplicationSink:
+    """Passes applications to the legacy system through the vendor's client (参数传递).
+
+    A govconnect sink: ``write`` is idempotent by case id (the legacy API honours the
+    ``Idempotency-Key``), a legacy system that cannot be reached raises ``RetryableError`` so the
+    intake bridge tries the case again later, and a refusal names the problem.
+    """
+
+    def __init__(self, client: LegacyClient) -> None:
+        self.client = client
+
+    def write(self, case_id: str, values: Mapping[str, Any]) -> SinkResult:
+        try:
+            created, reference = self.client.submit_application(case_id, dict(values))
+        except LegacySystemError as exc:
+            raise RetryableError(str(exc)) from exc
+        return SinkResult(applied=created, reference=reference)
+
+    def close(self) -> None:
+        """The connector owns the client and closes it."""
 
 
 class Settings(BaseModel):
@@ -97,6 +125,19 @@ class {{ cookiecutter.__class_name }}(Connector):
                 registered_on=datetime.strptime(row["djrq"], "%Y%m%d").date(),
             )
 
-    # Intake handler goes here. Once govconnect's intake API exists, the handler that posts an
-    # accepted case (办件) from the unified intake platform to this legacy system through the
-    # client is declared on this class, next to the services; see the govconnect docs on intake.
+    @intake(
+        matter_code=MATTER_CODE,
+        name="申请受理",
+        target=APPLICATION_FIELDS,
+        target_name="申请接口参数",
+        mapping={
+            "sqbh": From("case_id"),
+            "sfzh": From("applicant.citizen_id"),
+            "xm": From("applicant.name"),
+            "sqsj": From("submitted_at").date("%Y%m%d%H%M%S"),
+            "ly": Const("一窗受理"),
+        },
+    )
+    def application(self) -> ApplicationSink:
+        """Applications from the one window are passed to the legacy API, not re-typed."""
+        return ApplicationSink(self.client)

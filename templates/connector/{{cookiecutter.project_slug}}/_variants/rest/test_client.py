@@ -11,11 +11,12 @@ from __future__ import annotations
 import pytest
 import requests
 import responses
-from govconnect import InvalidInputError
+from govconnect import InvalidInputError, RetryableError
 
 from {{ cookiecutter.__package_name }} import {{ cookiecutter.__class_name }}
 from {{ cookiecutter.__package_name }}.client import LegacyClient, LegacySystemError
 from {{ cookiecutter.__package_name }}.sample import (
+    MATTER_CODE,
     SAMPLE_BASE_URL,
     SAMPLE_CITIZEN_ID,
     register_sample_answers,
@@ -65,3 +66,28 @@ def test_invalid_citizen_id_never_reaches_the_legacy_system(
     ):
         list(connector.run("person", {"citizen_id": "110105194912310021"}))
     assert len(legacy_http.calls) == 0
+
+
+def test_intake_passes_the_application_once(legacy_http: responses.RequestsMock) -> None:
+    register_sample_answers(legacy_http)
+    values = {
+        "sqbh": "SQ1",
+        "sfzh": SAMPLE_CITIZEN_ID,
+        "xm": "张伟",
+        "sqsj": "20260105",
+        "ly": "一窗",
+    }
+    with {{ cookiecutter.__class_name }}({"base_url": SAMPLE_BASE_URL}) as connector:
+        sink = connector.intake_handlers()[MATTER_CODE].sink(connector)
+        first = sink.write("SQ1", values)
+        again = sink.write("SQ1", values)
+    assert (first.applied, again.applied) == (True, False)
+    assert first.reference == again.reference
+
+
+def test_legacy_api_down_defers_the_application(legacy_http: responses.RequestsMock) -> None:
+    legacy_http.post(f"{SAMPLE_BASE_URL}/applications", status=503)
+    with {{ cookiecutter.__class_name }}({"base_url": SAMPLE_BASE_URL}) as connector:
+        sink = connector.intake_handlers()[MATTER_CODE].sink(connector)
+        with pytest.raises(RetryableError):
+            sink.write("SQ1", {"sqbh": "SQ1"})

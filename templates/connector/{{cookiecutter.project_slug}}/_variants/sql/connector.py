@@ -2,7 +2,8 @@
 
 Declares the services the legacy system offers to other departments, with their catalog metadata
 (资源目录) and the classification of every field. govconnect builds the catalog entry, validates
-parameters and records, and serves and exchanges the data; this module only reads the legacy table.
+parameters and records, and serves and exchanges the data; this module only reads the legacy table
+and, for the intake handler, says where an application goes.
 """
 
 from __future__ import annotations
@@ -15,16 +16,20 @@ import sqlalchemy as sa
 from govconnect import (
     CitizenId,
     Connector,
+    Const,
+    DatabaseSink,
     Department,
+    From,
     LegacySystem,
     Level,
     Record,
     field,
+    intake,
     query,
 )
 from pydantic import BaseModel, ConfigDict, Field
 
-from .sample import legacy_table
+from .sample import MATTER_CODE, application_table, legacy_table
 
 __all__ = {{ [cookiecutter.__class_name, "Person", "PersonQuery", "Settings"] | sort(case_sensitive=True) | tojson }}
 
@@ -75,7 +80,9 @@ class {{ cookiecutter.__class_name }}(Connector):
     def __init__(self, settings: Any = None) -> None:
         super().__init__(settings)
         self.engine = sa.create_engine(self.settings.url)
-        self.table = legacy_table(sa.MetaData())
+        metadata = sa.MetaData()
+        self.table = legacy_table(metadata)
+        self.applications = application_table(metadata)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -100,6 +107,19 @@ class {{ cookiecutter.__class_name }}(Connector):
                     registered_on=row.djrq,
                 )
 
-    # Intake handler goes here. Once govconnect's intake API exists, the handler that writes an
-    # accepted case (办件) from the unified intake platform into this legacy system is declared on
-    # this class, next to the services; see the govconnect docs on intake for its shape.
+    @intake(
+        matter_code=MATTER_CODE,
+        name="申请受理",
+        target=application_table(sa.MetaData()),
+        mapping={
+            "sqbh": From("case_id"),
+            "sfzh": From("applicant.citizen_id"),
+            "xm": From("applicant.name"),
+            "sqsj": From("submitted_at").date("%Y%m%d%H%M%S"),
+            "ly": Const("一窗受理"),
+        },
+    )
+    def application(self) -> DatabaseSink:
+        """Applications from the one window go straight into the legacy application table, one
+        transaction per case, upserted by case id (no re-typing, nothing applied twice)."""
+        return DatabaseSink(self.engine, self.applications, key="sqbh")

@@ -15,12 +15,18 @@ import sqlalchemy as sa
 from govconnect import citizen_id_check_char
 
 __all__ = [
+    "MATTER_CODE",
     "SAMPLE_CITIZEN_ID",
+    "application_table",
     "create_sample_database",
     "legacy_table",
+    "sample_case",
     "sample_legacy_system",
     "sample_rows",
 ]
+
+MATTER_CODE = "{{ cookiecutter.matter_code }}"
+"""Matter code (事项编码) of the applications the intake handler writes into the legacy system."""
 
 _PEOPLE = [
     ("张伟", "110105", date(1985, 3, 12), 11),
@@ -63,14 +69,41 @@ def legacy_table(metadata: sa.MetaData) -> sa.Table:
     )
 
 
+def application_table(metadata: sa.MetaData) -> sa.Table:
+    """The legacy application table: where clerks used to re-type applications by hand."""
+    return sa.Table(
+        "ry_sq",
+        metadata,
+        sa.Column("sqbh", sa.String(64), primary_key=True, comment="申请编号 (办件编号)"),
+        sa.Column("sfzh", sa.String(18), nullable=False, comment="公民身份号码"),
+        sa.Column("xm", sa.String(50), nullable=False, comment="姓名"),
+        sa.Column("sqsj", sa.String(14), nullable=False, comment="申请时间 YYYYMMDDHHMMSS"),
+        sa.Column("ly", sa.String(20), nullable=False, comment="来源"),
+    )
+
+
+def sample_case() -> dict[str, Any]:
+    """An application as the one window sends it: the conformance kit's sample intake case."""
+    row = sample_rows()[1]
+    return {
+        "case_id": "SQ2026000001",
+        "matter_code": MATTER_CODE,
+        "applicant": {"kind": "person", "name": row["xm"], "citizen_id": row["sfzh"]},
+        "submitted_at": "2026-01-05T09:30:00+08:00",
+    }
+
+
 def create_sample_database(url: str) -> int:
-    """Create the legacy table at ``url`` (dropping an old one) and fill it; returns the rows."""
+    """Create the legacy tables at ``url`` (dropping old ones) and fill the people table; the
+    application table starts empty (intake fills it). Returns the rows written."""
     engine = sa.create_engine(url)
-    table = legacy_table(sa.MetaData())
+    metadata = sa.MetaData()
+    table = legacy_table(metadata)
+    application_table(metadata)  # created with the people table, filled by intake
     try:
         with engine.begin() as conn:
-            table.drop(conn, checkfirst=True)
-            table.create(conn)
+            metadata.drop_all(conn)
+            metadata.create_all(conn)
             rows = sample_rows()
             conn.execute(table.insert(), rows)
         return len(rows)

@@ -9,7 +9,11 @@ import pytest
 from govconnect import Connector, InvalidInputError
 
 from {{ cookiecutter.__package_name }} import {{ cookiecutter.__class_name }}
-from {{ cookiecutter.__package_name }}.sample import SAMPLE_CITIZEN_ID, sample_legacy_system
+from {{ cookiecutter.__package_name }}.sample import (
+    MATTER_CODE,
+    SAMPLE_CITIZEN_ID,
+    sample_legacy_system,
+)
 
 
 @pytest.fixture
@@ -31,3 +35,11 @@ def test_invalid_citizen_id_is_refused_before_the_legacy_system(connector: Conne
     with pytest.raises(InvalidInputError) as info:
         list(connector.run("person", {"citizen_id": "110105194912310021"}))
     assert info.value.problems[0].field == "params.citizen_id"
+
+
+def test_intake_writes_the_application_once(connector: Connector) -> None:
+    handler = connector.intake_handlers()[MATTER_CODE]
+    sink = handler.sink(connector)
+    values = {"sfzh": SAMPLE_CITIZEN_ID, "xm": "张伟", "sqsj": "20260105093000", "ly": "一窗受理"}
+    assert sink.write("SQ2026000009", values).applied is True
+    assert sink.write("SQ2026000009", values).applied is False
