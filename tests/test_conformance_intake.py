@@ -136,3 +136,13 @@ def test_conformance_tests_has_intake_tests() -> None:
         "test_intake_mapping",
         "test_intake_writes",
     }
+
+
+def test_nothing_is_written_without_a_sample_legacy_system(tmp_path: Path) -> None:
+    spec = Conformance(
+        Registration, sample_cases={MATTER: CASE}, settings={"folder": str(tmp_path / "real")}
+    )
+    found = results(spec)
+    assert found["intake_mapping"].status == "passed"
+    assert found["intake_writes"].status == "skipped"
+    assert not (tmp_path / "real").exists()

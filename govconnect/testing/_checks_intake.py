@@ -4,7 +4,8 @@ Each intake handler (one per matter code, 事项编码) needs a sample case in t
 (``sample_cases={matter_code: {...}}``, a case as the one window sends it). The case is validated,
 mapped with the code tables and transforms of the installed plugins — as the intake bridge would —
 and written into the sample legacy system twice: the first write applies it, the redelivery must
-change nothing.
+change nothing. Without a sample legacy system (``legacy=``) nothing is written: the write check is
+skipped rather than put a sample case into the system the configured settings reach.
 """
 
 from __future__ import annotations
@@ -18,7 +19,15 @@ from .._exceptions import GovConnectError, InvalidInputError, Problem
 from .._handlers import IntakeHandler
 from .._mapping import MappingContext, apply_mapping, mapping_problems
 from .._validation import problems_from_pydantic
-from ._conformance import ConformanceSession, Outcome, check, failed, passed, target_label
+from ._conformance import (
+    ConformanceSession,
+    Outcome,
+    check,
+    failed,
+    passed,
+    skipped,
+    target_label,
+)
 
 __all__: list[str] = []
 
@@ -115,6 +124,11 @@ def _intake_mapping(session: ConformanceSession, handler: IntakeHandler) -> Outc
 )
 def _intake_writes(session: ConformanceSession, handler: IntakeHandler) -> Outcome:
     label = target_label(handler)
+    if session.spec.legacy is None:
+        return skipped(
+            "no sample legacy system in the spec (legacy=...): the sample case is only ever "
+            "written into a sample, never into the system the settings reach"
+        )
     instance = session.connector()
     if isinstance(instance, Outcome):
         return instance
