@@ -298,18 +298,15 @@ class _Run:
             bad = {e["loc"][0] for e in exc.errors(include_url=False) if e["loc"]}
         good, rejects = [], []
         key = self.svc.key or ""
-        for i, record in enumerate(raw):
-            if i not in bad:
-                good.append(record)
-                continue
+        for record in raw:
             try:
-                self.item.validate_python(record)
+                good.append(self.item.validate_python(record))
             except ValidationError as exc:
                 rkey = record.get(key) if isinstance(record, Mapping) else None
                 rejects.extend(
                     Reject(rkey, p.field, p.rule, p.message) for p in problems_from_pydantic(exc)
                 )
-        return (self.many.validate_python(good) if good else []), rejects, len(bad)
+        return good, rejects, len(bad)
 
     def write_rejects(self, rejects: list[Reject]) -> None:
         if self._rejects is None:

@@ -311,3 +311,49 @@ def test_replication_key_needs_a_since_parameter() -> None:
 
     with pytest.raises(ServiceDefinitionError, match=r"dataset\.since_required"):
         NoSince.services()
+
+
+def test_publish_command(
+    tmp_path: Path, mock_platform: MockPlatform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from govconnect.cli import build
+
+    url = f"sqlite:///{tmp_path / 'legacy.sqlite'}"
+    create_sample_database(url, count=120, invalid=1)
+    monkeypatch.setenv("GOVCONNECT_HOUSEHOLD_URL", url)
+    base = [
+        "publish",
+        "--outbox",
+        str(tmp_path / "o.sqlite"),
+        "--rejects-dir",
+        str(tmp_path / "rj"),
+    ]
+    env = {"GOVCONNECT_PLATFORM_TOKEN": mock_platform.token}
+    result = CliRunner().invoke(
+        build(),
+        [*base, RESIDENTS, "--json", "--deliver", "--url", mock_platform.url, "--node", NODE],
+        env=env,
+    )
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    (report,) = data["datasets"]
+    assert (report["read"], report["published"], report["rejected"]) == (120, 119, 1)
+    assert data["delivery"]["records_delivered"] == 119
+    assert len(mock_platform.latest(RESIDENTS)) == 119
+
+    household_due = [*base, "--all", "--connector", "household"]  # other plugins may be installed
+    due = CliRunner().invoke(build(), household_due, env=env)
+    assert due.exit_code == 0 and "111112001/0003" in due.output  # the monthly statistics
+    nothing = CliRunner().invoke(build(), household_due, env=env)
+    assert "nothing is due" in nothing.output
+    assert CliRunner().invoke(build(), [*base]).exit_code == 2
+    assert (
+        CliRunner()
+        .invoke(build(), [*base, RESIDENTS, "--deliver"], env={"GOVCONNECT_PLATFORM_URL": ""})
+        .exit_code
+        == 2
+    )
+    bad = CliRunner().invoke(build(), [*base, "999999/1"])
+    assert bad.exit_code == 1 and "no dataset" in bad.output

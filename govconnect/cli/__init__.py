@@ -19,6 +19,7 @@ COMMAND_MODULES = [
     "govconnect.cli.catalog",
     "govconnect.cli.demo",
     "govconnect.cli.intake",
+    "govconnect.cli.publish",
     "govconnect.cli.outbox",
     "govconnect.cli.mock_platform",
     "govconnect.cli.check",

@@ -41,6 +41,37 @@ __all__ = [
 ]
 
 STATUS = {"1": "正常", "2": "迁出", "3": "死亡"}
+LEGACY_COLUMNS = (
+    "gmsfhm",
+    "xm",
+    "xb",
+    "mz",
+    "csrq",
+    "hh",
+    "yhzgx",
+    "hjdz",
+    "xzqh",
+    "lxdh",
+    "zt",
+    "djrq",
+    "gxsj",
+)
+RECORD_COLUMNS = (
+    "citizen_id",
+    "name",
+    "gender",
+    "ethnicity",
+    "birth_date",
+    "household_no",
+    "relation",
+    "address",
+    "region_code",
+    "phone",
+    "status",
+    "registered_on",
+    "updated_at",
+)
+"""Legacy column → record field, in the order both are read."""
 MOVE_IN_MATTER = "11010500000-HJ-0001"
 """事项编码 of 户口迁入登记 (household move-in registration) at the one window."""
 LEGACY_STATUS = {"1": CaseStatus.IN_PROGRESS, "2": CaseStatus.COMPLETED, "3": CaseStatus.RETURNED}
@@ -159,15 +190,21 @@ class HouseholdConnector(Connector):
     )
     def residents(self, params: ResidentDatasetParams) -> Iterator[Resident | dict[str, Any]]:
         t = self.table
-        stmt = sa.select(t).order_by(t.c.gxsj, t.c.gmsfhm)
+        stmt = sa.select(*self._columns()).order_by(t.c.gxsj, t.c.gmsfhm)
         if params.since is not None:
             stmt = stmt.where(t.c.gxsj > params.since)
+        names, status = RECORD_COLUMNS, STATUS
         with self.engine.connect() as conn:
             result = conn.execution_options(
                 stream_results=True, yield_per=self.settings.chunk_size
             ).execute(stmt)
             for row in result:
-                yield self._record(row._mapping)
+                record = dict(zip(names, row, strict=True))
+                record["status"] = status.get(record["status"], record["status"])
+                yield record
+
+    def _columns(self) -> list[sa.ColumnElement[Any]]:
+        return [self.table.c[legacy] for legacy in LEGACY_COLUMNS]
 
     @dataset(
         code="111112001/0003",
@@ -259,18 +296,8 @@ class HouseholdConnector(Connector):
     @staticmethod
     def _record(row: Any) -> dict[str, Any]:
         """Legacy row → record fields, unvalidated: the SDK validates (and rejects bad rows)."""
-        return dict(
-            citizen_id=row["gmsfhm"],
-            name=row["xm"],
-            gender=row["xb"],
-            ethnicity=row["mz"],
-            birth_date=row["csrq"],
-            household_no=row["hh"],
-            relation=row["yhzgx"],
-            address=row["hjdz"],
-            region_code=row["xzqh"],
-            phone=row["lxdh"],
-            status=STATUS.get(row["zt"], row["zt"]),
-            registered_on=row["djrq"],
-            updated_at=row["gxsj"],
-        )
+        record = {
+            name: row[legacy] for name, legacy in zip(RECORD_COLUMNS, LEGACY_COLUMNS, strict=True)
+        }
+        record["status"] = STATUS.get(record["status"], record["status"])
+        return record
