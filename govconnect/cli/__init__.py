@@ -22,6 +22,8 @@ COMMAND_MODULES = [
     "govconnect.cli.publish",
     "govconnect.cli.outbox",
     "govconnect.cli.mock_platform",
+    "govconnect.cli.check",
+    "govconnect.cli.new",
 ]
 
 app = typer.Typer(

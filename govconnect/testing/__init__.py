@@ -2,7 +2,42 @@
 
 from __future__ import annotations
 
+from ._checks import masked_value
+from ._conformance import (
+    CHECKS,
+    Check,
+    CheckResult,
+    Conformance,
+    ConformanceSession,
+    Outcome,
+    check,
+    conformance_tests,
+    failed,
+    passed,
+    run_conformance,
+    skipped,
+)
+from ._legacy_http import fake_legacy_http
 from ._mock_app import FAULT_PROFILES, Faults
 from ._mock_platform import DEFAULT_NODE, MockPlatform
 
-__all__ = ["DEFAULT_NODE", "FAULT_PROFILES", "Faults", "MockPlatform"]
+__all__ = [
+    "CHECKS",
+    "DEFAULT_NODE",
+    "FAULT_PROFILES",
+    "Check",
+    "CheckResult",
+    "Conformance",
+    "ConformanceSession",
+    "Faults",
+    "MockPlatform",
+    "Outcome",
+    "check",
+    "conformance_tests",
+    "failed",
+    "fake_legacy_http",
+    "masked_value",
+    "passed",
+    "run_conformance",
+    "skipped",
+]
