@@ -1,0 +1,420 @@
+"""The gateway's audit log: every request, allowed or refused, in a hash chain.
+
+Each record holds who asked (consumer), what (service, a digest of the parameters, the purpose),
+what they got (fields returned, fields withheld, row count) and the outcome. Records are chained:
+``hash = SM3(prev_hash + canonical JSON of the record)``, and a one-row ``audit_head`` table, updated
+in the same transaction, remembers the last sequence number and hash. So :meth:`AuditLog.verify`
+finds an edited record (its hash no longer matches), a deleted one (a gap, or a broken link),
+a reordered pair (a record linked to one stored elsewhere) and a truncated tail (the head points
+past the end). An inspector who writes down ``govconnect audit head`` can later prove that even the
+head was not rewritten (``verify --anchor SEQ:HASH``).
+
+Embedded SQLite in WAL mode; appends take ``BEGIN IMMEDIATE`` and read the head inside the
+transaction, so several gateway processes may share one file without forking the chain.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import IO, Any
+
+from ._exceptions import AuditIntegrityError, ConfigurationError
+from ._policy import HASH_NAME, digest
+
+__all__ = [
+    "GENESIS",
+    "AuditLog",
+    "AuditRecord",
+    "ServiceUsage",
+    "VerifyReport",
+    "parse_time",
+]
+
+GENESIS = "0" * 64
+EXPORT_FORMATS = ("csv", "jsonl")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS audit (
+    seq           INTEGER PRIMARY KEY,
+    time          TEXT NOT NULL,
+    consumer      TEXT,
+    service       TEXT NOT NULL,
+    purpose       TEXT,
+    params_digest TEXT,
+    request_hash  TEXT,
+    message_id    TEXT,
+    case_id       TEXT,
+    officer       TEXT,
+    fields        TEXT NOT NULL,
+    withheld      TEXT NOT NULL,
+    masked        TEXT NOT NULL,
+    rows          INTEGER NOT NULL,
+    outcome       TEXT NOT NULL,
+    status        INTEGER NOT NULL,
+    reason        TEXT,
+    prev_hash     TEXT NOT NULL,
+    hash          TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS audit_time ON audit (time);
+CREATE TABLE IF NOT EXISTS audit_head (
+    id   INTEGER PRIMARY KEY CHECK (id = 1),
+    seq  INTEGER NOT NULL,
+    hash TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS audit_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+# Columns that the chain hash covers, in the order they are hashed.
+_CONTENT = (
+    "time",
+    "consumer",
+    "service",
+    "purpose",
+    "params_digest",
+    "request_hash",
+    "message_id",
+    "case_id",
+    "officer",
+    "fields",
+    "withheld",
+    "masked",
+    "rows",
+    "outcome",
+    "status",
+    "reason",
+)
+_COLUMNS = ("seq", *_CONTENT, "prev_hash", "hash")
+
+
+@dataclass(frozen=True)
+class AuditRecord:
+    """One audited request. ``fields`` / ``withheld`` / ``masked`` name record fields."""
+
+    seq: int
+    time: str
+    consumer: str | None
+    service: str
+    purpose: str | None
+    params_digest: str | None
+    request_hash: str | None
+    message_id: str | None
+    case_id: str | None
+    officer: str | None
+    fields: list[str]
+    withheld: list[str]
+    masked: list[str]
+    rows: int
+    outcome: str
+    status: int
+    reason: str | None
+    prev_hash: str
+    hash: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class ServiceUsage:
+    """How much one service is used: proof that a system is alive (or a zombie)."""
+
+    service: str
+    calls: int
+    allowed: int
+    refused: int
+    rows: int
+    consumers: int
+    last_used: str | None
+
+
+@dataclass
+class VerifyReport:
+    """Result of :meth:`AuditLog.verify`: how many records were checked and the head."""
+
+    records: int
+    head_seq: int
+    head_hash: str
+    algorithm: str = HASH_NAME
+    problems: list[AuditIntegrityError] = field(default_factory=list)
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_time(value: str | date | datetime) -> str:
+    """A bound for ``--since`` / ``--until`` in the log's own format (UTC, lexically ordered)."""
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            raise ConfigurationError(
+                f"{value!r} is not an ISO date or date-time (e.g. 2026-03-01 or 2026-03-01T08:00)"
+            ) from None
+    if not isinstance(value, datetime):
+        value = datetime(value.year, value.month, value.day, tzinfo=UTC)
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _chain_hash(prev_hash: str, content: Sequence[Any]) -> str:
+    body = json.dumps(list(content), ensure_ascii=False, separators=(",", ":"))
+    return digest(prev_hash + "\n" + body)
+
+
+class AuditLog:
+    """An append-only, hash-chained audit log in one SQLite file."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        if str(path) != ":memory:":
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._conn = sqlite3.connect(
+                str(path), check_same_thread=False, isolation_level=None, timeout=30
+            )
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute("PRAGMA synchronous=NORMAL")
+            self._conn.executescript(_SCHEMA)
+            self._check_algorithm()
+        except sqlite3.Error as exc:
+            raise ConfigurationError(f"cannot open audit log {str(path)!r}: {exc}") from exc
+        self._lock = threading.Lock()
+
+    def _check_algorithm(self) -> None:
+        row = self._conn.execute("SELECT value FROM audit_meta WHERE key = 'algorithm'").fetchone()
+        if row is None:
+            self._conn.execute(
+                "INSERT OR IGNORE INTO audit_meta (key, value) VALUES ('algorithm', ?)",
+                (HASH_NAME,),
+            )
+        elif row[0] != HASH_NAME:
+            raise ConfigurationError(
+                f"audit log {str(self.path)!r} is chained with {row[0]}, this Python has "
+                f"{HASH_NAME} only"
+            )
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def __enter__(self) -> AuditLog:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- writing ------------------------------------------------------------------------------
+
+    def append(
+        self,
+        *,
+        service: str,
+        outcome: str,
+        status: int,
+        consumer: str | None = None,
+        purpose: str | None = None,
+        params_digest: str | None = None,
+        request_hash: str | None = None,
+        message_id: str | None = None,
+        case_id: str | None = None,
+        officer: str | None = None,
+        fields: Sequence[str] = (),
+        withheld: Sequence[str] = (),
+        masked: Sequence[str] = (),
+        rows: int = 0,
+        reason: str | None = None,
+    ) -> AuditRecord:
+        """Append one record to the chain and commit it before returning."""
+        content = [
+            _now(),
+            consumer,
+            service,
+            purpose,
+            params_digest,
+            request_hash,
+            message_id,
+            case_id,
+            officer,
+            json.dumps(list(fields), ensure_ascii=False),
+            json.dumps(list(withheld), ensure_ascii=False),
+            json.dumps(list(masked), ensure_ascii=False),
+            rows,
+            outcome,
+            status,
+            reason,
+        ]
+        with self._lock:
+            conn = self._conn
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                head = conn.execute("SELECT seq, hash FROM audit_head WHERE id = 1").fetchone()
+                seq, prev = (head[0] + 1, head[1]) if head else (1, GENESIS)
+                h = _chain_hash(prev, content)
+                conn.execute(
+                    f"INSERT INTO audit ({', '.join(_COLUMNS)}) "
+                    f"VALUES ({', '.join('?' * len(_COLUMNS))})",
+                    (seq, *content, prev, h),
+                )
+                conn.execute(
+                    "INSERT INTO audit_head (id, seq, hash) VALUES (1, ?, ?) "
+                    "ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
+                    (seq, h),
+                )
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        return _record((seq, *content, prev, h))
+
+    # --- reading ------------------------------------------------------------------------------
+
+    def head(self) -> tuple[int, str]:
+        """``(seq, hash)`` of the last record: write it down to anchor the log externally."""
+        row = self._conn.execute("SELECT seq, hash FROM audit_head WHERE id = 1").fetchone()
+        return (int(row[0]), str(row[1])) if row else (0, GENESIS)
+
+    def records(
+        self, since: str | date | None = None, until: str | date | None = None
+    ) -> Iterator[AuditRecord]:
+        """Records in chain order, optionally within ``[since, until)`` (UTC)."""
+        where, args = [], []
+        if since is not None:
+            where.append("time >= ?")
+            args.append(parse_time(since))
+        if until is not None:
+            where.append("time < ?")
+            args.append(parse_time(until))
+        sql = f"SELECT {', '.join(_COLUMNS)} FROM audit"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY seq"
+        for row in self._conn.execute(sql, args):
+            yield _record(row)
+
+    def __len__(self) -> int:
+        return int(self._conn.execute("SELECT COUNT(*) FROM audit").fetchone()[0])
+
+    def verify(self, anchor: tuple[int, str] | None = None) -> VerifyReport:
+        """Walk the chain; raise :class:`AuditIntegrityError` naming the first bad record.
+
+        ``anchor`` is a ``(seq, hash)`` an inspector noted earlier: that record must still exist
+        with that hash.
+        """
+        expected, prev, count = 1, GENESIS, 0
+        anchor_seen = anchor is None
+        for row in self._conn.execute(f"SELECT {', '.join(_COLUMNS)} FROM audit ORDER BY seq"):
+            seq, content, prev_hash, stored = row[0], row[1:-2], row[-2], row[-1]
+            if seq != expected:
+                missing = f"{expected}" if seq == expected + 1 else f"{expected}..{seq - 1}"
+                raise AuditIntegrityError(
+                    expected, "deleted", f"record(s) {missing} are missing from the chain"
+                )
+            if _chain_hash(prev_hash, content) != stored:
+                raise AuditIntegrityError(seq, "altered", "its content does not match its hash")
+            if prev_hash != prev:
+                raise self._broken_link(seq, prev_hash)
+            if anchor is not None and seq == anchor[0]:
+                if stored != anchor[1]:
+                    raise AuditIntegrityError(
+                        seq, "altered", "its hash differs from the anchor noted by the inspector"
+                    )
+                anchor_seen = True
+            prev, expected, count = stored, seq + 1, count + 1
+        head_seq, head_hash = self.head()
+        last = expected - 1
+        if head_seq > last:
+            raise AuditIntegrityError(
+                last + 1,
+                "truncated",
+                f"the log ends at record {last} but its head says {head_seq}: "
+                f"records {last + 1}..{head_seq} were deleted",
+            )
+        if head_seq != last or head_hash != prev:
+            raise AuditIntegrityError(
+                head_seq, "altered", "the head does not match the last record of the chain"
+            )
+        if not anchor_seen:
+            assert anchor is not None
+            raise AuditIntegrityError(
+                anchor[0], "truncated", "the anchored record is no longer in the log"
+            )
+        return VerifyReport(records=count, head_seq=head_seq, head_hash=head_hash)
+
+    def _broken_link(self, seq: int, prev_hash: str) -> AuditIntegrityError:
+        other = self._conn.execute("SELECT seq FROM audit WHERE hash = ?", (prev_hash,)).fetchone()
+        if other is not None:
+            return AuditIntegrityError(
+                min(seq, other[0] + 1),
+                "reordered",
+                f"record {seq} was chained after record {other[0]}, but is stored after "
+                f"record {seq - 1}",
+            )
+        return AuditIntegrityError(
+            seq - 1,
+            "altered",
+            f"record {seq} was chained to a record that is no longer there: record {seq - 1} "
+            "was altered and re-hashed, or replaced",
+        )
+
+    # --- reports ------------------------------------------------------------------------------
+
+    def usage(self) -> list[ServiceUsage]:
+        """Calls, rows, distinct consumers and last successful use per service."""
+        sql = """
+            SELECT service, COUNT(*),
+                   SUM(outcome = 'ok'), SUM(outcome != 'ok'),
+                   COALESCE(SUM(CASE WHEN outcome = 'ok' THEN rows END), 0),
+                   COUNT(DISTINCT CASE WHEN outcome = 'ok' THEN consumer END),
+                   MAX(CASE WHEN outcome = 'ok' THEN time END)
+            FROM audit GROUP BY service ORDER BY service
+        """
+        return [
+            ServiceUsage(r[0], int(r[1]), int(r[2]), int(r[3]), int(r[4]), int(r[5]), r[6])
+            for r in self._conn.execute(sql)
+        ]
+
+    def export(
+        self,
+        out: IO[str],
+        fmt: str = "jsonl",
+        since: str | date | None = None,
+        until: str | date | None = None,
+    ) -> int:
+        """Write records (with their hashes, for offline checking) as CSV or JSON lines."""
+        if fmt not in EXPORT_FORMATS:
+            raise ConfigurationError(f"unknown format {fmt!r}; choose csv or jsonl")
+        n = 0
+        writer = csv.writer(out, lineterminator="\n") if fmt == "csv" else None
+        if writer is not None:
+            writer.writerow(_COLUMNS)
+        for rec in self.records(since, until):
+            if writer is not None:
+                row = rec.as_dict()
+                writer.writerow(
+                    [";".join(row[c]) if isinstance(row[c], list) else row[c] for c in _COLUMNS]
+                )
+            else:
+                out.write(json.dumps(rec.as_dict(), ensure_ascii=False) + "\n")
+            n += 1
+        return n
+
+    def export_text(self, fmt: str = "jsonl", **bounds: Any) -> str:
+        buf = io.StringIO()
+        self.export(buf, fmt, **bounds)
+        return buf.getvalue()
+
+
+def _record(row: Sequence[Any]) -> AuditRecord:
+    values = dict(zip(_COLUMNS, row, strict=True))
+    for key in ("fields", "withheld", "masked"):
+        values[key] = json.loads(values[key])
+    return AuditRecord(**values)
