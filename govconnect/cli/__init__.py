@@ -16,6 +16,8 @@ __all__ = ["COMMAND_MODULES", "app", "main"]
 COMMAND_MODULES = [
     "govconnect.cli.plugins",
     "govconnect.cli.catalog",
+    "govconnect.cli.serve",
+    "govconnect.cli.audit",
 ]
 
 app = typer.Typer(
