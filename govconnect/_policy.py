@@ -201,7 +201,7 @@ def _mask_date(value: str) -> str:
 
 def _mask_address(value: str) -> str:
     """``北京市朝阳区******``: the district part kept, the street and door hidden."""
-    return mask(value, min(6, max(len(value) // 3, 1)), 0)
+    return mask(value, min(6, max(len(value) // 2, 1)), 0)
 
 
 def _mask_all(value: str) -> str:
