@@ -67,7 +67,9 @@ def test_fields_returned(client: TestClient, level: Level, personal: bool, servi
 
 @pytest.mark.parametrize("level", list(Level), ids=[lv.value for lv in Level])
 def test_allowed_services_list_what_each_consumer_sees(client: TestClient, level: Level) -> None:
-    resp = client.get("/services/allowed", headers={"Authorization": f"Bearer {token(level, False)}"})
+    resp = client.get(
+        "/services/allowed", headers={"Authorization": f"Bearer {token(level, False)}"}
+    )
     assert resp.status_code == 200
     listed = {s["id"].split("/")[2]: s for s in resp.json()["services"]}
     assert "secret_case" not in listed  # not shared: never offered

@@ -95,7 +95,7 @@ def test_shared_credential_is_refused(services: list) -> None:
 def test_grant_of_unknown_service_is_refused(services: list) -> None:
     data = config_data()
     data["consumers"][0]["services"] = ["assistance.typo"]
-    with pytest.raises(ConfigurationError, match="'assistance.typo', which no loaded service"):
+    with pytest.raises(ConfigurationError, match=r"'assistance\.typo', which no loaded service"):
         Policy(load_gateway_config(data), services)
 
 
