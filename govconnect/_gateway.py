@@ -20,13 +20,12 @@ from __future__ import annotations
 
 import base64
 import binascii
-import contextlib
 import itertools
 import json
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -121,7 +120,11 @@ def _error(status: int, error: str, message: str, problems: Sequence[Problem] = 
 
 
 class Gateway:
-    """Policy, audit log, connector instances and metrics behind one ASGI app (:attr:`app`)."""
+    """Policy, audit log, connector instances and metrics behind one ASGI app (:attr:`app`).
+
+    The app may be started and stopped several times (test clients run the ASGI lifespan per
+    session), so it does not close anything on shutdown: whoever built the gateway calls
+    :meth:`close` when done, as ``govconnect serve`` does after uvicorn returns."""
 
     def __init__(
         self,
@@ -169,11 +172,6 @@ class Gateway:
     # --- app ----------------------------------------------------------------------------------
 
     def _build_app(self) -> Starlette:
-        @contextlib.asynccontextmanager
-        async def lifespan(app: Starlette) -> AsyncIterator[None]:
-            yield
-            self.close()
-
         routes = [
             Route("/healthz", self._healthz),
             Route("/readyz", self._readyz),
@@ -183,7 +181,7 @@ class Gateway:
             Route("/services/allowed", self._list_allowed),
             Route("/services/{service_id:path}", self._call),
         ]
-        return Starlette(routes=routes, lifespan=lifespan)
+        return Starlette(routes=routes)
 
     @staticmethod
     def _json(status: int, body: Any, headers: Mapping[str, str] | None = None) -> Response:

@@ -60,7 +60,10 @@ def serve(
         f"serving {len(gateway.services)} service(s) to {len(gateway.policy.consumers)} "
         f"consumer(s) on http://{host}:{port} (audit log {gateway.audit.path})"
     )
-    uvicorn.run(gateway.app, host=host, port=port, log_level=log_level, access_log=False)
+    try:
+        uvicorn.run(gateway.app, host=host, port=port, log_level=log_level, access_log=False)
+    finally:
+        gateway.close()
 
 
 @gateway_app.command("hash-token")
