@@ -9,8 +9,11 @@ a reordered pair (a record linked to one stored elsewhere) and a truncated tail 
 past the end). An inspector who writes down ``govconnect audit head`` can later prove that even the
 head was not rewritten (``verify --anchor SEQ:HASH``).
 
-Embedded SQLite in WAL mode; appends take ``BEGIN IMMEDIATE`` and read the head inside the
-transaction, so several gateway processes may share one file without forking the chain.
+Embedded SQLite in WAL mode. Appends are group-committed: concurrent callers' records are chained
+and inserted in one transaction by whichever caller holds the write lock, and every caller returns
+only once its own record is committed (a trigger moves the head in the same transaction). The head
+is cached in memory; when another process sharing the file appended first, the insert collides on
+the sequence number, the head is re-read and the batch retried, so processes never fork the chain.
 """
 
 from __future__ import annotations
@@ -25,6 +28,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import IO, Any
+
+import orjson
 
 from ._exceptions import AuditIntegrityError, ConfigurationError
 from ._policy import HASH_NAME, digest
@@ -63,13 +68,16 @@ CREATE TABLE IF NOT EXISTS audit (
     prev_hash     TEXT NOT NULL,
     hash          TEXT NOT NULL
 );
-CREATE INDEX IF NOT EXISTS audit_time ON audit (time);
 CREATE TABLE IF NOT EXISTS audit_head (
     id   INTEGER PRIMARY KEY CHECK (id = 1),
     seq  INTEGER NOT NULL,
     hash TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS audit_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+INSERT OR IGNORE INTO audit_head (id, seq, hash) VALUES (1, 0, '0000000000000000000000000000000000000000000000000000000000000000');
+CREATE TRIGGER IF NOT EXISTS audit_advance_head AFTER INSERT ON audit BEGIN
+    UPDATE audit_head SET seq = NEW.seq, hash = NEW.hash WHERE id = 1;
+END;
 """
 
 # Columns that the chain hash covers, in the order they are hashed.
@@ -92,6 +100,7 @@ _CONTENT = (
     "reason",
 )
 _COLUMNS = ("seq", *_CONTENT, "prev_hash", "hash")
+_APPEND_ATTEMPTS = 100
 
 
 @dataclass(frozen=True)
@@ -120,6 +129,18 @@ class AuditRecord:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+@dataclass
+class _Pending:
+    """A record waiting for the group commit; ``done`` once written (or failed)."""
+
+    content: list[Any]
+    done: bool = False
+    seq: int = 0
+    prev: str = ""
+    hash: str = ""
+    error: Exception | None = None
 
 
 @dataclass(frozen=True)
@@ -167,8 +188,12 @@ def parse_time(value: str | date | datetime) -> str:
 
 
 def _chain_hash(prev_hash: str, content: Sequence[Any]) -> str:
-    body = json.dumps(list(content), ensure_ascii=False, separators=(",", ":"))
-    return digest(prev_hash + "\n" + body)
+    """SM3 over the previous hash and the record's content columns as compact JSON."""
+    return digest(prev_hash.encode() + b"\n" + orjson.dumps(list(content)))
+
+
+def _json_list(values: Sequence[str]) -> str:
+    return orjson.dumps(list(values)).decode()
 
 
 class AuditLog:
@@ -189,6 +214,12 @@ class AuditLog:
         except sqlite3.Error as exc:
             raise ConfigurationError(f"cannot open audit log {str(path)!r}: {exc}") from exc
         self._lock = threading.Lock()
+        self._head: tuple[int, str] | None = None
+        self._queue: list[_Pending] = []
+        self._queue_lock = threading.Lock()
+        self._insert = (
+            f"INSERT INTO audit ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})"
+        )
 
     def _check_algorithm(self) -> None:
         row = self._conn.execute("SELECT value FROM audit_meta WHERE key = 'algorithm'").fetchone()
@@ -244,36 +275,78 @@ class AuditLog:
             message_id,
             case_id,
             officer,
-            json.dumps(list(fields), ensure_ascii=False),
-            json.dumps(list(withheld), ensure_ascii=False),
-            json.dumps(list(masked), ensure_ascii=False),
+            _json_list(fields),
+            _json_list(withheld),
+            _json_list(masked),
             rows,
             outcome,
             status,
             reason,
         ]
+        pending = _Pending(content)
+        with self._queue_lock:
+            self._queue.append(pending)
+        # Group commit: whoever holds the write lock writes every queued record in one
+        # transaction; callers whose record was written meanwhile find it done and return.
         with self._lock:
-            conn = self._conn
-            conn.execute("BEGIN IMMEDIATE")
+            if not pending.done:
+                with self._queue_lock:
+                    batch, self._queue = self._queue, []
+                self._write(batch)
+        if pending.error is not None:
+            raise pending.error
+        seq, prev, h = pending.seq, pending.prev, pending.hash
+        return AuditRecord(
+            seq,
+            *content[:9],
+            list(fields),
+            list(withheld),
+            list(masked),
+            rows,
+            outcome,
+            status,
+            reason,
+            prev,
+            h,
+        )
+
+    def _write(self, batch: list[_Pending]) -> None:
+        """Chain and insert ``batch`` in one transaction (caller holds the write lock)."""
+        for _attempt in range(_APPEND_ATTEMPTS):
+            if self._head is None:
+                self._head = self.head()
+            seq, prev = self._head
+            rows = []
+            for p in batch:
+                seq, p.prev = seq + 1, prev
+                p.seq, p.hash = seq, _chain_hash(prev, p.content)
+                prev = p.hash
+                rows.append((p.seq, *p.content, p.prev, p.hash))
             try:
-                head = conn.execute("SELECT seq, hash FROM audit_head WHERE id = 1").fetchone()
-                seq, prev = (head[0] + 1, head[1]) if head else (1, GENESIS)
-                h = _chain_hash(prev, content)
-                conn.execute(
-                    f"INSERT INTO audit ({', '.join(_COLUMNS)}) "
-                    f"VALUES ({', '.join('?' * len(_COLUMNS))})",
-                    (seq, *content, prev, h),
-                )
-                conn.execute(
-                    "INSERT INTO audit_head (id, seq, hash) VALUES (1, ?, ?) "
-                    "ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
-                    (seq, h),
-                )
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-        return _record((seq, *content, prev, h))
+                self._conn.execute("BEGIN IMMEDIATE")
+                try:
+                    self._conn.executemany(self._insert, rows)
+                    self._conn.execute("COMMIT")
+                except BaseException:
+                    self._conn.execute("ROLLBACK")
+                    raise
+            except sqlite3.IntegrityError:
+                self._head = None  # another process appended first: re-read the head, retry
+                continue
+            except Exception as exc:
+                self._head = None
+                for p in batch:
+                    p.error, p.done = exc, True
+                return
+            self._head = (seq, prev)
+            for p in batch:
+                p.done = True
+            return
+        failure = ConfigurationError(
+            f"audit log {str(self.path)!r}: could not append after {_APPEND_ATTEMPTS} attempts"
+        )
+        for p in batch:
+            p.error, p.done = failure, True
 
     # --- reading ------------------------------------------------------------------------------
 

@@ -101,6 +101,23 @@ class _Unavailable(Exception):
 
 
 @dataclass
+class _Call:
+    """What the gateway knows about one service call before serving it."""
+
+    service_id: str
+    consumer: Consumer | None
+    params: dict[str, str | list[str]]
+    params_digest: str
+    purpose: str | None
+    page: str | None
+    page_size: str | None
+    message_id: str
+    case_id: str | None
+    officer: str | None
+    request_hash: str = ""
+
+
+@dataclass
 class _Outcome:
     status: int
     body: dict[str, Any]
@@ -276,13 +293,24 @@ class Gateway:
         headers = request.headers
         message_id = _header(headers, "x-message-id") or uuid.uuid4().hex
         consumer: Consumer | None = None
+        refusal: _Outcome | None = None
         try:
             consumer = self._authenticate(request)
         except AuthenticationError as exc:
-            out = _error(401, "unauthenticated", exc.reason, exc.problems)
-        else:
-            out = None
-        rhash = request_hash(
+            refusal = _error(401, "unauthenticated", exc.reason, exc.problems)
+        call = _Call(
+            service_id=service_id,
+            consumer=consumer,
+            params=params,
+            params_digest=digest(json.dumps(params, sort_keys=True, ensure_ascii=False)),
+            purpose=purpose,
+            page=page,
+            page_size=page_size,
+            message_id=message_id,
+            case_id=_header(headers, "x-case-id"),
+            officer=_header(headers, "x-handling-officer"),
+        )
+        call.request_hash = request_hash(
             service=service_id,
             consumer=consumer.id if consumer else None,
             params=params,
@@ -291,24 +319,32 @@ class Gateway:
             page_size=page_size,
             message_id=message_id,
         )
-        svc = self.routes.get(service_id)
+        # one worker-thread hop for the legacy call, the audit append and the encoding
+        out, body = await run_in_threadpool(self._handle, call, refusal)
+        known = service_id if service_id in self.routes else "(unknown)"
+        self.metrics.observe(known, out, time.perf_counter() - started)
+        reply_headers = {"X-Request-Hash": call.request_hash, "X-Message-Id": message_id}
+        if out.status == 401:
+            reply_headers["WWW-Authenticate"] = "Bearer"
+        return Response(body, out.status, reply_headers, media_type="application/json")
+
+    def _handle(self, call: _Call, refusal: _Outcome | None) -> tuple[_Outcome, bytes]:
+        """Serve (unless already refused), audit, encode — in a worker thread."""
+        out = refusal
         if out is None:
-            assert consumer is not None
-            out = await run_in_threadpool(
-                self._serve, consumer, svc, service_id, params, purpose, page, page_size, rhash
-            )
-        out.body["request_hash"] = rhash
+            assert call.consumer is not None
+            out = self._serve(call.consumer, call)
+        out.body["request_hash"] = call.request_hash
         try:
-            await run_in_threadpool(
-                self.audit.append,
-                consumer=consumer.id if consumer else None,
-                service=service_id,
-                purpose=purpose,
-                params_digest=digest(json.dumps(params, sort_keys=True, ensure_ascii=False)),
-                request_hash=rhash,
-                message_id=message_id,
-                case_id=_header(headers, "x-case-id"),
-                officer=_header(headers, "x-handling-officer"),
+            self.audit.append(
+                consumer=call.consumer.id if call.consumer else None,
+                service=call.service_id,
+                purpose=call.purpose,
+                params_digest=call.params_digest,
+                request_hash=call.request_hash,
+                message_id=call.message_id,
+                case_id=call.case_id,
+                officer=call.officer,
                 fields=out.fields,
                 withheld=out.withheld,
                 masked=out.masked,
@@ -318,34 +354,22 @@ class Gateway:
                 reason=out.reason,
             )
         except Exception as exc:  # nothing is served that is not audited
-            log.error("audit append failed (%s); refusing %s", type(exc).__name__, message_id)
+            log.error("audit append failed (%s); refusing %s", type(exc).__name__, call.message_id)
             out = _error(503, "audit_unavailable", "the audit log is unavailable; nothing served")
-            out.body["request_hash"] = rhash
-        self.metrics.observe(service_id if svc else "(unknown)", out, time.perf_counter() - started)
-        reply_headers = {"X-Request-Hash": rhash, "X-Message-Id": message_id}
-        if out.status == 401:
-            reply_headers["WWW-Authenticate"] = "Bearer"
-        return self._json(out.status, out.body, reply_headers)
+            out.body["request_hash"] = call.request_hash
+        return out, orjson.dumps(out.body)
 
-    def _serve(
-        self,
-        consumer: Consumer,
-        svc: Service | None,
-        service_id: str,
-        params: dict[str, str | list[str]],
-        purpose: str | None,
-        page: str | None,
-        page_size: str | None,
-        rhash: str,
-    ) -> _Outcome:
+    def _serve(self, consumer: Consumer, call: _Call) -> _Outcome:
         """Authorise, validate, run and shape one call (in a worker thread)."""
+        service_id, params = call.service_id, call.params
+        svc = self.routes.get(service_id)
         try:
             if svc is None:
                 raise _NotFound(service_id)
-            self.policy.authorize(consumer, svc, purpose)
-            size = self._page_size(page_size)
-            params_key = digest(json.dumps(params, sort_keys=True, ensure_ascii=False))[:16]
-            offset = _decode_page(page, params_key)
+            self.policy.authorize(consumer, svc, call.purpose)
+            size = self._page_size(call.page_size)
+            params_key = call.params_digest[:16]
+            offset = _decode_page(call.page, params_key)
             view = self.policy.view(consumer, svc)
             records = self.connectors[svc.connector.name].run(svc, params)
             try:

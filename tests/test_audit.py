@@ -311,3 +311,30 @@ def test_cli_gateway_check_and_serve_without_config(cli: CliRunner) -> None:
     assert res.exit_code == 0 and "11010500001/DBXT" in res.output
     res = run(cli, "serve")
     assert res.exit_code == 1 and "no gateway config" in res.output
+
+
+def test_concurrent_appends_are_group_committed_into_one_chain(tmp_path: Path) -> None:
+    import threading
+
+    log = AuditLog(tmp_path / "busy.sqlite")
+    seqs: list[int] = []
+
+    def writer(k: int) -> None:
+        for i in range(25):
+            seqs.append(log.append(service=f"D/S/s{k}/v1", outcome="ok", status=200, rows=i).seq)
+
+    threads = [threading.Thread(target=writer, args=(k,)) for k in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert sorted(seqs) == list(range(1, 201))
+    assert log.verify().records == 200
+    log.close()
+
+
+def test_append_on_a_closed_log_raises(tmp_path: Path) -> None:
+    log = AuditLog(tmp_path / "closed.sqlite")
+    log.close()
+    with pytest.raises(sqlite3.ProgrammingError):
+        log.append(service="D/S/x/v1", outcome="ok", status=200)
