@@ -380,3 +380,51 @@ def test_household_resident_over_real_http(tmp_path: Path) -> None:
         ]
         [usage] = audit.usage()
         assert (usage.calls, usage.allowed, usage.rows, usage.consumers) == (5, 3, 3, 3)
+
+
+def test_gateway_openapi_is_valid_and_documents_the_gateway_parameters(gateway: Gateway) -> None:
+    from openapi_spec_validator import validate
+
+    spec = gateway.openapi
+    validate(spec)
+    item = spec["paths"][path_of("open_case")]
+    assert [p["name"] for p in item["parameters"]] == ["purpose", "page_size", "page"]
+    assert item["parameters"][1]["schema"]["maximum"] == 50  # the gateway file's max_page_size
+    served = spec["components"]["schemas"]["CaseServed"]
+    assert "required" not in served
+    assert served["properties"]["citizen_id"]["x-classification"] == "sensitive"
+    assert {"type": "string", "description": "masked"} in served["properties"]["born"]["anyOf"]
+    assert (
+        served["properties"]["case_no"]
+        == spec["components"]["schemas"]["Case"]["properties"]["case_no"]
+    )
+
+
+def test_serve_command_wires_uvicorn(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    import uvicorn
+    from typer.testing import CliRunner
+
+    from govconnect.cli import app, build
+
+    seen: dict[str, object] = {}
+
+    def fake_run(asgi: object, **kwargs: object) -> None:
+        seen["app"] = asgi
+        seen.update(kwargs)
+        with TestClient(asgi) as http:  # type: ignore[arg-type]
+            seen["ready"] = http.get("/readyz").status_code
+
+    monkeypatch.setattr(uvicorn, "run", fake_run)
+    build()
+    example = Path(__file__).parent.parent / "examples" / "gateway.toml"
+    audit = tmp_path / "audit.sqlite"
+    res = CliRunner().invoke(
+        app,
+        ["serve", "--config", str(example), "--port", "8899", "--audit-log", str(audit)],
+        catch_exceptions=False,
+    )
+    assert res.exit_code == 0, res.output
+    assert seen["port"] == 8899 and seen["host"] == "127.0.0.1"
+    assert seen["access_log"] is False  # query strings carry citizen IDs
+    assert seen["ready"] == 200
+    assert "serving 1 service(s) to 3 consumer(s)" in res.output
