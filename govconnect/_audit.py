@@ -323,13 +323,16 @@ class AuditLog:
                 prev = p.hash
                 rows.append((p.seq, *p.content, p.prev, p.hash))
             try:
-                self._conn.execute("BEGIN IMMEDIATE")
-                try:
-                    self._conn.executemany(self._insert, rows)
-                    self._conn.execute("COMMIT")
-                except BaseException:
-                    self._conn.execute("ROLLBACK")
-                    raise
+                if len(rows) == 1:  # one INSERT is its own transaction (the trigger included)
+                    self._conn.execute(self._insert, rows[0])
+                else:
+                    self._conn.execute("BEGIN IMMEDIATE")
+                    try:
+                        self._conn.executemany(self._insert, rows)
+                        self._conn.execute("COMMIT")
+                    except BaseException:
+                        self._conn.execute("ROLLBACK")
+                        raise
             except sqlite3.IntegrityError:
                 self._head = None  # another process appended first: re-read the head, retry
                 continue

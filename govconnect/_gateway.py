@@ -69,7 +69,9 @@ def canonical_request(
     page_size: str | None = None,
     message_id: str | None = None,
 ) -> bytes:
-    """The bytes the request hash is taken over: compact JSON, keys sorted, UTF-8.
+    """The bytes the request hash is taken over: compact JSON, keys sorted, UTF-8 (no escapes
+    beyond JSON's own; ``json.dumps(doc, sort_keys=True, ensure_ascii=False,
+    separators=(",", ":"))`` produces the same bytes).
 
     A consumer recomputes it from what it sent (the raw query-string values, the message id it
     sent or got back in ``X-Message-Id``) to prove later which answer belonged to which query.
@@ -84,7 +86,7 @@ def canonical_request(
         "purpose": purpose,
         "service": service,
     }
-    return json.dumps(doc, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode()
+    return orjson.dumps(doc, option=orjson.OPT_SORT_KEYS)
 
 
 def request_hash(**parts: Any) -> str:
@@ -302,7 +304,7 @@ class Gateway:
             service_id=service_id,
             consumer=consumer,
             params=params,
-            params_digest=digest(json.dumps(params, sort_keys=True, ensure_ascii=False)),
+            params_digest=digest(orjson.dumps(params, option=orjson.OPT_SORT_KEYS)),
             purpose=purpose,
             page=page,
             page_size=page_size,

@@ -3,6 +3,7 @@ endpoints, failure paths — and one end-to-end run over real HTTP with the hous
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from pathlib import Path
 
@@ -181,7 +182,7 @@ def test_allowed_call_is_audited_with_fields_and_rows(client: TestClient, gatewa
     assert "citizen_id" in rec.masked
     assert rec.case_id == "BJ2026-0001" and rec.officer == "officer-7"
     assert rec.request_hash == resp.json()["request_hash"]
-    assert rec.params_digest == digest('{"citizen_id": "11010519491231002X"}')
+    assert rec.params_digest == digest('{"citizen_id":"11010519491231002X"}')
 
 
 def test_request_hash_can_be_recomputed_by_the_consumer(client: TestClient) -> None:
@@ -198,9 +199,20 @@ def test_request_hash_can_be_recomputed_by_the_consumer(client: TestClient) -> N
         message_id="msg-0001",
     )
     assert resp.json()["request_hash"] == expected == resp.headers["x-request-hash"]
-    assert b'"message_id":"msg-0001"' in canonical_request(
-        service="s", consumer=None, params={}, message_id="msg-0001"
-    )
+    parts = {
+        "service": "s/v1",
+        "consumer": None,
+        "params": {"b": "乙", "a": ["1", "2"]},
+        "purpose": "审核",
+        "message_id": "msg-0001",
+    }
+    expected_bytes = json.dumps(
+        {"method": "GET", "page": None, "page_size": None, **parts},
+        sort_keys=True,
+        ensure_ascii=False,
+        separators=(",", ":"),
+    ).encode()
+    assert canonical_request(**parts) == expected_bytes
     other = client.get(
         path_of("open_case"),
         params={"citizen_id": CITIZEN_ID},
