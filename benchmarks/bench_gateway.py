@@ -95,6 +95,15 @@ def serve(kind: str, port: int, db_url: str, audit: str) -> None:
 # --- load generation ------------------------------------------------------------------------------
 
 
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time of a process (Linux ``/proc``), or None elsewhere."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -180,7 +189,10 @@ def run_httpx(
     return asyncio.run(main())
 
 
-def measure(kind: str, args: argparse.Namespace, db_url: str, ids: list[str], work: Path) -> float:
+def measure(
+    kind: str, args: argparse.Namespace, db_url: str, ids: list[str], work: Path
+) -> tuple[float, float | None]:
+    """Requests/s of one server under load, and its CPU time per request (µs) where known."""
     port = free_port()
     audit = str(work / "audit.sqlite")
     proc = subprocess.Popen(
@@ -208,16 +220,24 @@ def measure(kind: str, args: argparse.Namespace, db_url: str, ids: list[str], wo
         # warm up (connections, thread pool, SQLite page cache)
         if use_wrk:
             run_wrk(base, paths, 1, args.connections, work)
-            rps, total, errors = run_wrk(base, paths, args.seconds, args.connections, work)
         else:
             run_httpx(base, paths, 1, args.connections, None)
+        cpu_before = cpu_seconds(proc.pid)
+        if use_wrk:
+            rps, total, errors = run_wrk(base, paths, args.seconds, args.connections, work)
+        else:
             rps, total, errors = run_httpx(
                 base, paths, args.seconds, args.connections, args.requests
             )
-        print(f"{kind:8} {rps:10.0f} req/s  ({total} requests, {errors} non-200, {gen})")
+        cpu_after = cpu_seconds(proc.pid)
+        cpu = None
+        if cpu_before is not None and cpu_after is not None and total:
+            cpu = (cpu_after - cpu_before) / total * 1e6
+        cpu_text = f", {cpu:.0f} µs server CPU/request" if cpu is not None else ""
+        print(f"{kind:8} {rps:10.0f} req/s  ({total} requests, {errors} non-200, {gen}{cpu_text})")
         if errors:
             raise SystemExit(f"{kind}: {errors} requests were not answered 200")
-        return rps
+        return rps, cpu
     finally:
         proc.terminate()
         proc.wait(10)
@@ -265,8 +285,17 @@ def main() -> None:
         for _ in range(args.rounds):  # alternate, so background load hits both alike
             bares.append(measure("bare", args, db_url, ids, work))
             gateways.append(measure("gateway", args, db_url, ids, work))
-        bare, gateway = statistics.median(bares), statistics.median(gateways)
+        bare = statistics.median(r for r, _ in bares)
+        gateway = statistics.median(r for r, _ in gateways)
         print(f"median   bare {bare:.0f} req/s, gateway {gateway:.0f} req/s")
+        cpus = [c for _, c in bares + gateways]
+        if all(c is not None for c in cpus):
+            bare_cpu = statistics.median(c for _, c in bares if c is not None)
+            gw_cpu = statistics.median(c for _, c in gateways if c is not None)
+            print(
+                f"cpu      bare {bare_cpu:.0f} µs/request, gateway {gw_cpu:.0f} µs/request "
+                f"(CPU-bound ratio {bare_cpu / gw_cpu:.2f}x)"
+            )
         ratio = gateway / bare
         verdict = "meets" if ratio >= 0.7 else "BELOW"
         print(f"ratio    {ratio:10.2f}x  (gateway / bare; {verdict} the 0.7x target)")

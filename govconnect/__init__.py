@@ -74,6 +74,7 @@ from ._identity import (
     mask_credit_code,
     organization_code_check_char,
 )
+from ._masking import mask_value
 from ._plugins import PluginManager, make_plugin_manager
 from ._policy import (
     Consumer,
@@ -84,7 +85,6 @@ from ._policy import (
     generate_token,
     hash_token,
     load_gateway_config,
-    mask_value,
 )
 from ._registry import Registry, load_registry
 from ._validation import problems_from_pydantic, validate_model

@@ -27,10 +27,8 @@ import hashlib
 import re
 import secrets
 import tomllib
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date
-from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -41,8 +39,7 @@ from ._catalog import SharingType
 from ._classification import Level
 from ._connector import Service
 from ._exceptions import AccessDeniedError, AuthenticationError, ConfigurationError
-from ._fields import _unwrap
-from ._identity import CitizenId, CreditCode, mask, mask_citizen_id, mask_credit_code
+from ._masking import Masker, masker_for
 from ._validation import problems_from_pydantic
 
 __all__ = [
@@ -55,7 +52,6 @@ __all__ = [
     "generate_token",
     "hash_token",
     "load_gateway_config",
-    "mask_value",
 ]
 
 HASH_NAME = "sm3" if "sm3" in hashlib.algorithms_available else "sha256"
@@ -179,65 +175,6 @@ def load_gateway_config(source: str | Path | Mapping[str, Any]) -> GatewayConfig
     return config
 
 
-# --- masking ------------------------------------------------------------------------------------
-
-Masker = Callable[[Any], Any]
-
-
-def _mask_name(value: str) -> str:
-    """``张*`` / ``欧阳**``: the surname's first character kept."""
-    return mask(value, 1, 0)
-
-
-def _mask_phone(value: str) -> str:
-    """``138****5678``: the carrier prefix and the last four digits kept."""
-    return mask(value, 3, 4)
-
-
-def _mask_date(value: str) -> str:
-    """``1949-**-**``: the year kept (enough for age bands), month and day hidden."""
-    return value[:4] + "".join("*" if c.isdigit() else c for c in value[4:])
-
-
-def _mask_address(value: str) -> str:
-    """``北京市朝阳区******``: the district part kept, the street and door hidden."""
-    return mask(value, min(6, max(len(value) // 2, 1)), 0)
-
-
-def _mask_all(value: str) -> str:
-    return "*" * max(len(value), 1)
-
-
-def _masker_for(name: str, title: str, annotation: Any) -> Masker:
-    base = _unwrap(annotation)
-    text = f"{name} {title}".lower()
-    if isinstance(base, type) and issubclass(base, CitizenId):
-        fn: Callable[[str], str] = mask_citizen_id
-    elif isinstance(base, type) and issubclass(base, CreditCode):
-        fn = mask_credit_code
-    elif any(k in text for k in ("phone", "mobile", "tel", "电话", "手机")):
-        fn = _mask_phone
-    elif "name" in text or "姓名" in text:
-        fn = _mask_name
-    elif isinstance(base, type) and issubclass(base, date):
-        fn = _mask_date
-    elif any(k in text for k in ("address", "地址", "住址")):
-        fn = _mask_address
-    else:
-        fn = _mask_all
-
-    def masker(value: Any) -> Any:
-        return None if value is None else fn(str(value))
-
-    return masker
-
-
-def mask_value(service: Service, field_name: str, value: Any) -> Any:
-    """The value of a personal field as a consumer without the personal grant sees it."""
-    info = service.record_model.model_fields[field_name]
-    return _masker_for(field_name, info.title or "", info.annotation)(value)
-
-
 # --- decisions ----------------------------------------------------------------------------------
 
 
@@ -271,7 +208,7 @@ def field_view(consumer: Consumer, service: Service) -> FieldView:
         returned.append(item.name)
         if item.personal and not consumer.personal_unmasked:
             maskers.append(
-                (item.name, _masker_for(item.name, item.title, fields[item.name].annotation))
+                (item.name, masker_for(item.name, item.title, fields[item.name].annotation))
             )
     return FieldView(
         returned=tuple(returned),
@@ -415,7 +352,3 @@ class Policy:
         if found is None:
             found = self._views[key] = field_view(consumer, service)
         return found
-
-    @cached_property
-    def header_name(self) -> str | None:
-        return self.config.gateway.client_cert_header

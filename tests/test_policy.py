@@ -8,6 +8,7 @@ import pytest
 
 from govconnect import Level
 from govconnect._exceptions import AccessDeniedError, AuthenticationError, ConfigurationError
+from govconnect._masking import mask_value
 from govconnect._policy import (
     HASH_NAME,
     Consumer,
@@ -16,7 +17,6 @@ from govconnect._policy import (
     generate_token,
     hash_token,
     load_gateway_config,
-    mask_value,
 )
 
 from .gateway_support import CREDIT_CODE, PURPOSE, config_data, gateway_config, registry
