@@ -51,6 +51,7 @@ from ._gateway_metrics import Metrics
 from ._gateway_openapi import discovery_paths
 from ._policy import Consumer, GatewayConfig, Policy, digest
 from ._registry import Registry
+from ._validation import validate_model
 
 __all__ = ["Gateway", "canonical_request", "create_app", "request_hash"]
 
@@ -373,13 +374,7 @@ class Gateway:
             params_key = call.params_digest[:16]
             offset = _decode_page(call.page, params_key)
             view = self.policy.view(consumer, svc)
-            records = self.connectors[svc.connector.name].run(svc, params)
-            try:
-                chunk = list(itertools.islice(records, offset, offset + size + 1))
-            finally:
-                close = getattr(records, "close", None)
-                if close is not None:
-                    close()
+            checked = validate_model(svc.params_model, params, "params")
         except _NotFound:
             return _error(404, "not_found", f"this gateway serves no service {service_id!r}")
         except AccessDeniedError as exc:
@@ -389,11 +384,19 @@ class Gateway:
                 Problem(p.field.removeprefix("params."), p.rule, p.message) for p in exc.problems
             ]
             return _error(422, "invalid_params", "invalid parameters", problems)
-        except Exception as exc:  # the legacy system failed: say so, never with a stack trace
+        try:
+            records = self.connectors[svc.connector.name].run(svc, checked)
+            try:
+                chunk = list(itertools.islice(records, offset, offset + size + 1))
+            finally:
+                close = getattr(records, "close", None)
+                if close is not None:
+                    close()
+            more = len(chunk) > size
+            rows = [view.apply(r.model_dump(mode="json")) for r in chunk[:size]]
+        except Exception as exc:  # the legacy system (or a dirty row) failed: no stack trace out
             log.error("service %s failed for %s: %s", service_id, consumer.id, type(exc).__name__)
             return _error(502, "legacy_failure", f"{service_id} failed in the legacy system")
-        more = len(chunk) > size
-        rows = [view.apply(r.model_dump(mode="json")) for r in chunk[:size]]
         body = {
             "service": svc.id,
             "records": rows,

@@ -163,6 +163,20 @@ class Assistance(Connector):
         raise RuntimeError(f"legacy database down while looking up {params.citizen_id}")
         yield  # pragma: no cover - makes this a generator
 
+    @query(
+        code="111112001/0206",
+        name="脏数据查询",
+        abstract="遗留表中身份号码校验位错误的行",
+        sharing="unconditional",
+        update_cycle="real_time",
+        published="2026-01-01",
+    )
+    def dirty(self, params: CaseQuery) -> Iterator[Case]:
+        # a legacy row whose stored ID fails its check digit: the legacy system's fault, not the
+        # caller's, even though the error is an IdentityError (an InvalidInputError)
+        CitizenId.parse("110105194912310021")
+        yield _case()
+
 
 @hookimpl
 def register_connectors() -> list[type[Connector]]:

@@ -153,6 +153,12 @@ def test_legacy_failure_is_502_without_internals(
     assert CITIZEN_ID not in caplog.text  # the exception message carried it; not logged
 
 
+def test_dirty_legacy_row_is_502_not_the_callers_422(client: TestClient) -> None:
+    resp = client.get(path_of("dirty"), params={"citizen_id": CITIZEN_ID}, headers=CORE)
+    assert resp.status_code == 502
+    assert "110105194912310021" not in resp.text
+
+
 def test_audit_failure_refuses_to_serve(client: TestClient, gateway: Gateway) -> None:
     gateway.audit.close()
     resp = client.get(path_of("open_case"), params={"citizen_id": CITIZEN_ID}, headers=CORE)

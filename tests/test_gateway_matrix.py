@@ -85,6 +85,6 @@ def test_allowed_services_list_what_each_consumer_sees(client: TestClient, level
 def test_list_all_services_includes_every_query_service(client: TestClient) -> None:
     resp = client.get("/services")
     ids = [s["id"] for s in resp.json()["services"]]
-    assert len(ids) == 5
+    assert len(ids) == 6
     secret = next(s for s in resp.json()["services"] if s["id"].endswith("secret_case/v1"))
     assert secret["sharing"] == "not_shared"

@@ -38,9 +38,10 @@ schemathesis.openapi.format(
 )
 
 _gateway = Gateway(registry(), load_gateway_config(config_data()), audit=":memory:")
-# ``broken`` fails on purpose (its 502 is tested in test_gateway_http); every other operation runs.
+# ``broken`` and ``dirty`` fail on purpose (their 502s are tested in test_gateway_http); every
+# other operation runs.
 schema = schemathesis.openapi.from_asgi("/openapi.json", _gateway.app).exclude(
-    path_regex=".*/broken/v1$"
+    path_regex=".*/(broken|dirty)/v1$"
 )
 
 
