@@ -132,7 +132,12 @@ def paths_for(kind: str, ids: list[str]) -> list[str]:
 
 
 def run_wrk(
-    base: str, paths: list[str], seconds: float, connections: int, workdir: Path
+    base: str,
+    paths: list[str],
+    seconds: float,
+    connections: int,
+    workdir: Path,
+    pin: list[str] | None = None,
 ) -> tuple[float, int, int]:
     script = workdir / "paths.lua"
     table = ",\n".join(f'"{p}"' for p in paths)
@@ -144,7 +149,16 @@ def run_wrk(
         encoding="utf-8",
     )
     out = subprocess.run(
-        ["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "-s", str(script), base],
+        [
+            *(pin or []),
+            "wrk",
+            "-t1",
+            f"-c{connections}",
+            f"-d{max(1, round(seconds))}s",
+            "-s",
+            str(script),
+            base,
+        ],
         capture_output=True,
         text=True,
         check=True,
@@ -195,8 +209,15 @@ def measure(
     """Requests/s of one server under load, and its CPU time per request (µs) where known."""
     port = free_port()
     audit = str(work / "audit.sqlite")
+    # On a machine with two CPUs or more, the server gets the last one and the load generator the
+    # others, so the two do not fight over a core (``taskset`` where it exists).
+    cpus = os.cpu_count() or 1
+    pinning = args.pin and shutil.which("taskset") is not None and cpus >= 2
+    pin = ["taskset", "-c", str(cpus - 1)] if pinning else []
+    client_pin = ["taskset", "-c", f"0-{cpus - 2}"] if pinning else []
     proc = subprocess.Popen(
         [
+            *pin,
             sys.executable,
             __file__,
             "--serve",
@@ -219,12 +240,14 @@ def measure(
         gen = "wrk" if use_wrk else "httpx"
         # warm up (connections, thread pool, SQLite page cache)
         if use_wrk:
-            run_wrk(base, paths, 1, args.connections, work)
+            run_wrk(base, paths, 1, args.connections, work, client_pin)
         else:
             run_httpx(base, paths, 1, args.connections, None)
         cpu_before = cpu_seconds(proc.pid)
         if use_wrk:
-            rps, total, errors = run_wrk(base, paths, args.seconds, args.connections, work)
+            rps, total, errors = run_wrk(
+                base, paths, args.seconds, args.connections, work, client_pin
+            )
         else:
             rps, total, errors = run_httpx(
                 base, paths, args.seconds, args.connections, args.requests
@@ -251,6 +274,9 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=None, help="fixed request count (httpx)")
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--rounds", type=int, default=3, help="alternating runs of each server")
+    parser.add_argument(
+        "--no-pin", dest="pin", action="store_false", help="do not pin the server to one CPU"
+    )
     parser.add_argument("--residents", type=int, default=20_000)
     parser.add_argument("--loadgen", choices=("auto", "wrk", "httpx"), default="auto")
     parser.add_argument("--serve", choices=("bare", "gateway"), help=argparse.SUPPRESS)
