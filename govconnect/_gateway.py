@@ -99,10 +99,6 @@ class _NotFound(Exception):
     pass
 
 
-class _Unavailable(Exception):
-    pass
-
-
 @dataclass
 class _Call:
     """What the gateway knows about one service call before serving it."""

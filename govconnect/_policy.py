@@ -33,7 +33,14 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from ._catalog import SharingType
 from ._classification import Level
@@ -94,6 +101,12 @@ class GatewaySettings(BaseModel):
         "subject; leave unset unless the proxy strips it from incoming requests",
     )
     title: str | None = None
+
+    @model_validator(mode="after")
+    def _page_sizes(self) -> GatewaySettings:
+        if self.default_page_size > self.max_page_size:
+            raise ValueError("default_page_size cannot exceed max_page_size")
+        return self
 
 
 class Consumer(BaseModel):

@@ -78,6 +78,11 @@ def test_unknown_level_names_the_field() -> None:
         load_gateway_config(data)
 
 
+def test_page_sizes_must_agree() -> None:
+    with pytest.raises(ConfigurationError, match="default_page_size cannot exceed"):
+        load_gateway_config({"gateway": {"default_page_size": 500, "max_page_size": 100}})
+
+
 def test_duplicate_consumer_is_refused() -> None:
     data = config_data()
     data["consumers"].append(dict(data["consumers"][0], token_hashes=[hash_token("other")]))
@@ -102,13 +107,13 @@ def test_grant_of_unknown_service_is_refused(services: list) -> None:
 def test_toml_and_yaml_files_load(tmp_path: Path) -> None:
     toml = tmp_path / "gw.toml"
     toml.write_text(
-        '[gateway]\nmax_page_size = 20\n[[consumers]]\ndepartment = "D1"\nname = "甲"\n'
+        '[gateway]\nmax_page_size = 20\ndefault_page_size = 20\n[[consumers]]\ndepartment = "D1"\nname = "甲"\n'
         'services = ["*"]\nmax_level = "internal"\n',
         encoding="utf-8",
     )
     yml = tmp_path / "gw.yaml"
     yml.write_text(
-        "gateway: {max_page_size: 20}\nconsumers:\n  - {department: D1, name: 甲, "
+        "gateway: {max_page_size: 20, default_page_size: 10}\nconsumers:\n  - {department: D1, name: 甲, "
         "services: ['*'], max_level: internal}\n",
         encoding="utf-8",
     )
