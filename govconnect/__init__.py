@@ -7,6 +7,17 @@ five-minute tour and docs/ for the plugin hooks and the platform contract.
 from __future__ import annotations
 
 from ._audit import AuditLog, AuditRecord, ServiceUsage, VerifyReport
+from ._case import (
+    Applicant,
+    Case,
+    CaseStatus,
+    Channel,
+    ElectronicLicence,
+    FileMaterial,
+    Material,
+    Organization,
+    Person,
+)
 from ._catalog import (
     Catalog,
     Category,
@@ -22,6 +33,7 @@ from ._catalog import (
     parse_resource_code,
 )
 from ._classification import Level
+from ._client import ExchangeClient, PlatformDiff, PublishResult
 from ._codetables import ETHNICITY, GENDER, NATIONAL_CODE_TABLES, CodeTable
 from ._config import Config, load_config
 from ._connector import (
@@ -34,6 +46,7 @@ from ._connector import (
     dataset,
     query,
 )
+from ._delivery import OUTBOX_POLICY, DeliveryStats, DeliveryWorker
 from ._diff import CatalogDiff, ItemChange, ResourceChange, diff_catalogs
 from ._events import EventKind, ExchangeEvent
 from ._exceptions import (
@@ -49,6 +62,7 @@ from ._exceptions import (
     PlatformRejectedError,
     PluginError,
     Problem,
+    PublishAbortedError,
     RetryableError,
     ServiceDefinitionError,
 )
@@ -64,6 +78,7 @@ from ._export import (
 )
 from ._fields import DataType, InformationItem, Record, field, information_items
 from ._gateway import Gateway, canonical_request, create_app, request_hash
+from ._handlers import IntakeHandler, StatusUpdate, intake
 from ._identity import (
     CitizenId,
     CreditCode,
@@ -74,7 +89,10 @@ from ._identity import (
     mask_credit_code,
     organization_code_check_char,
 )
+from ._intake import CaseOutcome, IntakeBridge, IntakeJournal, IntakeReport
+from ._mapping import Compute, Concat, Const, Expr, From, MappingContext, apply_mapping
 from ._masking import mask_value
+from ._outbox import DeadLetter, Outbox, OutboxStatus
 from ._plugins import PluginManager, make_plugin_manager
 from ._policy import (
     Consumer,
@@ -86,7 +104,19 @@ from ._policy import (
     hash_token,
     load_gateway_config,
 )
+from ._publish import Publisher, PublishReport, PublishState, Reject
 from ._registry import Registry, load_registry
+from ._retry import RetryPolicy
+from ._sinks import (
+    ApiSink,
+    DatabaseSink,
+    FileDropSink,
+    FixedField,
+    FixedWidthLayout,
+    Sink,
+    SinkResult,
+    target_fields,
+)
 from ._validation import problems_from_pydantic, validate_model
 from .hookspecs import hookimpl
 
@@ -98,52 +128,92 @@ __all__ = [
     "GATEWAY_PARAMETERS",
     "GENDER",
     "NATIONAL_CODE_TABLES",
+    "OUTBOX_POLICY",
     "AccessDeniedError",
+    "ApiSink",
+    "Applicant",
     "AuditIntegrityError",
     "AuditLog",
     "AuditRecord",
     "AuthenticationError",
+    "Case",
+    "CaseOutcome",
+    "CaseStatus",
     "Catalog",
     "CatalogDiff",
     "CatalogValidationError",
     "Category",
+    "Channel",
     "CitizenId",
     "CodeTable",
+    "Compute",
+    "Concat",
     "Config",
     "ConfigurationError",
     "Connector",
+    "Const",
     "Consumer",
     "CreditCode",
     "DataType",
+    "DatabaseSink",
+    "DeadLetter",
+    "DeliveryStats",
+    "DeliveryWorker",
     "Department",
+    "ElectronicLicence",
     "EventKind",
+    "ExchangeClient",
     "ExchangeError",
     "ExchangeEvent",
+    "Expr",
     "FieldView",
+    "FileDropSink",
+    "FileMaterial",
+    "FixedField",
+    "FixedWidthLayout",
+    "From",
     "Gateway",
     "GatewayConfig",
     "GatewaySettings",
     "GovConnectError",
     "IdentityError",
     "InformationItem",
+    "IntakeBridge",
+    "IntakeHandler",
+    "IntakeJournal",
+    "IntakeReport",
     "InvalidInputError",
     "ItemChange",
     "LegacySystem",
     "Level",
+    "MappingContext",
+    "Material",
     "NoParams",
     "NoSettings",
     "OpenAttributes",
+    "Organization",
+    "Outbox",
+    "OutboxStatus",
+    "Person",
+    "PlatformDiff",
     "PlatformRejectedError",
     "PluginError",
     "PluginManager",
     "Policy",
     "Problem",
     "Provider",
+    "PublishAbortedError",
+    "PublishReport",
+    "PublishResult",
+    "PublishState",
+    "Publisher",
     "Record",
     "Registry",
+    "Reject",
     "Resource",
     "ResourceChange",
     "ResourceFormat",
+    "RetryPolicy",
     "RetryableError",
     "Service",
     "ServiceDefinitionError",
@@ -151,9 +221,13 @@ __all__ = [
     "Sharing",
     "SharingMethod",
     "SharingType",
+    "Sink",
+    "SinkResult",
+    "StatusUpdate",
     "UpdateCycle",
     "VerifyReport",
     "__version__",
+    "apply_mapping",
     "canonical_request",
     "catalog_problems",
     "citizen_id_check_char",
@@ -167,6 +241,7 @@ __all__ = [
     "hash_token",
     "hookimpl",
     "information_items",
+    "intake",
     "load_config",
     "load_gateway_config",
     "load_registry",
@@ -181,6 +256,7 @@ __all__ = [
     "query",
     "request_hash",
     "service_path",
+    "target_fields",
     "to_csv",
     "to_dcat",
     "to_json",

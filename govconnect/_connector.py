@@ -27,7 +27,7 @@ import re
 import typing
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import Any, ClassVar, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -45,6 +45,7 @@ from ._catalog import (
 )
 from ._exceptions import ConfigurationError, Problem, ServiceDefinitionError
 from ._fields import information_items
+from ._handlers import IntakeHandler, StatusUpdate, inspect_handlers, no_status_updates
 from ._validation import problems_from_pydantic, validate_model
 
 __all__ = [
@@ -118,6 +119,7 @@ class ServiceMeta(BaseModel):
     version: int = Field(default=1, ge=1)
     key: str | None = None
     replication_key: str | None = None
+    count: str | None = None
 
 
 @dataclass(frozen=True)
@@ -159,8 +161,10 @@ function's annotations (``params: Model`` and ``-> Iterator[Record]``) unless gi
 dataset = _declare("dataset")
 dataset.__doc__ = """Declare a dataset service: the whole (or changed part of a) table, streamed.
 
-Takes the same metadata as :func:`query` plus ``key`` (the field that identifies a record, required)
-and ``replication_key`` (a field that only grows, e.g. ``updated_at``, for incremental publishing)."""
+Takes the same metadata as :func:`query` plus ``key`` (the field that identifies a record, required),
+``replication_key`` (a field that only grows, e.g. ``updated_at``, for incremental publishing; records
+are yielded in its order and a params field named ``since`` receives the bookmark) and ``count`` (the
+name of a connector method returning the row count, for progress and ETA)."""
 
 
 @dataclass(frozen=True)
@@ -176,6 +180,7 @@ class Service:
     resource: Resource
     key: str | None = None
     replication_key: str | None = None
+    count: str | None = None
     takes_params: bool = True
 
     @property
@@ -207,6 +212,7 @@ class Connector:
     Settings: ClassVar[type[BaseModel]] = NoSettings
 
     _services_cache: ClassVar[dict[str, Service] | None] = None
+    _handlers_cache: ClassVar[dict[str, IntakeHandler] | None] = None
 
     def __init__(self, settings: BaseModel | Mapping[str, Any] | None = None) -> None:
         self.settings = self.load_settings(settings)
@@ -222,11 +228,18 @@ class Connector:
         cached = cls.__dict__.get("_services_cache")
         if cached is not None:
             return cached
-        services, problems = _inspect_connector(cls)
+        services, handlers, problems = _inspect_connector(cls)
         if problems:
             raise ServiceDefinitionError(getattr(cls, "name", cls.__name__), problems)
         cls._services_cache = services
+        cls._handlers_cache = handlers
         return services
+
+    @classmethod
+    def intake_handlers(cls) -> dict[str, IntakeHandler]:
+        """The connector's validated intake handlers, by matter code (validated with services)."""
+        cls.services()
+        return cls.__dict__.get("_handlers_cache") or {}
 
     @classmethod
     def service(cls, name: str) -> Service:
@@ -283,6 +296,15 @@ class Connector:
         for item in produced:
             yield item if isinstance(item, model) else model.model_validate(item)
 
+    def poll_status(self, since: datetime | None) -> Iterator[StatusUpdate]:
+        """Status changes of intake cases inside the legacy system since ``since``.
+
+        The intake bridge reports them back to the platform through the outbox. The default
+        reports none: override it for a legacy system that records when a case is in progress,
+        completed (with its result, e.g. a certificate number) or returned.
+        """
+        return no_status_updates(since)
+
     def close(self) -> None:
         """Release connections to the legacy system. Override when the connector holds any."""
 
@@ -293,7 +315,9 @@ class Connector:
         self.close()
 
 
-def _inspect_connector(cls: type[Connector]) -> tuple[dict[str, Service], list[Problem]]:
+def _inspect_connector(
+    cls: type[Connector],
+) -> tuple[dict[str, Service], dict[str, IntakeHandler], list[Problem]]:
     problems: list[Problem] = []
     cname = cls.__dict__.get("name") or getattr(cls, "name", None)
     label = cname if isinstance(cname, str) else cls.__name__
@@ -308,7 +332,7 @@ def _inspect_connector(cls: type[Connector]) -> tuple[dict[str, Service], list[P
                 Problem(f"{label}.{attr}", f"connector.{attr}", f"set {attr} = {model.__name__}(…)")
             )
     if problems:
-        return {}, problems
+        return {}, {}, problems
     services: dict[str, Service] = {}
     for attr, fn in inspect.getmembers(cls, predicate=inspect.isfunction):
         decl: _Declaration | None = getattr(fn, "__govconnect_service__", None)
@@ -319,9 +343,13 @@ def _inspect_connector(cls: type[Connector]) -> tuple[dict[str, Service], list[P
         problems.extend(svc_problems)
         if svc is not None:
             services[sname] = svc
-    if not services and not problems:
-        problems.append(Problem(label, "connector.services", "declares no services"))
-    return services, problems
+    handlers, handler_problems = inspect_handlers(cls)
+    problems.extend(handler_problems)
+    if not services and not handlers and not problems:
+        problems.append(
+            Problem(label, "connector.services", "declares no services and no intake handlers")
+        )
+    return services, handlers, problems
 
 
 def _build_service(
@@ -351,6 +379,22 @@ def _build_service(
             problems.append(
                 Problem(f"{where}.{attr}", f"service.{attr}", f"{value!r} is not a record field")
             )
+    if (
+        meta.replication_key is not None
+        and params_model is not None
+        and "since" not in params_model.model_fields
+    ):
+        problems.append(
+            Problem(
+                f"{where}.params",
+                "dataset.since_required",
+                "a dataset with a replication key takes a params model with a 'since' field",
+            )
+        )
+    if meta.count is not None and not callable(getattr(cls, meta.count, None)):
+        problems.append(
+            Problem(f"{where}.count", "service.count", f"{meta.count!r} is not a connector method")
+        )
     is_query = decl.kind == "query"
     default_method = SharingMethod.INTERFACE if is_query else SharingMethod.TABLE
     default_format = ResourceFormat.SELF_DESCRIBING if is_query else ResourceFormat.DATABASE
@@ -401,6 +445,7 @@ def _build_service(
             resource=resource,
             key=meta.key,
             replication_key=meta.replication_key,
+            count=meta.count,
             takes_params=_positional_count(fn) == 2,
         ),
         problems,
@@ -446,6 +491,14 @@ def _models_from_signature(
         ret = hints.get("return")
         if typing.get_origin(ret) in _STREAMS and typing.get_args(ret):
             record_model = typing.get_args(ret)[0]
+            # Iterator[Record | dict[str, Any]]: the service yields mappings the SDK validates
+            members = [
+                a
+                for a in typing.get_args(record_model)
+                if isinstance(a, type) and issubclass(a, BaseModel)
+            ]
+            if len(members) == 1:
+                record_model = members[0]
     if not (isinstance(record_model, type) and issubclass(record_model, BaseModel)):
         message = "annotate the return as Iterator[RecordModel] (records stream) or pass record="
         problems.append(Problem(f"{where}.record", "service.record", message + hint_error))

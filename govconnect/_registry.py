@@ -113,8 +113,8 @@ def load_registry(
 
 
 def _call_each(reg: Registry, hook_name: str) -> Iterable[tuple[str, Any]]:
-    """Call one hook plugin by plugin (first registered first), isolating each plugin's failure."""
-    for impl in reversed(getattr(reg.pm.hook, hook_name).get_hookimpls()):
+    """Call one hook plugin by plugin, in registration order, isolating each plugin's failure."""
+    for impl in getattr(reg.pm.hook, hook_name).get_hookimpls():
         try:
             yield impl.plugin_name, impl.function()
         except Exception as exc:

@@ -7,6 +7,7 @@ from enum import StrEnum
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from .._catalog import Catalog
@@ -50,7 +51,8 @@ def show(
         print_json(catalog.model_dump(mode="json"))
         return
     table = Table(title=f"Resource catalog ({len(catalog.resources)} resources)")
-    for col in ("code", "name", "provider", "kind", "sharing", "update", "items", "levels"):
+    table.add_column("code", no_wrap=True)
+    for col in ("name", "provider", "kind", "sharing", "update", "items", "levels"):
         table.add_column(col)
     for r in catalog.resources:
         levels = sorted({i.level for i in r.items})
@@ -128,15 +130,15 @@ def _print_diff(result: CatalogDiff) -> None:
     for code in result.removed:
         console.print(f"[red]- resource {code}[/]")
     for change in result.changed:
-        console.print(f"[yellow]~ resource {change.code}[/] {change.name}")
+        console.print(f"[yellow]~ resource {change.code}[/] {escape(change.name)}")
         for key, (a, b) in change.fields.items():
-            console.print(f"    {key}: {a!r} -> {b!r}")
+            console.print(escape(f"    {key}: {a!r} -> {b!r}"))
         for name in change.items_added:
             console.print(f"    [green]+ item {name}[/]")
         for name in change.items_removed:
             console.print(f"    [red]- item {name}[/]")
         for item in change.items_changed:
             parts = ", ".join(f"{k}: {a!r} -> {b!r}" for k, (a, b) in item.changes.items())
-            console.print(f"    ~ item {item.name}: {parts}")
+            console.print(escape(f"    ~ item {item.name}: {parts}"))
     for code, a, b in result.sharing_changes:
         console.print(f"[bold magenta]! sharing type of {code} changed: {a} -> {b}[/]")

@@ -49,8 +49,9 @@ def plugins(
     console.print(table)
 
     table = Table(title="Connectors and services")
-    for col in ("connector", "plugin", "department", "system", "service", "kind", "resource code"):
+    for col in ("connector", "plugin", "department", "system", "service", "kind"):
         table.add_column(col)
+    table.add_column("resource code", no_wrap=True)
     for c in connectors:
         for i, s in enumerate(c["services"]):
             head = (

@@ -2,4 +2,7 @@
 
 from __future__ import annotations
 
-__all__: list[str] = []
+from ._mock_app import FAULT_PROFILES, Faults
+from ._mock_platform import DEFAULT_NODE, MockPlatform
+
+__all__ = ["DEFAULT_NODE", "FAULT_PROFILES", "Faults", "MockPlatform"]

@@ -1,3 +1,43 @@
-"""pytest plugin (entry point ``pytest11``): fixtures for connector authors."""
+"""pytest plugin (entry point ``pytest11``): fixtures for connector authors.
+
+``mock_platform`` gives each test a fresh :class:`MockPlatform` on loopback with no faults; a test
+that wants a hostile platform says so while it runs::
+
+    def test_survives_throttling(mock_platform):
+        mock_platform.set_faults("flaky", retry_after=0.01)
+        ...
+
+``mock_platform_factory`` starts more (or differently configured) platforms, all stopped at the end.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from ._mock_platform import MockPlatform
+
+__all__ = ["mock_platform", "mock_platform_factory"]
+
+
+@pytest.fixture
+def mock_platform_factory() -> Iterator[Callable[..., MockPlatform]]:
+    """Start mock platforms with any ``MockPlatform`` arguments; each is stopped after the test."""
+    started: list[MockPlatform] = []
+
+    def start(**kwargs: Any) -> MockPlatform:
+        platform = MockPlatform(**kwargs).start()
+        started.append(platform)
+        return platform
+
+    yield start
+    for platform in started:
+        platform.stop()
+
+
+@pytest.fixture
+def mock_platform(mock_platform_factory: Callable[..., MockPlatform]) -> MockPlatform:
+    """A running mock exchange platform (no faults, seed 0) for this test."""
+    return mock_platform_factory(seed=0)

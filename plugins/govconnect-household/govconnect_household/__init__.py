@@ -11,13 +11,15 @@ import typer
 from govconnect import hookimpl
 
 from .connector import HouseholdConnector, Resident, ResidentQuery
-from .sample import create_sample_database, sample_residents
+from .sample import create_sample_database, process_applications, sample_cases, sample_residents
 
 __all__ = [
     "HouseholdConnector",
     "Resident",
     "ResidentQuery",
     "create_sample_database",
+    "process_applications",
+    "sample_cases",
     "sample_residents",
 ]
 

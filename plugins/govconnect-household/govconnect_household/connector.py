@@ -10,19 +10,27 @@ import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict, Field
 
 from govconnect import (
+    CaseStatus,
     CitizenId,
+    Compute,
+    Concat,
     Connector,
+    Const,
+    DatabaseSink,
     Department,
+    From,
     LegacySystem,
     Level,
     Record,
+    StatusUpdate,
     dataset,
     field,
+    intake,
     query,
 )
 
 from .sample import DISTRICTS
-from .schema import resident_table
+from .schema import application_table, resident_table
 
 __all__ = [
     "DistrictPopulation",
@@ -33,6 +41,48 @@ __all__ = [
 ]
 
 STATUS = {"1": "正常", "2": "迁出", "3": "死亡"}
+LEGACY_COLUMNS = (
+    "gmsfhm",
+    "xm",
+    "xb",
+    "mz",
+    "csrq",
+    "hh",
+    "yhzgx",
+    "hjdz",
+    "xzqh",
+    "lxdh",
+    "zt",
+    "djrq",
+    "gxsj",
+)
+RECORD_COLUMNS = (
+    "citizen_id",
+    "name",
+    "gender",
+    "ethnicity",
+    "birth_date",
+    "household_no",
+    "relation",
+    "address",
+    "region_code",
+    "phone",
+    "status",
+    "registered_on",
+    "updated_at",
+)
+"""Legacy column → record field, in the order both are read."""
+MOVE_IN_MATTER = "11010500000-HJ-0001"
+"""事项编码 of 户口迁入登记 (household move-in registration) at the one window."""
+LEGACY_STATUS = {"1": CaseStatus.IN_PROGRESS, "2": CaseStatus.COMPLETED, "3": CaseStatus.RETURNED}
+
+
+def _household_register_licence(case: Any) -> str | None:
+    """The electronic household register (户口簿) the applicant referenced instead of a scan."""
+    for material in case.materials:
+        if material.kind == "licence" and material.licence_type == "HKB":
+            return str(material.licence_no)
+    return None
 
 
 class Resident(Record):
@@ -87,6 +137,7 @@ class HouseholdSettings(BaseModel):
         default="sqlite:///.govconnect/household.sqlite", description="SQLAlchemy database URL"
     )
     table: str = Field(default="hj_resident", pattern=r"^[a-z_][a-z0-9_]{0,62}$")
+    applications_table: str = Field(default="hj_qrsq", pattern=r"^[a-z_][a-z0-9_]{0,62}$")
     chunk_size: int = Field(default=2000, ge=1, le=100_000)
 
 
@@ -102,7 +153,9 @@ class HouseholdConnector(Connector):
     def __init__(self, settings: Any = None) -> None:
         super().__init__(settings)
         self.engine = sa.create_engine(self.settings.url)
-        self.table = resident_table(sa.MetaData(), self.settings.table)
+        metadata = sa.MetaData()
+        self.table = resident_table(metadata, self.settings.table)
+        self.applications = application_table(metadata, self.settings.applications_table)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -117,7 +170,7 @@ class HouseholdConnector(Connector):
         published="2026-01-15",
         related=["111112001/0002"],
     )
-    def resident(self, params: ResidentQuery) -> Iterator[Resident]:
+    def resident(self, params: ResidentQuery) -> Iterator[Resident | dict[str, Any]]:
         stmt = sa.select(self.table).where(self.table.c.gmsfhm == str(params.citizen_id))
         with self.engine.connect() as conn:
             for row in conn.execute(stmt):
@@ -133,18 +186,25 @@ class HouseholdConnector(Connector):
         published="2026-01-15",
         key="citizen_id",
         replication_key="updated_at",
+        count="count_residents",
     )
-    def residents(self, params: ResidentDatasetParams) -> Iterator[Resident]:
+    def residents(self, params: ResidentDatasetParams) -> Iterator[Resident | dict[str, Any]]:
         t = self.table
-        stmt = sa.select(t).order_by(t.c.gxsj, t.c.gmsfhm)
+        stmt = sa.select(*self._columns()).order_by(t.c.gxsj, t.c.gmsfhm)
         if params.since is not None:
             stmt = stmt.where(t.c.gxsj > params.since)
+        names, status = RECORD_COLUMNS, STATUS
         with self.engine.connect() as conn:
             result = conn.execution_options(
                 stream_results=True, yield_per=self.settings.chunk_size
             ).execute(stmt)
             for row in result:
-                yield self._record(row._mapping)
+                record = dict(zip(names, row, strict=True))
+                record["status"] = status.get(record["status"], record["status"])
+                yield record
+
+    def _columns(self) -> list[sa.ColumnElement[Any]]:
+        return [self.table.c[legacy] for legacy in LEGACY_COLUMNS]
 
     @dataset(
         code="111112001/0003",
@@ -182,20 +242,62 @@ class HouseholdConnector(Connector):
                     female=int(female or 0),
                 )
 
-    @staticmethod
-    def _record(row: Any) -> Resident:
-        return Resident(
-            citizen_id=row["gmsfhm"],
-            name=row["xm"],
-            gender=row["xb"],
-            ethnicity=row["mz"],
-            birth_date=row["csrq"],
-            household_no=row["hh"],
-            relation=row["yhzgx"],
-            address=row["hjdz"],
-            region_code=row["xzqh"],
-            phone=row["lxdh"],
-            status=STATUS.get(row["zt"], row["zt"]),
-            registered_on=row["djrq"],
-            updated_at=row["gxsj"],
+    @intake(
+        matter_code=MOVE_IN_MATTER,
+        name="户口迁入登记",
+        target=application_table(sa.MetaData()),
+        mapping={
+            "sqbh": From("case_id"),
+            "sxbm": From("matter_code"),
+            "xm": From("applicant.name"),
+            "gmsfhm": From("applicant.citizen_id"),
+            "xb": From("form.gender").code("gender"),
+            "mz": From("form.ethnicity").default("汉族").code("ethnicity"),
+            "csrq": From("form.birth_date").date("%Y%m%d"),
+            "qcd": Concat(From("form.from_province"), From("form.from_address")),
+            "qrd": From("form.to_address"),
+            "qyyy": From("form.reason", required=False).default("投靠亲属"),
+            "lxdh": From("applicant.phone", required=False),
+            "clzs": Compute(lambda case: len(case.materials)),
+            "zzhm": Compute(_household_register_licence),
+            "sqsj": From("submitted_at"),
+            "ly": Const("一窗受理"),
+            "clzt": Const("0"),
+            "gxsj": Compute(lambda case: datetime.now()),
+        },
+    )
+    def move_in(self) -> DatabaseSink:
+        """Move-in applications go straight into the legacy application table."""
+        return DatabaseSink(self.engine, self.applications, key="sqbh")
+
+    def poll_status(self, since: datetime | None) -> Iterator[StatusUpdate]:
+        """Applications the clerks have taken up, completed (with the permit number) or returned."""
+        t = self.applications
+        stmt = sa.select(t.c.sqbh, t.c.clzt, t.c.zqzbh, t.c.clyj, t.c.gxsj).where(
+            t.c.clzt.in_(list(LEGACY_STATUS))
         )
+        if since is not None:
+            stmt = stmt.where(t.c.gxsj > since)
+        with self.engine.connect() as conn:
+            for case_id, state, permit, opinion, updated in conn.execute(stmt.order_by(t.c.gxsj)):
+                status = LEGACY_STATUS[state]
+                yield StatusUpdate(
+                    case_id=case_id,
+                    status=status,
+                    result={"permit_no": permit} if permit else {},
+                    reasons=[opinion] if status is CaseStatus.RETURNED and opinion else [],
+                    at=updated,
+                )
+
+    def count_residents(self) -> int:
+        with self.engine.connect() as conn:
+            return conn.execute(sa.select(sa.func.count()).select_from(self.table)).scalar_one()
+
+    @staticmethod
+    def _record(row: Any) -> dict[str, Any]:
+        """Legacy row → record fields, unvalidated: the SDK validates (and rejects bad rows)."""
+        record = {
+            name: row[legacy] for name, legacy in zip(RECORD_COLUMNS, LEGACY_COLUMNS, strict=True)
+        }
+        record["status"] = STATUS.get(record["status"], record["status"])
+        return record

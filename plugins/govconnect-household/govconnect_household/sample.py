@@ -18,9 +18,15 @@ from sqlalchemy.engine import make_url
 
 from govconnect import citizen_id_check_char
 
-from .schema import resident_table
+from .schema import application_table, resident_table
 
-__all__ = ["DISTRICTS", "create_sample_database", "sample_residents"]
+__all__ = [
+    "DISTRICTS",
+    "INVALID_KINDS",
+    "create_sample_database",
+    "sample_cases",
+    "sample_residents",
+]
 
 DISTRICTS = {
     "110101": "北京市东城区",
@@ -95,21 +101,25 @@ def create_sample_database(
     seed: int = 7,
     invalid: int = 0,
     table: str = "hj_resident",
+    applications_table: str = "hj_qrsq",
     reset: bool = True,
     chunk: int = 5000,
 ) -> int:
-    """Create (or recreate, with ``reset``) the legacy table at ``url`` and fill it; returns rows."""
+    """Create (or recreate, with ``reset``) the legacy tables at ``url`` and fill the resident
+    table; the move-in application table starts empty (the intake bridge fills it). Returns rows."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
     engine = sa.create_engine(url)
     metadata = sa.MetaData()
     t = resident_table(metadata, table)
+    applications = application_table(metadata, applications_table)
     try:
         with engine.begin() as conn:
-            if reset:
-                t.drop(conn, checkfirst=True)
-            t.create(conn, checkfirst=True)
+            for each in (t, applications):
+                if reset:
+                    each.drop(conn, checkfirst=True)
+                each.create(conn, checkfirst=True)
         batch: list[dict[str, Any]] = []
         written = 0
         with engine.begin() as conn:
@@ -125,3 +135,132 @@ def create_sample_database(
         return written
     finally:
         engine.dispose()
+
+
+PROVINCES = ["河北省", "山东省", "河南省", "山西省", "湖北省", "辽宁省"]
+REASONS = ["投靠亲属", "工作调动", "购房落户", "大中专毕业", "婚迁"]
+INVALID_KINDS = (
+    "check_digit",  # citizen ID with a wrong check character
+    "birth_date",  # form birth date not a date
+    "gender",  # a gender the code table does not know
+    "missing_address",  # required destination address left out
+    "unknown_matter",  # a matter this node does not handle
+)
+
+
+def sample_cases(
+    count: int,
+    *,
+    seed: int = 11,
+    invalid: int = 0,
+    matter_code: str = "11010500000-HJ-0001",
+    prefix: str = "HJ2026",
+) -> Iterator[dict[str, Any]]:
+    """Move-in applications as the one window sends them (JSON objects); ``invalid`` of them are
+    broken in one of the ways real applications are, cycling through :data:`INVALID_KINDS`."""
+    rng = random.Random(seed)
+    seen: set[str] = set()
+    broken = dict(
+        zip(sorted(rng.sample(range(count), invalid)), _cycle(INVALID_KINDS), strict=False)
+    )
+    for i in range(count):
+        region = rng.choice(list(DISTRICTS))
+        born = date(1950, 1, 1) + timedelta(days=rng.randrange(0, 60 * 365))
+        male = rng.random() < 0.5
+        cid = _citizen_id(rng, "130102", born, male, seen)
+        name = rng.choice(SURNAMES) + "".join(rng.choices(GIVEN, k=rng.choice((1, 2))))
+        case: dict[str, Any] = {
+            "case_id": f"{prefix}{i + 1:06d}",
+            "matter_code": matter_code,
+            "matter_name": "户口迁入登记",
+            "applicant": {
+                "kind": "person",
+                "name": name,
+                "citizen_id": cid,
+                "phone": f"1{rng.choice('3456789')}{rng.randrange(10**9):09d}",
+            },
+            "form": {
+                "gender": "男" if male else "女",
+                "ethnicity": "汉族"
+                if rng.random() < 0.9
+                else rng.choice(["回族", "满族", "蒙古族"]),
+                "birth_date": born.isoformat(),
+                "from_province": rng.choice(PROVINCES),
+                "from_address": f"{rng.choice(STREETS)}{rng.randint(1, 99)}号",
+                "to_address": f"{DISTRICTS[region]}{rng.choice(STREETS)}{rng.randint(1, 300)}号",
+                "reason": rng.choice(REASONS),
+            },
+            "materials": [
+                {
+                    "kind": "licence",
+                    "name": "居民户口簿",
+                    "licence_type": "HKB",
+                    "licence_no": f"HKB{rng.randrange(10**10):010d}",
+                    "issuer": "公安机关",
+                },
+                {
+                    "kind": "file",
+                    "name": "准迁申请表",
+                    "uri": f"oss://intake/{i + 1}.pdf",
+                    "sha256": f"{rng.getrandbits(256):064x}",
+                    "size": rng.randint(20_000, 400_000),
+                },
+            ],
+            "submitted_at": (datetime(2026, 11, 20, 9, 0) + timedelta(minutes=7 * i)).isoformat(),
+            "channel": rng.choice(["window", "online", "mobile"]),
+        }
+        kind = broken.get(i)
+        if kind == "check_digit":
+            wrong = "0123456789X".replace(cid[17], "")
+            case["applicant"]["citizen_id"] = cid[:17] + rng.choice(wrong)
+        elif kind == "birth_date":
+            case["form"]["birth_date"] = "1990年13月"
+        elif kind == "gender":
+            case["form"]["gender"] = "保密"
+        elif kind == "missing_address":
+            del case["form"]["to_address"]
+        elif kind == "unknown_matter":
+            case["matter_code"] = "11010500000-HJ-9999"
+        yield case
+
+
+def _cycle(values: tuple[str, ...]) -> Iterator[str]:
+    while True:
+        yield from values
+
+
+def process_applications(
+    url: str,
+    *,
+    in_progress: int = 0,
+    completed: int = 0,
+    returned: int = 0,
+    table: str = "hj_qrsq",
+    seed: int = 5,
+) -> dict[str, int]:
+    """Play the clerks: take up, complete (issuing a move-in permit number) or return pending
+    applications in the legacy table, as the legacy system's own screens would."""
+    rng = random.Random(seed)
+    engine = sa.create_engine(url)
+    t = application_table(sa.MetaData(), table)
+    done = {"in_progress": 0, "completed": 0, "returned": 0}
+    try:
+        with engine.begin() as conn:
+            pending = [
+                r[0]
+                for r in conn.execute(sa.select(t.c.sqbh).where(t.c.clzt == "0").order_by(t.c.sqbh))
+            ]
+            rng.shuffle(pending)
+            plan = [("2", "completed")] * completed + [("3", "returned")] * returned
+            plan += [("1", "in_progress")] * in_progress
+            for case_id, (state, label) in zip(pending, plan, strict=False):
+                values: dict[str, Any] = {"clzt": state, "gxsj": datetime.now()}
+                if state == "2":
+                    values["zqzbh"] = f"ZQ{rng.randrange(10**8):08d}"
+                if state == "3":
+                    values["clyj"] = "迁入地址与房产证明不符，请核对后重新申请"
+                conn.execute(t.update().where(t.c.sqbh == case_id).values(**values))
+                done[label] += 1
+    finally:
+        engine.dispose()
+    return done

@@ -1,0 +1,611 @@
+"""The durable outbox: every outgoing exchange is committed to SQLite before anything is sent.
+
+One row per record (or per case status change) in ``outbox``; the delivery worker claims rows in
+batches inside ``BEGIN IMMEDIATE`` transactions, so several threads or processes can drain one file
+without sending a row twice at once. A batch gets its idempotency key when it is first claimed and
+keeps it for every retry, every crash and every replay: the platform refuses a re-send as a
+duplicate, which makes delivery exactly-once at the platform.
+
+Rows for one target (a resource, or a case's statuses) are delivered in enqueue order: while a batch
+of a target is in flight or waiting for its retry, later rows of that target wait too, so an older
+upsert never overtakes a newer delete, nor ``completed`` overtake ``accepted``.
+
+Delivered rows leave ``outbox`` and leave one line per batch in ``outbox_delivered``; batches that
+failed for good move to ``outbox_dead`` with the reason, to be inspected and replayed.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sqlite3
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from . import _platform as P
+from ._client import status_body
+from ._events import EventKind, ExchangeEvent
+from ._exceptions import ConfigurationError, InvalidInputError, Problem
+
+__all__ = ["Batch", "DeadLetter", "Observers", "Outbox", "OutboxStatus"]
+
+log = logging.getLogger(__name__)
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS outbox_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS outbox (
+    id              INTEGER PRIMARY KEY AUTOINCREMENT,
+    operation       TEXT NOT NULL,
+    target          TEXT NOT NULL,
+    payload         BLOB NOT NULL,
+    user_id         TEXT,
+    case_id         TEXT,
+    created_at      REAL NOT NULL,
+    next_attempt_at REAL NOT NULL,
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    batch_key       TEXT,
+    lease_owner     TEXT,
+    lease_until     REAL,
+    last_error      TEXT
+);
+CREATE INDEX IF NOT EXISTS outbox_by_batch ON outbox(batch_key) WHERE batch_key IS NOT NULL;
+CREATE TABLE IF NOT EXISTS outbox_delivered (
+    batch_key    TEXT PRIMARY KEY,
+    operation    TEXT NOT NULL,
+    target       TEXT NOT NULL,
+    records      INTEGER NOT NULL,
+    first_id     INTEGER NOT NULL,
+    last_id      INTEGER NOT NULL,
+    attempts     INTEGER NOT NULL,
+    duplicate    INTEGER NOT NULL,
+    delivered_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS outbox_delivered_at ON outbox_delivered(delivered_at);
+CREATE TABLE IF NOT EXISTS outbox_dead (
+    id         INTEGER PRIMARY KEY AUTOINCREMENT,
+    batch_key  TEXT NOT NULL,
+    operation  TEXT NOT NULL,
+    target     TEXT NOT NULL,
+    user_id    TEXT,
+    case_id    TEXT,
+    records    INTEGER NOT NULL,
+    entries    BLOB NOT NULL,
+    attempts   INTEGER NOT NULL,
+    dead_at    REAL NOT NULL,
+    reason     TEXT NOT NULL,
+    problems   TEXT NOT NULL
+);
+"""
+
+_INSERT = (
+    "INSERT INTO outbox (operation, target, payload, user_id, case_id, created_at, next_attempt_at)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+class Observers:
+    """Delivers exchange events to the ``exchange_event`` hook and/or a callback.
+
+    Each hook implementation is called on its own, so one that raises neither stops the others nor
+    delivery: the exception is logged and swallowed.
+    """
+
+    def __init__(self, pm: Any = None, callback: Callable[[ExchangeEvent], None] | None = None):
+        self.pm = pm
+        self.callback = callback
+
+    def emit(self, event: ExchangeEvent) -> None:
+        log.info(
+            "exchange %s %s",
+            event.kind.value,
+            event.message_id,
+            extra={
+                "event": event.kind.value,
+                "message_id": event.message_id,
+                "operation": event.operation,
+                "resource_code": event.resource_code,
+                "case_id": event.case_id,
+                "attempt": event.attempt,
+                "records": event.records,
+            },
+        )
+        if self.pm is not None:
+            for impl in self.pm.hook.exchange_event.get_hookimpls():
+                self._call(impl.plugin_name, impl.function, impl.argnames, event)
+        if self.callback is not None:
+            self._call("callback", self.callback, None, event)
+
+    @staticmethod
+    def _call(
+        name: str, fn: Callable[..., Any], argnames: Sequence[str] | None, event: Any
+    ) -> None:
+        try:
+            if argnames is None:
+                fn(event)
+            else:
+                fn(**({"event": event} if "event" in argnames else {}))
+        except Exception:
+            log.exception("exchange_event observer %s failed; ignored", name)
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """Rows claimed together: one request to the platform under one idempotency key."""
+
+    key: str
+    operation: str
+    target: str
+    user_id: str | None
+    case_id: str | None
+    ids: list[int]
+    payloads: list[bytes]
+    attempt: int
+    created_at: float
+    owner: str
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """A batch that failed for good, with the platform's reason; replay it with ``Outbox.replay``."""
+
+    id: int
+    batch_key: str
+    operation: str
+    target: str
+    records: int
+    attempts: int
+    dead_at: float
+    reason: str
+    problems: list[Problem]
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxStatus:
+    pending: int
+    due: int
+    in_flight: int
+    waiting: int
+    dead: int
+    dead_records: int
+    delivered_batches: int
+    delivered_records: int
+    oldest_pending: float | None
+
+
+class Outbox:
+    """A durable outbox in one SQLite file (WAL mode); share one object between threads.
+
+    ``synchronous`` is SQLite's ``PRAGMA synchronous``: ``FULL`` (default) survives power loss,
+    ``NORMAL`` survives a process crash (kill -9) and is faster. ``clock`` gives wall-clock seconds.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        synchronous: str = "FULL",
+        busy_timeout: float = 30.0,
+        pm: Any = None,
+        on_event: Callable[[ExchangeEvent], None] | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if synchronous.upper() not in {"OFF", "NORMAL", "FULL", "EXTRA"}:
+            raise ConfigurationError(
+                f"synchronous must be OFF/NORMAL/FULL/EXTRA, not {synchronous!r}"
+            )
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.synchronous = synchronous.upper()
+        self.busy_timeout = busy_timeout
+        self.observers = Observers(pm, on_event)
+        self.clock = clock
+        self._local = threading.local()
+        self._conns: list[sqlite3.Connection] = []
+        self._conns_lock = threading.Lock()
+        self._conn().executescript(f"BEGIN IMMEDIATE; {SCHEMA} COMMIT;")
+        with self._write() as conn:
+            row = conn.execute("SELECT value FROM outbox_meta WHERE key = 'uid'").fetchone()
+            if row is None:
+                conn.execute("INSERT INTO outbox_meta VALUES ('uid', ?)", (uuid.uuid4().hex,))
+
+    # --- connections ---------------------------------------------------------------------------
+
+    def _conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(
+                self.path, timeout=self.busy_timeout, isolation_level=None, check_same_thread=False
+            )
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute(f"PRAGMA synchronous={self.synchronous}")
+            self._local.conn = conn
+            with self._conns_lock:
+                self._conns.append(conn)
+        return conn
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One ``BEGIN IMMEDIATE`` transaction: committed on exit, rolled back on any error."""
+        conn = self._conn()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    def close(self) -> None:
+        with self._conns_lock:
+            for conn in self._conns:
+                conn.close()
+            self._conns.clear()
+        self._local = threading.local()
+
+    def __enter__(self) -> Outbox:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- enqueue -------------------------------------------------------------------------------
+
+    def enqueue(
+        self,
+        resource_code: str,
+        records: Iterable[Mapping[str, Any]],
+        *,
+        user_id: str | None = None,
+        case_id: str | None = None,
+        within: Callable[[sqlite3.Connection], None] | None = None,
+    ) -> range:
+        """Commit records for publishing to ``resource_code``; returns their outbox ids.
+
+        All or nothing: a record that breaks the contract (not an object, a bad ``op``, a delete
+        without ``id``, not JSON-serialisable) refuses the whole call, naming ``records[i]``.
+        ``within(conn)`` runs inside the same transaction, so state that must move together with
+        the records (a publishing bookmark) commits or rolls back with them.
+        """
+        if not P.RESOURCE_CODE_PATTERN.match(resource_code):
+            raise InvalidInputError([Problem("resource_code", "pattern", "like 111112001/2001")])
+        now = self.clock()
+        dumps = orjson.dumps
+
+        def rows() -> Iterator[tuple[Any, ...]]:
+            for i, record in enumerate(records):
+                if type(record) is not dict:
+                    if not isinstance(record, Mapping):
+                        raise InvalidInputError([Problem(f"records[{i}]", "type", "an object")])
+                    record = dict(record)
+                op = record.get("op")
+                if op is not None and op not in P.RECORD_OPS:
+                    raise InvalidInputError([Problem(f"records[{i}].op", "enum", "upsert|delete")])
+                if op == "delete" and "id" not in record:
+                    raise InvalidInputError([Problem(f"records[{i}].id", "required", "delete")])
+                try:
+                    payload = dumps(record)
+                except TypeError as exc:
+                    raise InvalidInputError([Problem(f"records[{i}]", "json", str(exc))]) from exc
+                yield ("publish", resource_code, payload, user_id, case_id, now, now)
+
+        return self._insert(rows(), "publish", resource_code, case_id, within)
+
+    def enqueue_encoded(
+        self,
+        resource_code: str,
+        payloads: Iterable[bytes],
+        *,
+        user_id: str | None = None,
+        within: Callable[[sqlite3.Connection], None] | None = None,
+    ) -> range:
+        """Like :meth:`enqueue` for records the caller already encoded as JSON objects (the
+        dataset publisher validates and encodes whole batches at once and is trusted here)."""
+        if not P.RESOURCE_CODE_PATTERN.match(resource_code):
+            raise InvalidInputError([Problem("resource_code", "pattern", "like 111112001/2001")])
+        now = self.clock()
+        rows = (("publish", resource_code, p, user_id, None, now, now) for p in payloads)
+        return self._insert(rows, "publish", resource_code, None, within)
+
+    def enqueue_status(
+        self,
+        case_id: str,
+        status: str,
+        *,
+        result: Mapping[str, Any] | None = None,
+        reasons: Sequence[str] | None = None,
+        user_id: str | None = None,
+    ) -> int:
+        """Commit a case status change (with result data) for posting; returns its outbox id."""
+        body = orjson.dumps(status_body(status, result=result, reasons=reasons))
+        now = self.clock()
+        ids = self._insert(
+            iter([("status", case_id, body, user_id, case_id, now, now)]), "status", None, case_id
+        )
+        return ids[0]
+
+    def _insert(
+        self,
+        rows: Iterator[tuple[Any, ...]],
+        operation: str,
+        resource: str | None,
+        case: str | None,
+        within: Callable[[sqlite3.Connection], None] | None = None,
+    ) -> range:
+        with self._write() as conn:
+            cursor = conn.executemany(_INSERT, rows)
+            count = cursor.rowcount
+            last = conn.execute("SELECT last_insert_rowid()").fetchone()[0] if count else 0
+            if within is not None:
+                within(conn)
+        ids = range(last - count + 1, last + 1)
+        if count:
+            self.observers.emit(
+                ExchangeEvent(
+                    EventKind.ENQUEUED,
+                    str(ids[0]),
+                    operation,
+                    resource_code=resource,
+                    case_id=case,
+                    records=count,
+                    extra={"last_id": ids[-1]},
+                )
+            )
+        return ids
+
+    # --- claiming and settling (used by the delivery worker) -----------------------------------
+
+    def claim(
+        self, owner: str, *, batch_size: int = 500, lease: float = 30.0, scan_limit: int = 20000
+    ) -> Batch | None:
+        """Lease the next due batch to ``owner``, or None when nothing is due now."""
+        now = self.clock()
+        with self._write() as conn:
+            head = _find_head(conn, now, scan_limit)
+            if head is None:
+                return None
+            head_id, operation, target, user_id, case_id, key = head
+            if key is not None:
+                rows = conn.execute(
+                    "SELECT id, payload, created_at, attempts FROM outbox"
+                    " WHERE batch_key = ? ORDER BY id",
+                    (key,),
+                ).fetchall()
+            else:
+                key = uuid.uuid4().hex
+                limit = 1 if operation == "status" else batch_size
+                rows = []
+                for row in conn.execute(
+                    "SELECT id, payload, created_at, attempts, user_id, case_id, batch_key"
+                    " FROM outbox WHERE operation = ? AND target = ? AND id >= ? ORDER BY id LIMIT ?",
+                    (operation, target, head_id, limit),
+                ):
+                    if row[4] != user_id or row[5] != case_id or row[6] is not None:
+                        break
+                    rows.append(row[:4])
+            ids = [r[0] for r in rows]
+            conn.execute(
+                "UPDATE outbox SET batch_key = ?, lease_owner = ?, lease_until = ?,"
+                " attempts = attempts + 1 WHERE id IN (SELECT value FROM json_each(?))",
+                (key, owner, now + lease, orjson.dumps(ids)),
+            )
+        return Batch(
+            key=key,
+            operation=operation,
+            target=target,
+            user_id=user_id,
+            case_id=case_id,
+            ids=ids,
+            payloads=[r[1] for r in rows],
+            attempt=max(r[3] for r in rows) + 1,
+            created_at=min(r[2] for r in rows),
+            owner=owner,
+        )
+
+    def mark_delivered(self, batch: Batch, *, duplicate: bool = False) -> None:
+        """The platform applied (or had already applied) the batch: it leaves the outbox."""
+        with self._write() as conn:
+            conn.execute("DELETE FROM outbox WHERE batch_key = ?", (batch.key,))
+            conn.execute(
+                "INSERT OR IGNORE INTO outbox_delivered VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    batch.key,
+                    batch.operation,
+                    batch.target,
+                    len(batch.ids),
+                    batch.ids[0],
+                    batch.ids[-1],
+                    batch.attempt,
+                    int(duplicate),
+                    self.clock(),
+                ),
+            )
+
+    def reschedule(self, batch: Batch, delay: float, error: str) -> None:
+        """Release the lease; the batch (same key) is due again in ``delay`` seconds."""
+        with self._write() as conn:
+            conn.execute(
+                "UPDATE outbox SET lease_owner = NULL, lease_until = NULL, next_attempt_at = ?,"
+                " last_error = ? WHERE batch_key = ? AND lease_owner = ?",
+                (self.clock() + delay, error[:2000], batch.key, batch.owner),
+            )
+
+    def bury(self, batch: Batch, reason: str, problems: Sequence[Problem] = ()) -> int | None:
+        """Move the batch to dead letters with ``reason``; returns the dead letter's id."""
+        with self._write() as conn:
+            rows = conn.execute(
+                "SELECT id, created_at, payload FROM outbox WHERE batch_key = ? ORDER BY id",
+                (batch.key,),
+            ).fetchall()
+            if not rows:
+                return None
+            entries = orjson.dumps(
+                [{"id": i, "created_at": c, "payload": orjson.Fragment(p)} for i, c, p in rows]
+            )
+            cursor = conn.execute(
+                "INSERT INTO outbox_dead (batch_key, operation, target, user_id, case_id, records,"
+                " entries, attempts, dead_at, reason, problems) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                (
+                    batch.key,
+                    batch.operation,
+                    batch.target,
+                    batch.user_id,
+                    batch.case_id,
+                    len(rows),
+                    entries,
+                    batch.attempt,
+                    self.clock(),
+                    reason[:2000],
+                    orjson.dumps([p.as_dict() for p in problems]).decode(),
+                ),
+            )
+            conn.execute("DELETE FROM outbox WHERE batch_key = ?", (batch.key,))
+            return cursor.lastrowid
+
+    # --- dead letters --------------------------------------------------------------------------
+
+    def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
+        rows = self._conn().execute(
+            "SELECT id, batch_key, operation, target, records, attempts, dead_at, reason, problems"
+            " FROM outbox_dead ORDER BY id LIMIT ?",
+            (limit,),
+        )
+        return [DeadLetter(*row[:8], [Problem(**p) for p in orjson.loads(row[8])]) for row in rows]
+
+    def replay(self, dead_ids: Iterable[int] | None = None) -> int:
+        """Put dead batches back (all of them when ``dead_ids`` is None); returns batches replayed.
+
+        A replayed batch keeps its ids and its idempotency key, so if the platform did apply it
+        before the batch was given up, the replay is acknowledged as a duplicate, not applied twice.
+        """
+        now = self.clock()
+        replayed = []
+        with self._write() as conn:
+            if dead_ids is None:
+                rows = conn.execute("SELECT * FROM outbox_dead ORDER BY id").fetchall()
+            else:
+                rows = [
+                    row
+                    for i in dead_ids
+                    if (
+                        row := conn.execute(
+                            "SELECT * FROM outbox_dead WHERE id = ?", (i,)
+                        ).fetchone()
+                    )
+                ]
+            for dead_id, key, operation, target, user_id, case_id, records, entries, *_ in rows:
+                conn.executemany(
+                    "INSERT INTO outbox (id, operation, target, payload, user_id, case_id,"
+                    " created_at, next_attempt_at, batch_key) VALUES (?,?,?,?,?,?,?,?,?)",
+                    [
+                        (
+                            e["id"],
+                            operation,
+                            target,
+                            orjson.dumps(e["payload"]),
+                            user_id,
+                            case_id,
+                            now,
+                            now,
+                            key,
+                        )
+                        for e in orjson.loads(entries)
+                    ],
+                )
+                conn.execute("DELETE FROM outbox_dead WHERE id = ?", (dead_id,))
+                replayed.append((key, operation, target, case_id, records, dead_id))
+        for key, operation, target, case_id, records, dead_id in replayed:
+            self.observers.emit(
+                ExchangeEvent(
+                    EventKind.REPLAYED,
+                    key,
+                    operation,
+                    resource_code=target if operation == "publish" else None,
+                    case_id=case_id,
+                    records=records,
+                    extra={"dead_letter": dead_id},
+                )
+            )
+        return len(replayed)
+
+    # --- inspection and housekeeping -----------------------------------------------------------
+
+    def status(self) -> OutboxStatus:
+        now = self.clock()
+        conn = self._conn()
+        pending, due, in_flight, oldest = conn.execute(
+            "SELECT count(*),"
+            " coalesce(sum(next_attempt_at <= ?1 AND (lease_until IS NULL OR lease_until <= ?1)), 0),"
+            " coalesce(sum(lease_until > ?1), 0), min(created_at) FROM outbox",
+            (now,),
+        ).fetchone()
+        dead, dead_records = conn.execute(
+            "SELECT count(*), coalesce(sum(records), 0) FROM outbox_dead"
+        ).fetchone()
+        batches, records = conn.execute(
+            "SELECT count(*), coalesce(sum(records), 0) FROM outbox_delivered"
+        ).fetchone()
+        return OutboxStatus(
+            pending,
+            due,
+            in_flight,
+            pending - due - in_flight,
+            dead,
+            dead_records,
+            batches,
+            records,
+            oldest,
+        )
+
+    def pending(self) -> int:
+        return self._conn().execute("SELECT count(*) FROM outbox").fetchone()[0]
+
+    def next_due(self) -> float | None:
+        """When the earliest pending row can next be claimed (wall-clock), or None when empty."""
+        row = (
+            self._conn()
+            .execute("SELECT min(max(next_attempt_at, coalesce(lease_until, 0))) FROM outbox")
+            .fetchone()
+        )
+        return row[0]
+
+    def purge(self, delivered_before: float) -> int:
+        """Forget delivered batches older than ``delivered_before`` (wall-clock seconds)."""
+        with self._write() as conn:
+            return conn.execute(
+                "DELETE FROM outbox_delivered WHERE delivered_at < ?", (delivered_before,)
+            ).rowcount
+
+
+def _find_head(conn: sqlite3.Connection, now: float, scan_limit: int) -> tuple[Any, ...] | None:
+    """The oldest row that is due, unleased, and not behind a waiting row of the same target.
+
+    Each step asks SQLite for the first row after the last one seen whose target is not yet known
+    to be blocked, so every row is scanned at most once, in C; ``scan_limit`` bounds the id range.
+    """
+    blocked: list[str] = []
+    after = 0
+    limit: int | None = None
+    while True:
+        row = conn.execute(
+            "SELECT id, operation, target, user_id, case_id, batch_key, next_attempt_at, lease_until"
+            " FROM outbox WHERE id > ? AND id <= ?"
+            " AND operation || ' ' || target NOT IN (SELECT value FROM json_each(?))"
+            " ORDER BY id LIMIT 1",
+            (after, limit if limit is not None else 2**62, orjson.dumps(blocked)),
+        ).fetchone()
+        if row is None:
+            return None
+        if limit is None:
+            limit = row[0] + scan_limit
+        if row[6] <= now and (row[7] is None or row[7] <= now):
+            return row[:6]
+        blocked.append(f"{row[1]} {row[2]}")
+        after = row[0]

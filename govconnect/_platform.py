@@ -1,0 +1,99 @@
+"""Constants of the exchange-platform contract (``docs/platform-api.yaml``), in one place.
+
+The client and the mock platform both import their header names, paths, status values and error
+codes from here, so the two cannot drift apart; ``tests/test_platform_contract.py`` checks that every
+constant below matches the OpenAPI document.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Final
+from urllib.parse import quote
+
+__all__ = [
+    "API_PREFIX",
+    "CASE_STATUSES",
+    "ERROR_CODES",
+    "HEADER_AUTHORIZATION",
+    "HEADER_CASE_ID",
+    "HEADER_IDEMPOTENCY_KEY",
+    "HEADER_MESSAGE_ID",
+    "HEADER_NODE",
+    "HEADER_RETRY_AFTER",
+    "HEADER_USER_ID",
+    "MAX_BATCH_RECORDS",
+    "NODE_PATTERN",
+    "OPERATIONS",
+    "PATH_CASES",
+    "PATH_CASE_ACK",
+    "PATH_CASE_STATUS",
+    "PATH_RECORDS",
+    "PATH_RESOURCE",
+    "PATH_RESOURCES",
+    "RECORD_OPS",
+    "RESOURCE_CODE_PATTERN",
+    "TERMINAL_STATUSES",
+    "case_ack_path",
+    "case_status_path",
+    "resource_path",
+]
+
+API_PREFIX: Final = "/v1"
+
+HEADER_AUTHORIZATION: Final = "Authorization"
+HEADER_NODE: Final = "X-GovConnect-Node"
+"""The calling node, ``{department_code}/{system_code}`` (X-Road's member + subsystem)."""
+HEADER_MESSAGE_ID: Final = "X-Message-Id"
+"""Unique per message; a retry of the same message repeats it, so logs on both sides line up."""
+HEADER_USER_ID: Final = "X-User-Id"
+"""The handling officer (经办人) or end user on whose behalf the call is made."""
+HEADER_CASE_ID: Final = "X-Case-Id"
+"""The intake case (办件) the exchange belongs to, when there is one (X-Road-Issue)."""
+HEADER_IDEMPOTENCY_KEY: Final = "Idempotency-Key"
+HEADER_RETRY_AFTER: Final = "Retry-After"
+
+PATH_RESOURCES: Final = f"{API_PREFIX}/catalog/resources"
+PATH_RESOURCE: Final = f"{API_PREFIX}/catalog/resources/{{code}}"
+PATH_RECORDS: Final = f"{API_PREFIX}/exchange/records"
+PATH_CASES: Final = f"{API_PREFIX}/intake/cases"
+PATH_CASE_ACK: Final = f"{API_PREFIX}/intake/cases/{{case_id}}/ack"
+PATH_CASE_STATUS: Final = f"{API_PREFIX}/intake/cases/{{case_id}}/status"
+
+CASE_STATUSES: Final = ("accepted", "in_progress", "completed", "returned")
+"""受理, 办理中, 办结, 退回 — in the order a case normally moves through them."""
+TERMINAL_STATUSES: Final = frozenset({"completed", "returned"})
+RECORD_OPS: Final = ("upsert", "delete")
+"""``upsert`` (the default) replaces the record with the same ``id``; ``delete`` is a tombstone."""
+OPERATIONS: Final = ("publish", "status")
+"""Kinds of outgoing exchange the outbox carries: record batches and case status changes."""
+
+ERROR_CODES: Final = (
+    "bad_request",
+    "unauthorized",
+    "not_found",
+    "conflict",
+    "invalid",
+    "throttled",
+    "unavailable",
+    "internal",
+)
+"""Values of the ``error`` member of an error body, one per status the platform answers with."""
+
+MAX_BATCH_RECORDS: Final = 5000
+
+RESOURCE_CODE_PATTERN: Final = re.compile(r"^[0-9A-Za-z]+/[0-9A-Za-z]+$")
+NODE_PATTERN: Final = re.compile(r"^[0-9A-Za-z]+/[0-9A-Za-z_.-]+$")
+
+
+def resource_path(code: str) -> str:
+    """Path of one catalog resource; the code's slash is percent-encoded (``111112001%2F2001``)."""
+    return PATH_RESOURCE.format(code=quote(code, safe=""))
+
+
+def case_ack_path(case_id: str) -> str:
+    return PATH_CASE_ACK.format(case_id=quote(case_id, safe=""))
+
+
+def case_status_path(case_id: str) -> str:
+    return PATH_CASE_STATUS.format(case_id=quote(case_id, safe=""))

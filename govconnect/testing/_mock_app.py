@@ -1,0 +1,485 @@
+"""The mock exchange platform's application: state, fault injection and the contract's routes.
+
+Implements ``docs/platform-api.yaml`` in memory. :mod:`._mock_platform` serves it on loopback.
+
+Faults are applied *before* any state change (a 5xx, a 429 or a reset never applied anything), except
+the ``lost_response_rate`` fault, which applies a mutating request and then resets the connection:
+the caller cannot know it succeeded, and only idempotency keys keep the retry from applying it twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import math
+import random
+import secrets
+import socket
+import struct
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+import orjson
+from starlette.applications import Starlette
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import Response
+from starlette.routing import Route
+from uvicorn.protocols.http.h11_impl import H11Protocol
+
+from .. import _platform as P
+
+__all__ = ["FAULT_PROFILES", "Faults", "PlatformState", "create_app"]
+
+_TRANSPORT_KEY = "govconnect.transport"
+
+
+@dataclass(frozen=True, slots=True)
+class Faults:
+    """What the mock does wrong, as rates in [0, 1] per request (drawn from one seeded RNG).
+
+    ``error_rate`` answers 500, ``throttle_rate`` 429 with ``Retry-After: retry_after``,
+    ``reset_rate`` resets the TCP connection before reading the request, ``lost_response_rate``
+    applies a mutating request then resets the connection, ``latency`` delays every answer.
+    """
+
+    error_rate: float = 0.0
+    throttle_rate: float = 0.0
+    reset_rate: float = 0.0
+    lost_response_rate: float = 0.0
+    latency: float = 0.0
+    retry_after: float = 1.0
+
+    @classmethod
+    def profile(cls, name: str) -> Faults:
+        """A named profile: ``none``, ``flaky`` or ``hostile``."""
+        try:
+            return FAULT_PROFILES[name]
+        except KeyError:
+            known = ", ".join(FAULT_PROFILES)
+            raise ValueError(f"unknown fault profile {name!r} (known: {known})") from None
+
+    def replace(self, **changes: float) -> Faults:
+        return replace(self, **changes)
+
+
+FAULT_PROFILES: dict[str, Faults] = {
+    "none": Faults(),
+    "flaky": Faults(error_rate=0.03, throttle_rate=0.03, reset_rate=0.01, lost_response_rate=0.01),
+    "hostile": Faults(
+        error_rate=0.10,
+        throttle_rate=0.10,
+        reset_rate=0.05,
+        lost_response_rate=0.10,
+        latency=0.002,
+    ),
+}
+
+
+class _Rejected(Exception):
+    """Raised inside a handler to answer with an error body."""
+
+    def __init__(
+        self, status: int, error: str, message: str, problems: list[dict[str, str]]
+    ) -> None:
+        super().__init__(message)
+        self.status, self.error, self.message, self.problems = status, error, message, problems
+
+
+def _problem(field: str, rule: str, message: str) -> dict[str, str]:
+    return {"field": field, "rule": rule, "message": message}
+
+
+class PlatformState:
+    """Everything the mock platform holds, guarded by one lock; read it through ``MockPlatform``."""
+
+    def __init__(self, *, token: str, faults: Faults = Faults(), seed: int | None = None) -> None:
+        self.lock = threading.Lock()
+        self.token = token
+        self.faults = faults
+        self.rng = random.Random(seed)
+        self.outage_until = 0.0
+        self.catalog: dict[str, dict[int, dict[str, Any]]] = {}
+        self.applied: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        self.latest: dict[str, dict[Any, dict[str, Any]]] = defaultdict(dict)
+        self.applications: dict[tuple[str, Any], int] = defaultdict(int)
+        self.keys: dict[str, tuple[str, dict[str, Any]]] = {}
+        self.duplicates = 0
+        self.cases: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        self.case_owner: dict[str, str] = {}
+        self.acked: set[str] = set()
+        self.statuses: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        self.status_keys: dict[str, dict[str, Any]] = {}
+        self.requests = 0
+        self.faults_injected: dict[str, int] = defaultdict(int)
+
+    def draw(self) -> str | None:
+        """Pick the fault for one request (or None), consuming the seeded RNG deterministically."""
+        with self.lock:
+            self.requests += 1
+            if time.monotonic() < self.outage_until:
+                fault = "outage"
+            else:
+                f, roll = self.faults, self.rng.random()
+                fault = None
+                for name, rate in (
+                    ("error", f.error_rate),
+                    ("throttle", f.throttle_rate),
+                    ("reset", f.reset_rate),
+                    ("lost_response", f.lost_response_rate),
+                ):
+                    if roll < rate:
+                        fault = name
+                        break
+                    roll -= rate
+            if fault is not None:
+                self.faults_injected[fault] += 1
+            return fault
+
+
+def _json(status: int, body: Any, headers: Mapping[str, str] | None = None) -> Response:
+    return Response(orjson.dumps(body), status, headers, media_type="application/json")
+
+
+def _error(
+    status: int,
+    error: str,
+    message: str,
+    problems: list[dict[str, str]] | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> Response:
+    return _json(status, {"error": error, "message": message, "problems": problems or []}, headers)
+
+
+def _seconds(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else f"{value:.3f}".rstrip("0")
+
+
+async def _reset(request: Request) -> Response:
+    """Abort the TCP connection with an RST; the client sees a reset, never a response."""
+    transport = request.scope.get("state", {}).get(_TRANSPORT_KEY)
+    if transport is None:  # not served by our protocol class: the nearest thing is a bare 500
+        return _error(500, "internal", "connection reset (simulated)")
+    sock = transport.get_extra_info("socket")
+    if sock is not None:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    transport.abort()
+    await asyncio.sleep(0)
+    return Response(b"", 500)
+
+
+Handler = Callable[[Request, "PlatformState", str], Awaitable[Response]]
+
+
+def _endpoint(state: PlatformState, handler: Handler, *, mutating: bool) -> Callable[..., Any]:
+    """Wrap a handler with faults, authentication and the contract's required headers."""
+
+    async def endpoint(request: Request) -> Response:
+        fault = state.draw()
+        latency = state.faults.latency
+        if latency:
+            await asyncio.sleep(latency)
+        if fault == "outage":
+            left = max(state.outage_until - time.monotonic(), 0.0)
+            after = _seconds(math.ceil(left * 1000) / 1000)
+            return _error(
+                503,
+                "unavailable",
+                "platform outage (simulated)",
+                None,
+                {P.HEADER_RETRY_AFTER: after},
+            )
+        if fault == "error":
+            return _error(500, "internal", "internal error (simulated)")
+        if fault == "throttle":
+            after = _seconds(state.faults.retry_after)
+            return _error(
+                429,
+                "throttled",
+                "too many requests (simulated)",
+                None,
+                {P.HEADER_RETRY_AFTER: after},
+            )
+        if fault == "reset" or (fault == "lost_response" and not mutating):
+            return await _reset(request)
+        try:
+            node = _authenticate(request, state)
+            response = await handler(request, state, node)
+        except _Rejected as exc:
+            return _error(exc.status, exc.error, exc.message, exc.problems)
+        except ClientDisconnect:  # the caller died mid-request (kill -9): nothing was applied
+            return Response(b"", 400)
+        if fault == "lost_response" and response.status_code < 300:
+            return await _reset(request)
+        return response
+
+    return endpoint
+
+
+def _authenticate(request: Request, state: PlatformState) -> str:
+    auth = request.headers.get(P.HEADER_AUTHORIZATION, "")
+    if not secrets.compare_digest(auth.encode(), f"Bearer {state.token}".encode()):
+        raise _Rejected(
+            401,
+            "unauthorized",
+            "missing or wrong bearer token",
+            [_problem(f"header:{P.HEADER_AUTHORIZATION}", "token", "not this node's token")],
+        )
+    problems = []
+    node = request.headers.get(P.HEADER_NODE, "")
+    if not P.NODE_PATTERN.match(node):
+        problems.append(
+            _problem(
+                f"header:{P.HEADER_NODE}", "pattern", "must be {department_code}/{system_code}"
+            )
+        )
+    for header in (P.HEADER_MESSAGE_ID, P.HEADER_USER_ID):
+        if not request.headers.get(header):
+            problems.append(_problem(f"header:{header}", "required", f"{header} is required"))
+    if problems:
+        raise _Rejected(400, "bad_request", "missing or malformed headers", problems)
+    return node
+
+
+async def _body(request: Request) -> Any:
+    try:
+        return orjson.loads(await request.body())
+    except orjson.JSONDecodeError as exc:
+        raise _Rejected(
+            400, "bad_request", "body is not JSON", [_problem("body", "json", str(exc))]
+        ) from exc
+
+
+async def _list_resources(request: Request, state: PlatformState, node: str) -> Response:
+    with state.lock:
+        latest = [versions[max(versions)] for _, versions in sorted(state.catalog.items())]
+    return _json(200, {"resources": latest})
+
+
+async def _get_resource(request: Request, state: PlatformState, node: str) -> Response:
+    code = request.path_params["code"]
+    version = request.query_params.get("version")
+    with state.lock:
+        versions = state.catalog.get(code, {})
+        if version is not None and version.isdigit():
+            found = versions.get(int(version))
+        else:
+            found = versions[max(versions)] if versions else None
+    if found is None:
+        raise _Rejected(
+            404,
+            "not_found",
+            f"no resource {code!r}",
+            [_problem("code", "exists", "not in the catalog")],
+        )
+    return _json(200, found)
+
+
+async def _put_resource(request: Request, state: PlatformState, node: str) -> Response:
+    code = request.path_params["code"]
+    body = await _body(request)
+    problems = []
+    if not isinstance(body, dict):
+        raise _Rejected(
+            422, "invalid", "a resource is a JSON object", [_problem("body", "type", "object")]
+        )
+    if body.get("code") != code:
+        problems.append(_problem("code", "matches_path", "code must equal the code in the path"))
+    if not isinstance(body.get("code"), str) or not P.RESOURCE_CODE_PATTERN.match(body["code"]):
+        problems.append(_problem("code", "pattern", "classification code + '/' + sequence code"))
+    version = body.get("version")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        problems.append(_problem("version", "integer", "version must be an integer >= 1"))
+    if problems:
+        raise _Rejected(422, "invalid", "resource breaks the catalog contract", problems)
+    with state.lock:
+        versions = state.catalog.setdefault(code, {})
+        existing = versions.get(version)
+        if existing is None:
+            versions[version] = body
+            return _json(201, {"status": "created", "resource": body})
+    if existing == body:
+        return _json(200, {"status": "unchanged", "resource": existing})
+    raise _Rejected(
+        409,
+        "conflict",
+        f"{code} version {version} exists with other content",
+        [_problem("version", "immutable", "publish a new version instead")],
+    )
+
+
+def _check_records(records: Any) -> list[dict[str, str]]:
+    if not isinstance(records, list) or not records:
+        return [_problem("records", "non_empty_array", "records must be a non-empty array")]
+    if len(records) > P.MAX_BATCH_RECORDS:
+        return [_problem("records", "max_items", f"at most {P.MAX_BATCH_RECORDS} records")]
+    problems = []
+    for i, record in enumerate(records):
+        if not isinstance(record, dict):
+            problems.append(_problem(f"records[{i}]", "type", "a record is a JSON object"))
+            continue
+        op = record.get("op", "upsert")
+        if op not in P.RECORD_OPS:
+            problems.append(_problem(f"records[{i}].op", "enum", "op is upsert or delete"))
+        elif op == "delete" and "id" not in record:
+            problems.append(_problem(f"records[{i}].id", "required", "a delete needs the id"))
+    return problems
+
+
+async def _publish(request: Request, state: PlatformState, node: str) -> Response:
+    key = request.headers.get(P.HEADER_IDEMPOTENCY_KEY)
+    if not key:
+        raise _Rejected(
+            400,
+            "bad_request",
+            "Idempotency-Key is required",
+            [_problem(f"header:{P.HEADER_IDEMPOTENCY_KEY}", "required", "missing")],
+        )
+    raw = await request.body()
+    body = await _body(request)
+    if not isinstance(body, dict):
+        raise _Rejected(
+            422, "invalid", "a batch is a JSON object", [_problem("body", "type", "object")]
+        )
+    code = body.get("resource_code")
+    problems = _check_records(body.get("records"))
+    with state.lock:
+        if not isinstance(code, str) or code not in state.catalog:
+            problems.insert(0, _problem("resource_code", "registered", "not in the catalog"))
+    if problems:
+        raise _Rejected(422, "invalid", "batch refused", problems)
+    digest = hashlib.sha256(raw).hexdigest()
+    records: list[dict[str, Any]] = body["records"]
+    with state.lock:
+        seen = state.keys.get(key)
+        if seen is not None:
+            if seen[0] != digest:
+                raise _Rejected(
+                    422,
+                    "invalid",
+                    "Idempotency-Key reused for a different batch",
+                    [_problem(f"header:{P.HEADER_IDEMPOTENCY_KEY}", "reused", "key reuse")],
+                )
+            state.duplicates += 1
+            return _json(200, {**seen[1], "duplicate": True})
+        applied, latest = state.applied[code], state.latest[code]
+        for record in records:
+            applied.append(record)
+            rid = record.get("id")
+            if rid is not None:
+                state.applications[(code, rid)] += 1
+                if record.get("op", "upsert") == "delete":
+                    latest.pop(rid, None)
+                else:
+                    latest[rid] = record
+        result = {
+            "resource_code": code,
+            "accepted": len(records),
+            "duplicate": False,
+            "batch_id": f"b{len(state.keys) + 1}",
+        }
+        state.keys[key] = (digest, result)
+    return _json(200, result)
+
+
+async def _pull_cases(request: Request, state: PlatformState, node: str) -> Response:
+    limit_text = request.query_params.get("limit", "100")
+    if not limit_text.isdigit() or not 1 <= int(limit_text) <= 1000:
+        raise _Rejected(
+            400, "bad_request", "limit is 1..1000", [_problem("limit", "range", "1..1000")]
+        )
+    with state.lock:
+        pending = [c for c in state.cases[node] if c["case_id"] not in state.acked]
+    return _json(200, {"cases": pending[: int(limit_text)]})
+
+
+def _owned_case(state: PlatformState, case_id: str, node: str) -> None:
+    if state.case_owner.get(case_id) != node:
+        raise _Rejected(
+            404,
+            "not_found",
+            f"no case {case_id!r} for this node",
+            [_problem("case_id", "exists", "unknown case for this node")],
+        )
+
+
+async def _ack_case(request: Request, state: PlatformState, node: str) -> Response:
+    case_id = request.path_params["case_id"]
+    with state.lock:
+        _owned_case(state, case_id, node)
+        state.acked.add(case_id)
+    return _json(200, {"case_id": case_id, "acknowledged": True})
+
+
+async def _post_status(request: Request, state: PlatformState, node: str) -> Response:
+    case_id = request.path_params["case_id"]
+    body = await _body(request)
+    problems = []
+    if not isinstance(body, dict):
+        raise _Rejected(
+            422, "invalid", "a status change is a JSON object", [_problem("body", "type", "object")]
+        )
+    status = body.get("status")
+    if status not in P.CASE_STATUSES:
+        problems.append(_problem("status", "enum", "one of " + ", ".join(P.CASE_STATUSES)))
+    if "result" in body and not isinstance(body["result"], dict):
+        problems.append(_problem("result", "type", "result is a JSON object"))
+    reasons = body.get("reasons")
+    if status == "returned" and not (isinstance(reasons, list) and reasons):
+        problems.append(_problem("reasons", "required", "a returned case needs its reasons"))
+    unknown = set(body) - {"status", "result", "reasons"}
+    problems += [
+        _problem(name, "unknown", "not a member of StatusChange") for name in sorted(unknown)
+    ]
+    if problems:
+        raise _Rejected(422, "invalid", "status change refused", problems)
+    key = request.headers.get(P.HEADER_IDEMPOTENCY_KEY)
+    with state.lock:
+        _owned_case(state, case_id, node)
+        if key and key in state.status_keys:
+            state.duplicates += 1
+            return _json(200, {**state.status_keys[key], "duplicate": True})
+        history = state.statuses[case_id]
+        if history and history[-1]["status"] in P.TERMINAL_STATUSES:
+            raise _Rejected(
+                409,
+                "conflict",
+                f"case {case_id} is already {history[-1]['status']}",
+                [_problem("status", "terminal", "no change after completed/returned")],
+            )
+        history.append(body)
+        result = {"case_id": case_id, "status": status, "duplicate": False}
+        if key:
+            state.status_keys[key] = result
+    return _json(200, result)
+
+
+def create_app(state: PlatformState) -> Starlette:
+    """The starlette application serving ``state``; every route is in ``docs/platform-api.yaml``."""
+
+    def route(path: str, handler: Handler, method: str) -> Route:
+        ep = _endpoint(state, handler, mutating=method != "GET")
+        return Route(path.replace("{code}", "{code:path}"), ep, methods=[method])
+
+    return Starlette(
+        routes=[
+            route(P.PATH_RESOURCES, _list_resources, "GET"),
+            route(P.PATH_RESOURCE, _get_resource, "GET"),
+            route(P.PATH_RESOURCE, _put_resource, "PUT"),
+            route(P.PATH_RECORDS, _publish, "POST"),
+            route(P.PATH_CASES, _pull_cases, "GET"),
+            route(P.PATH_CASE_ACK, _ack_case, "POST"),
+            route(P.PATH_CASE_STATUS, _post_status, "POST"),
+        ]
+    )
+
+
+class _ResettableH11Protocol(H11Protocol):
+    """uvicorn's h11 protocol, handing each request its connection's transport (for resets)."""
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        self.app_state = {**self.app_state, _TRANSPORT_KEY: transport}
+        super().connection_made(transport)

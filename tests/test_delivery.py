@@ -1,0 +1,237 @@
+"""The delivery worker: outcomes, durable retries, dead letters, events, concurrency, a fault soak."""
+
+from __future__ import annotations
+
+import collections
+import threading
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from govconnect import (
+    DeliveryWorker,
+    EventKind,
+    ExchangeClient,
+    ExchangeEvent,
+    Outbox,
+    RetryPolicy,
+    hookimpl,
+    make_plugin_manager,
+)
+from govconnect.testing import DEFAULT_NODE, MockPlatform
+
+CODE = "111112001/2001"
+FAST = RetryPolicy(max_attempts=200, deadline=120, initial=0.005, max_wait=0.05, jitter=0.005)
+
+
+def client_for(platform: MockPlatform, **kw: Any) -> ExchangeClient:
+    return ExchangeClient(
+        platform.url,
+        token=platform.token,
+        node=DEFAULT_NODE,
+        user_id="svc",
+        timeout=5,
+        retry=None,
+        **kw,
+    )
+
+
+@pytest.fixture
+def platform(mock_platform: MockPlatform) -> MockPlatform:
+    client = client_for(mock_platform)
+    for code in (CODE, "111112001/2002", "111112001/2003", "111112001/2004"):
+        client.put_resource({"code": code, "version": 1})
+    client.close()
+    return mock_platform
+
+
+@pytest.fixture
+def outbox(tmp_path: Path) -> Outbox:
+    with Outbox(tmp_path / "outbox.sqlite", synchronous="NORMAL") as box:
+        yield box
+
+
+def kinds(events: list[ExchangeEvent]) -> list[str]:
+    return [e.kind.value for e in events]
+
+
+def test_delivers_and_reports(platform: MockPlatform, outbox: Outbox) -> None:
+    events: list[ExchangeEvent] = []
+    outbox.enqueue(CODE, [{"id": i} for i in range(7)], user_id="officer-3", case_id="C-1")
+    worker = DeliveryWorker(outbox, client_for(platform), batch_size=5, on_event=events.append)
+    progress: list[int] = []
+    stats = worker.drain(timeout=10, on_progress=lambda s: progress.append(s.records_delivered))
+    assert (stats.batches_delivered, stats.records_delivered, stats.retries) == (2, 7, 0)
+    assert progress == [5, 7]
+    assert kinds(events) == ["sent", "delivered", "sent", "delivered"]
+    assert events[0].resource_code == CODE and events[0].case_id == "C-1" and events[0].records == 5
+    assert platform.records_received == {CODE: 7}
+    assert outbox.pending() == 0 and outbox.status().delivered_records == 7
+
+
+def test_status_changes_are_delivered_in_order(platform: MockPlatform, outbox: Outbox) -> None:
+    case = platform.enqueue_case()
+    outbox.enqueue_status(case["case_id"], "accepted", user_id="officer-1")
+    outbox.enqueue_status(case["case_id"], "in_progress")
+    outbox.enqueue_status(case["case_id"], "completed", result={"licence": "L-9"})
+    DeliveryWorker(outbox, client_for(platform)).drain(timeout=10, threads=3)
+    history = platform.case_statuses[case["case_id"]]
+    assert [h["status"] for h in history] == ["accepted", "in_progress", "completed"]
+    assert history[-1]["result"] == {"licence": "L-9"}
+
+
+def test_4xx_goes_to_dead_letters_with_the_platform_reason(
+    platform: MockPlatform, outbox: Outbox
+) -> None:
+    events: list[ExchangeEvent] = []
+    outbox.enqueue("999999999/9", [{"id": 1}])
+    outbox.enqueue(CODE, [{"id": 2}])
+    stats = DeliveryWorker(outbox, client_for(platform), on_event=events.append).drain(timeout=10)
+    assert (stats.dead_lettered, stats.records_dead, stats.records_delivered) == (1, 1, 1)
+    [letter] = outbox.dead_letters()
+    assert letter.reason.startswith("rejected (422)")
+    assert letter.problems[0].field == "resource_code"
+    assert letter.attempts == 1
+    dead = [e for e in events if e.kind is EventKind.DEAD_LETTERED]
+    assert dead and dead[0].error.startswith("rejected (422)")
+    # Fix the cause (register the resource), replay: delivered under the same key.
+    client_for(platform).put_resource({"code": "999999999/9", "version": 1})
+    assert outbox.replay() == 1
+    DeliveryWorker(outbox, client_for(platform)).drain(timeout=10)
+    assert platform.records_received["999999999/9"] == 1
+    assert outbox.dead_letters() == []
+
+
+def test_transient_failure_is_rescheduled_honouring_retry_after(
+    platform: MockPlatform, outbox: Outbox
+) -> None:
+    events: list[ExchangeEvent] = []
+    outbox.enqueue(CODE, [{"id": 1}])
+    platform.set_faults(throttle_rate=1.0, retry_after=30)
+    worker = DeliveryWorker(outbox, client_for(platform), on_event=events.append)
+    assert worker.run_once() == 1
+    assert kinds(events) == ["sent", "retried"]
+    assert events[1].extra["delay"] == 30 and "429" in events[1].error
+    assert 29 < outbox.next_due() - outbox.clock() <= 30
+    assert worker.run_once() == 0
+    assert outbox.status().waiting == 1
+
+
+def test_retry_then_delivery_uses_one_key(platform: MockPlatform, outbox: Outbox) -> None:
+    outbox.enqueue(CODE, [{"id": 1}])
+    platform.set_faults(lost_response_rate=1.0)
+    worker = DeliveryWorker(outbox, client_for(platform), policy=FAST)
+    worker.run_once()
+    platform.set_faults("none")
+    stats = worker.drain(timeout=10)
+    assert stats.duplicates == 1
+    assert platform.records_received == {CODE: 1}
+    assert platform.idempotency_keys == 1 and platform.duplicates_refused == 1
+
+
+def test_deadline_sends_to_dead_letters(platform: MockPlatform, outbox: Outbox) -> None:
+    outbox.enqueue(CODE, [{"id": 1}])
+    platform.set_faults(error_rate=1.0)
+    policy = FAST.with_(deadline=0.0)
+    stats = DeliveryWorker(outbox, client_for(platform), policy=policy).drain(timeout=10)
+    assert stats.dead_lettered == 1
+    assert outbox.dead_letters()[0].reason.startswith("gave up after 1 attempt(s)")
+
+
+def test_attempt_limit_sends_to_dead_letters(platform: MockPlatform, outbox: Outbox) -> None:
+    outbox.enqueue(CODE, [{"id": 1}])
+    platform.set_faults(error_rate=1.0)
+    stats = DeliveryWorker(outbox, client_for(platform), policy=FAST.with_(max_attempts=3)).drain(
+        timeout=10
+    )
+    assert (stats.retries, stats.dead_lettered) == (2, 1)
+    assert outbox.dead_letters()[0].attempts == 3
+    assert stats.errors == {"retryable:500": 3}
+
+
+def test_unexpected_error_is_dead_lettered_not_looped(tmp_path: Path, outbox: Outbox) -> None:
+    def broken(request: httpx.Request) -> httpx.Response:
+        raise RuntimeError("bug in a transport")
+
+    client = ExchangeClient(
+        "http://x",
+        token="t",
+        node=DEFAULT_NODE,
+        user_id="u",
+        transport=httpx.MockTransport(broken),
+        retry=None,
+    )
+    outbox.enqueue(CODE, [{"id": 1}])
+    stats = DeliveryWorker(outbox, client).drain(timeout=10)
+    assert stats.dead_lettered == 1
+    assert outbox.dead_letters()[0].reason.startswith("failed after 1 attempt(s): bug")
+
+
+def test_events_reach_plugins_through_the_hook(platform: MockPlatform, outbox: Outbox) -> None:
+    seen: list[tuple[str, int]] = []
+
+    class Metrics:
+        @hookimpl
+        def exchange_event(self, event: ExchangeEvent) -> None:
+            seen.append((event.kind.value, event.attempt))
+
+    pm = make_plugin_manager(plugins=[Metrics()], entry_points_enabled=False)
+    outbox.enqueue(CODE, [{"id": 1}])
+    platform.set_faults(error_rate=1.0)
+    worker = DeliveryWorker(outbox, client_for(platform), policy=FAST, pm=pm)
+    worker.run_once()
+    platform.set_faults("none")
+    worker.drain(timeout=10)
+    assert seen == [("sent", 1), ("retried", 1), ("sent", 2), ("delivered", 2)]
+
+
+def test_drain_is_bounded_by_timeout_and_stop(platform: MockPlatform, outbox: Outbox) -> None:
+    outbox.enqueue(CODE, [{"id": 1}])
+    platform.set_faults(throttle_rate=1.0, retry_after=60)
+    worker = DeliveryWorker(outbox, client_for(platform), policy=FAST)
+    stats = worker.drain(timeout=0.3)
+    assert stats.retries == 1 and 0.3 <= stats.seconds < 2
+    stop = threading.Event()
+    stop.set()
+    assert worker.drain(stop=stop).seconds < 1
+    assert outbox.pending() == 1
+
+
+def test_concurrent_threads_never_send_a_batch_twice(
+    platform: MockPlatform, outbox: Outbox
+) -> None:
+    codes = [CODE, "111112001/2002", "111112001/2003", "111112001/2004"]
+    for n in range(20):
+        outbox.enqueue(codes[n % 4], [{"id": f"{n}-{i}"} for i in range(100)])
+    worker = DeliveryWorker(outbox, client_for(platform), batch_size=37)
+    stats = worker.drain(timeout=60, threads=6)
+    assert stats.records_delivered == 2000
+    assert platform.duplicates_refused == 0  # no batch was ever sent twice
+    assert sum(platform.records_received.values()) == 2000
+    ids = collections.Counter(r["id"] for code in codes for r in platform.records(code))
+    assert len(ids) == 2000 and max(ids.values()) == 1
+
+
+@pytest.mark.slow
+def test_soak_against_hostile_platform(tmp_path: Path) -> None:
+    """A few thousand records through 'hostile': every one delivered, none applied twice."""
+    with MockPlatform(faults="hostile", seed=20261121) as platform:
+        platform.set_faults(retry_after=0.01)
+        client = client_for(platform)
+        client.retry = FAST
+        client.put_resource({"code": CODE, "version": 1})
+        client.retry = None
+        with Outbox(tmp_path / "soak.sqlite", synchronous="NORMAL") as outbox:
+            for start in range(0, 4000, 400):
+                outbox.enqueue(CODE, [{"id": i, "seq": i} for i in range(start, start + 400)])
+            worker = DeliveryWorker(outbox, client, policy=FAST, batch_size=40, lease=5)
+            stats = worker.drain(timeout=60, threads=3)
+            assert outbox.pending() == 0 and outbox.dead_letters() == []
+        applied = collections.Counter(r["id"] for r in platform.records(CODE))
+        assert len(applied) == 4000 and max(applied.values()) == 1
+        assert stats.records_delivered == 4000
+        injected = platform.faults_injected
+        assert injected["lost_response"] > 0 and injected["reset"] > 0 and injected["error"] > 0
+        assert platform.duplicates_refused > 0  # lost responses made the keys matter

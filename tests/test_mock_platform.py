@@ -1,0 +1,268 @@
+"""The mock platform as a real server: state, inspection, every fault, reproducibility, the CLI."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from typing import Any
+
+import httpx
+import pytest
+
+from govconnect import ExchangeClient, PlatformRejectedError, RetryableError, RetryPolicy
+from govconnect import _platform as P
+from govconnect.testing import DEFAULT_NODE, FAULT_PROFILES, Faults, MockPlatform
+
+CODE = "111112001/2001"
+
+
+def client_for(platform: MockPlatform, **kw: Any) -> ExchangeClient:
+    kw.setdefault("retry", None)
+    return ExchangeClient(
+        platform.url, token=platform.token, node=DEFAULT_NODE, user_id="u1", timeout=5, **kw
+    )
+
+
+def registered(platform: MockPlatform) -> ExchangeClient:
+    client = client_for(platform)
+    client.put_resource({"code": CODE, "version": 1})
+    return client
+
+
+def test_fixture_serves_on_loopback(mock_platform: MockPlatform) -> None:
+    assert mock_platform.url.startswith("http://127.0.0.1:")
+    assert mock_platform.faults == Faults()
+    assert registered(mock_platform).list_resources() == [{"code": CODE, "version": 1}]
+    assert mock_platform.catalog == {CODE: {"code": CODE, "version": 1}}
+
+
+def test_factory_fixture(mock_platform_factory: Any) -> None:
+    a, b = mock_platform_factory(), mock_platform_factory(faults="flaky", seed=3)
+    assert a.url != b.url and b.faults == FAULT_PROFILES["flaky"]
+
+
+def test_records_state_tombstones_and_applications(mock_platform: MockPlatform) -> None:
+    client = registered(mock_platform)
+    client.publish(CODE, [{"id": "a", "v": 1}, {"id": "b", "v": 1}, {"v": 0}], idempotency_key="1")
+    client.publish(CODE, [{"id": "a", "v": 2}, {"id": "b", "op": "delete"}], idempotency_key="2")
+    assert client.publish(
+        CODE, [{"id": "a", "v": 2}, {"id": "b", "op": "delete"}], idempotency_key="2"
+    ).duplicate
+    assert mock_platform.records_received == {CODE: 5}
+    assert mock_platform.latest(CODE) == {"a": {"id": "a", "v": 2}}
+    assert mock_platform.applications(CODE, "a") == 2
+    assert mock_platform.applications(CODE, "b") == 2
+    assert mock_platform.idempotency_keys == 2
+    assert mock_platform.duplicates_refused == 1
+    assert len(mock_platform.records(CODE)) == 5
+
+
+def test_intake_cases_per_node(mock_platform: MockPlatform) -> None:
+    mine = mock_platform.enqueue_case({"applicant": "李四"}, matter_code="M1")
+    mock_platform.enqueue_case(node="99/other")
+    client = client_for(mock_platform)
+    assert client.pull_cases() == [mine]
+    client.ack_case(mine["case_id"])
+    client.ack_case(mine["case_id"])
+    assert client.pull_cases() == []
+    assert mock_platform.acknowledged_cases == {mine["case_id"]}
+    client.post_status(mine["case_id"], "accepted", idempotency_key="s1")
+    client.post_status(mine["case_id"], "accepted", idempotency_key="s1")
+    client.post_status(mine["case_id"], "completed", result={"licence": "L"})
+    assert [s["status"] for s in mock_platform.case_statuses[mine["case_id"]]] == [
+        "accepted",
+        "completed",
+    ]
+    with pytest.raises(ValueError, match="already exists"):
+        mock_platform.enqueue_case(case_id=mine["case_id"])
+
+
+def test_error_fault_applies_nothing(mock_platform: MockPlatform) -> None:
+    client = registered(mock_platform)
+    mock_platform.set_faults(error_rate=1.0)
+    with pytest.raises(RetryableError) as caught:
+        client.publish(CODE, [{"id": 1}], idempotency_key="k")
+    assert caught.value.status == 500
+    assert mock_platform.records_received == {} and mock_platform.idempotency_keys == 0
+    assert mock_platform.faults_injected == {"error": 1}
+
+
+def test_throttle_fault_sends_retry_after(mock_platform: MockPlatform) -> None:
+    client = registered(mock_platform)
+    mock_platform.set_faults(throttle_rate=1.0, retry_after=2)
+    with pytest.raises(RetryableError) as caught:
+        client.publish(CODE, [{"id": 1}], idempotency_key="k")
+    assert (caught.value.status, caught.value.retry_after) == (429, 2.0)
+    assert mock_platform.records_received == {}
+
+
+def test_reset_fault_drops_the_connection_before_applying(mock_platform: MockPlatform) -> None:
+    client = registered(mock_platform)
+    mock_platform.set_faults(reset_rate=1.0)
+    with pytest.raises(RetryableError) as caught:
+        client.publish(CODE, [{"id": 1}], idempotency_key="k")
+    assert isinstance(caught.value.__cause__, httpx.TransportError)
+    assert mock_platform.records_received == {}
+
+
+def test_lost_response_applies_then_drops_and_the_key_saves_the_retry(
+    mock_platform: MockPlatform,
+) -> None:
+    client = registered(mock_platform)
+    mock_platform.set_faults(lost_response_rate=1.0)
+    with pytest.raises(RetryableError):
+        client.publish(CODE, [{"id": 1}], idempotency_key="k")
+    assert mock_platform.records_received == {CODE: 1}
+    with pytest.raises(RetryableError):
+        client.pull_cases()  # a read cannot be "applied": it is simply reset
+    mock_platform.set_faults("none")
+    assert client.publish(CODE, [{"id": 1}], idempotency_key="k").duplicate
+    assert mock_platform.records_received == {CODE: 1}
+
+
+def test_outage_answers_503_until_it_ends(mock_platform: MockPlatform) -> None:
+    client = registered(mock_platform)
+    mock_platform.outage(0.3)
+    with pytest.raises(RetryableError) as caught:
+        client.list_resources()
+    assert caught.value.status == 503 and 0 < caught.value.retry_after <= 0.3
+    time.sleep(0.35)
+    assert client.list_resources()
+    mock_platform.outage(60)
+    mock_platform.end_outage()
+    assert client.list_resources()
+
+
+def test_outage_is_ridden_out_by_retries_honouring_retry_after(mock_platform: MockPlatform) -> None:
+    client = registered(mock_platform)
+    client.retry = RetryPolicy(max_attempts=10, deadline=5)
+    mock_platform.outage(0.2)
+    assert client.list_resources()
+    assert mock_platform.faults_injected["outage"] >= 1
+
+
+def test_latency_is_added(mock_platform: MockPlatform) -> None:
+    client = registered(mock_platform)
+    mock_platform.set_faults(latency=0.2)
+    started = time.monotonic()
+    client.list_resources()
+    assert time.monotonic() - started >= 0.2
+
+
+def test_same_seed_same_faults() -> None:
+    def run(seed: int) -> list[str]:
+        outcomes = []
+        with MockPlatform(faults="hostile", seed=seed) as platform:
+            client = registered_quietly(platform)
+            for _ in range(40):
+                try:
+                    client.pull_cases()
+                    outcomes.append("ok")
+                except RetryableError as exc:
+                    outcomes.append(str(exc.status))
+        return outcomes
+
+    assert run(11) == run(11)
+    assert run(11) != run(12)
+
+
+def registered_quietly(platform: MockPlatform) -> ExchangeClient:
+    return client_for(platform)
+
+
+def test_fault_profiles() -> None:
+    assert Faults.profile("none") == Faults()
+    hostile = Faults.profile("hostile")
+    assert hostile.lost_response_rate > 0 and hostile.reset_rate > 0
+    assert Faults.profile("flaky").error_rate < hostile.error_rate
+    with pytest.raises(ValueError, match="unknown fault profile"):
+        Faults.profile("apocalyptic")
+
+
+def test_wrong_token_is_401(mock_platform: MockPlatform) -> None:
+    client = ExchangeClient(
+        mock_platform.url, token="wrong", node=DEFAULT_NODE, user_id="u", retry=None
+    )
+    with pytest.raises(PlatformRejectedError) as caught:
+        client.list_resources()
+    assert caught.value.status == 401
+    assert caught.value.problems[0].field == f"header:{P.HEADER_AUTHORIZATION}"
+
+
+def test_url_before_start_is_an_error() -> None:
+    with pytest.raises(RuntimeError, match="not running"):
+        _ = MockPlatform().url
+
+
+def test_cli_prints_url_and_token_and_serves() -> None:
+    code = (
+        "import typer\n"
+        "from govconnect.cli import mock_platform\n"
+        "app = typer.Typer()\n"
+        "@app.callback()\n"
+        "def root() -> None: ...\n"
+        "mock_platform.register(app)\n"
+        "app()\n"
+    )
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            code,
+            "mock-platform",
+            "--port",
+            "0",
+            "--faults",
+            "flaky",
+            "--seed",
+            "1",
+            "--token",
+            "tok-1",
+            "--cases",
+            "2",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        url = None
+        deadline = time.monotonic() + 20
+        while url is None and time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if line.startswith("URL:"):
+                url = line.split()[1]
+        assert url is not None, proc.stderr.read()
+        token_line = proc.stdout.readline()
+        assert "tok-1" in token_line
+        client = ExchangeClient(
+            url,
+            token="tok-1",
+            node=DEFAULT_NODE,
+            user_id="u",
+            retry=RetryPolicy(max_attempts=20, initial=0.01, max_retry_after=0.01),
+        )
+        assert len(client.pull_cases()) == 2
+        client.close()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        proc.stdout.close()
+        proc.stderr.close()
+
+
+def test_cli_refuses_unknown_profile() -> None:
+    import typer
+    from typer.testing import CliRunner
+
+    from govconnect.cli import mock_platform
+
+    app = typer.Typer()
+
+    @app.callback()
+    def root() -> None: ...
+
+    mock_platform.register(app)
+    result = CliRunner().invoke(app, ["mock-platform", "--faults", "nope"])
+    assert result.exit_code == 2
