@@ -12,7 +12,8 @@ their ratio (target: gateway >= 0.7x bare), then verifies the audit chain the ru
 
     python benchmarks/bench_gateway.py [--seconds 5] [--requests N] [--connections 16] [--rounds 3]
 
-``--requests`` switches to the httpx generator with a fixed request count per run.
+``--requests`` switches to the httpx generator with a fixed request count per run. A Python client
+is slower than the servers on a small machine, so its ratios say little: prefer ``wrk``.
 """
 
 from __future__ import annotations
@@ -183,12 +184,18 @@ def run_httpx(
             deadline = time.monotonic() + seconds
             started = time.perf_counter()
 
+            issued = 0
+
             async def worker(offset: int) -> None:
-                nonlocal done, errors
+                nonlocal done, errors, issued
                 i = offset
-                while (requests is None and time.monotonic() < deadline) or (
-                    requests is not None and done + errors < requests
-                ):
+                while True:
+                    if requests is None and time.monotonic() >= deadline:
+                        return
+                    if requests is not None:
+                        if issued >= requests:
+                            return
+                        issued += 1  # claimed before awaiting, so the count is exact
                     resp = await client.get(paths[i % len(paths)])
                     i += connections
                     if resp.status_code == 200:
