@@ -1,6 +1,7 @@
 """The gateway's audit log: every request, allowed or refused, in a hash chain.
 
-Each record holds who asked (consumer), what (service, a digest of the parameters, the purpose),
+Each record holds who asked (consumer), what (service, a keyed digest of the parameters — never
+the parameters themselves — and the purpose),
 what they got (fields returned, fields withheld, row count) and the outcome. Records are chained:
 ``hash = SM3(prev_hash + canonical JSON of the record)``, and a one-row ``audit_head`` table, updated
 in the same transaction, remembers the last sequence number and hash. So :meth:`AuditLog.verify`
@@ -19,11 +20,14 @@ the sequence number, the head is re-read and the batch retried, so processes nev
 from __future__ import annotations
 
 import csv
+import hmac
 import io
 import json
+import os
+import secrets
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -36,6 +40,7 @@ from ._policy import HASH_NAME, digest
 
 __all__ = [
     "GENESIS",
+    "KEY_ENV",
     "AuditLog",
     "AuditRecord",
     "ServiceUsage",
@@ -44,6 +49,7 @@ __all__ = [
 ]
 
 GENESIS = "0" * 64
+KEY_ENV = "GOVCONNECT_AUDIT_KEY"
 EXPORT_FORMATS = ("csv", "jsonl")
 
 _SCHEMA = """
@@ -199,8 +205,10 @@ def _json_list(values: Sequence[str]) -> str:
 class AuditLog:
     """An append-only, hash-chained audit log in one SQLite file."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, params_key: bytes | None = None) -> None:
         self.path = Path(path)
+        self._params_key = params_key
+        self._memory = str(path) == ":memory:"
         if str(path) != ":memory:":
             self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
@@ -236,6 +244,42 @@ class AuditLog:
 
     def close(self) -> None:
         self._conn.close()
+
+    # --- parameter digests --------------------------------------------------------------------
+
+    @property
+    def key_path(self) -> Path:
+        """Where the parameter-digest key lives unless ``$GOVCONNECT_AUDIT_KEY`` gives one."""
+        return self.path.with_name(self.path.name + ".key")
+
+    def _key(self) -> bytes:
+        if self._params_key is None:
+            env = os.environ.get(KEY_ENV)
+            if env:
+                self._params_key = env.encode("utf-8")
+            elif self._memory:
+                self._params_key = secrets.token_bytes(32)
+            else:
+                self._params_key = _read_or_create_key(self.key_path)
+        return self._params_key
+
+    def params_digest(self, params: Mapping[str, Any]) -> str:
+        """Keyed digest (HMAC-SM3) of a call's parameters, as the audit record stores it.
+
+        A plain hash of a citizen ID could be reversed by trying every ID of a district, so the
+        digest is keyed: inspectors holding an export cannot recover parameters, while the
+        department (holding the key) can still answer "was this ID queried?" with
+        ``govconnect audit find --param citizen_id=…``.
+        """
+        body = orjson.dumps(dict(params), option=orjson.OPT_SORT_KEYS)
+        return hmac.new(self._key(), body, HASH_NAME).hexdigest()
+
+    def find(self, params: Mapping[str, Any]) -> Iterator[AuditRecord]:
+        """Records of calls made with exactly these parameters (matched by keyed digest)."""
+        wanted = self.params_digest(params)
+        sql = f"SELECT {', '.join(_COLUMNS)} FROM audit WHERE params_digest = ? ORDER BY seq"
+        for row in self._conn.execute(sql, (wanted,)):
+            yield _record(row)
 
     def __enter__(self) -> AuditLog:
         return self
@@ -487,6 +531,24 @@ class AuditLog:
         buf = io.StringIO()
         self.export(buf, fmt, **bounds)
         return buf.getvalue()
+
+
+def _read_or_create_key(path: Path) -> bytes:
+    """The key file's content, creating it (32 random bytes, hex, mode 0600) the first time."""
+    try:
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            key = path.read_bytes().strip()
+            if not key:
+                raise ConfigurationError(f"audit key {str(path)!r} is empty") from None
+            return key
+    except OSError as exc:
+        raise ConfigurationError(f"cannot read or create audit key {str(path)!r}: {exc}") from None
+    key = secrets.token_hex(32).encode()
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(key + b"\n")
+    return key
 
 
 def _record(row: Sequence[Any]) -> AuditRecord:

@@ -167,6 +167,7 @@ class Gateway:
         else:
             path = audit or self.settings.audit_log or registry.config.state_dir / "audit.sqlite"
             self.audit, self._owns_audit = AuditLog(path), True
+        self.audit.params_digest({})  # load (or create) the digest key now, not mid-request
         settings_overlay = config.connectors
         self.connectors: dict[str, Connector] = {}
         for name in sorted({s.connector.name for s in self.services}):
@@ -301,7 +302,7 @@ class Gateway:
             service_id=service_id,
             consumer=consumer,
             params=params,
-            params_digest=digest(orjson.dumps(params, option=orjson.OPT_SORT_KEYS)),
+            params_digest=self.audit.params_digest(params),
             purpose=purpose,
             page=page,
             page_size=page_size,

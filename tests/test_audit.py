@@ -196,6 +196,64 @@ def test_unopenable_log(tmp_path: Path) -> None:
         AuditLog(tmp_path / "dir.sqlite")
 
 
+# --- parameter digests -----------------------------------------------------------------------
+
+
+def test_params_digest_is_keyed_by_a_private_key_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import stat
+
+    from govconnect._audit import KEY_ENV
+    from govconnect._policy import digest
+
+    monkeypatch.delenv(KEY_ENV, raising=False)
+    path = tmp_path / "keyed.sqlite"
+    with AuditLog(path) as log:
+        assert not log.key_path.exists()  # created on first need, not by readers
+        first = log.params_digest({"citizen_id": "11010519491231002X"})
+        assert first != digest('{"citizen_id":"11010519491231002X"}')
+        assert stat.S_IMODE(log.key_path.stat().st_mode) == 0o600
+    with AuditLog(path) as log:  # same key after reopening
+        assert log.params_digest({"citizen_id": "11010519491231002X"}) == first
+    other = tmp_path / "other.sqlite"
+    with AuditLog(other) as log:  # another log, another key
+        assert log.params_digest({"citizen_id": "11010519491231002X"}) != first
+    monkeypatch.setenv(KEY_ENV, "from-the-environment")
+    with AuditLog(tmp_path / "env.sqlite") as a, AuditLog(tmp_path / "env2.sqlite") as b:
+        assert a.params_digest({"x": "1"}) == b.params_digest({"x": "1"})
+        assert not a.key_path.exists()
+    assert AuditLog(":memory:").params_digest({"x": "1"})
+
+
+def test_unwritable_key_location(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from govconnect._audit import KEY_ENV
+
+    monkeypatch.delenv(KEY_ENV, raising=False)
+    with AuditLog(tmp_path / "k.sqlite") as log:
+        log.key_path.mkdir()  # a directory where the key file should be
+        with pytest.raises(ConfigurationError, match="cannot read or create audit key"):
+            log.params_digest({})
+    empty = tmp_path / "e.sqlite"
+    with AuditLog(empty) as log:
+        log.key_path.write_bytes(b"\n")
+        with pytest.raises(ConfigurationError, match="is empty"):
+            log.params_digest({})
+
+
+def test_find_by_parameters(tmp_path: Path) -> None:
+    with AuditLog(tmp_path / "f.sqlite") as log:
+        for cid in ("A", "B", "A"):
+            log.append(
+                service="D/S/x/v1",
+                outcome="ok",
+                status=200,
+                params_digest=log.params_digest({"citizen_id": cid}),
+            )
+        assert [r.seq for r in log.find({"citizen_id": "A"})] == [1, 3]
+        assert list(log.find({"citizen_id": "C"})) == []
+
+
 # --- export and usage -------------------------------------------------------------------------
 
 
@@ -282,6 +340,23 @@ def test_cli_export_and_usage(cli: CliRunner, log_path: Path, tmp_path: Path) ->
     assert rows["11010500000/HJGL/resident/v1"]["calls"] == 0
     table = run(cli, "audit", "usage", "--log", str(log_path))
     assert table.exit_code == 0 and "never" in table.output
+
+
+def test_cli_find(cli: CliRunner, tmp_path: Path) -> None:
+    path = tmp_path / "find.sqlite"
+    with AuditLog(path) as log:
+        log.append(
+            service="D/S/resident/v1",
+            consumer="C1",
+            outcome="ok",
+            status=200,
+            rows=1,
+            params_digest=log.params_digest({"citizen_id": "11010519491231002X"}),
+        )
+    res = run(cli, "audit", "find", "--log", str(path), "-p", "citizen_id=11010519491231002X")
+    assert res.exit_code == 0 and "1 call(s)" in res.output and "C1" in res.output
+    res = run(cli, "audit", "find", "--log", str(path), "-p", "nonsense")
+    assert res.exit_code == 1 and "NAME=VALUE" in res.output
 
 
 def test_cli_log_from_gateway_config(cli: CliRunner, log_path: Path, tmp_path: Path) -> None:

@@ -101,6 +101,41 @@ def export(
     err_console.print(f"wrote {n} record(s) to {output}")
 
 
+@audit_app.command("find")
+@handles_errors
+def find(
+    ctx: typer.Context,
+    param: list[str] = typer.Option(
+        ..., "--param", "-p", help="NAME=VALUE as the consumer sent it; repeat for each parameter."
+    ),
+    log: Path | None = LOG_OPTION,
+    config: Path | None = CONFIG_OPTION,
+) -> None:
+    """List the calls made with exactly these parameters (needs the log's digest key)."""
+    params: dict[str, str] = {}
+    for item in param:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise ConfigurationError(f"--param takes NAME=VALUE, got {item!r}")
+        params[name] = value
+    with open_log(ctx, log, config) as audit:
+        found = list(audit.find(params))
+    table = Table(title=f"{len(found)} call(s) with these parameters")
+    for col in ("seq", "time", "consumer", "service", "purpose", "outcome", "rows"):
+        table.add_column(col)
+    for r in found:
+        table.add_row(
+            str(r.seq),
+            r.time,
+            r.consumer or "-",
+            r.service,
+            r.purpose or "",
+            r.outcome,
+            str(r.rows),
+        )
+    console.print(table)
+
+
 @audit_app.command("usage")
 @handles_errors
 def usage(
