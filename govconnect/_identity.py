@@ -37,6 +37,7 @@ __all__ = [
 ]
 
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+_ID_OFFSET = 48 * sum(_ID_WEIGHTS)
 _PLAIN_ID = re.compile(r"[0-9]{17}[0-9X]")
 _ID_CHECK = "10X98765432"
 
@@ -68,7 +69,10 @@ def citizen_id_check_char(first17: str) -> str:
     """The GB 11643 check character for the first 17 digits (ISO 7064 MOD 11-2)."""
     if len(first17) != 17:
         raise ValueError("the check character is computed over exactly 17 digits")
-    return _ID_CHECK[sum(map(mul, map(int, first17), _ID_WEIGHTS)) % 11]
+    if not first17.isdigit() or not first17.isascii():
+        raise ValueError("the check character is computed over 17 ASCII digits")
+    # digits as bytes: sum(w * (byte - 48)) without an int() call per digit (runs per record)
+    return _ID_CHECK[(sum(map(mul, first17.encode(), _ID_WEIGHTS)) - _ID_OFFSET) % 11]
 
 
 def organization_code_check_char(body8: str) -> str:
@@ -139,7 +143,7 @@ class CitizenId(_IdentityStr):
         if not _PLAIN_ID.match(text):
             raise IdentityError(cls.kind, "charset", "must be 17 digits followed by a digit or X")
         try:
-            born = date(int(text[6:10]), int(text[10:12]), int(text[12:14]))
+            born = date.fromisoformat(text[6:14])  # YYYYMMDD, checked as a calendar date
         except ValueError:
             raise IdentityError(
                 cls.kind, "birth_date", f"birth date {text[6:14]} is not a calendar date"
