@@ -282,7 +282,8 @@ class Gateway:
         started = time.perf_counter()
         service_id = request.path_params["service_id"]
         query = request.query_params
-        purpose = query.get("purpose") or None
+        raw_purpose = query.get("purpose")
+        purpose = raw_purpose or None  # an empty purpose states none
         page = query.get("page")
         page_size = query.get("page_size")
         params: dict[str, str | list[str]] = {}
@@ -314,7 +315,7 @@ class Gateway:
             service=service_id,
             consumer=consumer.id if consumer else None,
             params=params,
-            purpose=purpose,
+            purpose=raw_purpose,
             page=page,
             page_size=page_size,
             message_id=message_id,
