@@ -24,6 +24,8 @@ COMMAND_MODULES = [
     "govconnect.cli.mock_platform",
     "govconnect.cli.check",
     "govconnect.cli.new",
+    "govconnect.cli.serve",
+    "govconnect.cli.audit",
 ]
 
 app = typer.Typer(
