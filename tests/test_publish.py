@@ -212,6 +212,21 @@ def test_fingerprints_detect_inserts_updates_and_deletes(
         env.close()
 
 
+def test_a_dirty_row_is_not_mistaken_for_a_deleted_one(tmp_path: Path) -> None:
+    OFFICES[:] = [{"code": f"O{i:03d}", "name": f"办事处{i}"} for i in range(20)]
+    env = Env(tmp_path, f"sqlite:///{tmp_path / 'x.sqlite'}", plugins=[OfficesPlugin()])
+    try:
+        env.publisher.publish("311112001/0001")
+        OFFICES[5]["name"] = "名" * 60  # longer than max_length: rejected this time
+        second = env.publisher.publish("311112001/0001")
+        assert (second.rejected, second.deleted, second.published) == (1, 0, 0)
+        OFFICES[5]["name"] = "修好了"
+        third = env.publisher.publish("311112001/0001")
+        assert (third.rejected, third.deleted, third.published) == (0, 0, 1)
+    finally:
+        env.close()
+
+
 def test_bad_records_are_rejected_with_key_field_and_rule(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'dirty.sqlite'}"
     create_sample_database(url, count=300, invalid=6)
