@@ -128,6 +128,10 @@ class _Outcome:
     masked: Sequence[str] = ()
 
 
+DISCOVERY_SERVICE = "(discovery: allowed services)"
+"""The service name under which ``/services/allowed`` calls are audited."""
+
+
 def _error(status: int, error: str, message: str, problems: Sequence[Problem] = ()) -> _Outcome:
     body: dict[str, Any] = {"error": error, "message": message}
     if problems:
@@ -250,11 +254,18 @@ class Gateway:
         return self._json(200, {"services": [self._describe(s) for s in self.services]})
 
     async def _list_allowed(self, request: Request) -> Response:
-        """X-Road's allowedMethods: what *this* consumer may call, and what it would see."""
+        """X-Road's allowedMethods: what *this* consumer may call, and what it would see.
+
+        Audited like a service call (a refused one too): a credential that is tried here leaves
+        the same trace as one tried on a service."""
+        message_id = _header(request.headers, "x-message-id") or uuid.uuid4().hex
         try:
             consumer = self._authenticate(request)
         except AuthenticationError as exc:
             out = _error(401, "unauthenticated", exc.reason, exc.problems)
+            if not await self._audit_discovery(None, out.outcome, 401, message_id, exc.reason):
+                out = _error(503, "audit_unavailable", "the audit log is unavailable")
+                return self._json(503, out.body)
             return self._json(401, out.body, {"WWW-Authenticate": "Bearer"})
         allowed = []
         for svc in self.services:
@@ -269,7 +280,31 @@ class Gateway:
                 withheld_fields=list(view.withheld),
             )
             allowed.append(entry)
+        if not await self._audit_discovery(consumer.id, "ok", 200, message_id, None):
+            out = _error(503, "audit_unavailable", "the audit log is unavailable; nothing served")
+            return self._json(503, out.body)
         return self._json(200, {"consumer": consumer.id, "services": allowed})
+
+    async def _audit_discovery(
+        self, consumer: str | None, outcome: str, status: int, message_id: str, reason: str | None
+    ) -> bool:
+        try:
+            await run_in_threadpool(
+                lambda: self.audit.append(
+                    consumer=consumer,
+                    service=DISCOVERY_SERVICE,
+                    outcome=outcome,
+                    status=status,
+                    message_id=message_id,
+                    reason=reason,
+                )
+            )
+        except Exception as exc:  # nothing is served that is not audited
+            log.error(
+                "audit append failed (%s); refusing discovery %s", type(exc).__name__, message_id
+            )
+            return False
+        return True
 
     def _authenticate(self, request: Request) -> Consumer:
         header = self.settings.client_cert_header

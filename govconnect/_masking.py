@@ -27,8 +27,12 @@ def _mask_name(value: str) -> str:
 
 
 def _mask_phone(value: str) -> str:
-    """``138****5678``: the carrier prefix and the last four digits kept."""
-    return mask(value, 3, 4)
+    """``138****5678``: the carrier prefix and the last four digits kept — for mobile numbers.
+    A shorter number (a landline) keeps at most a third of its digits, so it is never readable."""
+    if len(value) >= 11:
+        return mask(value, 3, 4)
+    keep = len(value) // 3
+    return mask(value, keep - keep // 2, keep // 2)
 
 
 def _mask_date(value: str) -> str:

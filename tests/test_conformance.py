@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from pydantic import BaseModel
 
 from govconnect import (
@@ -23,7 +22,6 @@ from govconnect.testing import (
     CHECKS,
     Conformance,
     conformance_tests,
-    masked_value,
     run_conformance,
 )
 from tests import sample_connector
@@ -144,19 +142,6 @@ def test_legacy_factory_forms_and_setup_failure(tmp_path: Path) -> None:
     found = results(Conformance(sample_connector.Registry, legacy=failing))
     outcome = found[("sample_query", "people.people")].outcome
     assert "disk full" in outcome.problems[0].message
-
-
-@pytest.mark.parametrize(
-    ("value", "expected"),
-    [
-        (CitizenId("11010519491231002X"), "110105********002X"),
-        ("张三", "张*"),
-        ("1", "*"),
-        ("北京市朝阳区建国路1号", "北*********号"),
-    ],
-)
-def test_masked_value(value: str, expected: str) -> None:
-    assert masked_value(value) == expected
 
 
 def test_conformance_tests_builds_one_test_per_check() -> None:

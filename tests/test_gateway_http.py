@@ -171,6 +171,25 @@ def test_audit_failure_refuses_to_serve(client: TestClient, gateway: Gateway) ->
 # --- answers ----------------------------------------------------------------------------------
 
 
+def test_discovery_of_allowed_services_is_audited(client: TestClient, gateway: Gateway) -> None:
+    from govconnect._gateway import DISCOVERY_SERVICE
+
+    ok = client.get("/services/allowed", headers=SENSITIVE)
+    assert ok.status_code == 200
+    rec = last_audit(gateway)
+    assert (rec.service, rec.consumer, rec.outcome, rec.status) == (
+        DISCOVERY_SERVICE,
+        "C2M",
+        "ok",
+        200,
+    )
+    probe = client.get("/services/allowed", headers={"Authorization": "Bearer guessed"})
+    assert probe.status_code == 401
+    rec = last_audit(gateway)
+    assert (rec.service, rec.consumer, rec.status) == (DISCOVERY_SERVICE, None, 401)
+    assert gateway.audit.verify().problems == []
+
+
 def test_allowed_call_is_audited_with_fields_and_rows(client: TestClient, gateway: Gateway) -> None:
     resp = client.get(
         path_of("conditional_case"),

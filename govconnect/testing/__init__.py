@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from ._checks import masked_value
 from ._conformance import (
     CHECKS,
     Check,
@@ -36,7 +35,6 @@ __all__ = [
     "conformance_tests",
     "failed",
     "fake_legacy_http",
-    "masked_value",
     "passed",
     "run_conformance",
     "skipped",
