@@ -76,6 +76,7 @@ class FixedField:
     align: Literal["left", "right"] = "left"
     pad: str = " "
     required: bool = True
+    title: str = ""
 
 
 @dataclass(frozen=True)
@@ -124,7 +125,10 @@ class FixedWidthLayout:
         offset = 0
         for f in self.fields:
             chunk = record[offset : offset + f.width].decode(encoding)
-            values[f.name] = chunk.rstrip(f.pad) if f.align == "left" else chunk.lstrip(f.pad)
+            if f.align == "left":
+                values[f.name] = chunk.rstrip(f.pad)
+            else:  # a zero-padded 0 is "0", not ""
+                values[f.name] = chunk.lstrip(f.pad) or chunk[-1:]
             offset += f.width
         return values
 

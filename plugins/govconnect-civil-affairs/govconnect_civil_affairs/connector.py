@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 from govconnect import (
     CitizenId,
@@ -137,11 +138,17 @@ class CivilAffairsConnector(Connector):
         replication_key="updated_at",
         related=["311105001/0002"],
     )
-    def cases(self, params: CasesParams) -> Iterator[AssistanceCase]:
+    def cases(self, params: CasesParams) -> Iterator[AssistanceCase | dict[str, Any]]:
+        """Every case, as field values for the SDK to validate: a dirty line becomes a reject in
+        the publisher's rejects file (named by file and line) instead of stopping the dataset."""
         for where, values in self._lines():
-            case = self._record(values, where)
-            if params.since is None or case.updated_at > params.since:
-                yield case
+            if values is None:
+                yield {"case_no": where}
+                continue
+            record = self._fields(values)
+            updated = record["updated_at"]
+            if params.since is None or not isinstance(updated, datetime) or updated > params.since:
+                yield record
 
     @query(
         code="311105001/0002",
@@ -153,10 +160,10 @@ class CivilAffairsConnector(Connector):
         published="2026-01-15",
         related=["311105001/0001"],
     )
-    def assistance(self, params: CaseQuery) -> Iterator[AssistanceCase]:
-        for where, values in self._lines():
-            if values["SFZH"] == params.citizen_id:
-                yield self._record(values, where)
+    def assistance(self, params: CaseQuery) -> Iterator[AssistanceCase | dict[str, Any]]:
+        for _where, values in self._lines():
+            if values is not None and values["SFZH"] == params.citizen_id:
+                yield self._fields(values)
 
     @intake(
         matter_code=APPLY_MATTER,
@@ -189,8 +196,9 @@ class CivilAffairsConnector(Connector):
             prefix="MZSQ_",
         )
 
-    def _lines(self) -> Iterator[tuple[str, dict[str, str]]]:
-        """``(file:line, legacy values)`` of every complete drop file, oldest first, streamed."""
+    def _lines(self) -> Iterator[tuple[str, dict[str, str] | None]]:
+        """``(file:line, legacy values)`` of every complete drop file, oldest first, streamed;
+        ``None`` for a line that is not a well-formed data line."""
         folder = self.settings.drop_dir
         if not folder.is_dir():
             raise ConfigurationError(f"drop folder {str(folder)!r} does not exist")
@@ -205,7 +213,12 @@ class CivilAffairsConnector(Connector):
                     if line[:1] == b"T":
                         break
                     seen += 1
-                    yield f"{path.name}:{number}", decode_line(line, f"{path.name}:{number}")
+                    where = f"{path.name}:{number}"
+                    try:
+                        yield where, decode_line(line, where)
+                    except InvalidInputError as exc:
+                        log.warning("%s: %s", where, exc.problems[0].message)
+                        yield where, None
             if seen != expected:
                 raise InvalidInputError(
                     [
@@ -218,26 +231,34 @@ class CivilAffairsConnector(Connector):
                 )
 
     @staticmethod
-    def _record(values: dict[str, str], where: str) -> AssistanceCase:
-        try:
-            return AssistanceCase(
-                case_no=values["AJBH"],
-                citizen_id=values["SFZH"],
-                name=values["XM"],
-                gender=values["XB"],
-                region_code=values["XZQH"],
-                category=CATEGORIES.get(values["JZLB"], values["JZLB"]),
-                household_size=int(values["JTRK"]),
-                monthly_amount=Decimal(int(values["JZJE"])) / 100,
-                status=STATUSES.get(values["AJZT"], values["AJZT"]),
-                accepted_on=datetime.strptime(values["SLRQ"], "%Y%m%d").date(),
-                address=values["ZZ"],
-                updated_at=datetime.strptime(values["GXSJ"], "%Y%m%d%H%M%S"),
-            )
-        except ValueError as exc:
-            raise InvalidInputError(
-                [Problem(where, "drop_file.value", str(exc).splitlines()[0])]
-            ) from None
+    def _fields(values: dict[str, str]) -> dict[str, Any]:
+        """Record fields from legacy values; a value that does not convert is passed on as text,
+        so validation rejects the record naming that field."""
+        return {
+            "case_no": values["AJBH"],
+            "citizen_id": values["SFZH"],
+            "name": values["XM"],
+            "gender": values["XB"],
+            "region_code": values["XZQH"],
+            "category": CATEGORIES.get(values["JZLB"], values["JZLB"]),
+            "household_size": _convert(int, values["JTRK"]),
+            "monthly_amount": _convert(lambda v: Decimal(int(v)) / 100, values["JZJE"]),
+            "status": STATUSES.get(values["AJZT"], values["AJZT"]),
+            "accepted_on": _convert(
+                lambda v: datetime.strptime(v, "%Y%m%d").date(), values["SLRQ"]
+            ),
+            "address": values["ZZ"],
+            "updated_at": _convert(lambda v: datetime.strptime(v, "%Y%m%d%H%M%S"), values["GXSJ"]),
+        }
+
+
+def _convert(fn: Any, text: str) -> Any:
+    """``fn(text)``, or a marker no number or date parser accepts (a bare digit string could pass
+    as a Unix timestamp), so the record is rejected naming the field."""
+    try:
+        return fn(text)
+    except (ValueError, ArithmeticError):
+        return f"unreadable {text!r}"
 
 
 def _announced_count(path: Path) -> int | None:

@@ -38,7 +38,6 @@ yet; a trailer whose count disagrees with the lines is a broken file.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 from govconnect import CodeTable, FixedField, FixedWidthLayout, InvalidInputError, Problem
 
@@ -51,7 +50,6 @@ __all__ = [
     "LINE_END",
     "RECORD_BYTES",
     "STATUSES",
-    "Column",
     "decode_line",
     "encode_line",
     "encode_trailer",
@@ -68,64 +66,36 @@ CATEGORY_TABLE = CodeTable(name="assistance_category", title="救助类别", cod
 """Code table the intake mapping translates the one window's category label through."""
 
 
-@dataclass(frozen=True)
-class Column:
-    """One field of the layout: legacy name, width in bytes, meaning, and how it is padded."""
-
-    name: str
-    width: int
-    title: str
-    numeric: bool = False
-
-    def pad(self, value: str) -> bytes:
-        """The field's bytes: numbers zero-padded on the left, text space-padded on the right."""
-        raw = value.encode(ENCODING)
-        if len(raw) > self.width:
-            raise InvalidInputError(
-                [
-                    Problem(
-                        self.name,
-                        "fixed_width.too_long",
-                        f"{value!r} takes {len(raw)} bytes in {ENCODING}; {self.name} holds "
-                        f"{self.width}",
-                    )
-                ]
-            )
-        if self.numeric:
-            return raw.rjust(self.width, b"0")
-        return raw.ljust(self.width, b" ")
+def _text(name: str, width: int, title: str) -> FixedField:
+    return FixedField(name, width, title=title)
 
 
-LAYOUT: tuple[Column, ...] = (
-    Column("LX", 1, "记录类型"),
-    Column("AJBH", 16, "案件编号"),
-    Column("SFZH", 18, "公民身份号码"),
-    Column("XM", 20, "姓名"),
-    Column("XB", 1, "性别"),
-    Column("XZQH", 6, "行政区划代码"),
-    Column("JZLB", 2, "救助类别"),
-    Column("JTRK", 2, "家庭人口", numeric=True),
-    Column("JZJE", 9, "救助金额(分)", numeric=True),
-    Column("AJZT", 1, "案件状态"),
-    Column("SLRQ", 8, "受理日期"),
-    Column("ZZ", 60, "住址"),
-    Column("GXSJ", 14, "更新时间"),
-)
-RECORD_BYTES = sum(c.width for c in LAYOUT)
-INTAKE_LAYOUT = FixedWidthLayout(
-    fields=tuple(
-        FixedField(c.name, c.width, align="right", pad="0")
-        if c.numeric
-        else FixedField(c.name, c.width)
-        for c in LAYOUT
+def _number(name: str, width: int, title: str) -> FixedField:
+    """Numbers are zero-padded on the left."""
+    return FixedField(name, width, align="right", pad="0", title=title)
+
+
+LAYOUT = FixedWidthLayout(
+    fields=(
+        _text("LX", 1, "记录类型"),
+        _text("AJBH", 16, "案件编号"),
+        _text("SFZH", 18, "公民身份号码"),
+        _text("XM", 20, "姓名"),
+        _text("XB", 1, "性别"),
+        _text("XZQH", 6, "行政区划代码"),
+        _text("JZLB", 2, "救助类别"),
+        _number("JTRK", 2, "家庭人口"),
+        _number("JZJE", 9, "救助金额(分)"),
+        _text("AJZT", 1, "案件状态"),
+        _text("SLRQ", 8, "受理日期"),
+        _text("ZZ", 60, "住址"),
+        _text("GXSJ", 14, "更新时间"),
     )
 )
-"""The data-line layout as govconnect's fixed-width sinks write it (intake into the inbox)."""
-_OFFSETS = {}
-_at = 0
-for _column in LAYOUT:
-    _OFFSETS[_column.name] = (_at, _at + _column.width)
-    _at += _column.width
+"""The data-line layout: govconnect's own fixed-width layout, used to read drop files and to write
+intake applications into the inbox (``FileDropSink``)."""
+RECORD_BYTES = LAYOUT.record_width
+INTAKE_LAYOUT = LAYOUT
 
 
 def fit(text: str, width: int) -> str:
@@ -143,8 +113,7 @@ def fit(text: str, width: int) -> str:
 
 def encode_line(values: Mapping[str, str]) -> bytes:
     """One data line (with CRLF) from legacy field values; a value too wide is refused."""
-    fields = {"LX": "D", **values}
-    return b"".join(c.pad(str(fields[c.name])) for c in LAYOUT) + LINE_END
+    return LAYOUT.encode({"LX": "D", **values}, ENCODING) + LINE_END
 
 
 def encode_trailer(count: int) -> bytes:
@@ -166,15 +135,12 @@ def decode_line(line: bytes, where: str = "line") -> dict[str, str]:
             ]
         )
     try:
-        return {
-            name: body[start:end].decode(ENCODING).strip()
-            for name, (start, end) in _OFFSETS.items()
-            if name != "LX"
-        }
+        values = LAYOUT.decode(body, ENCODING)
     except UnicodeDecodeError as exc:
         raise InvalidInputError(
             [Problem(where, "fixed_width.encoding", f"not {ENCODING} at byte {exc.start}")]
         ) from None
+    return {name: value.strip() for name, value in values.items() if name != "LX"}
 
 
 def trailer_count(line: bytes) -> int | None:

@@ -98,3 +98,23 @@ def test_dataset_streams_without_reading_everything(drop: Path, connector: Conne
     stream = connector.run("cases", {"since": datetime(2000, 1, 1)})
     first = next(stream)
     assert first.case_no.startswith("MZ")
+
+
+def test_a_dirty_line_is_rejected_by_the_publisher_not_fatal(drop: Path, tmp_path: Path) -> None:
+    from govconnect import Outbox, Publisher, load_registry
+
+    path = sorted(drop.glob("MZJZ_*.DAT"))[0]
+    lines = path.read_bytes().split(b"\r\n")
+    lines[2] = lines[2][:144] + b"2026XX05093000"  # GXSJ is not a timestamp
+    lines[3] = lines[3][:100]  # a truncated line
+    path.write_bytes(b"\r\n".join(lines))
+    registry = load_registry(config={"connectors": {"civil_affairs": {"drop_dir": str(drop)}}})
+    with Outbox(tmp_path / "outbox.sqlite") as outbox:
+        publisher = Publisher(
+            registry, outbox, rejects_dir=tmp_path / "rejects", reject_threshold=0.1
+        )
+        report = publisher.publish("311105001/0001")
+        publisher.close()
+    assert (report.read, report.rejected, report.published) == (120, 2, 118)
+    rejects = Path(report.rejects_file).read_text(encoding="utf-8")
+    assert "updated_at" in rejects and f"{path.name}:4" in rejects

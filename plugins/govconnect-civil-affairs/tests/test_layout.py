@@ -20,7 +20,7 @@ from govconnect_civil_affairs.sample import sample_cases
 
 def test_layout_widths_add_up_to_the_documented_record() -> None:
     assert RECORD_BYTES == 158
-    assert [c.name for c in LAYOUT][:4] == ["LX", "AJBH", "SFZH", "XM"]
+    assert [c.name for c in LAYOUT.fields][:4] == ["LX", "AJBH", "SFZH", "XM"]
 
 
 def test_chinese_characters_take_two_bytes() -> None:
@@ -33,15 +33,20 @@ def test_chinese_characters_take_two_bytes() -> None:
 
 
 def test_round_trip_of_every_sample_case() -> None:
+    numeric = {"JTRK", "JZJE"}  # zero-padded on the wire, read back as the number
+
+    def norm(values: dict[str, str]) -> dict[str, object]:
+        return {k: int(v) if k in numeric else v for k, v in values.items()}
+
     for case in sample_cases(200):
-        assert decode_line(encode_line(case)) == case
+        assert norm(decode_line(encode_line(case))) == norm(case)
 
 
 def test_a_value_too_wide_in_bytes_is_refused() -> None:
     case = next(sample_cases(1))
     with pytest.raises(InvalidInputError) as info:
         encode_line({**case, "XM": "张" * 11})  # 11 characters, 22 bytes > 20
-    assert info.value.problems[0].rule == "fixed_width.too_long"
+    assert info.value.problems[0].rule == "fixed_width.overflow"
 
 
 def test_fit_never_splits_a_character() -> None:
