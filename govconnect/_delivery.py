@@ -21,6 +21,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -67,6 +68,17 @@ class DeliveryStats:
             self.errors[key] = self.errors.get(key, 0) + count
 
 
+@dataclass(frozen=True, slots=True)
+class _Outcome:
+    """What one attempt came to: ``delivered``, ``retry`` after ``delay``, or ``dead``."""
+
+    verdict: str
+    duplicate: bool = False
+    error: Exception | None = None
+    delay: float = 0.0
+    reason: str = ""
+
+
 class DeliveryWorker:
     """Claims due batches from ``outbox`` and sends them with ``client`` (one attempt each).
 
@@ -101,24 +113,30 @@ class DeliveryWorker:
 
     def run_once(self, stats: DeliveryStats | None = None) -> int:
         """Claim and deliver one due batch; returns how many rows it held (0: nothing due)."""
-        stats = stats if stats is not None else DeliveryStats()
-        batch = self.outbox.claim(self.worker_id, batch_size=self.batch_size, lease=self.lease)
+        batch = self._claim()
         if batch is None:
             return 0
         self._emit(EventKind.SENT, batch)
-        try:
-            duplicate = self._send(batch)
-        except PlatformRejectedError as exc:
-            self._dead(batch, f"rejected ({exc.status}): {exc}", exc, stats)
-        except Exception as exc:
-            self._failed(batch, exc, stats)
-        else:
-            self.outbox.mark_delivered(batch, duplicate=duplicate)
-            stats.batches_delivered += 1
-            stats.records_delivered += len(batch.ids)
-            stats.duplicates += int(duplicate)
-            self._emit(EventKind.DELIVERED, batch, extra={"duplicate": duplicate})
+        self._settle(batch, self._attempt(batch), stats if stats is not None else DeliveryStats())
         return len(batch.ids)
+
+    def _claim(self) -> Batch | None:
+        return self.outbox.claim(self.worker_id, batch_size=self.batch_size, lease=self.lease)
+
+    def _attempt(self, batch: Batch) -> _Outcome:
+        """Send once and decide what happens next; touches the network only, never the outbox."""
+        try:
+            return _Outcome("delivered", duplicate=self._send(batch))
+        except PlatformRejectedError as exc:
+            return _Outcome("dead", error=exc, reason=f"rejected ({exc.status}): {exc}")
+        except Exception as exc:
+            elapsed = self.outbox.clock() - batch.created_at
+            delay = self.policy.next_delay(batch.attempt, exc)
+            if self.policy.gives_up(batch.attempt, exc, elapsed=elapsed, delay=delay):
+                why = "gave up" if isinstance(exc, RetryableError) else "failed"
+                reason = f"{why} after {batch.attempt} attempt(s): {exc}"
+                return _Outcome("dead", error=exc, reason=reason)
+            return _Outcome("retry", error=exc, delay=delay)
 
     def _send(self, batch: Batch) -> bool:
         trace = {"message_id": batch.key, "retry": None, "case_id": batch.case_id}
@@ -134,28 +152,79 @@ class DeliveryWorker:
         answer = self.client.post_status(batch.target, idempotency_key=batch.key, **body, **trace)
         return bool(answer.get("duplicate"))
 
-    def _failed(self, batch: Batch, exc: Exception, stats: DeliveryStats) -> None:
-        name = (
-            type(exc).__name__ if not isinstance(exc, RetryableError) else f"retryable:{exc.status}"
-        )
-        stats.errors[name] = stats.errors.get(name, 0) + 1
-        elapsed = self.outbox.clock() - batch.created_at
-        delay = self.policy.next_delay(batch.attempt, exc)
-        if self.policy.gives_up(batch.attempt, exc, elapsed=elapsed, delay=delay):
-            why = "gave up" if isinstance(exc, RetryableError) else "failed"
-            self._dead(batch, f"{why} after {batch.attempt} attempt(s): {exc}", exc, stats)
-            return
-        self.outbox.reschedule(batch, delay, str(exc))
-        stats.retries += 1
-        self._emit(EventKind.RETRIED, batch, error=str(exc), extra={"delay": delay})
+    def _settle(self, batch: Batch, outcome: _Outcome, stats: DeliveryStats) -> None:
+        """Record the outcome in the outbox, count it, and tell the observers."""
+        exc = outcome.error
+        if exc is not None:
+            name = (
+                f"retryable:{exc.status}" if isinstance(exc, RetryableError) else type(exc).__name__
+            )
+            stats.errors[name] = stats.errors.get(name, 0) + 1
+        if outcome.verdict == "delivered":
+            self.outbox.mark_delivered(batch, duplicate=outcome.duplicate)
+            stats.batches_delivered += 1
+            stats.records_delivered += len(batch.ids)
+            stats.duplicates += int(outcome.duplicate)
+            self._emit(EventKind.DELIVERED, batch, extra={"duplicate": outcome.duplicate})
+        elif outcome.verdict == "retry":
+            self.outbox.reschedule(batch, outcome.delay, str(exc))
+            stats.retries += 1
+            self._emit(EventKind.RETRIED, batch, error=str(exc), extra={"delay": outcome.delay})
+        else:
+            dead_id = self.outbox.bury(batch, outcome.reason, getattr(exc, "problems", ()))
+            stats.dead_lettered += 1
+            stats.records_dead += len(batch.ids)
+            log.warning(
+                "batch %s dead-lettered: %s",
+                batch.key,
+                outcome.reason,
+                extra={"dead_letter": dead_id},
+            )
+            self._emit(
+                EventKind.DEAD_LETTERED, batch, error=outcome.reason, extra={"dead_letter": dead_id}
+            )
 
-    def _dead(self, batch: Batch, reason: str, exc: Exception, stats: DeliveryStats) -> None:
-        problems = getattr(exc, "problems", ())
-        dead_id = self.outbox.bury(batch, reason, problems)
-        stats.dead_lettered += 1
-        stats.records_dead += len(batch.ids)
-        log.warning("batch %s dead-lettered: %s", batch.key, reason, extra={"dead_letter": dead_id})
-        self._emit(EventKind.DEAD_LETTERED, batch, error=reason, extra={"dead_letter": dead_id})
+    def _pipeline(
+        self, report: Callable[[DeliveryStats], None], running: Callable[[], bool]
+    ) -> int:
+        """Deliver due batches back to back; returns how many (0: nothing was due).
+
+        While batch *k* is on the wire, a helper thread settles batch *k-1* and claims batch
+        *k+1* (of the same target too: the worker sends them in order), so the outbox's
+        bookkeeping hides behind the network. If *k* must wait for a retry, a prefetched batch of
+        the same target is released unsent, keeping per-target order.
+        """
+        done = 0
+        with ThreadPoolExecutor(1, thread_name_prefix="outbox-settle") as helper:
+
+            def settle(batch: Batch, outcome: _Outcome) -> None:
+                stats = DeliveryStats()
+                self._settle(batch, outcome, stats)
+                report(stats)
+
+            batch = self._claim()
+            settled: Future[None] | None = None
+            while batch is not None:
+                if not running():
+                    helper.submit(self.outbox.release, batch).result()
+                    break
+                self._emit(EventKind.SENT, batch)
+                prefetch = helper.submit(self._claim)
+                outcome = self._attempt(batch)
+                settled = helper.submit(settle, batch, outcome)
+                following = prefetch.result()
+                done += 1
+                if (
+                    outcome.verdict == "retry"
+                    and following is not None
+                    and (following.operation, following.target) == (batch.operation, batch.target)
+                ):
+                    helper.submit(self.outbox.release, following).result()
+                    following = None
+                batch = following
+            if settled is not None:
+                settled.result()
+        return done
 
     def _emit(
         self,
@@ -201,17 +270,19 @@ class DeliveryWorker:
         total = DeliveryStats()
         lock = threading.Lock()
 
+        def running() -> bool:
+            return not stop.is_set() and (deadline is None or time.monotonic() <= deadline)
+
+        def report(stats: DeliveryStats) -> None:
+            with lock:
+                total.merge(stats)
+                if on_progress is not None:
+                    on_progress(total)
+
         def loop(index: int) -> None:
             worker = self if index == 0 else self._sibling(index)
-            while not stop.is_set():
-                if deadline is not None and time.monotonic() > deadline:
-                    return
-                mine = DeliveryStats()
-                if worker.run_once(mine):
-                    with lock:
-                        total.merge(mine)
-                        if on_progress is not None:
-                            on_progress(total)
+            while running():
+                if worker._pipeline(report, running):
                     continue
                 due = self.outbox.next_due()
                 if due is None:

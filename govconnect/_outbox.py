@@ -350,34 +350,30 @@ class Outbox:
         """Lease the next due batch to ``owner``, or None when nothing is due now."""
         now = self.clock()
         with self._write() as conn:
-            head = _find_head(conn, now, scan_limit)
+            head = _find_head(conn, now, scan_limit, owner)
             if head is None:
                 return None
             head_id, operation, target, user_id, case_id, key = head
-            if key is not None:
-                rows = conn.execute(
-                    "SELECT id, payload, created_at, attempts FROM outbox"
-                    " WHERE batch_key = ? ORDER BY id",
-                    (key,),
-                ).fetchall()
-            else:
+            if key is None:
                 key = uuid.uuid4().hex
-                limit = 1 if operation == "status" else batch_size
-                rows = []
-                for row in conn.execute(
-                    "SELECT id, payload, created_at, attempts, user_id, case_id, batch_key"
-                    " FROM outbox WHERE operation = ? AND target = ? AND id >= ? ORDER BY id LIMIT ?",
-                    (operation, target, head_id, limit),
-                ):
-                    if row[4] != user_id or row[5] != case_id or row[6] is not None:
-                        break
-                    rows.append(row[:4])
-            ids = [r[0] for r in rows]
+                last = _batch_end(conn, head, 1 if operation == "status" else batch_size)
+                conn.execute(
+                    "UPDATE outbox SET batch_key = ? WHERE operation = ? AND target = ?"
+                    " AND id BETWEEN ? AND ?",
+                    (key, operation, target, head_id, last),
+                )
             conn.execute(
-                "UPDATE outbox SET batch_key = ?, lease_owner = ?, lease_until = ?,"
-                " attempts = attempts + 1 WHERE id IN (SELECT value FROM json_each(?))",
-                (key, owner, now + lease, orjson.dumps(ids)),
+                "UPDATE outbox SET lease_owner = ?, lease_until = ?, attempts = attempts + 1"
+                " WHERE batch_key = ?",
+                (owner, now + lease, key),
             )
+            rows = conn.execute(
+                "SELECT id, payload FROM outbox WHERE batch_key = ? ORDER BY id", (key,)
+            ).fetchall()
+            attempt, created_at = conn.execute(
+                "SELECT max(attempts), min(created_at) FROM outbox WHERE batch_key = ?", (key,)
+            ).fetchone()
+        ids = [r[0] for r in rows]
         return Batch(
             key=key,
             operation=operation,
@@ -386,8 +382,8 @@ class Outbox:
             case_id=case_id,
             ids=ids,
             payloads=[r[1] for r in rows],
-            attempt=max(r[3] for r in rows) + 1,
-            created_at=min(r[2] for r in rows),
+            attempt=attempt,
+            created_at=created_at,
             owner=owner,
         )
 
@@ -417,6 +413,16 @@ class Outbox:
                 "UPDATE outbox SET lease_owner = NULL, lease_until = NULL, next_attempt_at = ?,"
                 " last_error = ? WHERE batch_key = ? AND lease_owner = ?",
                 (self.clock() + delay, error[:2000], batch.key, batch.owner),
+            )
+
+    def release(self, batch: Batch) -> None:
+        """Give a claimed batch back unsent (same key, due as before): a pipelining worker whose
+        previous batch of the same target must wait for a retry returns the next one this way."""
+        with self._write() as conn:
+            conn.execute(
+                "UPDATE outbox SET lease_owner = NULL, lease_until = NULL, attempts = attempts - 1"
+                " WHERE batch_key = ? AND lease_owner = ?",
+                (batch.key, batch.owner),
             )
 
     def bury(self, batch: Batch, reason: str, problems: Sequence[Problem] = ()) -> int | None:
@@ -566,9 +572,31 @@ class Outbox:
             ).rowcount
 
 
-def _find_head(conn: sqlite3.Connection, now: float, scan_limit: int) -> tuple[Any, ...] | None:
+def _batch_end(conn: sqlite3.Connection, head: tuple[Any, ...], size: int) -> int:
+    """Last id of the batch that starts at ``head``: up to ``size`` rows of its target, stopping
+    before a row of that target with another user or case id, or already in a batch."""
+    head_id, operation, target, user_id, case_id, _ = head
+    row = conn.execute(
+        "SELECT id FROM outbox WHERE operation = ? AND target = ? AND id >= ?"
+        " ORDER BY id LIMIT 1 OFFSET ?",
+        (operation, target, head_id, size - 1),
+    ).fetchone()
+    last = row[0] if row is not None else 2**62
+    mismatch = conn.execute(
+        "SELECT id FROM outbox WHERE operation = ? AND target = ? AND id > ? AND id <= ?"
+        " AND (user_id IS NOT ? OR case_id IS NOT ? OR batch_key IS NOT NULL) ORDER BY id LIMIT 1",
+        (operation, target, head_id, last, user_id, case_id),
+    ).fetchone()
+    return mismatch[0] - 1 if mismatch is not None else last
+
+
+def _find_head(
+    conn: sqlite3.Connection, now: float, scan_limit: int, owner: str
+) -> tuple[Any, ...] | None:
     """The oldest row that is due, unleased, and not behind a waiting row of the same target.
 
+    Rows leased by ``owner`` itself neither qualify nor block: a worker that pipelines may claim
+    the next batch of a target while its previous one is in flight, because it sends them in order.
     Each step asks SQLite for the first row after the last one seen whose target is not yet known
     to be blocked, so every row is scanned at most once, in C; ``scan_limit`` bounds the id range.
     """
@@ -579,9 +607,10 @@ def _find_head(conn: sqlite3.Connection, now: float, scan_limit: int) -> tuple[A
         row = conn.execute(
             "SELECT id, operation, target, user_id, case_id, batch_key, next_attempt_at, lease_until"
             " FROM outbox WHERE id > ? AND id <= ?"
+            " AND (lease_owner IS NOT ? OR lease_until <= ?)"
             " AND operation || ' ' || target NOT IN (SELECT value FROM json_each(?))"
             " ORDER BY id LIMIT 1",
-            (after, limit if limit is not None else 2**62, orjson.dumps(blocked)),
+            (after, limit if limit is not None else 2**62, owner, now, orjson.dumps(blocked)),
         ).fetchone()
         if row is None:
             return None

@@ -141,9 +141,22 @@ def test_status_changes_go_one_at_a_time_in_order(outbox: Outbox) -> None:
         "C1",
         1,
     )
-    assert outbox.claim("w") is None
+    assert outbox.claim("another-worker") is None
     outbox.mark_delivered(first)
     assert b"completed" in outbox.claim("w").payloads[0]
+
+
+def test_a_worker_may_prefetch_its_next_batch_of_a_target_and_release_it(outbox: Outbox) -> None:
+    outbox.enqueue(CODE, [{"id": i} for i in range(4)])
+    first = outbox.claim("w", batch_size=2)
+    second = outbox.claim("w", batch_size=2)
+    assert (first.ids, second.ids) == ([1, 2], [3, 4])
+    assert outbox.claim("other") is None
+    outbox.reschedule(first, 10, "503")
+    outbox.release(second)
+    # The released batch keeps its key but waits behind the rescheduled one.
+    assert outbox.claim("other") is None
+    assert outbox.status().waiting == 2
 
 
 def test_lease_expiry_reclaims_with_the_same_key(outbox: Outbox, clock: Clock) -> None:
