@@ -20,6 +20,7 @@ import socket
 import threading
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -83,7 +84,8 @@ class DeliveryWorker:
     """Claims due batches from ``outbox`` and sends them with ``client`` (one attempt each).
 
     The client's own retry policy is bypassed: retries are durable, scheduled in the outbox by
-    ``policy`` so they survive restarts. ``lease`` must exceed the client's request timeout.
+    ``policy`` so they survive restarts. ``lease`` must exceed the time to send ``prefetch``
+    batches (claimed together, sent one after another) at the client's request timeout.
     Events go to ``pm`` (the ``exchange_event`` hook) and/or ``on_event``, or to the outbox's.
     """
 
@@ -95,6 +97,7 @@ class DeliveryWorker:
         policy: RetryPolicy = OUTBOX_POLICY,
         batch_size: int = 500,
         lease: float = 60.0,
+        prefetch: int = 4,
         pm: Any = None,
         on_event: Callable[[ExchangeEvent], None] | None = None,
         worker_id: str | None = None,
@@ -105,6 +108,7 @@ class DeliveryWorker:
         self.policy = policy
         self.batch_size = batch_size
         self.lease = lease
+        self.prefetch = max(prefetch, 1)
         self.observers = Observers(pm, on_event) if pm or on_event else outbox.observers
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.sleep = sleep
@@ -187,44 +191,57 @@ class DeliveryWorker:
     def _pipeline(
         self, report: Callable[[DeliveryStats], None], running: Callable[[], bool]
     ) -> int:
-        """Deliver due batches back to back; returns how many (0: nothing was due).
+        """Deliver due batches back to back; returns how many were sent (0: nothing was due).
 
-        While batch *k* is on the wire, a helper thread settles batch *k-1* and claims batch
-        *k+1* (of the same target too: the worker sends them in order), so the outbox's
-        bookkeeping hides behind the network. If *k* must wait for a retry, a prefetched batch of
-        the same target is released unsent, keeping per-target order.
+        Batches are claimed ``prefetch`` at a time (one fsync for all of them) by a helper thread,
+        which also records each outcome, while the calling thread keeps the wire busy: the
+        outbox's bookkeeping hides behind the network. Batches are sent in claim order, so per-
+        target order holds; when one must wait for a retry, the queued batches of its target are
+        given back unsent and wait behind it.
         """
-        done = 0
-        with ThreadPoolExecutor(1, thread_name_prefix="outbox-settle") as helper:
+        sent = 0
+        queue: deque[Batch] = deque()
+        refill: Future[list[Batch]] | None = None
 
-            def settle(batch: Batch, outcome: _Outcome) -> None:
-                stats = DeliveryStats()
-                self._settle(batch, outcome, stats)
-                report(stats)
+        def claim() -> list[Batch]:
+            return self.outbox.claim_many(
+                self.worker_id, self.prefetch, batch_size=self.batch_size, lease=self.lease
+            )
 
-            batch = self._claim()
-            settled: Future[None] | None = None
-            while batch is not None:
+        def settle(batch: Batch, outcome: _Outcome) -> None:
+            stats = DeliveryStats()
+            self._settle(batch, outcome, stats)
+            report(stats)
+
+        with ThreadPoolExecutor(1, thread_name_prefix="outbox-helper") as helper:
+            queue.extend(claim())
+            while queue:
                 if not running():
-                    helper.submit(self.outbox.release, batch).result()
                     break
+                if refill is None and len(queue) <= max(self.prefetch // 2, 1):
+                    refill = helper.submit(claim)
+                batch = queue.popleft()
                 self._emit(EventKind.SENT, batch)
-                prefetch = helper.submit(self._claim)
                 outcome = self._attempt(batch)
-                settled = helper.submit(settle, batch, outcome)
-                following = prefetch.result()
-                done += 1
-                if (
-                    outcome.verdict == "retry"
-                    and following is not None
-                    and (following.operation, following.target) == (batch.operation, batch.target)
-                ):
-                    helper.submit(self.outbox.release, following).result()
-                    following = None
-                batch = following
-            if settled is not None:
-                settled.result()
-        return done
+                helper.submit(settle, batch, outcome)
+                sent += 1
+                if outcome.verdict == "retry" and refill is not None:
+                    queue.extend(refill.result())
+                    refill = None
+                if outcome.verdict == "retry":
+                    same = (batch.operation, batch.target)
+                    behind = [b for b in queue if (b.operation, b.target) == same]
+                    queue = deque(b for b in queue if (b.operation, b.target) != same)
+                    for waiting in behind:
+                        helper.submit(self.outbox.release, waiting)
+                if not queue and refill is not None:
+                    queue.extend(refill.result())
+                    refill = None
+            if refill is not None:
+                queue.extend(refill.result())
+            for unsent in queue:
+                helper.submit(self.outbox.release, unsent)
+        return sent
 
     def _emit(
         self,
@@ -307,6 +324,7 @@ class DeliveryWorker:
             policy=self.policy,
             batch_size=self.batch_size,
             lease=self.lease,
+            prefetch=self.prefetch,
             worker_id=f"{self.worker_id}/{index}",
             sleep=self.sleep,
         )

@@ -52,11 +52,11 @@ CREATE TABLE IF NOT EXISTS outbox (
     next_attempt_at REAL NOT NULL,
     attempts        INTEGER NOT NULL DEFAULT 0,
     batch_key       TEXT,
+    batch_end       INTEGER,
     lease_owner     TEXT,
     lease_until     REAL,
     last_error      TEXT
 );
-CREATE INDEX IF NOT EXISTS outbox_by_batch ON outbox(batch_key) WHERE batch_key IS NOT NULL;
 CREATE TABLE IF NOT EXISTS outbox_delivered (
     batch_key    TEXT PRIMARY KEY,
     operation    TEXT NOT NULL,
@@ -151,6 +151,11 @@ class Batch:
     created_at: float
     owner: str
 
+    @property
+    def span(self) -> tuple[int, int]:
+        """First and last row id: a batch is the rows of its target, in this range, with its key."""
+        return self.ids[0], self.ids[-1]
+
 
 @dataclass(frozen=True, slots=True)
 class DeadLetter:
@@ -211,10 +216,24 @@ class Outbox:
         self._conns: list[sqlite3.Connection] = []
         self._conns_lock = threading.Lock()
         self._conn().executescript(f"BEGIN IMMEDIATE; {SCHEMA} COMMIT;")
+        self._migrate()
         with self._write() as conn:
             row = conn.execute("SELECT value FROM outbox_meta WHERE key = 'uid'").fetchone()
             if row is None:
                 conn.execute("INSERT INTO outbox_meta VALUES ('uid', ?)", (uuid.uuid4().hex,))
+
+    def _migrate(self) -> None:
+        """Bring an outbox file written by an earlier version up to this schema."""
+        columns = {row[1] for row in self._conn().execute("PRAGMA table_info(outbox)")}
+        if "batch_end" in columns:
+            return
+        with self._write() as conn:
+            conn.execute("ALTER TABLE outbox ADD COLUMN batch_end INTEGER")
+            conn.execute(
+                "UPDATE outbox SET batch_end = (SELECT max(o.id) FROM outbox o"
+                " WHERE o.batch_key = outbox.batch_key) WHERE batch_key IS NOT NULL"
+            )
+            conn.execute("DROP INDEX IF EXISTS outbox_by_batch")
 
     # --- connections ---------------------------------------------------------------------------
 
@@ -232,16 +251,29 @@ class Outbox:
         return conn
 
     @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        """One ``BEGIN IMMEDIATE`` transaction: committed on exit, rolled back on any error."""
+    def _write(self, *, durable: bool = True) -> Iterator[sqlite3.Connection]:
+        """One ``BEGIN IMMEDIATE`` transaction: committed on exit, rolled back on any error.
+
+        ``durable=False`` commits with ``synchronous=NORMAL`` (no fsync): for bookkeeping whose
+        loss in a power failure is harmless because it is redone safely — a lost "delivered" mark
+        means a re-send under the same key, which the platform refuses as a duplicate. Enqueues,
+        claims (which fix the idempotency key) and dead letters always use the configured level.
+        """
         conn = self._conn()
-        conn.execute("BEGIN IMMEDIATE")
+        relax = not durable and self.synchronous in {"FULL", "EXTRA"}
+        if relax:
+            conn.execute("PRAGMA synchronous=NORMAL")
         try:
-            yield conn
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+        finally:
+            if relax:
+                conn.execute(f"PRAGMA synchronous={self.synchronous}")
 
     def close(self) -> None:
         with self._conns_lock:
@@ -348,49 +380,42 @@ class Outbox:
         self, owner: str, *, batch_size: int = 500, lease: float = 30.0, scan_limit: int = 20000
     ) -> Batch | None:
         """Lease the next due batch to ``owner``, or None when nothing is due now."""
-        now = self.clock()
-        with self._write() as conn:
-            head = _find_head(conn, now, scan_limit, owner)
-            if head is None:
-                return None
-            head_id, operation, target, user_id, case_id, key = head
-            if key is None:
-                key = uuid.uuid4().hex
-                last = _batch_end(conn, head, 1 if operation == "status" else batch_size)
-                conn.execute(
-                    "UPDATE outbox SET batch_key = ? WHERE operation = ? AND target = ?"
-                    " AND id BETWEEN ? AND ?",
-                    (key, operation, target, head_id, last),
-                )
-            conn.execute(
-                "UPDATE outbox SET lease_owner = ?, lease_until = ?, attempts = attempts + 1"
-                " WHERE batch_key = ?",
-                (owner, now + lease, key),
-            )
-            rows = conn.execute(
-                "SELECT id, payload FROM outbox WHERE batch_key = ? ORDER BY id", (key,)
-            ).fetchall()
-            attempt, created_at = conn.execute(
-                "SELECT max(attempts), min(created_at) FROM outbox WHERE batch_key = ?", (key,)
-            ).fetchone()
-        ids = [r[0] for r in rows]
-        return Batch(
-            key=key,
-            operation=operation,
-            target=target,
-            user_id=user_id,
-            case_id=case_id,
-            ids=ids,
-            payloads=[r[1] for r in rows],
-            attempt=attempt,
-            created_at=created_at,
-            owner=owner,
+        batches = self.claim_many(
+            owner, 1, batch_size=batch_size, lease=lease, scan_limit=scan_limit
         )
+        return batches[0] if batches else None
+
+    def claim_many(
+        self,
+        owner: str,
+        count: int,
+        *,
+        batch_size: int = 500,
+        lease: float = 30.0,
+        scan_limit: int = 20000,
+    ) -> list[Batch]:
+        """Lease up to ``count`` due batches to ``owner`` in one transaction (one fsync).
+
+        Batches of one target come back in order; the owner must send them in that order and give
+        back (:meth:`release`) those behind one that has to wait for a retry.
+        """
+        now = self.clock()
+        batches: list[Batch] = []
+        with self._write() as conn:
+            for _ in range(count):
+                batch = _claim_one(conn, owner, now, batch_size, lease, scan_limit)
+                if batch is None:
+                    break
+                batches.append(batch)
+        return batches
 
     def mark_delivered(self, batch: Batch, *, duplicate: bool = False) -> None:
         """The platform applied (or had already applied) the batch: it leaves the outbox."""
-        with self._write() as conn:
-            conn.execute("DELETE FROM outbox WHERE batch_key = ?", (batch.key,))
+        with self._write(durable=False) as conn:
+            conn.execute(
+                "DELETE FROM outbox WHERE id BETWEEN ? AND ? AND batch_key = ?",
+                (batch.ids[0], batch.ids[-1], batch.key),
+            )
             conn.execute(
                 "INSERT OR IGNORE INTO outbox_delivered VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
@@ -408,29 +433,30 @@ class Outbox:
 
     def reschedule(self, batch: Batch, delay: float, error: str) -> None:
         """Release the lease; the batch (same key) is due again in ``delay`` seconds."""
-        with self._write() as conn:
+        with self._write(durable=False) as conn:
             conn.execute(
                 "UPDATE outbox SET lease_owner = NULL, lease_until = NULL, next_attempt_at = ?,"
-                " last_error = ? WHERE batch_key = ? AND lease_owner = ?",
-                (self.clock() + delay, error[:2000], batch.key, batch.owner),
+                " last_error = ? WHERE id BETWEEN ? AND ? AND batch_key = ? AND lease_owner = ?",
+                (self.clock() + delay, error[:2000], *batch.span, batch.key, batch.owner),
             )
 
     def release(self, batch: Batch) -> None:
         """Give a claimed batch back unsent (same key, due as before): a pipelining worker whose
         previous batch of the same target must wait for a retry returns the next one this way."""
-        with self._write() as conn:
+        with self._write(durable=False) as conn:
             conn.execute(
                 "UPDATE outbox SET lease_owner = NULL, lease_until = NULL, attempts = attempts - 1"
-                " WHERE batch_key = ? AND lease_owner = ?",
-                (batch.key, batch.owner),
+                " WHERE id BETWEEN ? AND ? AND batch_key = ? AND lease_owner = ?",
+                (*batch.span, batch.key, batch.owner),
             )
 
     def bury(self, batch: Batch, reason: str, problems: Sequence[Problem] = ()) -> int | None:
         """Move the batch to dead letters with ``reason``; returns the dead letter's id."""
         with self._write() as conn:
             rows = conn.execute(
-                "SELECT id, created_at, payload FROM outbox WHERE batch_key = ? ORDER BY id",
-                (batch.key,),
+                "SELECT id, created_at, payload FROM outbox WHERE id BETWEEN ? AND ?"
+                " AND batch_key = ? ORDER BY id",
+                (*batch.span, batch.key),
             ).fetchall()
             if not rows:
                 return None
@@ -454,7 +480,10 @@ class Outbox:
                     orjson.dumps([p.as_dict() for p in problems]).decode(),
                 ),
             )
-            conn.execute("DELETE FROM outbox WHERE batch_key = ?", (batch.key,))
+            conn.execute(
+                "DELETE FROM outbox WHERE id BETWEEN ? AND ? AND batch_key = ?",
+                (*batch.span, batch.key),
+            )
             return cursor.lastrowid
 
     # --- dead letters --------------------------------------------------------------------------
@@ -490,6 +519,7 @@ class Outbox:
                     )
                 ]
             for dead_id, key, operation, target, user_id, case_id, records, entries, *_ in rows:
+                entry_rows = orjson.loads(entries)
                 conn.executemany(
                     "INSERT INTO outbox (operation, target, payload, user_id, case_id,"
                     " created_at, next_attempt_at, batch_key) VALUES (?,?,?,?,?,?,?,?)",
@@ -504,8 +534,13 @@ class Outbox:
                             now,
                             key,
                         )
-                        for e in orjson.loads(entries)
+                        for e in entry_rows
                     ],
+                )
+                last = conn.execute("SELECT last_insert_rowid()").fetchone()[0]
+                conn.execute(
+                    "UPDATE outbox SET batch_end = ? WHERE id BETWEEN ? AND ?",
+                    (last, last - len(entry_rows) + 1, last),
                 )
                 conn.execute("DELETE FROM outbox_dead WHERE id = ?", (dead_id,))
                 replayed.append((key, operation, target, case_id, records, dead_id))
@@ -572,10 +607,50 @@ class Outbox:
             ).rowcount
 
 
+def _claim_one(
+    conn: sqlite3.Connection, owner: str, now: float, batch_size: int, lease: float, scan_limit: int
+) -> Batch | None:
+    head = _find_head(conn, now, scan_limit, owner)
+    if head is None:
+        return None
+    head_id, operation, target, user_id, case_id, key, last = head
+    if key is None:
+        key = uuid.uuid4().hex
+        last = _batch_end(conn, head, 1 if operation == "status" else batch_size)
+        conn.execute(
+            "UPDATE outbox SET batch_key = ?, batch_end = ?, lease_owner = ?, lease_until = ?,"
+            " attempts = attempts + 1 WHERE id BETWEEN ? AND ? AND operation = ? AND target = ?",
+            (key, last, owner, now + lease, head_id, last, operation, target),
+        )
+    else:
+        conn.execute(
+            "UPDATE outbox SET lease_owner = ?, lease_until = ?, attempts = attempts + 1"
+            " WHERE id BETWEEN ? AND ? AND batch_key = ?",
+            (owner, now + lease, head_id, last, key),
+        )
+    rows = conn.execute(
+        "SELECT id, payload, attempts, created_at FROM outbox"
+        " WHERE id BETWEEN ? AND ? AND batch_key = ? ORDER BY id",
+        (head_id, last, key),
+    ).fetchall()
+    return Batch(
+        key=key,
+        operation=operation,
+        target=target,
+        user_id=user_id,
+        case_id=case_id,
+        ids=[r[0] for r in rows],
+        payloads=[r[1] for r in rows],
+        attempt=max(r[2] for r in rows),
+        created_at=min(r[3] for r in rows),
+        owner=owner,
+    )
+
+
 def _batch_end(conn: sqlite3.Connection, head: tuple[Any, ...], size: int) -> int:
     """Last id of the batch that starts at ``head``: up to ``size`` rows of its target, stopping
     before a row of that target with another user or case id, or already in a batch."""
-    head_id, operation, target, user_id, case_id, _ = head
+    head_id, operation, target, user_id, case_id, *_ = head
     row = conn.execute(
         "SELECT id FROM outbox WHERE operation = ? AND target = ? AND id >= ?"
         " ORDER BY id LIMIT 1 OFFSET ?",
@@ -605,8 +680,8 @@ def _find_head(
     limit: int | None = None
     while True:
         row = conn.execute(
-            "SELECT id, operation, target, user_id, case_id, batch_key, next_attempt_at, lease_until"
-            " FROM outbox WHERE id > ? AND id <= ?"
+            "SELECT id, operation, target, user_id, case_id, batch_key, batch_end, next_attempt_at,"
+            " lease_until FROM outbox WHERE id > ? AND id <= ?"
             " AND (lease_owner IS NOT ? OR lease_until <= ?)"
             " AND operation || ' ' || target NOT IN (SELECT value FROM json_each(?))"
             " ORDER BY id LIMIT 1",
@@ -616,7 +691,7 @@ def _find_head(
             return None
         if limit is None:
             limit = row[0] + scan_limit
-        if row[6] <= now and (row[7] is None or row[7] <= now):
-            return row[:6]
+        if row[7] <= now and (row[8] is None or row[8] <= now):
+            return row[:7]
         blocked.append(f"{row[1]} {row[2]}")
         after = row[0]
