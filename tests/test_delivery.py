@@ -240,3 +240,74 @@ def test_soak_against_hostile_platform(tmp_path: Path) -> None:
         injected = platform.faults_injected
         assert injected["lost_response"] > 0 and injected["reset"] > 0 and injected["error"] > 0
         assert platform.duplicates_refused > 0  # lost responses made the keys matter
+
+
+def scripted_client(
+    answers: list[int], seen: list[tuple[str, list[int]]], on_request: Any = None
+) -> ExchangeClient:
+    """A client whose platform answers from a script of statuses, recording each batch's ids."""
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        import orjson
+
+        body = orjson.loads(request.content)
+        seen.append((request.headers["Idempotency-Key"], [r["id"] for r in body["records"]]))
+        if on_request is not None:
+            on_request(len(seen))
+        status = answers.pop(0) if answers else 200
+        if status != 200:
+            return httpx.Response(
+                status,
+                json={"error": "unavailable", "message": "x", "problems": []},
+                headers={"Retry-After": "0.05"},
+            )
+        return httpx.Response(
+            200,
+            json={
+                "resource_code": body["resource_code"],
+                "accepted": len(body["records"]),
+                "duplicate": False,
+                "batch_id": "b",
+            },
+        )
+
+    return ExchangeClient(
+        "http://platform.test",
+        token="t",
+        node=DEFAULT_NODE,
+        user_id="u",
+        transport=httpx.MockTransport(handler),
+        retry=None,
+    )
+
+
+def test_prefetched_batches_wait_behind_a_retry(outbox: Outbox) -> None:
+    """Order per target holds when the first of several prefetched batches must be retried."""
+    outbox.enqueue(CODE, [{"id": i} for i in range(8)])
+    outbox.enqueue("111112001/2002", [{"id": 100}])
+    seen: list[tuple[str, list[int]]] = []
+    worker = DeliveryWorker(
+        outbox, scripted_client([503], seen), batch_size=2, prefetch=8, policy=FAST
+    )
+    stats = worker.drain(timeout=10)
+    assert stats.records_delivered == 9 and stats.retries == 1
+    first_batch = seen[0]
+    of_code = [(key, ids) for key, ids in seen if ids[0] != 100]
+    # the failed batch went first, then everything of its target strictly in order
+    assert of_code[0] == first_batch and of_code[1][0] == first_batch[0]
+    delivered_order = [ids for _, ids in of_code[1:]]
+    assert delivered_order == [[0, 1], [2, 3], [4, 5], [6, 7]]
+    assert outbox.pending() == 0
+
+
+def test_stopping_gives_back_prefetched_batches(outbox: Outbox) -> None:
+    outbox.enqueue(CODE, [{"id": i} for i in range(10)])
+    seen: list[tuple[str, list[int]]] = []
+    stop = threading.Event()
+    client = scripted_client([], seen, on_request=lambda n: n >= 2 and stop.set())
+    worker = DeliveryWorker(outbox, client, batch_size=2, prefetch=5)
+    worker.drain(stop=stop)
+    assert outbox.status().delivered_records == 4
+    assert outbox.status().in_flight == 0  # nothing stays leased to a worker that stopped
+    DeliveryWorker(outbox, scripted_client([], seen), batch_size=2).drain(timeout=10)
+    assert sorted(i for _, ids in seen for i in ids) == list(range(10))

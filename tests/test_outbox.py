@@ -338,3 +338,73 @@ def test_cli_uses_the_environment_for_the_path(
     monkeypatch.setenv("GOVCONNECT_OUTBOX", str(path))
     assert run("status").exit_code == 0
     assert path.exists()
+
+
+def test_outbox_files_of_the_first_schema_are_migrated(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite"
+    old = sqlite3.connect(path)
+    old.executescript(
+        """
+        CREATE TABLE outbox (id INTEGER PRIMARY KEY AUTOINCREMENT, operation TEXT NOT NULL,
+            target TEXT NOT NULL, payload BLOB NOT NULL, user_id TEXT, case_id TEXT,
+            created_at REAL NOT NULL, next_attempt_at REAL NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0, batch_key TEXT, lease_owner TEXT,
+            lease_until REAL, last_error TEXT);
+        CREATE INDEX outbox_by_batch ON outbox(batch_key) WHERE batch_key IS NOT NULL;
+        INSERT INTO outbox (operation, target, payload, created_at, next_attempt_at, attempts,
+            batch_key) VALUES ('publish', '1/2', '{"id":1}', 0, 0, 1, 'k1'),
+            ('publish', '1/2', '{"id":2}', 0, 0, 1, 'k1'), ('publish', '1/2', '{"id":3}', 0, 0, 0, NULL);
+        """
+    )
+    old.close()
+    with Outbox(path) as box:
+        first = box.claim("w", batch_size=10)
+        assert (first.key, first.ids, first.attempt) == ("k1", [1, 2], 2)
+        box.mark_delivered(first)
+        assert box.claim("w", batch_size=10).ids == [3]
+    with Outbox(path) as box:  # a second open finds nothing to migrate
+        assert box.pending() == 1
+
+
+def test_cli_drain_delivers_with_progress(tmp_path: Path, mock_platform: Any) -> None:
+    from govconnect import ExchangeClient
+    from govconnect.testing import DEFAULT_NODE
+
+    client = ExchangeClient(
+        mock_platform.url, token=mock_platform.token, node=DEFAULT_NODE, user_id="u"
+    )
+    client.put_resource({"code": CODE, "version": 1})
+    path = str(tmp_path / "o.sqlite")
+    with Outbox(path) as box:
+        box.enqueue(CODE, [{"id": i} for i in range(1200)])
+        box.enqueue("999/9", [{"id": 1}])  # unknown resource: dead-lettered
+    env = {"GOVCONNECT_PLATFORM_TOKEN": mock_platform.token, "COLUMNS": "200"}
+    result = CliRunner().invoke(
+        cli(),
+        [
+            "outbox",
+            "drain",
+            "--url",
+            mock_platform.url,
+            "--node",
+            DEFAULT_NODE,
+            "--path",
+            path,
+            "--batch-size",
+            "100",
+            "--threads",
+            "2",
+        ],
+        env=env,
+    )
+    assert "delivered 1200 record(s) in 12 batch(es)" in result.output
+    assert "dead-lettered 1" in result.output
+    assert result.exit_code == 1  # something was dead-lettered
+    assert mock_platform.records_received == {CODE: 1200}
+    assert mock_platform.token not in result.output
+    bad = CliRunner().invoke(
+        cli(),
+        ["outbox", "drain", "--url", mock_platform.url, "--node", "bad", "--path", path],
+        env=env,
+    )
+    assert bad.exit_code == 1 and "node" in bad.output
