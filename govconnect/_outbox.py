@@ -34,6 +34,8 @@ from . import _platform as P
 from ._client import status_body
 from ._events import EventKind, ExchangeEvent
 from ._exceptions import ConfigurationError, InvalidInputError, Problem
+from ._observers import Observers
+from ._outbox_claims import Batch, claim_one
 
 __all__ = ["Batch", "DeadLetter", "Observers", "Outbox", "OutboxStatus"]
 
@@ -89,72 +91,6 @@ _INSERT = (
     "INSERT INTO outbox (operation, target, payload, user_id, case_id, created_at, next_attempt_at)"
     " VALUES (?, ?, ?, ?, ?, ?, ?)"
 )
-
-
-class Observers:
-    """Delivers exchange events to the ``exchange_event`` hook and/or a callback.
-
-    Each hook implementation is called on its own, so one that raises neither stops the others nor
-    delivery: the exception is logged and swallowed.
-    """
-
-    def __init__(self, pm: Any = None, callback: Callable[[ExchangeEvent], None] | None = None):
-        self.pm = pm
-        self.callback = callback
-
-    def emit(self, event: ExchangeEvent) -> None:
-        log.info(
-            "exchange %s %s",
-            event.kind.value,
-            event.message_id,
-            extra={
-                "event": event.kind.value,
-                "message_id": event.message_id,
-                "operation": event.operation,
-                "resource_code": event.resource_code,
-                "case_id": event.case_id,
-                "attempt": event.attempt,
-                "records": event.records,
-            },
-        )
-        if self.pm is not None:
-            for impl in self.pm.hook.exchange_event.get_hookimpls():
-                self._call(impl.plugin_name, impl.function, impl.argnames, event)
-        if self.callback is not None:
-            self._call("callback", self.callback, None, event)
-
-    @staticmethod
-    def _call(
-        name: str, fn: Callable[..., Any], argnames: Sequence[str] | None, event: Any
-    ) -> None:
-        try:
-            if argnames is None:
-                fn(event)
-            else:
-                fn(**({"event": event} if "event" in argnames else {}))
-        except Exception:
-            log.exception("exchange_event observer %s failed; ignored", name)
-
-
-@dataclass(frozen=True, slots=True)
-class Batch:
-    """Rows claimed together: one request to the platform under one idempotency key."""
-
-    key: str
-    operation: str
-    target: str
-    user_id: str | None
-    case_id: str | None
-    ids: list[int]
-    payloads: list[bytes]
-    attempt: int
-    created_at: float
-    owner: str
-
-    @property
-    def span(self) -> tuple[int, int]:
-        """First and last row id: a batch is the rows of its target, in this range, with its key."""
-        return self.ids[0], self.ids[-1]
 
 
 @dataclass(frozen=True, slots=True)
@@ -403,7 +339,7 @@ class Outbox:
         batches: list[Batch] = []
         with self._write() as conn:
             for _ in range(count):
-                batch = _claim_one(conn, owner, now, batch_size, lease, scan_limit)
+                batch = claim_one(conn, owner, now, batch_size, lease, scan_limit)
                 if batch is None:
                     break
                 batches.append(batch)
@@ -605,93 +541,3 @@ class Outbox:
             return conn.execute(
                 "DELETE FROM outbox_delivered WHERE delivered_at < ?", (delivered_before,)
             ).rowcount
-
-
-def _claim_one(
-    conn: sqlite3.Connection, owner: str, now: float, batch_size: int, lease: float, scan_limit: int
-) -> Batch | None:
-    head = _find_head(conn, now, scan_limit, owner)
-    if head is None:
-        return None
-    head_id, operation, target, user_id, case_id, key, last = head
-    if key is None:
-        key = uuid.uuid4().hex
-        last = _batch_end(conn, head, 1 if operation == "status" else batch_size)
-        conn.execute(
-            "UPDATE outbox SET batch_key = ?, batch_end = ?, lease_owner = ?, lease_until = ?,"
-            " attempts = attempts + 1 WHERE id BETWEEN ? AND ? AND operation = ? AND target = ?",
-            (key, last, owner, now + lease, head_id, last, operation, target),
-        )
-    else:
-        conn.execute(
-            "UPDATE outbox SET lease_owner = ?, lease_until = ?, attempts = attempts + 1"
-            " WHERE id BETWEEN ? AND ? AND batch_key = ?",
-            (owner, now + lease, head_id, last, key),
-        )
-    rows = conn.execute(
-        "SELECT id, payload, attempts, created_at FROM outbox"
-        " WHERE id BETWEEN ? AND ? AND batch_key = ? ORDER BY id",
-        (head_id, last, key),
-    ).fetchall()
-    return Batch(
-        key=key,
-        operation=operation,
-        target=target,
-        user_id=user_id,
-        case_id=case_id,
-        ids=[r[0] for r in rows],
-        payloads=[r[1] for r in rows],
-        attempt=max(r[2] for r in rows),
-        created_at=min(r[3] for r in rows),
-        owner=owner,
-    )
-
-
-def _batch_end(conn: sqlite3.Connection, head: tuple[Any, ...], size: int) -> int:
-    """Last id of the batch that starts at ``head``: up to ``size`` rows of its target, stopping
-    before a row of that target with another user or case id, or already in a batch."""
-    head_id, operation, target, user_id, case_id, *_ = head
-    row = conn.execute(
-        "SELECT id FROM outbox WHERE operation = ? AND target = ? AND id >= ?"
-        " ORDER BY id LIMIT 1 OFFSET ?",
-        (operation, target, head_id, size - 1),
-    ).fetchone()
-    last = row[0] if row is not None else 2**62
-    mismatch = conn.execute(
-        "SELECT id FROM outbox WHERE operation = ? AND target = ? AND id > ? AND id <= ?"
-        " AND (user_id IS NOT ? OR case_id IS NOT ? OR batch_key IS NOT NULL) ORDER BY id LIMIT 1",
-        (operation, target, head_id, last, user_id, case_id),
-    ).fetchone()
-    return mismatch[0] - 1 if mismatch is not None else last
-
-
-def _find_head(
-    conn: sqlite3.Connection, now: float, scan_limit: int, owner: str
-) -> tuple[Any, ...] | None:
-    """The oldest row that is due, unleased, and not behind a waiting row of the same target.
-
-    Rows leased by ``owner`` itself neither qualify nor block: a worker that pipelines may claim
-    the next batch of a target while its previous one is in flight, because it sends them in order.
-    Each step asks SQLite for the first row after the last one seen whose target is not yet known
-    to be blocked, so every row is scanned at most once, in C; ``scan_limit`` bounds the id range.
-    """
-    blocked: list[str] = []
-    after = 0
-    limit: int | None = None
-    while True:
-        row = conn.execute(
-            "SELECT id, operation, target, user_id, case_id, batch_key, batch_end, next_attempt_at,"
-            " lease_until FROM outbox WHERE id > ? AND id <= ?"
-            " AND (lease_owner IS NOT ? OR lease_until <= ?)"
-            " AND operation || ' ' || target NOT IN (SELECT value FROM json_each(?))"
-            " ORDER BY id LIMIT 1",
-            (after, limit if limit is not None else 2**62, owner, now, orjson.dumps(blocked)),
-        ).fetchone()
-        if row is None:
-            return None
-        if limit is None:
-            limit = row[0] + scan_limit
-        if row[7] <= now and (row[8] is None or row[8] <= now):
-            return row[:7]
-        blocked.append(f"{row[1]} {row[2]}")
-        after = row[0]
