@@ -35,7 +35,7 @@ from ._client import status_body
 from ._events import EventKind, ExchangeEvent
 from ._exceptions import ConfigurationError, InvalidInputError, Problem
 from ._observers import Observers
-from ._outbox_claims import Batch, claim_one
+from ._outbox_claims import BATCHES_SCHEMA, Batch, claim_one
 
 __all__ = ["Batch", "DeadLetter", "Observers", "Outbox", "OutboxStatus"]
 
@@ -51,13 +51,7 @@ CREATE TABLE IF NOT EXISTS outbox (
     user_id         TEXT,
     case_id         TEXT,
     created_at      REAL NOT NULL,
-    next_attempt_at REAL NOT NULL,
-    attempts        INTEGER NOT NULL DEFAULT 0,
-    batch_key       TEXT,
-    batch_end       INTEGER,
-    lease_owner     TEXT,
-    lease_until     REAL,
-    last_error      TEXT
+    next_attempt_at REAL NOT NULL
 );
 CREATE TABLE IF NOT EXISTS outbox_delivered (
     batch_key    TEXT PRIMARY KEY,
@@ -151,7 +145,7 @@ class Outbox:
         self._local = threading.local()
         self._conns: list[sqlite3.Connection] = []
         self._conns_lock = threading.Lock()
-        self._conn().executescript(f"BEGIN IMMEDIATE; {SCHEMA} COMMIT;")
+        self._conn().executescript(f"BEGIN IMMEDIATE; {SCHEMA} {BATCHES_SCHEMA} COMMIT;")
         self._migrate()
         with self._write() as conn:
             row = conn.execute("SELECT value FROM outbox_meta WHERE key = 'uid'").fetchone()
@@ -159,17 +153,30 @@ class Outbox:
                 conn.execute("INSERT INTO outbox_meta VALUES ('uid', ?)", (uuid.uuid4().hex,))
 
     def _migrate(self) -> None:
-        """Bring an outbox file written by an earlier version up to this schema."""
+        """Bring an outbox file of the first schema (claims stored on each row) up to this one:
+        its claimed rows become ``outbox_batches`` rows with the same keys, leases dropped."""
         columns = {row[1] for row in self._conn().execute("PRAGMA table_info(outbox)")}
-        if "batch_end" in columns:
+        if "batch_key" not in columns:
             return
         with self._write() as conn:
-            conn.execute("ALTER TABLE outbox ADD COLUMN batch_end INTEGER")
             conn.execute(
-                "UPDATE outbox SET batch_end = (SELECT max(o.id) FROM outbox o"
-                " WHERE o.batch_key = outbox.batch_key) WHERE batch_key IS NOT NULL"
+                "INSERT OR IGNORE INTO outbox_batches (key, operation, target, first_id, last_id,"
+                " user_id, case_id, records, created_at, attempts, next_attempt_at, last_error)"
+                " SELECT batch_key, operation, target, min(id), max(id), user_id, case_id,"
+                " count(*), min(created_at), max(attempts), max(next_attempt_at), max(last_error)"
+                " FROM outbox WHERE batch_key IS NOT NULL GROUP BY batch_key"
             )
             conn.execute("DROP INDEX IF EXISTS outbox_by_batch")
+            for column in (
+                "attempts",
+                "batch_key",
+                "batch_end",
+                "lease_owner",
+                "lease_until",
+                "last_error",
+            ):
+                if column in columns:
+                    conn.execute(f"ALTER TABLE outbox DROP COLUMN {column}")
 
     # --- connections ---------------------------------------------------------------------------
 
@@ -348,10 +355,8 @@ class Outbox:
     def mark_delivered(self, batch: Batch, *, duplicate: bool = False) -> None:
         """The platform applied (or had already applied) the batch: it leaves the outbox."""
         with self._write(durable=False) as conn:
-            conn.execute(
-                "DELETE FROM outbox WHERE id BETWEEN ? AND ? AND batch_key = ?",
-                (batch.ids[0], batch.ids[-1], batch.key),
-            )
+            if conn.execute("DELETE FROM outbox_batches WHERE key = ?", (batch.key,)).rowcount:
+                _delete_rows(conn, batch)
             conn.execute(
                 "INSERT OR IGNORE INTO outbox_delivered VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
@@ -371,9 +376,9 @@ class Outbox:
         """Release the lease; the batch (same key) is due again in ``delay`` seconds."""
         with self._write(durable=False) as conn:
             conn.execute(
-                "UPDATE outbox SET lease_owner = NULL, lease_until = NULL, next_attempt_at = ?,"
-                " last_error = ? WHERE id BETWEEN ? AND ? AND batch_key = ? AND lease_owner = ?",
-                (self.clock() + delay, error[:2000], *batch.span, batch.key, batch.owner),
+                "UPDATE outbox_batches SET lease_owner = NULL, lease_until = NULL,"
+                " next_attempt_at = ?, last_error = ? WHERE key = ? AND lease_owner = ?",
+                (self.clock() + delay, error[:2000], batch.key, batch.owner),
             )
 
     def release(self, batch: Batch) -> None:
@@ -381,21 +386,21 @@ class Outbox:
         previous batch of the same target must wait for a retry returns the next one this way."""
         with self._write(durable=False) as conn:
             conn.execute(
-                "UPDATE outbox SET lease_owner = NULL, lease_until = NULL, attempts = attempts - 1"
-                " WHERE id BETWEEN ? AND ? AND batch_key = ? AND lease_owner = ?",
-                (*batch.span, batch.key, batch.owner),
+                "UPDATE outbox_batches SET lease_owner = NULL, lease_until = NULL,"
+                " attempts = attempts - 1 WHERE key = ? AND lease_owner = ?",
+                (batch.key, batch.owner),
             )
 
     def bury(self, batch: Batch, reason: str, problems: Sequence[Problem] = ()) -> int | None:
         """Move the batch to dead letters with ``reason``; returns the dead letter's id."""
         with self._write() as conn:
+            if not conn.execute("DELETE FROM outbox_batches WHERE key = ?", (batch.key,)).rowcount:
+                return None  # settled meanwhile by a worker that had reclaimed it
             rows = conn.execute(
                 "SELECT id, created_at, payload FROM outbox WHERE id BETWEEN ? AND ?"
-                " AND batch_key = ? ORDER BY id",
-                (*batch.span, batch.key),
+                " AND operation = ? AND target = ? ORDER BY id",
+                (*batch.span, batch.operation, batch.target),
             ).fetchall()
-            if not rows:
-                return None
             entries = orjson.dumps(
                 [{"id": i, "created_at": c, "payload": orjson.Fragment(p)} for i, c, p in rows]
             )
@@ -416,10 +421,7 @@ class Outbox:
                     orjson.dumps([p.as_dict() for p in problems]).decode(),
                 ),
             )
-            conn.execute(
-                "DELETE FROM outbox WHERE id BETWEEN ? AND ? AND batch_key = ?",
-                (*batch.span, batch.key),
-            )
+            _delete_rows(conn, batch)
             return cursor.lastrowid
 
     # --- dead letters --------------------------------------------------------------------------
@@ -457,26 +459,29 @@ class Outbox:
             for dead_id, key, operation, target, user_id, case_id, records, entries, *_ in rows:
                 entry_rows = orjson.loads(entries)
                 conn.executemany(
-                    "INSERT INTO outbox (operation, target, payload, user_id, case_id,"
-                    " created_at, next_attempt_at, batch_key) VALUES (?,?,?,?,?,?,?,?)",
+                    _INSERT,
                     [
-                        (
-                            operation,
-                            target,
-                            orjson.dumps(e["payload"]),
-                            user_id,
-                            case_id,
-                            now,
-                            now,
-                            key,
-                        )
+                        (operation, target, orjson.dumps(e["payload"]), user_id, case_id, now, now)
                         for e in entry_rows
                     ],
                 )
                 last = conn.execute("SELECT last_insert_rowid()").fetchone()[0]
                 conn.execute(
-                    "UPDATE outbox SET batch_end = ? WHERE id BETWEEN ? AND ?",
-                    (last, last - len(entry_rows) + 1, last),
+                    "INSERT INTO outbox_batches (key, operation, target, first_id, last_id,"
+                    " user_id, case_id, records, created_at, next_attempt_at)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        key,
+                        operation,
+                        target,
+                        last - len(entry_rows) + 1,
+                        last,
+                        user_id,
+                        case_id,
+                        len(entry_rows),
+                        now,
+                        now,
+                    ),
                 )
                 conn.execute("DELETE FROM outbox_dead WHERE id = ?", (dead_id,))
                 replayed.append((key, operation, target, case_id, records, dead_id))
@@ -499,10 +504,11 @@ class Outbox:
     def status(self) -> OutboxStatus:
         now = self.clock()
         conn = self._conn()
-        pending, due, in_flight, oldest = conn.execute(
-            "SELECT count(*),"
-            " coalesce(sum(next_attempt_at <= ?1 AND (lease_until IS NULL OR lease_until <= ?1)), 0),"
-            " coalesce(sum(lease_until > ?1), 0), min(created_at) FROM outbox",
+        pending, oldest = conn.execute("SELECT count(*), min(created_at) FROM outbox").fetchone()
+        in_flight, waiting = conn.execute(
+            "SELECT coalesce(sum(CASE WHEN lease_until > ?1 THEN records END), 0),"
+            " coalesce(sum(CASE WHEN coalesce(lease_until, 0) <= ?1 AND next_attempt_at > ?1"
+            " THEN records END), 0) FROM outbox_batches",
             (now,),
         ).fetchone()
         dead, dead_records = conn.execute(
@@ -513,9 +519,9 @@ class Outbox:
         ).fetchone()
         return OutboxStatus(
             pending,
-            due,
+            pending - in_flight - waiting,
             in_flight,
-            pending - due - in_flight,
+            waiting,
             dead,
             dead_records,
             batches,
@@ -527,13 +533,18 @@ class Outbox:
         return self._conn().execute("SELECT count(*) FROM outbox").fetchone()[0]
 
     def next_due(self) -> float | None:
-        """When the earliest pending row can next be claimed (wall-clock), or None when empty."""
-        row = (
-            self._conn()
-            .execute("SELECT min(max(next_attempt_at, coalesce(lease_until, 0))) FROM outbox")
-            .fetchone()
-        )
-        return row[0]
+        """When something may next be claimable (wall-clock), or None when the outbox is empty.
+
+        Asked after a claim found nothing: then every pending row waits behind a batch, so the
+        earliest moment a batch's retry falls due or its lease runs out is the time to look again.
+        """
+        conn = self._conn()
+        if conn.execute("SELECT 1 FROM outbox LIMIT 1").fetchone() is None:
+            return None
+        row = conn.execute(
+            "SELECT min(max(next_attempt_at, coalesce(lease_until, 0))) FROM outbox_batches"
+        ).fetchone()
+        return row[0] if row[0] is not None else self.clock()
 
     def purge(self, delivered_before: float) -> int:
         """Forget delivered batches older than ``delivered_before`` (wall-clock seconds)."""
@@ -541,3 +552,10 @@ class Outbox:
             return conn.execute(
                 "DELETE FROM outbox_delivered WHERE delivered_at < ?", (delivered_before,)
             ).rowcount
+
+
+def _delete_rows(conn: sqlite3.Connection, batch: Batch) -> None:
+    conn.execute(
+        "DELETE FROM outbox WHERE id BETWEEN ? AND ? AND operation = ? AND target = ?",
+        (*batch.span, batch.operation, batch.target),
+    )

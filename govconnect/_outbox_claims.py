@@ -1,9 +1,12 @@
-"""Claiming batches from the outbox table, inside the caller's ``BEGIN IMMEDIATE`` transaction.
+"""Claiming batches from the outbox, inside the caller's ``BEGIN IMMEDIATE`` transaction.
 
 A batch is up to ``batch_size`` rows of one target (operation + resource code or case id) with the
-same user and case, contiguous among that target's rows. Its membership is fixed when it is first
-claimed: the rows get the batch's key and the id of its last row, so a batch is always "the rows of
-its target between its first and last id that carry its key" — no per-row index is needed.
+same user and case, contiguous among that target's rows. Claiming writes one row to
+``outbox_batches`` — key, target, first and last row id, attempts, lease, next attempt — and leaves
+the record rows untouched, so the cost of a claim is reading the payloads, not rewriting them.
+
+The batches of a target always cover its lowest rows: a row of a target is claimed exactly when its
+id is at or below the highest ``last_id`` among the target's live batches (its *frontier*).
 """
 
 from __future__ import annotations
@@ -15,7 +18,27 @@ from typing import Any
 
 import orjson
 
-__all__ = ["Batch", "claim_one"]
+__all__ = ["BATCHES_SCHEMA", "Batch", "claim_one"]
+
+BATCHES_SCHEMA = """
+CREATE TABLE IF NOT EXISTS outbox_batches (
+    key             TEXT PRIMARY KEY,
+    operation       TEXT NOT NULL,
+    target          TEXT NOT NULL,
+    first_id        INTEGER NOT NULL,
+    last_id         INTEGER NOT NULL,
+    user_id         TEXT,
+    case_id         TEXT,
+    records         INTEGER NOT NULL,
+    created_at      REAL NOT NULL,
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at REAL NOT NULL,
+    lease_owner     TEXT,
+    lease_until     REAL,
+    last_error      TEXT
+);
+CREATE INDEX IF NOT EXISTS outbox_batches_by_first ON outbox_batches(first_id);
+"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,56 +58,160 @@ class Batch:
 
     @property
     def span(self) -> tuple[int, int]:
-        """First and last row id: a batch is the rows of its target, in this range, with its key."""
+        """First and last row id: the batch is its target's rows in this range."""
         return self.ids[0], self.ids[-1]
 
 
 def claim_one(
     conn: sqlite3.Connection, owner: str, now: float, batch_size: int, lease: float, scan_limit: int
 ) -> Batch | None:
-    """Lease the next due batch to ``owner`` (reclaiming one whose lease expired, with its key),
-    or return None when nothing is due."""
-    head = _find_head(conn, now, scan_limit, owner)
+    """Lease the next due batch to ``owner``, or return None when nothing is due.
+
+    First a live batch that is due and unleased (a retry, or one whose worker died) is reclaimed
+    with its key; otherwise a new batch starts at the oldest unclaimed row whose target is not
+    blocked. A target is blocked by a batch that waits for its retry or is leased to another
+    worker; a batch leased to ``owner`` itself does not block (the owner sends in order).
+    """
+    blocked: set[tuple[str, str]] = set()
+    frontier: dict[tuple[str, str], int] = {}
+    for row in conn.execute(
+        "SELECT key, operation, target, first_id, last_id, user_id, case_id, next_attempt_at,"
+        " lease_owner, lease_until FROM outbox_batches ORDER BY first_id"
+    ):
+        key, operation, target, first, last, user_id, case_id, due_at, lease_owner, until = row
+        target_key = (operation, target)
+        frontier[target_key] = max(frontier.get(target_key, 0), last)
+        if target_key in blocked:
+            continue
+        leased = until is not None and until > now
+        if leased and lease_owner == owner:
+            continue
+        if leased or due_at > now:
+            blocked.add(target_key)
+            continue
+        conn.execute(
+            "UPDATE outbox_batches SET lease_owner = ?, lease_until = ?, attempts = attempts + 1"
+            " WHERE key = ?",
+            (owner, now + lease, key),
+        )
+        return _load(conn, key, operation, target, user_id, case_id, first, last, owner)
+    head = _find_unclaimed(conn, blocked, frontier, scan_limit)
     if head is None:
         return None
-    head_id, operation, target, user_id, case_id, key, last = head
-    if key is None:
-        key = uuid.uuid4().hex
-        last = _batch_end(conn, head, 1 if operation == "status" else batch_size)
-        conn.execute(
-            "UPDATE outbox SET batch_key = ?, batch_end = ?, lease_owner = ?, lease_until = ?,"
-            " attempts = attempts + 1 WHERE id BETWEEN ? AND ? AND operation = ? AND target = ?",
-            (key, last, owner, now + lease, head_id, last, operation, target),
-        )
-    else:
-        conn.execute(
-            "UPDATE outbox SET lease_owner = ?, lease_until = ?, attempts = attempts + 1"
-            " WHERE id BETWEEN ? AND ? AND batch_key = ?",
-            (owner, now + lease, head_id, last, key),
-        )
+    head_id, operation, target, user_id, case_id = head
+    last = _batch_end(conn, head, 1 if operation == "status" else batch_size)
     rows = conn.execute(
-        "SELECT id, payload, attempts, created_at FROM outbox"
-        " WHERE id BETWEEN ? AND ? AND batch_key = ? ORDER BY id",
-        (head_id, last, key),
+        "SELECT id, payload, created_at FROM outbox WHERE id BETWEEN ? AND ?"
+        " AND operation = ? AND target = ? ORDER BY id",
+        (head_id, last, operation, target),
+    ).fetchall()
+    key = uuid.uuid4().hex
+    conn.execute(
+        "INSERT INTO outbox_batches (key, operation, target, first_id, last_id, user_id, case_id,"
+        " records, created_at, attempts, next_attempt_at, lease_owner, lease_until)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?)",
+        (
+            key,
+            operation,
+            target,
+            head_id,
+            rows[-1][0],
+            user_id,
+            case_id,
+            len(rows),
+            min(r[2] for r in rows),
+            now,
+            owner,
+            now + lease,
+        ),
+    )
+    return Batch(
+        key,
+        operation,
+        target,
+        user_id,
+        case_id,
+        [r[0] for r in rows],
+        [r[1] for r in rows],
+        1,
+        min(r[2] for r in rows),
+        owner,
+    )
+
+
+def _load(
+    conn: sqlite3.Connection,
+    key: str,
+    operation: str,
+    target: str,
+    user_id: str | None,
+    case_id: str | None,
+    first: int,
+    last: int,
+    owner: str,
+) -> Batch:
+    attempts, created_at = conn.execute(
+        "SELECT attempts, created_at FROM outbox_batches WHERE key = ?", (key,)
+    ).fetchone()
+    rows = conn.execute(
+        "SELECT id, payload FROM outbox WHERE id BETWEEN ? AND ? AND operation = ? AND target = ?"
+        " ORDER BY id",
+        (first, last, operation, target),
     ).fetchall()
     return Batch(
-        key=key,
-        operation=operation,
-        target=target,
-        user_id=user_id,
-        case_id=case_id,
-        ids=[r[0] for r in rows],
-        payloads=[r[1] for r in rows],
-        attempt=max(r[2] for r in rows),
-        created_at=min(r[3] for r in rows),
-        owner=owner,
+        key,
+        operation,
+        target,
+        user_id,
+        case_id,
+        [r[0] for r in rows],
+        [r[1] for r in rows],
+        attempts,
+        created_at,
+        owner,
     )
+
+
+def _find_unclaimed(
+    conn: sqlite3.Connection,
+    blocked: set[tuple[str, str]],
+    frontier: dict[tuple[str, str], int],
+    scan_limit: int,
+) -> tuple[Any, ...] | None:
+    """The oldest row above its target's frontier whose target is not blocked, scanned in C.
+
+    Every target with live batches contributes one "skip rows of this target up to here" term
+    (up to the end for a blocked target); beyond ``_INLINE_TERMS`` targets the terms travel as JSON.
+    """
+    first = conn.execute("SELECT id FROM outbox ORDER BY id LIMIT 1").fetchone()
+    if first is None:
+        return None
+    skip = {target: 2**62 if target in blocked else last for target, last in frontier.items()}
+    select = (
+        "SELECT o.id, o.operation, o.target, o.user_id, o.case_id FROM outbox o WHERE o.id <= ?"
+    )
+    params: list[Any] = [first[0] + scan_limit]
+    if len(skip) <= _INLINE_TERMS:
+        for (operation, target), last in skip.items():
+            select += " AND NOT (o.operation = ? AND o.target = ? AND o.id <= ?)"
+            params += [operation, target, last]
+    else:
+        select += (
+            " AND o.id > coalesce((SELECT json_extract(f.value, '$[2]') FROM json_each(?) f"
+            " WHERE json_extract(f.value, '$[0]') = o.operation"
+            " AND json_extract(f.value, '$[1]') = o.target), 0)"
+        )
+        params.append(orjson.dumps([[op, target, last] for (op, target), last in skip.items()]))
+    return conn.execute(select + " ORDER BY o.id LIMIT 1", params).fetchone()
+
+
+_INLINE_TERMS = 64
 
 
 def _batch_end(conn: sqlite3.Connection, head: tuple[Any, ...], size: int) -> int:
     """Last id of the batch that starts at ``head``: up to ``size`` rows of its target, stopping
-    before a row of that target with another user or case id, or already in a batch."""
-    head_id, operation, target, user_id, case_id, *_ = head
+    before a row of that target with another user or case id."""
+    head_id, operation, target, user_id, case_id = head
     row = conn.execute(
         "SELECT id FROM outbox WHERE operation = ? AND target = ? AND id >= ?"
         " ORDER BY id LIMIT 1 OFFSET ?",
@@ -93,39 +220,7 @@ def _batch_end(conn: sqlite3.Connection, head: tuple[Any, ...], size: int) -> in
     last = row[0] if row is not None else 2**62
     mismatch = conn.execute(
         "SELECT id FROM outbox WHERE operation = ? AND target = ? AND id > ? AND id <= ?"
-        " AND (user_id IS NOT ? OR case_id IS NOT ? OR batch_key IS NOT NULL) ORDER BY id LIMIT 1",
+        " AND (user_id IS NOT ? OR case_id IS NOT ?) ORDER BY id LIMIT 1",
         (operation, target, head_id, last, user_id, case_id),
     ).fetchone()
     return mismatch[0] - 1 if mismatch is not None else last
-
-
-def _find_head(
-    conn: sqlite3.Connection, now: float, scan_limit: int, owner: str
-) -> tuple[Any, ...] | None:
-    """The oldest row that is due, unleased, and not behind a waiting row of the same target.
-
-    Rows leased by ``owner`` itself neither qualify nor block: a worker that pipelines may claim
-    the next batch of a target while its previous one is in flight, because it sends them in order.
-    Each step asks SQLite for the first row after the last one seen whose target is not yet known
-    to be blocked, so every row is scanned at most once, in C; ``scan_limit`` bounds the id range.
-    """
-    blocked: list[str] = []
-    after = 0
-    limit: int | None = None
-    while True:
-        row = conn.execute(
-            "SELECT id, operation, target, user_id, case_id, batch_key, batch_end, next_attempt_at,"
-            " lease_until FROM outbox WHERE id > ? AND id <= ?"
-            " AND (lease_owner IS NOT ? OR lease_until <= ?)"
-            " AND operation || ' ' || target NOT IN (SELECT value FROM json_each(?))"
-            " ORDER BY id LIMIT 1",
-            (after, limit if limit is not None else 2**62, owner, now, orjson.dumps(blocked)),
-        ).fetchone()
-        if row is None:
-            return None
-        if limit is None:
-            limit = row[0] + scan_limit
-        if row[7] <= now and (row[8] is None or row[8] <= now):
-            return row[:7]
-        blocked.append(f"{row[1]} {row[2]}")
-        after = row[0]

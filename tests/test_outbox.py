@@ -177,7 +177,8 @@ def test_reschedule_waits_and_records_the_error(outbox: Outbox, clock: Clock) ->
     assert (status.pending, status.due, status.waiting) == (1, 0, 1)
     assert outbox.claim("w") is None
     assert outbox.next_due() == clock.now + 5
-    row = sqlite3.connect(outbox.path).execute("SELECT attempts, last_error FROM outbox").fetchone()
+    row = sqlite3.connect(outbox.path).execute("SELECT attempts, last_error FROM outbox_batches")
+    row = row.fetchone()
     assert row == (1, "503 unavailable")
     clock.now += 5
     assert outbox.claim("w").key == batch.key
