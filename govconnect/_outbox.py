@@ -180,15 +180,18 @@ class Outbox:
 
     # --- connections ---------------------------------------------------------------------------
 
-    def _conn(self) -> sqlite3.Connection:
-        conn = getattr(self._local, "conn", None)
+    def _conn(self, *, relaxed: bool = False) -> sqlite3.Connection:
+        """This thread's connection; ``relaxed`` is a second one that commits without fsync."""
+        name = "relaxed" if relaxed else "conn"
+        conn = getattr(self._local, name, None)
         if conn is None:
             conn = sqlite3.connect(
                 self.path, timeout=self.busy_timeout, isolation_level=None, check_same_thread=False
             )
             conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute(f"PRAGMA synchronous={self.synchronous}")
-            self._local.conn = conn
+            level = "NORMAL" if relaxed and self.synchronous in {"FULL", "EXTRA"} else None
+            conn.execute(f"PRAGMA synchronous={level or self.synchronous}")
+            setattr(self._local, name, conn)
             with self._conns_lock:
                 self._conns.append(conn)
         return conn
@@ -202,21 +205,14 @@ class Outbox:
         means a re-send under the same key, which the platform refuses as a duplicate. Enqueues,
         claims (which fix the idempotency key) and dead letters always use the configured level.
         """
-        conn = self._conn()
-        relax = not durable and self.synchronous in {"FULL", "EXTRA"}
-        if relax:
-            conn.execute("PRAGMA synchronous=NORMAL")
+        conn = self._conn(relaxed=not durable)
+        conn.execute("BEGIN IMMEDIATE")
         try:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield conn
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
-        finally:
-            if relax:
-                conn.execute(f"PRAGMA synchronous={self.synchronous}")
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
 
     def close(self) -> None:
         with self._conns_lock:

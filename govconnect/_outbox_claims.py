@@ -183,14 +183,12 @@ def _find_unclaimed(
     Every target with live batches contributes one "skip rows of this target up to here" term
     (up to the end for a blocked target); beyond ``_INLINE_TERMS`` targets the terms travel as JSON.
     """
-    first = conn.execute("SELECT id FROM outbox ORDER BY id LIMIT 1").fetchone()
-    if first is None:
-        return None
     skip = {target: 2**62 if target in blocked else last for target, last in frontier.items()}
     select = (
-        "SELECT o.id, o.operation, o.target, o.user_id, o.case_id FROM outbox o WHERE o.id <= ?"
+        "SELECT o.id, o.operation, o.target, o.user_id, o.case_id FROM outbox o"
+        " WHERE o.id <= (SELECT min(id) FROM outbox) + ?"
     )
-    params: list[Any] = [first[0] + scan_limit]
+    params: list[Any] = [scan_limit]
     if len(skip) <= _INLINE_TERMS:
         for (operation, target), last in skip.items():
             select += " AND NOT (o.operation = ? AND o.target = ? AND o.id <= ?)"
