@@ -316,7 +316,7 @@ class Outbox:
     # --- claiming and settling (used by the delivery worker) -----------------------------------
 
     def claim(
-        self, owner: str, *, batch_size: int = 500, lease: float = 30.0, scan_limit: int = 20000
+        self, owner: str, *, batch_size: int = 500, lease: float = 30.0, scan_limit: int = 1_000_000
     ) -> Batch | None:
         """Lease the next due batch to ``owner``, or None when nothing is due now."""
         batches = self.claim_many(
@@ -331,7 +331,7 @@ class Outbox:
         *,
         batch_size: int = 500,
         lease: float = 30.0,
-        scan_limit: int = 20000,
+        scan_limit: int = 1_000_000,
     ) -> list[Batch]:
         """Lease up to ``count`` due batches to ``owner`` in one transaction (one fsync).
 
