@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 import typer
 from typer.testing import CliRunner
@@ -409,3 +410,17 @@ def test_cli_drain_delivers_with_progress(tmp_path: Path, mock_platform: Any) ->
         env=env,
     )
     assert bad.exit_code == 1 and "node" in bad.output
+
+
+def test_many_targets_in_flight_use_the_json_path(outbox: Outbox) -> None:
+    """Past 64 targets with live batches the skip terms travel as JSON; the answers are the same."""
+    for n in range(70):
+        outbox.enqueue_status(f"C{n}", "accepted")
+        outbox.enqueue_status(f"C{n}", "completed")
+    first = outbox.claim_many("a", 70)
+    assert [b.target for b in first] == [f"C{n}" for n in range(70)]
+    assert outbox.claim("b") is None  # every case's next status waits behind "a"'s batch
+    outbox.enqueue(CODE, [{"id": 1}])
+    assert outbox.claim("b").target == CODE
+    second = outbox.claim("a")  # "a" may go on with its own targets, in order
+    assert (second.target, orjson.loads(second.payloads[0])["status"]) == ("C0", "completed")
