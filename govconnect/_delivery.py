@@ -38,6 +38,8 @@ __all__ = ["OUTBOX_POLICY", "DeliveryStats", "DeliveryWorker"]
 
 log = logging.getLogger(__name__)
 
+_MAX_CONSECUTIVE_FAILURES = 5
+
 OUTBOX_POLICY = RetryPolicy(max_attempts=50, deadline=24 * 3600.0, initial=0.5, max_wait=300.0)
 """The default durable policy: keep trying for a day before a batch goes to dead letters."""
 
@@ -210,8 +212,17 @@ class DeliveryWorker:
 
         def settle(batch: Batch, outcome: _Outcome) -> None:
             stats = DeliveryStats()
-            self._settle(batch, outcome, stats)
+            try:
+                self._settle(batch, outcome, stats)
+            except Exception:  # the batch stays leased: re-sent under its key once the lease ends
+                log.exception("recording the outcome of batch %s failed", batch.key)
             report(stats)
+
+        def release(batch: Batch) -> None:
+            try:
+                self.outbox.release(batch)
+            except Exception:  # harmless: the lease runs out and the batch is claimed again
+                log.exception("giving back batch %s failed", batch.key)
 
         with ThreadPoolExecutor(1, thread_name_prefix="outbox-helper") as helper:
             queue.extend(claim())
@@ -233,14 +244,14 @@ class DeliveryWorker:
                     behind = [b for b in queue if (b.operation, b.target) == same]
                     queue = deque(b for b in queue if (b.operation, b.target) != same)
                     for waiting in behind:
-                        helper.submit(self.outbox.release, waiting)
+                        helper.submit(release, waiting)
                 if not queue and refill is not None:
                     queue.extend(refill.result())
                     refill = None
             if refill is not None:
                 queue.extend(refill.result())
             for unsent in queue:
-                helper.submit(self.outbox.release, unsent)
+                helper.submit(release, unsent)
         return sent
 
     def _emit(
@@ -284,11 +295,16 @@ class DeliveryWorker:
         started = time.monotonic()
         deadline = None if timeout is None else started + timeout
         stop = stop or threading.Event()
+        halt = threading.Event()  # set when one drain thread fails for good: the others stop too
         total = DeliveryStats()
         lock = threading.Lock()
 
         def running() -> bool:
-            return not stop.is_set() and (deadline is None or time.monotonic() <= deadline)
+            return (
+                not stop.is_set()
+                and not halt.is_set()
+                and (deadline is None or time.monotonic() <= deadline)
+            )
 
         def report(stats: DeliveryStats) -> None:
             with lock:
@@ -298,8 +314,22 @@ class DeliveryWorker:
 
         def loop(index: int) -> None:
             worker = self if index == 0 else self._sibling(index)
+            failures = 0
             while running():
-                if worker._pipeline(report, running):
+                try:
+                    busy = worker._pipeline(report, running)
+                    failures = 0
+                except Exception:
+                    # The outbox itself failed (disk, lock timeout): leases keep every batch safe.
+                    failures += 1
+                    log.exception(
+                        "delivery worker %s failed (%d in a row)", worker.worker_id, failures
+                    )
+                    if failures >= _MAX_CONSECUTIVE_FAILURES:
+                        raise
+                    self.sleep(idle_poll)
+                    continue
+                if busy:
                     continue
                 due = self.outbox.next_due()
                 if due is None:
@@ -309,11 +339,24 @@ class DeliveryWorker:
         if threads <= 1:
             loop(0)
         else:
-            pool = [threading.Thread(target=loop, args=(i,), daemon=True) for i in range(threads)]
+            errors: list[BaseException] = []
+
+            def guarded(index: int) -> None:
+                try:
+                    loop(index)
+                except BaseException as exc:
+                    errors.append(exc)
+                    halt.set()
+
+            pool = [
+                threading.Thread(target=guarded, args=(i,), daemon=True) for i in range(threads)
+            ]
             for thread in pool:
                 thread.start()
             for thread in pool:
                 thread.join()
+            if errors:
+                raise errors[0]
         total.seconds = time.monotonic() - started
         return total
 

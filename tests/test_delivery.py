@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import sqlite3
 import threading
 from pathlib import Path
 from typing import Any
@@ -311,3 +312,52 @@ def test_stopping_gives_back_prefetched_batches(outbox: Outbox) -> None:
     assert outbox.status().in_flight == 0  # nothing stays leased to a worker that stopped
     DeliveryWorker(outbox, scripted_client([], seen), batch_size=2).drain(timeout=10)
     assert sorted(i for _, ids in seen for i in ids) == list(range(10))
+
+
+def test_a_failed_settle_is_logged_and_the_batch_resent_under_its_key(
+    platform: MockPlatform, outbox: Outbox, caplog: pytest.LogCaptureFixture, monkeypatch: Any
+) -> None:
+    outbox.enqueue(CODE, [{"id": 1}])
+    real = outbox.mark_delivered
+    calls: list[int] = []
+
+    def flaky_mark(batch: Any, **kw: Any) -> None:
+        calls.append(1)
+        if len(calls) == 1:
+            raise sqlite3.OperationalError("disk I/O error")
+        real(batch, **kw)
+
+    monkeypatch.setattr(outbox, "mark_delivered", flaky_mark)
+    DeliveryWorker(outbox, client_for(platform), lease=0.3).drain(timeout=10)
+    assert outbox.pending() == 0 and len(calls) == 2
+    assert platform.records_received == {CODE: 1} and platform.duplicates_refused == 1
+    assert any("recording the outcome" in r.getMessage() for r in caplog.records)
+
+
+def test_outbox_failures_are_retried_then_raised(
+    platform: MockPlatform, outbox: Outbox, monkeypatch: Any
+) -> None:
+    outbox.enqueue(CODE, [{"id": 1}])
+    real = outbox.claim_many
+    failures = [sqlite3.OperationalError("database is locked")] * 2
+
+    def claim_many(*args: Any, **kw: Any) -> Any:
+        if failures:
+            raise failures.pop()
+        return real(*args, **kw)
+
+    monkeypatch.setattr(outbox, "claim_many", claim_many)
+    slept: list[float] = []
+    stats = DeliveryWorker(outbox, client_for(platform), sleep=slept.append).drain(timeout=10)
+    assert stats.records_delivered == 1 and len(slept) >= 2
+
+    def broken(*args: Any, **kw: Any) -> Any:
+        raise sqlite3.OperationalError("disk I/O error")
+
+    monkeypatch.setattr(outbox, "claim_many", broken)
+    outbox.enqueue(CODE, [{"id": 2}])
+    worker = DeliveryWorker(outbox, client_for(platform), sleep=lambda s: None)
+    with pytest.raises(sqlite3.OperationalError):
+        worker.drain(timeout=10)
+    with pytest.raises(sqlite3.OperationalError):
+        worker.drain(timeout=10, threads=3)
