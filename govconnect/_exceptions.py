@@ -9,7 +9,8 @@ should do about it::
     │   └── ServiceDefinitionError  a connector declares an invalid service or record field
     ├── InvalidInputError           the data is wrong; carries ``problems`` naming field and rule
     │   ├── IdentityError           a citizen ID / credit code failed a rule (also a ``ValueError``)
-    │   └── CatalogValidationError  a catalog breaks the resource-catalog rules (all of them at once)
+    │   ├── CatalogValidationError  a catalog breaks the resource-catalog rules (all of them at once)
+    │   └── PublishAbortedError     too many records of a dataset were rejected; nothing more sent
     └── ExchangeError               talking to the exchange platform failed
         ├── RetryableError          transient (connect error, timeout, 429, 5xx): try again later
         └── PlatformRejectedError   the platform refused the request (4xx): do not retry
@@ -33,6 +34,7 @@ __all__ = [
     "PlatformRejectedError",
     "PluginError",
     "Problem",
+    "PublishAbortedError",
     "RetryableError",
     "ServiceDefinitionError",
 ]
@@ -120,6 +122,15 @@ class CatalogValidationError(InvalidInputError):
     def __init__(self, problems: Iterable[Problem]) -> None:
         problems = list(problems)
         super().__init__(problems, summary=f"catalog has {len(problems)} problem(s)")
+
+
+class PublishAbortedError(InvalidInputError):
+    """A dataset's reject rate passed the configured threshold, so publishing stopped.
+
+    A broken legacy export must not flood the platform: the batches before the one that crossed
+    the threshold are in the outbox (they were valid), the bookmark stands after them, and the
+    rejects file names every bad record.
+    """
 
 
 class ExchangeError(GovConnectError):

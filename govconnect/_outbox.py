@@ -236,11 +236,14 @@ class Outbox:
         *,
         user_id: str | None = None,
         case_id: str | None = None,
+        within: Callable[[sqlite3.Connection], None] | None = None,
     ) -> range:
         """Commit records for publishing to ``resource_code``; returns their outbox ids.
 
         All or nothing: a record that breaks the contract (not an object, a bad ``op``, a delete
         without ``id``, not JSON-serialisable) refuses the whole call, naming ``records[i]``.
+        ``within(conn)`` runs inside the same transaction, so state that must move together with
+        the records (a publishing bookmark) commits or rolls back with them.
         """
         if not P.RESOURCE_CODE_PATTERN.match(resource_code):
             raise InvalidInputError([Problem("resource_code", "pattern", "like 111112001/2001")])
@@ -268,7 +271,23 @@ class Outbox:
                     raise InvalidInputError([Problem(f"records[{i}]", "json", str(exc))]) from exc
                 yield ("publish", resource_code, payload, user_id, case_id, now, now)
 
-        return self._insert(rows(), "publish", resource_code, case_id)
+        return self._insert(rows(), "publish", resource_code, case_id, within)
+
+    def enqueue_encoded(
+        self,
+        resource_code: str,
+        payloads: Iterable[bytes],
+        *,
+        user_id: str | None = None,
+        within: Callable[[sqlite3.Connection], None] | None = None,
+    ) -> range:
+        """Like :meth:`enqueue` for records the caller already encoded as JSON objects (the
+        dataset publisher validates and encodes whole batches at once and is trusted here)."""
+        if not P.RESOURCE_CODE_PATTERN.match(resource_code):
+            raise InvalidInputError([Problem("resource_code", "pattern", "like 111112001/2001")])
+        now = self.clock()
+        rows = (("publish", resource_code, p, user_id, None, now, now) for p in payloads)
+        return self._insert(rows, "publish", resource_code, None, within)
 
     def enqueue_status(
         self,
@@ -293,11 +312,14 @@ class Outbox:
         operation: str,
         resource: str | None,
         case: str | None,
+        within: Callable[[sqlite3.Connection], None] | None = None,
     ) -> range:
         with self._write() as conn:
             cursor = conn.executemany(_INSERT, rows)
             count = cursor.rowcount
             last = conn.execute("SELECT last_insert_rowid()").fetchone()[0] if count else 0
+            if within is not None:
+                within(conn)
         ids = range(last - count + 1, last + 1)
         if count:
             self.observers.emit(

@@ -131,7 +131,7 @@ class RetryPolicy:
 
         def before_sleep(state: RetryCallState) -> None:
             exc = state.outcome.exception() if state.outcome is not None else None
-            log.warning(
+            log.info(
                 "%s failed (attempt %d), retrying in %.2fs: %s",
                 describe,
                 state.attempt_number,

@@ -8,6 +8,7 @@ modules are listed once in ``COMMAND_MODULES``. Plugins add commands through the
 from __future__ import annotations
 
 import importlib
+import logging
 
 import typer
 
@@ -16,6 +17,9 @@ __all__ = ["COMMAND_MODULES", "app", "main"]
 COMMAND_MODULES = [
     "govconnect.cli.plugins",
     "govconnect.cli.catalog",
+    "govconnect.cli.demo",
+    "govconnect.cli.intake",
+    "govconnect.cli.publish",
     "govconnect.cli.outbox",
     "govconnect.cli.mock_platform",
 ]
@@ -30,6 +34,25 @@ app = typer.Typer(
 )
 
 _built = False
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    config: str | None = typer.Option(
+        None,
+        "--config",
+        "-c",
+        help="Config file (default: $GOVCONNECT_CONFIG or ./govconnect.toml).",
+    ),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Log retries and exchanges."),
+) -> None:
+    """Connect departmental legacy systems to the data-exchange and unified intake platforms."""
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    ctx.obj = {"config": config}
 
 
 def build() -> typer.Typer:

@@ -1,0 +1,113 @@
+"""The case (办件) a citizen or company filed at the unified intake platform (the "one window").
+
+A case names the matter (事项编码), the applicant — a person identified by citizen ID or an
+organisation identified by unified social credit code ("one number to apply") — the form fields,
+and the materials. A material is either an uploaded file (with its checksum) or a reference to an
+electronic licence (电子证照) the government already holds, so nobody is asked for it twice.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from ._identity import CitizenId, CreditCode
+
+__all__ = [
+    "Applicant",
+    "Case",
+    "CaseStatus",
+    "Channel",
+    "ElectronicLicence",
+    "FileMaterial",
+    "Material",
+    "Organization",
+    "Person",
+]
+
+
+class CaseStatus(StrEnum):
+    """Status of a case as it flows back to the intake platform."""
+
+    ACCEPTED = "accepted"  # 受理
+    IN_PROGRESS = "in_progress"  # 办理中
+    COMPLETED = "completed"  # 办结
+    RETURNED = "returned"  # 退回
+
+
+class Channel(StrEnum):
+    WINDOW = "window"  # 窗口
+    ONLINE = "online"  # 网上办
+    MOBILE = "mobile"  # 掌上办
+    SELF_SERVICE = "self_service"  # 自助终端
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Person(_Strict):
+    kind: Literal["person"] = "person"
+    name: str = Field(min_length=1, max_length=50)
+    citizen_id: CitizenId
+    phone: str | None = Field(default=None, pattern=r"^\+?[0-9-]{5,20}$")
+
+
+class Organization(_Strict):
+    kind: Literal["organization"] = "organization"
+    name: str = Field(min_length=1, max_length=200)
+    credit_code: CreditCode
+    representative: str | None = Field(default=None, description="法定代表人")
+    phone: str | None = Field(default=None, pattern=r"^\+?[0-9-]{5,20}$")
+
+
+Applicant = Annotated[Person | Organization, Field(discriminator="kind")]
+
+
+class FileMaterial(_Strict):
+    """An uploaded file, referenced (not embedded) with the checksum that proves its content."""
+
+    kind: Literal["file"] = "file"
+    name: str = Field(min_length=1)
+    uri: str = Field(min_length=1)
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    size: int = Field(ge=0)
+    media_type: str = "application/pdf"
+
+
+class ElectronicLicence(_Strict):
+    """An electronic licence (电子证照) already held by government: referenced, never re-uploaded."""
+
+    kind: Literal["licence"] = "licence"
+    name: str = Field(min_length=1)
+    licence_type: str = Field(min_length=1, description="证照类型代码")
+    licence_no: str = Field(min_length=1, description="证照编号")
+    issuer: str | None = None
+
+
+Material = Annotated[FileMaterial | ElectronicLicence, Field(discriminator="kind")]
+
+
+class Case(_Strict):
+    """One application, validated at the edge: identity numbers, materials, timestamps."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    case_id: str = Field(pattern=r"^[0-9A-Za-z][0-9A-Za-z_-]{0,63}$")
+    matter_code: str = Field(min_length=1, max_length=64, description="事项编码")
+    matter_name: str = Field(default="", max_length=200)
+    applicant: Applicant
+    form: dict[str, Any] = Field(default_factory=dict)
+    materials: list[Material] = Field(default_factory=list)
+    submitted_at: datetime
+    channel: Channel = Channel.ONLINE
+
+    @model_validator(mode="after")
+    def _unique_materials(self) -> Case:
+        names = [m.name for m in self.materials]
+        if len(names) != len(set(names)):
+            raise ValueError("material names must be unique within a case")
+        return self

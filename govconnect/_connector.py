@@ -1,0 +1,509 @@
+"""Declaring a connector: a department's legacy system and the catalogued services it offers.
+
+A department developer writes one class::
+
+    class Household(Connector):
+        name = "household"
+        department = Department(code="110105000000", name="北京市朝阳区公安分局")
+        system = LegacySystem(code="HJXT", name="户籍管理系统")
+
+        @query(code="111112001/2001", name="居民户籍信息查询", abstract="…",
+               sharing="conditional", conditions="凭办件编号查询", update_cycle="real_time",
+               published="2026-01-01")
+        def resident(self, params: ResidentQuery) -> Iterator[Resident]:
+            yield from ...
+
+Everything else (catalog entry, validation of parameters and records, OpenAPI, serving, exchange)
+comes from the SDK. Declarations are checked when the connector is loaded, not when the module is
+imported, so a mistake is reported with connector, service and field names and never stops other
+plugins from loading.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+import re
+import typing
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any, ClassVar, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from ._catalog import (
+    OpenAttributes,
+    Provider,
+    Resource,
+    ResourceFormat,
+    Sharing,
+    SharingMethod,
+    SharingType,
+    UpdateCycle,
+    resource_problems,
+)
+from ._exceptions import ConfigurationError, Problem, ServiceDefinitionError
+from ._fields import information_items
+from ._handlers import IntakeHandler, StatusUpdate, inspect_handlers, no_status_updates
+from ._validation import problems_from_pydantic, validate_model
+
+__all__ = [
+    "CODE_PATTERN",
+    "Connector",
+    "Department",
+    "LegacySystem",
+    "NoParams",
+    "NoSettings",
+    "Service",
+    "dataset",
+    "query",
+]
+
+CODE_PATTERN = r"^[0-9A-Za-z][0-9A-Za-z_-]{1,31}$"
+NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class Department(BaseModel):
+    """The department (提供方) that owns the legacy system; ``code`` is its department code."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    code: str = Field(pattern=CODE_PATTERN)
+    name: str = Field(min_length=1)
+
+
+class LegacySystem(BaseModel):
+    """The legacy system (业务系统) the connector reaches."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    code: str = Field(pattern=CODE_PATTERN)
+    name: str = Field(min_length=1)
+
+
+class NoParams(BaseModel):
+    """Parameters of a service that takes none."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class NoSettings(BaseModel):
+    """Settings of a connector that needs none."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class ServiceMeta(BaseModel):
+    """What a service declaration says about itself: the catalog metadata plus identity hints."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    code: str
+    name: str
+    abstract: str
+    sharing: SharingType
+    update_cycle: UpdateCycle
+    published: date
+    conditions: str | None = None
+    legal_basis: str | None = None
+    sharing_method: SharingMethod | None = None
+    method_note: str | None = None
+    format: ResourceFormat | None = None
+    format_detail: str | None = None
+    open_to_public: bool = False
+    open_conditions: str | None = None
+    related: list[str] = Field(default_factory=list)
+    version: int = Field(default=1, ge=1)
+    key: str | None = None
+    replication_key: str | None = None
+    count: str | None = None
+
+
+@dataclass(frozen=True)
+class _Declaration:
+    kind: Literal["query", "dataset"]
+    meta: dict[str, Any]
+    params: type[BaseModel] | None
+    record: type[BaseModel] | None
+    name: str | None
+
+
+def _declare(kind: Literal["query", "dataset"]) -> Callable[..., Callable[[F], F]]:
+    def decorator_factory(
+        *,
+        params: type[BaseModel] | None = None,
+        record: type[BaseModel] | None = None,
+        service_name: str | None = None,
+        **meta: Any,
+    ) -> Callable[[F], F]:
+        def mark(fn: F) -> F:
+            fn.__govconnect_service__ = _Declaration(kind, meta, params, record, service_name)  # type: ignore[attr-defined]
+            return fn
+
+        return mark
+
+    decorator_factory.__name__ = kind
+    return decorator_factory
+
+
+query = _declare("query")
+query.__doc__ = """Declare a query service: parameters in, matching records streamed out.
+
+Keyword arguments are the catalog metadata (``code``, ``name``, ``abstract``, ``sharing``,
+``conditions`` / ``legal_basis``, ``update_cycle``, ``published``, ``format``, ``sharing_method``,
+``open_to_public``, ``related``, ``version``). The params and record models are read from the
+function's annotations (``params: Model`` and ``-> Iterator[Record]``) unless given as ``params=`` /
+``record=``."""
+
+dataset = _declare("dataset")
+dataset.__doc__ = """Declare a dataset service: the whole (or changed part of a) table, streamed.
+
+Takes the same metadata as :func:`query` plus ``key`` (the field that identifies a record, required),
+``replication_key`` (a field that only grows, e.g. ``updated_at``, for incremental publishing; records
+are yielded in its order and a params field named ``since`` receives the bookmark) and ``count`` (the
+name of a connector method returning the row count, for progress and ETA)."""
+
+
+@dataclass(frozen=True)
+class Service:
+    """A validated service of a connector class, with its catalog resource."""
+
+    connector: type[Connector]
+    name: str
+    kind: Literal["query", "dataset"]
+    params_model: type[BaseModel]
+    record_model: type[BaseModel]
+    function: Callable[..., Iterable[Any]]
+    resource: Resource
+    key: str | None = None
+    replication_key: str | None = None
+    count: str | None = None
+    takes_params: bool = True
+
+    @property
+    def code(self) -> str:
+        return self.resource.code
+
+    @property
+    def qualified_name(self) -> str:
+        return f"{self.connector.name}.{self.name}"
+
+    @property
+    def id(self) -> str:
+        """Hierarchical service identifier, X-Road style: department/system/service/version."""
+        d, s = self.connector.department.code, self.connector.system.code
+        return f"{d}/{s}/{self.name}/v{self.resource.version}"
+
+
+class Connector:
+    """Base class of every connector: subclass it, set the class attributes, declare services.
+
+    Instances hold the connection to the legacy system (built from ``Settings``); the class holds
+    the declarations. Use as a context manager, or call :meth:`close`.
+    """
+
+    name: ClassVar[str]
+    title: ClassVar[str] = ""
+    department: ClassVar[Department]
+    system: ClassVar[LegacySystem]
+    Settings: ClassVar[type[BaseModel]] = NoSettings
+
+    _services_cache: ClassVar[dict[str, Service] | None] = None
+    _handlers_cache: ClassVar[dict[str, IntakeHandler] | None] = None
+
+    def __init__(self, settings: BaseModel | Mapping[str, Any] | None = None) -> None:
+        self.settings = self.load_settings(settings)
+
+    # --- declarations -------------------------------------------------------------------------
+
+    @classmethod
+    def services(cls) -> dict[str, Service]:
+        """The connector's validated services, by name (cached on the class).
+
+        Raises :class:`ServiceDefinitionError` listing every problem of the declaration.
+        """
+        cached = cls.__dict__.get("_services_cache")
+        if cached is not None:
+            return cached
+        services, handlers, problems = _inspect_connector(cls)
+        if problems:
+            raise ServiceDefinitionError(getattr(cls, "name", cls.__name__), problems)
+        cls._services_cache = services
+        cls._handlers_cache = handlers
+        return services
+
+    @classmethod
+    def intake_handlers(cls) -> dict[str, IntakeHandler]:
+        """The connector's validated intake handlers, by matter code (validated with services)."""
+        cls.services()
+        return cls.__dict__.get("_handlers_cache") or {}
+
+    @classmethod
+    def service(cls, name: str) -> Service:
+        try:
+            return cls.services()[name]
+        except KeyError:
+            known = ", ".join(cls.services()) or "none"
+            raise ConfigurationError(
+                f"connector {cls.name!r} has no service {name!r} (it has: {known})"
+            ) from None
+
+    # --- settings -----------------------------------------------------------------------------
+
+    @classmethod
+    def load_settings(cls, given: BaseModel | Mapping[str, Any] | None) -> BaseModel:
+        """Settings from ``given`` over environment variables ``GOVCONNECT_<NAME>_<FIELD>``.
+
+        A bad value is a :class:`ConfigurationError` naming the setting.
+        """
+        if isinstance(given, cls.Settings):
+            return given
+        values: dict[str, Any] = {}
+        prefix = f"GOVCONNECT_{cls.name.upper()}_"
+        for fname in cls.Settings.model_fields:
+            env = os.environ.get(prefix + fname.upper())
+            if env is not None:
+                values[fname] = env
+        if isinstance(given, BaseModel):
+            given = given.model_dump()
+        values.update(given or {})
+        try:
+            return cls.Settings.model_validate(values)
+        except ValidationError as exc:
+            problems = problems_from_pydantic(exc, f"connectors.{cls.name}")
+            raise ConfigurationError(
+                f"invalid settings for connector {cls.name!r}: "
+                + "; ".join(str(p) for p in problems)
+            ) from None
+
+    # --- running services ---------------------------------------------------------------------
+
+    def run(
+        self, service: str | Service, params: BaseModel | Mapping[str, Any] | None = None
+    ) -> Iterator[BaseModel]:
+        """Validate ``params`` and stream the service's records, each an instance of its model.
+
+        Bad parameters raise :class:`InvalidInputError` naming the field and rule before the legacy
+        system is touched. Records yielded as mappings are validated into the record model.
+        """
+        svc = service if isinstance(service, Service) else self.service(service)
+        checked = validate_model(svc.params_model, params or {}, "params")
+        model = svc.record_model
+        produced = svc.function(self, checked) if svc.takes_params else svc.function(self)
+        for item in produced:
+            yield item if isinstance(item, model) else model.model_validate(item)
+
+    def poll_status(self, since: datetime | None) -> Iterator[StatusUpdate]:
+        """Status changes of intake cases inside the legacy system since ``since``.
+
+        The intake bridge reports them back to the platform through the outbox. The default
+        reports none: override it for a legacy system that records when a case is in progress,
+        completed (with its result, e.g. a certificate number) or returned.
+        """
+        return no_status_updates(since)
+
+    def close(self) -> None:
+        """Release connections to the legacy system. Override when the connector holds any."""
+
+    def __enter__(self) -> typing.Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _inspect_connector(
+    cls: type[Connector],
+) -> tuple[dict[str, Service], dict[str, IntakeHandler], list[Problem]]:
+    problems: list[Problem] = []
+    cname = cls.__dict__.get("name") or getattr(cls, "name", None)
+    label = cname if isinstance(cname, str) else cls.__name__
+    if not isinstance(cname, str) or not NAME_PATTERN.match(cname):
+        problems.append(
+            Problem(label, "connector.name", "name must be lower-case letters, digits, underscores")
+        )
+    for attr, model in (("department", Department), ("system", LegacySystem)):
+        value = getattr(cls, attr, None)
+        if not isinstance(value, model):
+            problems.append(
+                Problem(f"{label}.{attr}", f"connector.{attr}", f"set {attr} = {model.__name__}(…)")
+            )
+    if problems:
+        return {}, {}, problems
+    services: dict[str, Service] = {}
+    for attr, fn in inspect.getmembers(cls, predicate=inspect.isfunction):
+        decl: _Declaration | None = getattr(fn, "__govconnect_service__", None)
+        if decl is None:
+            continue
+        sname = decl.name or attr
+        svc, svc_problems = _build_service(cls, sname, fn, decl)
+        problems.extend(svc_problems)
+        if svc is not None:
+            services[sname] = svc
+    handlers, handler_problems = inspect_handlers(cls)
+    problems.extend(handler_problems)
+    if not services and not handlers and not problems:
+        problems.append(
+            Problem(label, "connector.services", "declares no services and no intake handlers")
+        )
+    return services, handlers, problems
+
+
+def _build_service(
+    cls: type[Connector], sname: str, fn: Callable[..., Any], decl: _Declaration
+) -> tuple[Service | None, list[Problem]]:
+    where = f"{cls.name}.{sname}"
+    problems: list[Problem] = []
+    if not NAME_PATTERN.match(sname):
+        problems.append(Problem(where, "service.name", "service names are lower-case identifiers"))
+    try:
+        meta = ServiceMeta.model_validate(decl.meta)
+    except ValidationError as exc:
+        return None, problems + problems_from_pydantic(exc, where)
+    params_model, record_model, sig_problems = _models_from_signature(fn, decl, where)
+    problems.extend(sig_problems)
+    if record_model is None or params_model is None:
+        return None, problems
+    items, item_problems = information_items(record_model, where)
+    problems.extend(item_problems)
+    if decl.kind == "dataset" and meta.key is None:
+        problems.append(
+            Problem(f"{where}.key", "dataset.key_required", "a dataset names its key field")
+        )
+    for attr in ("key", "replication_key"):
+        value = getattr(meta, attr)
+        if value is not None and value not in record_model.model_fields:
+            problems.append(
+                Problem(f"{where}.{attr}", f"service.{attr}", f"{value!r} is not a record field")
+            )
+    if (
+        meta.replication_key is not None
+        and params_model is not None
+        and "since" not in params_model.model_fields
+    ):
+        problems.append(
+            Problem(
+                f"{where}.params",
+                "dataset.since_required",
+                "a dataset with a replication key takes a params model with a 'since' field",
+            )
+        )
+    if meta.count is not None and not callable(getattr(cls, meta.count, None)):
+        problems.append(
+            Problem(f"{where}.count", "service.count", f"{meta.count!r} is not a connector method")
+        )
+    is_query = decl.kind == "query"
+    default_method = SharingMethod.INTERFACE if is_query else SharingMethod.TABLE
+    default_format = ResourceFormat.SELF_DESCRIBING if is_query else ResourceFormat.DATABASE
+    resource = Resource(
+        code=meta.code,
+        version=meta.version,
+        name=meta.name,
+        abstract=meta.abstract,
+        kind=decl.kind,
+        connector=cls.name,
+        service=sname,
+        provider=Provider(
+            code=cls.department.code,
+            name=cls.department.name,
+            system_code=cls.system.code,
+            system_name=cls.system.name,
+        ),
+        format=meta.format or default_format,
+        format_detail=meta.format_detail or ("JSON API" if is_query else None),
+        sharing=Sharing(
+            type=meta.sharing,
+            conditions=meta.conditions,
+            legal_basis=meta.legal_basis,
+            method=meta.sharing_method or default_method,
+            method_note=meta.method_note,
+        ),
+        open=OpenAttributes(public=meta.open_to_public, conditions=meta.open_conditions),
+        update_cycle=meta.update_cycle,
+        published=meta.published,
+        related=meta.related,
+        items=items,
+    )
+    problems.extend(
+        Problem(f"{where}.{p.field.split('.', 1)[1]}", p.rule, p.message)
+        for p in resource_problems(resource)
+        if not (item_problems and p.rule == "items.required")
+    )
+    if problems:
+        return None, problems
+    return (
+        Service(
+            connector=cls,
+            name=sname,
+            kind=decl.kind,
+            params_model=params_model,
+            record_model=record_model,
+            function=fn,
+            resource=resource,
+            key=meta.key,
+            replication_key=meta.replication_key,
+            count=meta.count,
+            takes_params=_positional_count(fn) == 2,
+        ),
+        problems,
+    )
+
+
+def _positional(fn: Callable[..., Any]) -> list[inspect.Parameter]:
+    return [
+        p
+        for p in inspect.signature(fn).parameters.values()
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+    ]
+
+
+def _positional_count(fn: Callable[..., Any]) -> int:
+    return len(_positional(fn))
+
+
+def _models_from_signature(
+    fn: Callable[..., Any], decl: _Declaration, where: str
+) -> tuple[type[BaseModel] | None, type[BaseModel] | None, list[Problem]]:
+    """Params and record models from ``params=`` / ``record=`` or else from the annotations."""
+    problems: list[Problem] = []
+    hint_error = ""
+    try:
+        hints = typing.get_type_hints(fn)
+    except Exception as exc:  # e.g. a name defined only inside a function: params=/record= help
+        hints, hint_error = {}, f" (annotations unreadable: {exc}; pass params= / record=)"
+    positional = _positional(fn)
+    if len(positional) not in (1, 2):
+        problems.append(
+            Problem(where, "service.signature", "a service takes (self) or (self, params)")
+        )
+    params_model = decl.params
+    if params_model is None:
+        params_model = hints.get(positional[1].name) if len(positional) == 2 else NoParams
+    if not (isinstance(params_model, type) and issubclass(params_model, BaseModel)):
+        message = "annotate params with a pydantic model" + hint_error
+        problems.append(Problem(f"{where}.params", "service.params", message))
+        params_model = None
+    record_model = decl.record
+    if record_model is None:
+        ret = hints.get("return")
+        if typing.get_origin(ret) in _STREAMS and typing.get_args(ret):
+            record_model = typing.get_args(ret)[0]
+            # Iterator[Record | dict[str, Any]]: the service yields mappings the SDK validates
+            members = [
+                a
+                for a in typing.get_args(record_model)
+                if isinstance(a, type) and issubclass(a, BaseModel)
+            ]
+            if len(members) == 1:
+                record_model = members[0]
+    if not (isinstance(record_model, type) and issubclass(record_model, BaseModel)):
+        message = "annotate the return as Iterator[RecordModel] (records stream) or pass record="
+        problems.append(Problem(f"{where}.record", "service.record", message + hint_error))
+        record_model = None
+    return params_model, record_model, problems
+
+
+_STREAMS = (Iterator, Iterable, Generator)

@@ -1,0 +1,284 @@
+"""Catalog exports: JSON (the document), OpenAPI 3.1, CSV for catalog clerks, DCAT JSON-LD.
+
+Each format has one reader in mind. JSON is the catalog document itself (round-trips through
+:meth:`Catalog.from_document`); OpenAPI describes the query services for developers of consuming
+systems; CSV is the one-row-per-information-item sheet clerks keep in spreadsheets; DCAT lets
+open-data portals (CKAN) harvest the public part.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from pydantic.json_schema import models_json_schema
+
+from ._catalog import Catalog, Resource, SharingMethod, SharingType, UpdateCycle
+from ._connector import Service
+
+__all__ = ["EXPORT_FORMATS", "export_catalog", "to_csv", "to_dcat", "to_json", "to_openapi"]
+
+EXPORT_FORMATS = ("json", "openapi", "csv", "dcat")
+
+SHARING_LABELS = {
+    SharingType.UNCONDITIONAL: "无条件共享",
+    SharingType.CONDITIONAL: "有条件共享",
+    SharingType.NOT_SHARED: "不予共享",
+}
+METHOD_LABELS = {
+    SharingMethod.INTERFACE: "共享平台/接口",
+    SharingMethod.TABLE: "共享平台/库表",
+    SharingMethod.FILE: "共享平台/文件",
+    SharingMethod.OTHER: "其他",
+}
+CYCLE_LABELS = {
+    UpdateCycle.REAL_TIME: "实时",
+    UpdateCycle.DAILY: "每日",
+    UpdateCycle.WEEKLY: "每周",
+    UpdateCycle.MONTHLY: "每月",
+    UpdateCycle.QUARTERLY: "每季度",
+    UpdateCycle.HALF_YEARLY: "每半年",
+    UpdateCycle.YEARLY: "每年",
+}
+
+
+def to_json(catalog: Catalog) -> str:
+    """The catalog document, resources ordered by code, keys in model order (stable for diffs)."""
+    doc = catalog.model_copy(update={"resources": sorted(catalog.resources, key=lambda r: r.code)})
+    return json.dumps(doc.model_dump(mode="json"), ensure_ascii=False, indent=2) + "\n"
+
+
+CSV_COLUMNS = (
+    "资源代码",
+    "资源名称",
+    "资源分类",
+    "提供方",
+    "提供方代码",
+    "共享类型",
+    "共享条件",
+    "共享方式",
+    "开放属性",
+    "更新周期",
+    "发布日期",
+    "信息项名称",
+    "字段名",
+    "数据类型",
+    "数据长度",
+    "分级",
+    "个人信息",
+    "描述",
+)
+
+
+def to_csv(catalog: Catalog) -> str:
+    """One row per information item, in the columns catalog clerks use (UTF-8, header row)."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for r in sorted(catalog.resources, key=lambda r: r.code):
+        sharing_note = r.sharing.conditions or r.sharing.legal_basis or ""
+        for item in r.items:
+            writer.writerow(
+                (
+                    r.code,
+                    r.name,
+                    r.category.class_name if r.category else "",
+                    r.provider.name,
+                    r.provider.code,
+                    SHARING_LABELS[r.sharing.type],
+                    sharing_note,
+                    METHOD_LABELS[r.sharing.method],
+                    "向社会开放" if r.open.public else "不向社会开放",
+                    CYCLE_LABELS[r.update_cycle],
+                    r.published.isoformat(),
+                    item.title,
+                    item.name,
+                    item.data_type.value,
+                    item.length or "",
+                    item.level.label,
+                    "是" if item.personal else "否",
+                    item.description or "",
+                )
+            )
+    return out.getvalue()
+
+
+def service_path(service: Service) -> str:
+    """The URL path of a query service, shared by the OpenAPI export and the gateway."""
+    return f"/services/{service.id}"
+
+
+def to_openapi(services: Sequence[Service], *, title: str | None = None) -> dict[str, Any]:
+    """OpenAPI 3.1: one GET path per query service, params as query parameters, records typed,
+    classification carried as ``x-classification`` / ``x-personal-information`` on each field."""
+    queries = [s for s in services if s.kind == "query"]
+    models = []
+    for svc in queries:
+        models.append((svc.params_model, "validation"))
+        models.append((svc.record_model, "serialization"))
+    _, defs = models_json_schema(models, ref_template="#/components/schemas/{model}")
+    schemas: dict[str, Any] = dict(defs.get("$defs", {}))
+    schemas["Problem"] = {
+        "type": "object",
+        "required": ["field", "rule", "message"],
+        "properties": {n: {"type": "string"} for n in ("field", "rule", "message")},
+    }
+    schemas["Error"] = {
+        "type": "object",
+        "required": ["error", "message"],
+        "properties": {
+            "error": {"type": "string"},
+            "message": {"type": "string"},
+            "problems": {"type": "array", "items": {"$ref": "#/components/schemas/Problem"}},
+        },
+    }
+    paths: dict[str, Any] = {}
+    for svc in queries:
+        param_schema = svc.params_model.model_json_schema()
+        required = set(param_schema.get("required", []))
+        parameters = [
+            {
+                "name": name,
+                "in": "query",
+                "required": name in required,
+                "schema": {k: v for k, v in prop.items() if k != "title"},
+                **({"description": prop["description"]} if "description" in prop else {}),
+            }
+            for name, prop in param_schema.get("properties", {}).items()
+        ]
+        record_ref = {"$ref": f"#/components/schemas/{svc.record_model.__name__}"}
+        error = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+        paths[service_path(svc)] = {
+            "get": {
+                "operationId": f"{svc.connector.name}_{svc.name}",
+                "summary": svc.resource.name,
+                "description": svc.resource.abstract,
+                "tags": [svc.connector.name],
+                "parameters": parameters,
+                "x-resource-code": svc.code,
+                "x-sharing-type": svc.resource.sharing.type.value,
+                "x-update-cycle": svc.resource.update_cycle.value,
+                "responses": {
+                    "200": {
+                        "description": "matching records, classified fields as the consumer may see them",
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "required": ["service", "records"],
+                                    "properties": {
+                                        "service": {"type": "string"},
+                                        "records": {"type": "array", "items": record_ref},
+                                        "withheld_fields": {
+                                            "type": "array",
+                                            "items": {"type": "string"},
+                                        },
+                                        "next_page": {"type": ["string", "null"]},
+                                        "request_hash": {"type": "string"},
+                                    },
+                                }
+                            }
+                        },
+                    },
+                    "401": {"description": "unknown consumer", "content": error},
+                    "403": {"description": "consumer not allowed", "content": error},
+                    "422": {"description": "invalid parameters", "content": error},
+                },
+            }
+        }
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": title or "govconnect catalogued services",
+            "version": "1",
+            "description": "Query services generated from the resource catalog by govconnect.",
+        },
+        "paths": paths,
+        "components": {
+            "schemas": schemas,
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        },
+        "security": [{"bearer": []}],
+    }
+
+
+_FREQUENCY = {
+    UpdateCycle.REAL_TIME: "continuous",
+    UpdateCycle.DAILY: "daily",
+    UpdateCycle.WEEKLY: "weekly",
+    UpdateCycle.MONTHLY: "monthly",
+    UpdateCycle.QUARTERLY: "quarterly",
+    UpdateCycle.HALF_YEARLY: "semiannual",
+    UpdateCycle.YEARLY: "annual",
+}
+_ACCESS = {
+    SharingType.UNCONDITIONAL: "PUBLIC",
+    SharingType.CONDITIONAL: "RESTRICTED",
+    SharingType.NOT_SHARED: "NON_PUBLIC",
+}
+
+
+def _dcat_dataset(r: Resource) -> dict[str, Any]:
+    return {
+        "@id": f"urn:govconnect:resource:{r.code}",
+        "@type": "dcat:Dataset",
+        "dct:identifier": r.code,
+        "dct:title": r.name,
+        "dct:description": r.abstract,
+        "dct:publisher": {
+            "@type": "foaf:Agent",
+            "foaf:name": r.provider.name,
+            "dct:identifier": r.provider.code,
+        },
+        "dct:issued": {"@value": r.published.isoformat(), "@type": "xsd:date"},
+        "dct:accrualPeriodicity": {"@id": f"http://purl.org/cld/freq/{_FREQUENCY[r.update_cycle]}"},
+        "dct:accessRights": {
+            "@id": "http://publications.europa.eu/resource/authority/access-right/"
+            + _ACCESS[r.sharing.type]
+        },
+        "dcat:keyword": [r.category.class_name] if r.category else [],
+        "dcat:distribution": [
+            {
+                "@type": "dcat:Distribution",
+                "dct:format": r.format.value,
+                "dct:title": f"{r.name} ({len(r.items)} information items)",
+                "dcat:mediaType": "application/json",
+            }
+        ],
+    }
+
+
+def to_dcat(catalog: Catalog, *, title: str = "govconnect resource catalog") -> dict[str, Any]:
+    """DCAT JSON-LD of the public part: resources open to the public and not withheld."""
+    public = [
+        r
+        for r in sorted(catalog.resources, key=lambda r: r.code)
+        if r.open.public and r.sharing.type is not SharingType.NOT_SHARED
+    ]
+    return {
+        "@context": {
+            "dcat": "http://www.w3.org/ns/dcat#",
+            "dct": "http://purl.org/dc/terms/",
+            "foaf": "http://xmlns.com/foaf/0.1/",
+            "xsd": "http://www.w3.org/2001/XMLSchema#",
+        },
+        "@type": "dcat:Catalog",
+        "dct:title": title,
+        "dcat:dataset": [_dcat_dataset(r) for r in public],
+    }
+
+
+def export_catalog(fmt: str, catalog: Catalog, services: Sequence[Service]) -> str:
+    """Render the catalog in one of :data:`EXPORT_FORMATS` as text."""
+    if fmt == "json":
+        return to_json(catalog)
+    if fmt == "csv":
+        return to_csv(catalog)
+    if fmt == "openapi":
+        return json.dumps(to_openapi(services), ensure_ascii=False, indent=2) + "\n"
+    if fmt == "dcat":
+        return json.dumps(to_dcat(catalog), ensure_ascii=False, indent=2) + "\n"
+    raise ValueError(f"unknown export format {fmt!r}; choose one of {', '.join(EXPORT_FORMATS)}")

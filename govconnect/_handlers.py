@@ -1,0 +1,139 @@
+"""Intake handlers: per matter code (事项编码), how a case becomes input for the legacy system.
+
+Declared on a connector next to its services::
+
+    class Household(Connector):
+        @intake(matter_code="11010500000-HJ-0001", name="户口迁入登记",
+                target=applications_table,          # what the legacy input looks like
+                mapping={"sqbh": From("case_id"), "xm": From("applicant.name"), ...})
+        def move_in(self) -> Sink:
+            return DatabaseSink(self.engine, applications_table, key="sqbh")
+
+The mapping is checked against ``target`` when the plugin loads; the method builds the sink from the
+connector's settings when the bridge first needs it.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from ._case import CaseStatus
+from ._exceptions import Problem
+from ._mapping import Expr, mapping_problems
+from ._sinks import Sink, target_fields
+
+if TYPE_CHECKING:
+    from ._connector import Connector
+
+__all__ = ["IntakeHandler", "StatusUpdate", "inspect_handlers", "intake"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@dataclass(frozen=True)
+class StatusUpdate:
+    """A status change of a case inside the legacy system, to be reported back to the platform."""
+
+    case_id: str
+    status: CaseStatus
+    result: dict[str, Any] = field(default_factory=dict)
+    reasons: list[str] = field(default_factory=list)
+    at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class _IntakeDeclaration:
+    matter_code: str
+    name: str
+    mapping: Mapping[str, Expr]
+    target: Any
+    target_name: str | None
+
+
+@dataclass(frozen=True)
+class IntakeHandler:
+    """A validated intake handler of a connector class."""
+
+    connector: type[Connector]
+    method: str
+    matter_code: str
+    name: str
+    mapping: Mapping[str, Expr]
+    target: dict[str, bool]
+    target_name: str
+
+    def sink(self, connector: Connector) -> Sink:
+        """Build this handler's sink for a connector instance."""
+        sink = getattr(connector, self.method)()
+        if not isinstance(sink, Sink):
+            raise TypeError(f"{self.connector.name}.{self.method} returned {sink!r}, not a Sink")
+        return sink
+
+
+def intake(
+    *,
+    matter_code: str,
+    name: str,
+    mapping: Mapping[str, Expr],
+    target: Any,
+    target_name: str | None = None,
+) -> Callable[[F], F]:
+    """Declare an intake handler; the decorated method returns the :class:`Sink` to write into."""
+
+    def mark(fn: F) -> F:
+        fn.__govconnect_intake__ = _IntakeDeclaration(  # type: ignore[attr-defined]
+            matter_code, name, dict(mapping), target, target_name
+        )
+        return fn
+
+    return mark
+
+
+def inspect_handlers(cls: type[Connector]) -> tuple[dict[str, IntakeHandler], list[Problem]]:
+    """The connector's intake handlers by matter code, and every problem of their declarations."""
+    handlers: dict[str, IntakeHandler] = {}
+    problems: list[Problem] = []
+    for attr, fn in inspect.getmembers(cls, predicate=inspect.isfunction):
+        decl: _IntakeDeclaration | None = getattr(fn, "__govconnect_intake__", None)
+        if decl is None:
+            continue
+        where = f"{cls.name}.{attr}"
+        try:
+            fields = target_fields(decl.target)
+        except TypeError as exc:
+            problems.append(Problem(f"{where}.target", "intake.target", str(exc)))
+            continue
+        tname = (
+            decl.target_name
+            or getattr(decl.target, "name", None)
+            or getattr(decl.target, "__name__", "the legacy input")
+        )
+        problems.extend(
+            mapping_problems(decl.mapping, fields, where=f"{where}.mapping", target_name=str(tname))
+        )
+        if not decl.matter_code.strip():
+            problems.append(
+                Problem(f"{where}.matter_code", "intake.matter_code", "must not be blank")
+            )
+        if decl.matter_code in handlers:
+            problems.append(
+                Problem(
+                    f"{where}.matter_code",
+                    "intake.matter_code_unique",
+                    f"matter {decl.matter_code!r} already handled by {handlers[decl.matter_code].method}",
+                )
+            )
+            continue
+        handlers[decl.matter_code] = IntakeHandler(
+            cls, attr, decl.matter_code, decl.name, decl.mapping, fields, str(tname)
+        )
+    return handlers, problems
+
+
+def no_status_updates(since: datetime | None) -> Iterator[StatusUpdate]:
+    """The default status poll of a connector: a legacy system that reports nothing by itself."""
+    return iter(())

@@ -1,0 +1,408 @@
+"""The intake bridge: cases from the one window reach the legacy system without re-entry.
+
+For every case the platform hands this node::
+
+    pull → validate (identity numbers, materials) → map (per matter code) → write (sink)
+         → status "accepted" (or "returned" with reasons) into the outbox → journal → acknowledge
+
+Each case is its own unit of work: a case that fails validation or mapping, or that the legacy
+system refuses, is *returned* to the platform with a reason per field and rule and never blocks the
+cases behind it; a case the legacy system cannot take right now (database down) is left
+unacknowledged so the platform hands it over again. Sinks are idempotent by case id and a local
+journal remembers finished cases, so a redelivered case is acknowledged again but never written or
+reported twice. (One narrow window remains: a crash after the status entered the outbox and before
+the journal row was written reports that status twice; the platform keeps both entries.)
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+from pydantic import ValidationError
+
+from ._case import Case, CaseStatus
+from ._connector import Connector
+from ._exceptions import ConfigurationError, InvalidInputError, Problem, RetryableError
+from ._handlers import IntakeHandler
+from ._mapping import MappingContext, apply_mapping, mapping_problems
+from ._sinks import Sink
+from ._validation import problems_from_pydantic
+
+if TYPE_CHECKING:
+    from ._registry import Registry
+
+__all__ = ["CaseOutcome", "IntakeBridge", "IntakeJournal", "IntakeReport"]
+
+log = logging.getLogger(__name__)
+
+Outcome = Literal["written", "duplicate", "already_processed", "returned", "deferred"]
+
+
+class _CaseSource(Protocol):
+    def pull_cases(self, limit: int = 100, **trace: Any) -> list[dict[str, Any]]: ...
+
+    def ack_case(self, case_id: str, **trace: Any) -> None: ...
+
+
+class _StatusOutbox(Protocol):
+    def enqueue_status(
+        self,
+        case_id: str,
+        status: str,
+        *,
+        result: Mapping[str, Any] | None = None,
+        reasons: Any = None,
+        user_id: str | None = None,
+    ) -> int: ...
+
+
+@dataclass
+class CaseOutcome:
+    """What happened to one case."""
+
+    case_id: str
+    matter_code: str
+    outcome: Outcome
+    problems: list[Problem] = field(default_factory=list)
+    reference: str | None = None
+    fields_filled: int = 0
+
+
+@dataclass
+class IntakeReport:
+    """Totals of one or more intake rounds."""
+
+    pulled: int = 0
+    written: int = 0
+    duplicates: int = 0
+    already_processed: int = 0
+    returned: int = 0
+    deferred: int = 0
+    statuses_enqueued: int = 0
+    fields_filled: int = 0
+    seconds: float = 0.0
+    outcomes: list[CaseOutcome] = field(default_factory=list)
+
+    def add(self, outcome: CaseOutcome) -> None:
+        self.outcomes.append(outcome)
+        if outcome.outcome == "written":
+            self.written += 1
+        elif outcome.outcome == "duplicate":
+            self.duplicates += 1
+        elif outcome.outcome == "already_processed":
+            self.already_processed += 1
+        elif outcome.outcome == "returned":
+            self.returned += 1
+        else:
+            self.deferred += 1
+        self.fields_filled += outcome.fields_filled
+
+    def as_dict(self) -> dict[str, Any]:
+        data = {k: v for k, v in self.__dict__.items() if k != "outcomes"}
+        data["returned_reasons"] = {
+            o.case_id: [str(p) for p in o.problems]
+            for o in self.outcomes
+            if o.outcome == "returned"
+        }
+        return data
+
+
+class IntakeJournal:
+    """Which cases this node has finished, and which legacy status changes it has reported.
+
+    A small SQLite file next to the outbox; it is what makes a redelivered case a no-op.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.executescript(
+            """
+            CREATE TABLE IF NOT EXISTS intake_cases (
+                case_id TEXT PRIMARY KEY, matter_code TEXT NOT NULL, outcome TEXT NOT NULL,
+                reference TEXT, problems TEXT NOT NULL, fields INTEGER NOT NULL, at REAL NOT NULL);
+            CREATE TABLE IF NOT EXISTS intake_status_sent (
+                case_id TEXT NOT NULL, status TEXT NOT NULL, at REAL NOT NULL,
+                PRIMARY KEY (case_id, status));
+            CREATE TABLE IF NOT EXISTS intake_bookmarks (
+                connector TEXT PRIMARY KEY, since TEXT NOT NULL);
+            """
+        )
+
+    def finished(self, case_id: str) -> str | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT outcome FROM intake_cases WHERE case_id = ?", (case_id,)
+            ).fetchone()
+        return row[0] if row else None
+
+    def record(self, outcome: CaseOutcome, status: str) -> None:
+        """The case is finished and its first status is in the outbox: both in one transaction."""
+        now = time.time()
+        problems = json.dumps([p.as_dict() for p in outcome.problems], ensure_ascii=False)
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.execute(
+                    "INSERT OR REPLACE INTO intake_cases VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        outcome.case_id,
+                        outcome.matter_code,
+                        outcome.outcome,
+                        outcome.reference,
+                        problems,
+                        outcome.fields_filled,
+                        now,
+                    ),
+                )
+                self._db.execute(
+                    "INSERT OR IGNORE INTO intake_status_sent VALUES (?, ?, ?)",
+                    (outcome.case_id, status, now),
+                )
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+
+    def status_sent(self, case_id: str, status: str) -> bool:
+        with self._lock:
+            return (
+                self._db.execute(
+                    "SELECT 1 FROM intake_status_sent WHERE case_id = ? AND status = ?",
+                    (case_id, status),
+                ).fetchone()
+                is not None
+            )
+
+    def mark_status(self, case_id: str, status: str) -> None:
+        with self._lock:
+            self._db.execute(
+                "INSERT OR IGNORE INTO intake_status_sent VALUES (?, ?, ?)",
+                (case_id, status, time.time()),
+            )
+
+    def bookmark(self, connector: str) -> datetime | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT since FROM intake_bookmarks WHERE connector = ?", (connector,)
+            ).fetchone()
+        return datetime.fromisoformat(row[0]) if row else None
+
+    def set_bookmark(self, connector: str, since: datetime) -> None:
+        with self._lock:
+            self._db.execute(
+                "INSERT OR REPLACE INTO intake_bookmarks VALUES (?, ?)",
+                (connector, since.isoformat()),
+            )
+
+    def counts(self) -> dict[str, int]:
+        with self._lock:
+            rows = self._db.execute("SELECT outcome, COUNT(*) FROM intake_cases GROUP BY outcome")
+            return dict(rows.fetchall())
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+
+class IntakeBridge:
+    """Pull cases for this node, apply them to the legacy systems, report back through the outbox."""
+
+    def __init__(
+        self,
+        registry: Registry,
+        client: _CaseSource,
+        outbox: _StatusOutbox,
+        journal: IntakeJournal,
+        *,
+        connectors: Iterable[str] | None = None,
+        user_id: str = "govconnect-intake",
+        settings: Mapping[str, Mapping[str, Any]] | None = None,
+    ) -> None:
+        self.registry, self.client, self.outbox, self.journal = registry, client, outbox, journal
+        self.user_id = user_id
+        self._settings = settings or {}
+        names = list(connectors) if connectors is not None else sorted(registry.connectors)
+        self.handlers: dict[str, IntakeHandler] = {}
+        problems: list[Problem] = []
+        for name in names:
+            for code, handler in registry.connector_class(name).intake_handlers().items():
+                if code in self.handlers:
+                    other = self.handlers[code].connector.name
+                    problems.append(
+                        Problem(code, "intake.matter_code_unique", f"handled by {other} and {name}")
+                    )
+                    continue
+                problems.extend(
+                    p
+                    for p in mapping_problems(
+                        handler.mapping,
+                        handler.target,
+                        where=f"{name}.{handler.method}.mapping",
+                        target_name=handler.target_name,
+                        code_tables=registry.code_tables,
+                        transforms=registry.transforms,
+                    )
+                    if p.rule.startswith("mapping.unknown_") and p.rule != "mapping.unknown_target"
+                )
+                self.handlers[code] = handler
+        if problems:
+            raise ConfigurationError(
+                "intake handlers cannot run: " + "; ".join(str(p) for p in problems)
+            )
+        self._connectors: dict[str, Connector] = {}
+        self._sinks: dict[str, Sink] = {}
+        self.poll_errors = 0
+
+    # --- one case -------------------------------------------------------------------------------------
+
+    def _connector(self, name: str) -> Connector:
+        if name not in self._connectors:
+            given = self._settings.get(name)
+            self._connectors[name] = self.registry.connector(name, given)
+        return self._connectors[name]
+
+    def _sink(self, handler: IntakeHandler) -> Sink:
+        if handler.matter_code not in self._sinks:
+            self._sinks[handler.matter_code] = handler.sink(self._connector(handler.connector.name))
+        return self._sinks[handler.matter_code]
+
+    def process(self, raw: Mapping[str, Any]) -> CaseOutcome:
+        """Apply one case; never raises for the case's own faults (they become 'returned')."""
+        case_id = str(raw.get("case_id", ""))
+        matter = str(raw.get("matter_code", ""))
+        if self.journal.finished(case_id):
+            return CaseOutcome(case_id, matter, "already_processed")
+        handler = self.handlers.get(matter)
+        if handler is None:
+            problem = Problem(
+                "matter_code", "matter.unknown", f"this node handles no matter {matter!r}"
+            )
+            return self._return(case_id, matter, [problem])
+        try:
+            case = Case.model_validate(raw)
+        except ValidationError as exc:
+            return self._return(case_id, matter, problems_from_pydantic(exc, "case"))
+        ctx = MappingContext.for_case(case, self.registry.code_tables, self.registry.transforms)
+        try:
+            values = apply_mapping(handler.mapping, ctx)
+            result = self._sink(handler).write(case.case_id, values)
+        except RetryableError as exc:
+            log.warning("case %s deferred: %s", case_id, exc)
+            return CaseOutcome(
+                case_id, matter, "deferred", [Problem("sink", "retryable", str(exc))]
+            )
+        except InvalidInputError as exc:
+            return self._return(case_id, matter, exc.problems)
+        except Exception as exc:  # a bug in a hook must not block the cases behind it
+            log.exception("case %s failed in %s", case_id, handler.method)
+            problem = Problem("case", "internal", f"{type(exc).__name__}: {exc}")
+            return self._return(case_id, matter, [problem])
+        outcome = CaseOutcome(
+            case_id,
+            matter,
+            "written" if result.applied else "duplicate",
+            reference=result.reference,
+            fields_filled=len(values),
+        )
+        status_result = {"reference": result.reference, **result.result}
+        self.outbox.enqueue_status(
+            case_id, CaseStatus.ACCEPTED.value, result=status_result, user_id=self.user_id
+        )
+        self.journal.record(outcome, CaseStatus.ACCEPTED.value)
+        return outcome
+
+    def _return(self, case_id: str, matter: str, problems: list[Problem]) -> CaseOutcome:
+        outcome = CaseOutcome(case_id, matter, "returned", problems)
+        if not case_id:
+            log.error("a case without a case id cannot be returned: %s", problems)
+            return outcome
+        self.outbox.enqueue_status(
+            case_id,
+            CaseStatus.RETURNED.value,
+            result={"problems": [p.as_dict() for p in problems]},
+            reasons=[str(p) for p in problems],
+            user_id=self.user_id,
+        )
+        self.journal.record(outcome, CaseStatus.RETURNED.value)
+        return outcome
+
+    # --- rounds ---------------------------------------------------------------------------------------
+
+    def run_once(
+        self, *, limit: int = 100, on_case: Callable[[CaseOutcome], None] | None = None
+    ) -> IntakeReport:
+        """Pull what is pending (until nothing new comes), apply, acknowledge; then poll statuses."""
+        started = time.perf_counter()
+        report = IntakeReport()
+        seen: set[str] = set()
+        while True:
+            batch = [c for c in self.client.pull_cases(limit) if str(c.get("case_id")) not in seen]
+            if not batch:
+                break
+            for raw in batch:
+                seen.add(str(raw.get("case_id")))
+                report.pulled += 1
+                outcome = self.process(raw)
+                report.add(outcome)
+                if outcome.outcome != "deferred" and outcome.case_id:
+                    self.client.ack_case(outcome.case_id, user_id=self.user_id)
+                if on_case is not None:
+                    on_case(outcome)
+        report.statuses_enqueued = report.written + report.duplicates + report.returned
+        report.statuses_enqueued += self.poll_statuses()
+        report.seconds = time.perf_counter() - started
+        return report
+
+    def poll_statuses(self) -> int:
+        """Ask each connector for legacy status changes since its bookmark; enqueue new ones.
+
+        A legacy system that cannot answer is logged and counted in ``poll_errors``; statuses
+        enqueued before the failure stay, and the bookmark advances only past what was read.
+        """
+        enqueued = 0
+        names = sorted({h.connector.name for h in self.handlers.values()})
+        for name in names:
+            connector = self._connector(name)
+            since = self.journal.bookmark(name)
+            newest = since
+            try:
+                for update in connector.poll_status(since):
+                    if update.at is not None and (newest is None or update.at > newest):
+                        newest = update.at
+                    if self.journal.status_sent(update.case_id, update.status.value):
+                        continue
+                    self.outbox.enqueue_status(
+                        update.case_id,
+                        update.status.value,
+                        result=update.result,
+                        reasons=update.reasons or None,
+                        user_id=self.user_id,
+                    )
+                    self.journal.mark_status(update.case_id, update.status.value)
+                    enqueued += 1
+            except Exception as exc:  # the legacy system is down: poll again next round
+                log.warning("status poll of %s failed: %s: %s", name, type(exc).__name__, exc)
+                self.poll_errors += 1
+            if newest is not None and newest != since:
+                self.journal.set_bookmark(name, newest)
+        return enqueued
+
+    def close(self) -> None:
+        for sink in self._sinks.values():
+            sink.close()
+        for connector in self._connectors.values():
+            connector.close()

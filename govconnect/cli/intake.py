@@ -1,0 +1,153 @@
+"""``govconnect intake run``: cases from the one window into the legacy systems, statuses back."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import typer
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from .._client import ExchangeClient
+from .._delivery import DeliveryStats, DeliveryWorker
+from .._intake import CaseOutcome, IntakeBridge, IntakeJournal, IntakeReport
+from .._outbox import Outbox
+from ._common import console, handles_errors, print_json, registry
+
+intake_app = typer.Typer(help="Pull intake cases into the legacy systems.", no_args_is_help=True)
+
+
+def register(root: typer.Typer) -> None:
+    root.add_typer(intake_app, name="intake")
+
+
+@intake_app.command("run")
+@handles_errors
+def run(
+    ctx: typer.Context,
+    once: bool = typer.Option(
+        False, "--once", help="One round, then exit (default: keep polling)."
+    ),
+    connector: list[str] = typer.Option(
+        [], "--connector", help="Only this connector's matters (repeatable)."
+    ),
+    url: str = typer.Option(..., "--url", envvar="GOVCONNECT_PLATFORM_URL", help="Platform URL."),
+    token: str = typer.Option(
+        ..., "--token", envvar="GOVCONNECT_PLATFORM_TOKEN", help="Node token (prefer the env var)."
+    ),
+    node: str = typer.Option(..., "--node", envvar="GOVCONNECT_NODE", help="dept_code/system_code"),
+    user: str = typer.Option("govconnect-intake", "--user", help="Handling officer to act as."),
+    outbox_path: Path = typer.Option(
+        Path(".govconnect/outbox.sqlite"),
+        "--outbox",
+        envvar="GOVCONNECT_OUTBOX",
+        help="Outbox file.",
+    ),
+    journal_path: Path = typer.Option(
+        Path(".govconnect/intake.sqlite"), "--journal", help="Intake journal file."
+    ),
+    interval: float = typer.Option(10.0, "--interval", min=0.1, help="Seconds between rounds."),
+    rounds: int | None = typer.Option(None, "--rounds", min=1, help="Stop after this many rounds."),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+) -> None:
+    """Pull cases, apply them, acknowledge, report statuses through the outbox, and summarise."""
+    reg = registry(ctx)
+    total = IntakeReport()
+    delivered = DeliveryStats()
+    with (
+        ExchangeClient(url, token=token, node=node, user_id=user) as client,
+        Outbox(outbox_path) as outbox,
+    ):
+        journal = IntakeJournal(journal_path)
+        bridge = IntakeBridge(
+            reg, client, outbox, journal, connectors=connector or None, user_id=user
+        )
+        try:
+            done = 0
+            while True:
+                report = _round(bridge, quiet=as_json)
+                _merge(total, report)
+                delivered.merge(DeliveryWorker(outbox, client).drain(timeout=120))
+                done += 1
+                if once or (rounds is not None and done >= rounds):
+                    break
+                time.sleep(interval)
+        except KeyboardInterrupt:
+            console.print("stopped")
+        finally:
+            bridge.close()
+            journal.close()
+    summary = {**total.as_dict(), "statuses_delivered": delivered.records_delivered}
+    if as_json:
+        print_json(summary)
+    else:
+        print_report(total, delivered)
+
+
+def _round(bridge: IntakeBridge, *, quiet: bool) -> IntakeReport:
+    with Progress(
+        TextColumn("[bold]intake"),
+        BarColumn(),
+        TextColumn("{task.completed} cases {task.fields[note]}"),
+        TimeElapsedColumn(),
+        console=console,
+        disable=quiet,
+        transient=True,
+    ) as progress:
+        task = progress.add_task("intake", total=None, note="")
+        counts = {"written": 0, "returned": 0}
+
+        def tick(outcome: CaseOutcome) -> None:
+            if outcome.outcome in counts:
+                counts[outcome.outcome] += 1
+            note = f"written {counts['written']} returned {counts['returned']}"
+            progress.update(task, advance=1, note=note)
+
+        return bridge.run_once(on_case=tick)
+
+
+def _merge(total: IntakeReport, report: IntakeReport) -> None:
+    for name in (
+        "pulled",
+        "written",
+        "duplicates",
+        "already_processed",
+        "returned",
+        "deferred",
+        "statuses_enqueued",
+        "fields_filled",
+        "seconds",
+    ):
+        setattr(total, name, getattr(total, name) + getattr(report, name))
+    total.outcomes.extend(report.outcomes)
+
+
+def print_report(report: IntakeReport, delivered: DeliveryStats | None = None) -> None:
+    table = Table(title="Intake summary")
+    table.add_column("what")
+    table.add_column("count", justify="right")
+    rows = [
+        ("cases pulled", report.pulled),
+        ("written to the legacy system", report.written),
+        ("already there (redelivered)", report.duplicates + report.already_processed),
+        ("returned with reasons", report.returned),
+        ("deferred (legacy system unavailable)", report.deferred),
+        ("status changes enqueued", report.statuses_enqueued),
+        ("fields filled without re-typing", report.fields_filled),
+    ]
+    if delivered is not None:
+        rows.append(("status changes delivered", delivered.records_delivered))
+    for label, value in rows:
+        table.add_row(label, str(value))
+    console.print(table)
+    returned = [o for o in report.outcomes if o.outcome == "returned"]
+    if returned:
+        reasons = Table(title="Returned cases")
+        reasons.add_column("case", no_wrap=True)
+        reasons.add_column("reasons")
+        for outcome in returned[:20]:
+            reasons.add_row(outcome.case_id, "\n".join(str(p) for p in outcome.problems))
+        if len(returned) > 20:
+            reasons.add_row("…", f"{len(returned) - 20} more")
+        console.print(reasons)

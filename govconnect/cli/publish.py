@@ -1,0 +1,149 @@
+"""``govconnect publish``: push catalogued datasets to the exchange platform through the outbox."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from .._client import ExchangeClient
+from .._delivery import DeliveryWorker
+from .._outbox import Outbox
+from .._publish import Publisher, PublishReport
+from ._common import console, handles_errors, print_json, registry
+
+
+def register(root: typer.Typer) -> None:
+    root.command("publish")(publish)
+
+
+@handles_errors
+def publish(
+    ctx: typer.Context,
+    resource_code: str | None = typer.Argument(None, help="Resource code of the dataset."),
+    all_due: bool = typer.Option(False, "--all", help="Every dataset due by its update cycle."),
+    full: bool = typer.Option(False, "--full", help="Republish everything, not just changes."),
+    since: str | None = typer.Option(None, "--since", help="Start after this replication key."),
+    connector: str | None = typer.Option(None, "--connector", help="Only this connector."),
+    outbox_path: Path = typer.Option(
+        Path(".govconnect/outbox.sqlite"),
+        "--outbox",
+        envvar="GOVCONNECT_OUTBOX",
+        help="Outbox file.",
+    ),
+    rejects_dir: Path = typer.Option(Path(".govconnect/rejects"), "--rejects-dir"),
+    threshold: float = typer.Option(0.05, "--threshold", min=0, max=1, help="Highest reject rate."),
+    batch_size: int = typer.Option(2000, "--batch-size", min=1, max=50_000),
+    deliver: bool = typer.Option(
+        False, "--deliver", help="Drain the outbox to the platform after."
+    ),
+    url: str | None = typer.Option(None, "--url", envvar="GOVCONNECT_PLATFORM_URL"),
+    token: str | None = typer.Option(None, "--token", envvar="GOVCONNECT_PLATFORM_TOKEN"),
+    node: str | None = typer.Option(None, "--node", envvar="GOVCONNECT_NODE"),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+) -> None:
+    """Validate a dataset's records and queue the changed ones for the platform."""
+    if (resource_code is None) == (not all_due):
+        raise typer.BadParameter("give a RESOURCE_CODE or --all (not both)")
+    if deliver and not (url and token and node):
+        raise typer.BadParameter("--deliver needs --url, --token and --node (or their env vars)")
+    reg = registry(ctx)
+    reports: list[PublishReport] = []
+    with Outbox(outbox_path) as outbox:
+        publisher = Publisher(
+            reg, outbox, batch_size=batch_size, reject_threshold=threshold, rejects_dir=rejects_dir
+        )
+        try:
+            targets = (
+                publisher.due(connector)
+                if all_due
+                else [publisher.resolve(resource_code or "", connector)]
+            )
+            for svc in targets:
+                reports.append(_publish_one(publisher, svc, full=full, since=since, quiet=as_json))
+        finally:
+            publisher.close()
+        delivered: dict[str, Any] = {}
+        if deliver:
+            assert url and token and node
+            with ExchangeClient(
+                url, token=token, node=node, user_id="govconnect-publish"
+            ) as client:
+                client.sync_catalog(r.model_dump(mode="json") for r in reg.catalog().resources)
+                stats = DeliveryWorker(outbox, client).drain()
+                delivered = {
+                    "records_delivered": stats.records_delivered,
+                    "dead": stats.dead_lettered,
+                }
+    if as_json:
+        print_json({"datasets": [r.as_dict() for r in reports], "delivery": delivered})
+        return
+    table = Table(title="Published")
+    for col in ("resource", "mode", "read", "queued", "unchanged", "deleted", "rejected", "rows/s"):
+        table.add_column(
+            col,
+            justify="left" if col in ("resource", "mode") else "right",
+            no_wrap=col == "resource",
+        )
+    for r in reports:
+        table.add_row(
+            r.resource_code,
+            r.mode,
+            str(r.read),
+            str(r.published),
+            str(r.unchanged),
+            str(r.deleted),
+            str(r.rejected),
+            f"{r.rows_per_second:,.0f}",
+        )
+    console.print(table)
+    for r in reports:
+        if r.rejects_file:
+            console.print(f"rejects of {r.resource_code}: {r.rejects_file}")
+    if delivered:
+        console.print(
+            f"delivered {delivered['records_delivered']} records, {delivered['dead']} dead letters"
+        )
+    if not reports:
+        console.print("nothing is due")
+
+
+def _publish_one(
+    publisher: Publisher, svc: Any, *, full: bool, since: str | None, quiet: bool
+) -> PublishReport:
+    total = None
+    if svc.count is not None:
+        with publisher.registry.connector(svc.connector.name) as conn:
+            total = getattr(conn, svc.count)()
+    with Progress(
+        TextColumn(f"[bold]{svc.code}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]} rows/s, {task.fields[rejects]} rejects"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        disable=quiet,
+        transient=True,
+    ) as progress:
+        task = progress.add_task(svc.code, total=total, rate="0", rejects=0)
+
+        def show(report: PublishReport) -> None:
+            progress.update(
+                task,
+                completed=report.read,
+                rate=f"{report.read / max(progress.tasks[0].elapsed or 1e-9, 1e-9):,.0f}",
+                rejects=report.rejected,
+            )
+
+        return publisher.publish(svc, full=full, since=since, on_batch=show)

@@ -1,0 +1,75 @@
+"""The demo's own numbers: every valid case written exactly once, every invalid case returned."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import sqlalchemy as sa
+from govconnect_household import sample_cases
+from typer.testing import CliRunner
+
+from govconnect._demo import run_demo
+from govconnect.cli import build
+
+
+def test_demo_numbers_add_up(tmp_path: Path) -> None:
+    workdir = tmp_path / "demo"
+    summary = run_demo(workdir, cases=60, invalid=10, residents=200, faults="flaky", seed=3)
+    assert summary["catalog_problems"] == []
+    assert summary["catalog_registered"] == 3
+    assert summary["cases_submitted"] == 60
+    assert summary["cases_written_to_legacy"] == 50
+    assert summary["cases_returned_with_reasons"] == 10
+    assert sum(summary["returned_by_rule"].values()) >= 10
+    assert summary["cases_deferred"] == 0
+    assert summary["cases_acknowledged"] == 60
+    assert summary["outbox_dead_letters"] == 0
+    # one accepted/returned per case, plus one per legacy status change the clerks made
+    assert summary["statuses_delivered"] == 60 + summary["status_changes_polled"]
+    assert summary["fields_not_retyped"] == 50 * 17
+
+    engine = sa.create_engine(f"sqlite:///{workdir / 'household.sqlite'}")
+    with engine.connect() as conn:
+        ids = [r[0] for r in conn.execute(sa.text("SELECT sqbh FROM hj_qrsq"))]
+    engine.dispose()
+    cases = list(sample_cases(60, seed=3, invalid=10))
+    valid = set()
+    for case in cases:
+        rows = ids.count(case["case_id"])
+        assert rows in (0, 1), f"{case['case_id']} written {rows} times"
+        if rows:
+            valid.add(case["case_id"])
+    assert len(valid) == 50 == len(ids)
+    for name in ("catalog.json", "catalog.openapi.json", "catalog.csv", "catalog.dcat.jsonld"):
+        assert (workdir / name).stat().st_size > 0
+
+
+def test_demo_cli_json(tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        build(),
+        [
+            "demo",
+            "--dir",
+            str(tmp_path / "d"),
+            "--cases",
+            "12",
+            "--invalid",
+            "2",
+            "--residents",
+            "50",
+            "--faults",
+            "none",
+            "--json",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output)
+    assert (summary["cases_written_to_legacy"], summary["cases_returned_with_reasons"]) == (10, 2)
+
+
+def test_demo_refuses_more_invalid_than_cases(tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        build(), ["demo", "--dir", str(tmp_path), "--cases", "2", "--invalid", "3"]
+    )
+    assert result.exit_code == 2

@@ -1,0 +1,293 @@
+"""The intake bridge end to end: a real mock platform on loopback, the household legacy database,
+the durable outbox — cases reach the legacy system once, statuses flow back, bad cases are returned."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from govconnect_household import create_sample_database, process_applications, sample_cases
+
+from govconnect import (
+    Compute,
+    DeliveryWorker,
+    ExchangeClient,
+    IntakeBridge,
+    IntakeJournal,
+    Outbox,
+    RetryPolicy,
+    load_registry,
+)
+from govconnect.testing import MockPlatform
+
+NODE = "11010500000/HJGL"
+
+
+class Rig:
+    """Platform + legacy database + outbox + bridge, wired the way `govconnect intake run` is."""
+
+    def __init__(self, platform: MockPlatform, tmp: Path, url: str | None = None) -> None:
+        self.platform = platform
+        self.url = url or f"sqlite:///{tmp / 'legacy.sqlite'}"
+        create_sample_database(self.url, count=20)
+        self.registry = load_registry(config={"connectors": {"household": {"url": self.url}}})
+        self.client = ExchangeClient(
+            platform.url,
+            token=platform.token,
+            node=NODE,
+            user_id="clerk-007",
+            retry=RetryPolicy(max_attempts=8, deadline=30, initial=0.01, max_wait=0.05),
+        )
+        self.outbox = Outbox(tmp / "outbox.sqlite")
+        self.journal = IntakeJournal(tmp / "intake.sqlite")
+        self.bridge = IntakeBridge(self.registry, self.client, self.outbox, self.journal)
+
+    def submit(self, cases: list[dict[str, Any]]) -> None:
+        for case in cases:
+            self.platform.enqueue_case(case, node=NODE)
+
+    def deliver(self) -> None:
+        DeliveryWorker(self.outbox, self.client, sleep=lambda s: None).drain(timeout=60)
+
+    def legacy_rows(self) -> list[Any]:
+        engine = sa.create_engine(self.url)
+        try:
+            with engine.connect() as conn:
+                return list(conn.execute(sa.text("SELECT * FROM hj_qrsq ORDER BY sqbh")))
+        finally:
+            engine.dispose()
+
+    def close(self) -> None:
+        self.bridge.close()
+        self.journal.close()
+        self.outbox.close()
+        self.client.close()
+
+
+@pytest.fixture
+def rig(mock_platform: MockPlatform, tmp_path: Path) -> Iterator[Rig]:
+    r = Rig(mock_platform, tmp_path)
+    yield r
+    r.close()
+
+
+def statuses(platform: MockPlatform, case_id: str) -> list[str]:
+    return [s["status"] for s in platform.case_statuses.get(case_id, [])]
+
+
+def test_valid_cases_are_written_once_and_accepted(rig: Rig) -> None:
+    cases = list(sample_cases(12, seed=1))
+    rig.submit(cases)
+    report = rig.bridge.run_once(limit=5)
+    assert (report.pulled, report.written, report.returned) == (12, 12, 0)
+    assert report.fields_filled == 12 * 17
+    rows = rig.legacy_rows()
+    assert [r.sqbh for r in rows] == [c["case_id"] for c in cases]
+    first = rows[0]
+    assert first.xm == cases[0]["applicant"]["name"]
+    assert first.xb in ("1", "2") and first.csrq == cases[0]["form"]["birth_date"].replace("-", "")
+    assert first.zzhm.startswith("HKB") and first.clzs == 2 and first.ly == "一窗受理"
+    rig.deliver()
+    assert rig.platform.acknowledged_cases == {c["case_id"] for c in cases}
+    for case in cases:
+        assert statuses(rig.platform, case["case_id"]) == ["accepted"]
+
+
+def test_invalid_cases_are_returned_with_reasons_and_block_nothing(rig: Rig) -> None:
+    cases = list(sample_cases(10, seed=2, invalid=5))
+    rig.submit(cases)
+    report = rig.bridge.run_once()
+    assert (report.written, report.returned) == (5, 5)
+    rig.deliver()
+    returned = {o.case_id: o for o in report.outcomes if o.outcome == "returned"}
+    rules = {p.rule for o in returned.values() for p in o.problems}
+    assert {"citizen_id.check_digit", "date", "code_table", "required", "matter.unknown"} <= rules
+    for case_id, outcome in returned.items():
+        (posted,) = rig.platform.case_statuses[case_id]
+        assert posted["status"] == "returned"
+        assert posted["reasons"] == [str(p) for p in outcome.problems]
+        assert posted["result"]["problems"][0]["field"] == outcome.problems[0].field
+    assert len(rig.legacy_rows()) == 5  # nothing half-written for the returned ones
+    assert rig.platform.acknowledged_cases == {c["case_id"] for c in cases}
+
+
+def test_redelivered_case_is_not_written_or_reported_twice(rig: Rig) -> None:
+    cases = list(sample_cases(3, seed=3))
+    rig.submit(cases)
+    rig.bridge.run_once()
+    again = rig.bridge.process(cases[0])
+    assert again.outcome == "already_processed"
+    fresh = IntakeBridge(rig.registry, rig.client, rig.outbox, IntakeJournal(rig.journal.path))
+    assert fresh.process(cases[1]).outcome == "already_processed"
+    rig.deliver()
+    assert len(rig.legacy_rows()) == 3
+    assert all(statuses(rig.platform, c["case_id"]) == ["accepted"] for c in cases)
+
+
+def test_lost_journal_still_never_duplicates_the_legacy_record(rig: Rig, tmp_path: Path) -> None:
+    (case,) = sample_cases(1, seed=4)
+    rig.submit([case])
+    rig.bridge.run_once()
+    amnesiac = IntakeBridge(
+        rig.registry, rig.client, rig.outbox, IntakeJournal(tmp_path / "new.sqlite")
+    )
+    assert amnesiac.process(case).outcome == "duplicate"  # the sink's upsert, not the journal
+    assert len(rig.legacy_rows()) == 1
+
+
+def test_legacy_database_down_defers_without_acknowledging(
+    mock_platform: MockPlatform, tmp_path: Path
+) -> None:
+    rig = Rig(mock_platform, tmp_path)
+    try:
+        cases = list(sample_cases(2, seed=5))
+        rig.submit(cases)
+        Path(rig.url.removeprefix("sqlite:///")).unlink()
+        Path(rig.url.removeprefix("sqlite:///")).mkdir()  # the database file is now unusable
+        report = rig.bridge.run_once()
+        assert report.deferred == 2 and report.written == 0
+        assert rig.platform.acknowledged_cases == set()
+    finally:
+        rig.close()
+
+
+def test_a_crashing_hook_returns_only_its_case(rig: Rig, monkeypatch: pytest.MonkeyPatch) -> None:
+    cases = list(sample_cases(3, seed=6))
+    handler = rig.bridge.handlers["11010500000-HJ-0001"]
+
+    def explode_for_second(case: Any) -> int:
+        if case.case_id == cases[1]["case_id"]:
+            raise RuntimeError("hook bug")
+        return len(case.materials)
+
+    monkeypatch.setitem(handler.mapping, "clzs", Compute(explode_for_second))  # type: ignore[index]
+    rig.submit(cases)
+    report = rig.bridge.run_once()
+    assert (report.written, report.returned) == (2, 1)
+    (bad,) = [o for o in report.outcomes if o.outcome == "returned"]
+    assert bad.case_id == cases[1]["case_id"]
+    assert (bad.problems[0].rule, bad.problems[0].message.split(" (")[0]) == (
+        "compute",
+        "RuntimeError: hook bug",
+    )
+
+
+def test_legacy_status_changes_flow_back_once(rig: Rig) -> None:
+    cases = list(sample_cases(6, seed=7))
+    rig.submit(cases)
+    rig.bridge.run_once()
+    done = process_applications(rig.url, in_progress=1, completed=3, returned=1)
+    assert done == {"in_progress": 1, "completed": 3, "returned": 1}
+    assert rig.bridge.poll_statuses() == 5
+    assert rig.bridge.poll_statuses() == 0  # bookmark and journal: nothing twice
+    rig.deliver()
+    finals = [statuses(rig.platform, c["case_id"]) for c in cases]
+    assert sorted(f[-1] for f in finals) == sorted(
+        ["accepted", "in_progress", "completed", "completed", "completed", "returned"]
+    )
+    completed = [
+        rig.platform.case_statuses[c["case_id"]][-1]
+        for c in cases
+        if statuses(rig.platform, c["case_id"])[-1] == "completed"
+    ]
+    assert all(s["result"]["permit_no"].startswith("ZQ") for s in completed)
+
+
+def test_statuses_survive_a_flaky_platform(mock_platform: MockPlatform, tmp_path: Path) -> None:
+    mock_platform.set_faults("flaky")
+    rig = Rig(mock_platform, tmp_path)
+    try:
+        cases = list(sample_cases(30, seed=8, invalid=6))
+        rig.submit(cases)
+        report = rig.bridge.run_once(limit=10)
+        rig.deliver()
+        assert report.written + report.returned == 30
+        assert rig.platform.acknowledged_cases == {c["case_id"] for c in cases}
+        assert all(len(statuses(rig.platform, c["case_id"])) == 1 for c in cases)
+    finally:
+        rig.close()
+
+
+@pytest.mark.parametrize("backend", ["postgresql", "mariadb"])
+def test_intake_into_server_databases(
+    mock_platform: MockPlatform, tmp_path: Path, backend: str
+) -> None:
+    from govconnect.testing._databases import database_url
+
+    url = database_url(backend, tmp_path)
+    rig = Rig(mock_platform, tmp_path, url=url)
+    try:
+        cases = list(sample_cases(5, seed=9, invalid=1))
+        rig.submit(cases)
+        report = rig.bridge.run_once()
+        assert (report.written, report.returned) == (4, 1)
+        assert len(rig.legacy_rows()) == 4
+        assert rig.bridge.process(cases[0]).outcome == "already_processed"
+    finally:
+        rig.close()
+
+
+def test_intake_run_command(
+    mock_platform: MockPlatform, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from govconnect.cli import build
+
+    url = f"sqlite:///{tmp_path / 'legacy.sqlite'}"
+    create_sample_database(url, count=10)
+    monkeypatch.setenv("GOVCONNECT_HOUSEHOLD_URL", url)
+    cases = list(sample_cases(8, seed=12, invalid=2))
+    for case in cases:
+        mock_platform.enqueue_case(case, node=NODE)
+    args = [
+        "intake",
+        "run",
+        "--once",
+        "--json",
+        "--connector",
+        "household",
+        "--url",
+        mock_platform.url,
+        "--node",
+        NODE,
+        "--outbox",
+        str(tmp_path / "o.sqlite"),
+        "--journal",
+        str(tmp_path / "j.sqlite"),
+    ]
+    result = CliRunner().invoke(
+        build(), args, env={"GOVCONNECT_PLATFORM_TOKEN": mock_platform.token}
+    )
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output)
+    assert (summary["pulled"], summary["written"], summary["returned"]) == (8, 6, 2)
+    assert summary["statuses_delivered"] == 8
+    assert len(summary["returned_reasons"]) == 2
+    again = CliRunner().invoke(
+        build(), args, env={"GOVCONNECT_PLATFORM_TOKEN": mock_platform.token}
+    )
+    assert json.loads(again.output)["pulled"] == 0
+
+    table = CliRunner().invoke(
+        build(),
+        [a for a in args if a != "--json"],
+        env={"GOVCONNECT_PLATFORM_TOKEN": mock_platform.token},
+    )
+    assert table.exit_code == 0 and "Intake summary" in table.output
+
+
+def test_intake_run_needs_platform_settings() -> None:
+    from typer.testing import CliRunner
+
+    from govconnect.cli import build
+
+    result = CliRunner().invoke(
+        build(), ["intake", "run", "--once"], env={"GOVCONNECT_PLATFORM_URL": ""}
+    )
+    assert result.exit_code == 2
