@@ -21,7 +21,7 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -160,19 +160,38 @@ class DeliveryWorker:
 
     def _settle(self, batch: Batch, outcome: _Outcome, stats: DeliveryStats) -> None:
         """Record the outcome in the outbox, count it, and tell the observers."""
+        self._settle_many([(batch, outcome)], stats)
+
+    def _settle_many(self, settled: Sequence[tuple[Batch, _Outcome]], stats: DeliveryStats) -> None:
+        """Record outcomes in order; consecutive deliveries share one transaction."""
+        delivered: list[tuple[Batch, bool]] = []
+        for batch, outcome in settled:
+            if outcome.verdict == "delivered":
+                delivered.append((batch, outcome.duplicate))
+                continue
+            self._flush_delivered(delivered, stats)
+            delivered = []
+            self._settle_failure(batch, outcome, stats)
+        self._flush_delivered(delivered, stats)
+
+    def _flush_delivered(self, delivered: list[tuple[Batch, bool]], stats: DeliveryStats) -> None:
+        if not delivered:
+            return
+        self.outbox.mark_delivered_many(delivered)
+        for batch, duplicate in delivered:
+            stats.batches_delivered += 1
+            stats.records_delivered += len(batch.ids)
+            stats.duplicates += int(duplicate)
+            self._emit(EventKind.DELIVERED, batch, extra={"duplicate": duplicate})
+
+    def _settle_failure(self, batch: Batch, outcome: _Outcome, stats: DeliveryStats) -> None:
         exc = outcome.error
         if exc is not None:
             name = (
                 f"retryable:{exc.status}" if isinstance(exc, RetryableError) else type(exc).__name__
             )
             stats.errors[name] = stats.errors.get(name, 0) + 1
-        if outcome.verdict == "delivered":
-            self.outbox.mark_delivered(batch, duplicate=outcome.duplicate)
-            stats.batches_delivered += 1
-            stats.records_delivered += len(batch.ids)
-            stats.duplicates += int(outcome.duplicate)
-            self._emit(EventKind.DELIVERED, batch, extra={"duplicate": outcome.duplicate})
-        elif outcome.verdict == "retry":
+        if outcome.verdict == "retry":
             self.outbox.reschedule(batch, outcome.delay, str(exc))
             stats.retries += 1
             self._emit(EventKind.RETRIED, batch, error=str(exc), extra={"delay": outcome.delay})
@@ -210,13 +229,33 @@ class DeliveryWorker:
                 self.worker_id, self.prefetch, batch_size=self.batch_size, lease=self.lease
             )
 
-        def settle(batch: Batch, outcome: _Outcome) -> None:
+        # Outcomes wait in ``pending`` for the helper, which records all that have accumulated
+        # in one go (one transaction for a run of deliveries), in the order they happened.
+        pending: list[tuple[Batch, _Outcome]] = []
+        pending_lock = threading.Lock()
+        flush_queued = False
+
+        def flush() -> None:
+            nonlocal flush_queued
+            with pending_lock:
+                todo = pending[:]
+                pending.clear()
+                flush_queued = False
             stats = DeliveryStats()
             try:
-                self._settle(batch, outcome, stats)
-            except Exception:  # the batch stays leased: re-sent under its key once the lease ends
-                log.exception("recording the outcome of batch %s failed", batch.key)
+                self._settle_many(todo, stats)
+            except Exception:  # the batches stay leased: re-sent under their keys later
+                log.exception("recording the outcome of %d batch(es) failed", len(todo))
             report(stats)
+
+        def settle(batch: Batch, outcome: _Outcome) -> None:
+            nonlocal flush_queued
+            with pending_lock:
+                pending.append((batch, outcome))
+                if flush_queued:
+                    return
+                flush_queued = True
+            helper.submit(flush)
 
         def release(batch: Batch) -> None:
             try:
@@ -234,7 +273,7 @@ class DeliveryWorker:
                 batch = queue.popleft()
                 self._emit(EventKind.SENT, batch)
                 outcome = self._attempt(batch)
-                helper.submit(settle, batch, outcome)
+                settle(batch, outcome)
                 sent += 1
                 if outcome.verdict == "retry" and refill is not None:
                     queue.extend(refill.result())

@@ -372,23 +372,29 @@ class Outbox:
 
     def mark_delivered(self, batch: Batch, *, duplicate: bool = False) -> None:
         """The platform applied (or had already applied) the batch: it leaves the outbox."""
+        self.mark_delivered_many([(batch, duplicate)])
+
+    def mark_delivered_many(self, delivered: Sequence[tuple[Batch, bool]]) -> None:
+        """Several delivered batches (with their duplicate flags) in one transaction."""
+        now = self.clock()
         with self._write(durable=False) as conn:
-            if conn.execute("DELETE FROM outbox_batches WHERE key = ?", (batch.key,)).rowcount:
-                _delete_rows(conn, batch)
-            conn.execute(
-                "INSERT OR IGNORE INTO outbox_delivered VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    batch.key,
-                    batch.operation,
-                    batch.target,
-                    len(batch.ids),
-                    batch.ids[0],
-                    batch.ids[-1],
-                    batch.attempt,
-                    int(duplicate),
-                    self.clock(),
-                ),
-            )
+            for batch, duplicate in delivered:
+                if conn.execute("DELETE FROM outbox_batches WHERE key = ?", (batch.key,)).rowcount:
+                    _delete_rows(conn, batch)
+                conn.execute(
+                    "INSERT OR IGNORE INTO outbox_delivered VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        batch.key,
+                        batch.operation,
+                        batch.target,
+                        len(batch.ids),
+                        batch.ids[0],
+                        batch.ids[-1],
+                        batch.attempt,
+                        int(duplicate),
+                        now,
+                    ),
+                )
 
     def reschedule(self, batch: Batch, delay: float, error: str) -> None:
         """Release the lease; the batch (same key) is due again in ``delay`` seconds."""

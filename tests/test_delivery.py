@@ -318,16 +318,16 @@ def test_a_failed_settle_is_logged_and_the_batch_resent_under_its_key(
     platform: MockPlatform, outbox: Outbox, caplog: pytest.LogCaptureFixture, monkeypatch: Any
 ) -> None:
     outbox.enqueue(CODE, [{"id": 1}])
-    real = outbox.mark_delivered
+    real = outbox.mark_delivered_many
     calls: list[int] = []
 
-    def flaky_mark(batch: Any, **kw: Any) -> None:
+    def flaky_mark(delivered: Any) -> None:
         calls.append(1)
         if len(calls) == 1:
             raise sqlite3.OperationalError("disk I/O error")
-        real(batch, **kw)
+        real(delivered)
 
-    monkeypatch.setattr(outbox, "mark_delivered", flaky_mark)
+    monkeypatch.setattr(outbox, "mark_delivered_many", flaky_mark)
     DeliveryWorker(outbox, client_for(platform), lease=0.3).drain(timeout=10)
     assert outbox.pending() == 0 and len(calls) == 2
     assert platform.records_received == {CODE: 1} and platform.duplicates_refused == 1
