@@ -10,6 +10,7 @@ over a small control pipe for fault profiles and counts. Side by side, in altern
    durable retry policy): drain rate, and records lost / applied twice at the platform (0 / 0).
 
     python benchmarks/bench_delivery.py [--records 100000] [--batch-size 500] [--rounds 5]
+                                        [--latency 0.005]
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ print(json.dumps({"url": platform.url, "token": platform.token}), flush=True)
 for line in sys.stdin:
     command = json.loads(line)
     if command["op"] == "faults":
-        platform.set_faults(command["profile"])
+        platform.set_faults(command["profile"], latency=command.get("latency", 0.0))
         answer = {}
     elif command["op"] == "count":
         applied = collections.Counter(r["id"] for r in platform.records(command["code"]))
@@ -158,7 +159,7 @@ def run_once(
         )
         with client:
             client.put_resource({"code": CODE, "version": 1})
-            platform.ask(op="faults", profile=faults)
+            platform.ask(op="faults", profile=faults, latency=args.latency)
             if kind == "bare":
                 result: dict[str, Any] = {"bare": bare(platform, CODE, records, args.batch_size)}
             else:
@@ -181,6 +182,12 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seed", type=int, default=2026)
     parser.add_argument("--verbose", action="store_true", help="Print every round's times.")
+    parser.add_argument(
+        "--latency",
+        type=float,
+        default=0.0,
+        help="Seconds the platform adds to every answer, as a government network would.",
+    )
     args = parser.parse_args()
     n = args.records
     records = make_records(n)
@@ -212,7 +219,8 @@ def main() -> None:
             print(f"  {name:6s} per round: " + ", ".join(f"{v:.3f}s" for v in values))
     print(
         f"deliver {n} records in batches of {args.batch_size} to the mock platform (own process,"
-        f" fresh per run) on loopback; {args.rounds} rounds; {args.threads} worker thread(s)"
+        f" fresh per run) on loopback, {args.latency * 1000:g} ms added latency;"
+        f" {args.rounds} rounds; {args.threads} worker thread(s)"
     )
     print(
         f"  bare httpx loop, no durability         : best {best['bare']:6.3f}s {rate(best['bare'])}"
