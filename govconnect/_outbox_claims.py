@@ -74,13 +74,16 @@ def claim_one(
     """
     blocked: set[tuple[str, str]] = set()
     frontier: dict[tuple[str, str], int] = {}
+    dense: dict[int, int] = {}
     for row in conn.execute(
         "SELECT key, operation, target, first_id, last_id, user_id, case_id, next_attempt_at,"
-        " lease_owner, lease_until FROM outbox_batches ORDER BY first_id"
+        " lease_owner, lease_until, records FROM outbox_batches ORDER BY first_id"
     ):
-        key, operation, target, first, last, user_id, case_id, due_at, lease_owner, until = row
+        key, operation, target, first, last, user_id, case_id, due_at, lease_owner, until = row[:10]
         target_key = (operation, target)
         frontier[target_key] = max(frontier.get(target_key, 0), last)
+        if row[10] == last - first + 1:  # no other row inside its range: scans may jump it
+            dense[first] = last
         if target_key in blocked:
             continue
         leased = until is not None and until > now
@@ -95,7 +98,7 @@ def claim_one(
             (owner, now + lease, key),
         )
         return _load(conn, key, operation, target, user_id, case_id, first, last, owner)
-    head = _find_unclaimed(conn, blocked, frontier, scan_limit)
+    head = _find_unclaimed(conn, blocked, frontier, dense, scan_limit)
     if head is None:
         return None
     head_id, operation, target, user_id, case_id = head
@@ -176,19 +179,28 @@ def _find_unclaimed(
     conn: sqlite3.Connection,
     blocked: set[tuple[str, str]],
     frontier: dict[tuple[str, str], int],
+    dense: dict[int, int],
     scan_limit: int,
 ) -> tuple[Any, ...] | None:
     """The oldest row above its target's frontier whose target is not blocked, scanned in C.
 
-    Every target with live batches contributes one "skip rows of this target up to here" term
-    (up to the end for a blocked target); beyond ``_INLINE_TERMS`` targets the terms travel as JSON.
+    The scan starts after the run of claimed batches at the front of the table (a bulk backlog
+    has its in-flight batches there). Every target with live batches contributes one "skip rows of
+    this target up to here" term (up to the end for a blocked target); beyond ``_INLINE_TERMS``
+    targets the terms travel as JSON.
     """
+    first = conn.execute("SELECT min(id) FROM outbox").fetchone()[0]
+    if first is None:
+        return None
+    start = first
+    while start in dense:
+        start = dense[start] + 1
     skip = {target: 2**62 if target in blocked else last for target, last in frontier.items()}
     select = (
         "SELECT o.id, o.operation, o.target, o.user_id, o.case_id FROM outbox o"
-        " WHERE o.id <= (SELECT min(id) FROM outbox) + ?"
+        " WHERE o.id >= ? AND o.id <= ?"
     )
-    params: list[Any] = [scan_limit]
+    params: list[Any] = [start, first + scan_limit]
     if len(skip) <= _INLINE_TERMS:
         for (operation, target), last in skip.items():
             select += " AND NOT (o.operation = ? AND o.target = ? AND o.id <= ?)"
@@ -208,17 +220,12 @@ _INLINE_TERMS = 64
 
 def _batch_end(conn: sqlite3.Connection, head: tuple[Any, ...], size: int) -> int:
     """Last id of the batch that starts at ``head``: up to ``size`` rows of its target, stopping
-    before a row of that target with another user or case id."""
+    before a row of that target with another user or case id (one pass over those rows)."""
     head_id, operation, target, user_id, case_id = head
-    row = conn.execute(
-        "SELECT id FROM outbox WHERE operation = ? AND target = ? AND id >= ?"
-        " ORDER BY id LIMIT 1 OFFSET ?",
-        (operation, target, head_id, size - 1),
+    last, mismatch = conn.execute(
+        "SELECT max(id), min(CASE WHEN user_id IS NOT ? OR case_id IS NOT ? THEN id END) FROM"
+        " (SELECT id, user_id, case_id FROM outbox WHERE operation = ? AND target = ?"
+        " AND id >= ? ORDER BY id LIMIT ?)",
+        (user_id, case_id, operation, target, head_id, size),
     ).fetchone()
-    last = row[0] if row is not None else 2**62
-    mismatch = conn.execute(
-        "SELECT id FROM outbox WHERE operation = ? AND target = ? AND id > ? AND id <= ?"
-        " AND (user_id IS NOT ? OR case_id IS NOT ?) ORDER BY id LIMIT 1",
-        (operation, target, head_id, last, user_id, case_id),
-    ).fetchone()
-    return mismatch[0] - 1 if mismatch is not None else last
+    return mismatch - 1 if mismatch is not None else last

@@ -424,3 +424,21 @@ def test_many_targets_in_flight_use_the_json_path(outbox: Outbox) -> None:
     assert outbox.claim("b").target == CODE
     second = outbox.claim("a")  # "a" may go on with its own targets, in order
     assert (second.target, orjson.loads(second.payloads[0])["status"]) == ("C0", "completed")
+
+
+def test_scans_jump_dense_batches_but_not_interleaved_ones(outbox: Outbox) -> None:
+    outbox.enqueue(CODE, [{"id": i} for i in range(4)])  # ids 1-4
+    outbox.enqueue(OTHER, [{"id": 5}])  # id 5
+    outbox.enqueue(CODE, [{"id": 6}, {"id": 7}])  # ids 6-7
+    assert outbox.claim("a", batch_size=4).ids == [1, 2, 3, 4]  # dense: later scans jump it
+    assert outbox.claim("a", batch_size=4).ids == [5]
+    assert outbox.claim("a", batch_size=4).ids == [6, 7]
+
+
+def test_interleaved_batches_do_not_hide_other_targets(outbox: Outbox) -> None:
+    outbox.enqueue(CODE, [{"id": 1}])  # id 1
+    outbox.enqueue(OTHER, [{"id": 2}])  # id 2
+    outbox.enqueue(CODE, [{"id": 3}])  # id 3
+    first = outbox.claim("a", batch_size=2)
+    assert first.ids == [1, 3]  # spans id 2 without owning it
+    assert outbox.claim("b").ids == [2]
