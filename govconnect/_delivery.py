@@ -149,11 +149,11 @@ class DeliveryWorker:
         if batch.user_id:
             trace["user_id"] = batch.user_id
         if batch.operation == "publish":
-            result = self.client.publish_encoded(
-                batch.target, batch.payloads, idempotency_key=batch.key, **trace
+            result = self.client.publish_joined(
+                batch.target, batch.joined, idempotency_key=batch.key, **trace
             )
             return result.duplicate
-        body = orjson.loads(batch.payloads[0])
+        body = orjson.loads(batch.joined)  # a status batch holds one change
         del trace["case_id"]  # post_status sends the case it is about as the trace case id
         answer = self.client.post_status(batch.target, idempotency_key=batch.key, **body, **trace)
         return bool(answer.get("duplicate"))

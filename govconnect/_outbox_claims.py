@@ -51,7 +51,8 @@ class Batch:
     user_id: str | None
     case_id: str | None
     ids: list[int]
-    payloads: list[bytes]
+    joined: bytes
+    """The records' JSON objects in order, joined by commas: the body's array content as is."""
     attempt: int
     created_at: float
     owner: str
@@ -103,11 +104,7 @@ def claim_one(
         return None
     head_id, operation, target, user_id, case_id = head
     last = _batch_end(conn, head, 1 if operation == "status" else batch_size)
-    rows = conn.execute(
-        "SELECT id, payload, created_at FROM outbox WHERE id BETWEEN ? AND ?"
-        " AND operation = ? AND target = ? ORDER BY id",
-        (head_id, last, operation, target),
-    ).fetchall()
+    ids, joined, created_at = _read(conn, operation, target, head_id, last)
     key = uuid.uuid4().hex
     conn.execute(
         "INSERT INTO outbox_batches (key, operation, target, first_id, last_id, user_id, case_id,"
@@ -118,28 +115,17 @@ def claim_one(
             operation,
             target,
             head_id,
-            rows[-1][0],
+            ids[-1],
             user_id,
             case_id,
-            len(rows),
-            min(r[2] for r in rows),
+            len(ids),
+            created_at,
             now,
             owner,
             now + lease,
         ),
     )
-    return Batch(
-        key,
-        operation,
-        target,
-        user_id,
-        case_id,
-        [r[0] for r in rows],
-        [r[1] for r in rows],
-        1,
-        min(r[2] for r in rows),
-        owner,
-    )
+    return Batch(key, operation, target, user_id, case_id, ids, joined, 1, created_at, owner)
 
 
 def _load(
@@ -156,23 +142,34 @@ def _load(
     attempts, created_at = conn.execute(
         "SELECT attempts, created_at FROM outbox_batches WHERE key = ?", (key,)
     ).fetchone()
-    rows = conn.execute(
-        "SELECT id, payload FROM outbox WHERE id BETWEEN ? AND ? AND operation = ? AND target = ?"
-        " ORDER BY id",
+    ids, joined, _ = _read(conn, operation, target, first, last)
+    return Batch(key, operation, target, user_id, case_id, ids, joined, attempts, created_at, owner)
+
+
+def _read(
+    conn: sqlite3.Connection, operation: str, target: str, first: int, last: int
+) -> tuple[list[int], bytes, float]:
+    """Ids, joined payloads and oldest enqueue time of a target's rows in ``first..last``.
+
+    SQLite joins the payloads itself (no Python object per record). It joins in the order it
+    reads, which for this rowid range is id order; the ids joined in the same pass prove it, and
+    if they ever did not, the rows are read one by one instead.
+    """
+    id_text, joined, created_at = conn.execute(
+        "SELECT group_concat(id), CAST(group_concat(payload, ',') AS BLOB), min(created_at) FROM"
+        " (SELECT id, payload, created_at FROM outbox WHERE id BETWEEN ? AND ?"
+        " AND operation = ? AND target = ? ORDER BY id)",
         (first, last, operation, target),
-    ).fetchall()
-    return Batch(
-        key,
-        operation,
-        target,
-        user_id,
-        case_id,
-        [r[0] for r in rows],
-        [r[1] for r in rows],
-        attempts,
-        created_at,
-        owner,
-    )
+    ).fetchone()
+    ids = list(map(int, id_text.split(",")))
+    if ids != sorted(ids):
+        rows = conn.execute(
+            "SELECT id, payload FROM outbox WHERE id BETWEEN ? AND ? AND operation = ?"
+            " AND target = ? ORDER BY id",
+            (first, last, operation, target),
+        ).fetchall()
+        ids, joined = [r[0] for r in rows], b",".join(r[1] for r in rows)
+    return ids, joined, created_at
 
 
 def _find_unclaimed(

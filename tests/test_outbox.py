@@ -105,7 +105,7 @@ def test_mappings_that_are_not_dicts_are_accepted(outbox: Outbox) -> None:
     from types import MappingProxyType
 
     outbox.enqueue(CODE, [MappingProxyType({"id": 1})])
-    assert outbox.claim("w").payloads == [b'{"id":1}']
+    assert outbox.claim("w").joined == b'{"id":1}'
 
 
 def test_bad_synchronous_setting(tmp_path: Path) -> None:
@@ -144,7 +144,7 @@ def test_status_changes_go_one_at_a_time_in_order(outbox: Outbox) -> None:
     )
     assert outbox.claim("another-worker") is None
     outbox.mark_delivered(first)
-    assert b"completed" in outbox.claim("w").payloads[0]
+    assert b"completed" in outbox.claim("w").joined
 
 
 def test_a_worker_may_prefetch_its_next_batch_of_a_target_and_release_it(outbox: Outbox) -> None:
@@ -220,7 +220,7 @@ def test_dead_letters_keep_reason_problems_and_replay_keeps_key(
     assert outbox.dead_letters() == []
     again = outbox.claim("w")
     assert (again.key, len(again.ids), again.attempt) == (batch.key, 2, 1)
-    assert again.payloads == batch.payloads
+    assert again.joined == batch.joined
     assert again.created_at == clock.now  # a fresh deadline
     assert events[-1].kind is EventKind.REPLAYED and events[-1].extra == {"dead_letter": dead_id}
 
@@ -423,7 +423,7 @@ def test_many_targets_in_flight_use_the_json_path(outbox: Outbox) -> None:
     outbox.enqueue(CODE, [{"id": 1}])
     assert outbox.claim("b").target == CODE
     second = outbox.claim("a")  # "a" may go on with its own targets, in order
-    assert (second.target, orjson.loads(second.payloads[0])["status"]) == ("C0", "completed")
+    assert (second.target, orjson.loads(second.joined)["status"]) == ("C0", "completed")
 
 
 def test_scans_jump_dense_batches_but_not_interleaved_ones(outbox: Outbox) -> None:
@@ -442,3 +442,31 @@ def test_interleaved_batches_do_not_hide_other_targets(outbox: Outbox) -> None:
     first = outbox.claim("a", batch_size=2)
     assert first.ids == [1, 3]  # spans id 2 without owning it
     assert outbox.claim("b").ids == [2]
+
+
+def test_claims_join_payloads_in_id_order_and_fall_back_if_sqlite_did_not(
+    outbox: Outbox,
+) -> None:
+    from govconnect._outbox_claims import _read
+
+    records = [{"id": i, "name": f"张三, 第{i}号", "note": 'a "quoted", b'} for i in range(5)]
+    outbox.enqueue(CODE, records)
+    batch = outbox.claim("w")
+    assert orjson.loads(b"[" + batch.joined + b"]") == records
+
+    class Shuffled:
+        """A connection whose aggregate read comes back out of order, as SQLite may in theory."""
+
+        def __init__(self, conn: sqlite3.Connection) -> None:
+            self.conn = conn
+
+        def execute(self, sql: str, params: Any = ()) -> Any:
+            cursor = self.conn.execute(sql, params)
+            if "group_concat" not in sql:
+                return cursor
+            _, joined, created = cursor.fetchone()
+            return type("Row", (), {"fetchone": lambda self: ("2,1,3,4,5", joined, created)})()
+
+    ids, joined, _ = _read(Shuffled(outbox._conn()), "publish", CODE, 1, 5)
+    assert ids == [1, 2, 3, 4, 5]
+    assert orjson.loads(b"[" + joined + b"]") == records
