@@ -5,9 +5,9 @@
 Side by side in one run, each in its own process (so each peak RSS is its own):
 
 - **govconnect**: ``Publisher`` reads the dataset service (SQLAlchemy, streamed), validates every
-  record against its pydantic model (citizen-ID check digits included), fingerprints nothing (the
-  table has a replication key), commits batches to the durable outbox (SQLite WAL, FULL sync) with the
-  bookmark in the same transaction, then ``DeliveryWorker`` drains the outbox to the platform.
+  record against its pydantic model (citizen-ID check digits included), commits batches to the
+  durable outbox (SQLite WAL, FULL sync) with the bookmark in the same transaction; then a
+  ``DeliveryWorker`` drains the outbox to the platform.
 - **bare**: raw ``sqlite3`` cursor → ``json.dumps`` of each batch → ``httpx`` posts; no validation,
   no durability.
 
@@ -117,8 +117,10 @@ def child(role: str, args: argparse.Namespace) -> dict[str, float]:
         "--batch",
         str(args.batch),
     ]
-    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
-    return json.loads(out.strip().splitlines()[-1])
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise SystemExit(f"{role} run failed:\n{proc.stderr}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 def main() -> None:

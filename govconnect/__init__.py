@@ -6,6 +6,7 @@ five-minute tour and docs/ for the plugin hooks and the platform contract.
 
 from __future__ import annotations
 
+from ._audit import AuditLog, AuditRecord, ServiceUsage, VerifyReport
 from ._case import (
     Applicant,
     Case,
@@ -49,6 +50,9 @@ from ._delivery import OUTBOX_POLICY, DeliveryStats, DeliveryWorker
 from ._diff import CatalogDiff, ItemChange, ResourceChange, diff_catalogs
 from ._events import EventKind, ExchangeEvent
 from ._exceptions import (
+    AccessDeniedError,
+    AuditIntegrityError,
+    AuthenticationError,
     CatalogValidationError,
     ConfigurationError,
     ExchangeError,
@@ -62,8 +66,18 @@ from ._exceptions import (
     RetryableError,
     ServiceDefinitionError,
 )
-from ._export import EXPORT_FORMATS, export_catalog, to_csv, to_dcat, to_json, to_openapi
+from ._export import (
+    EXPORT_FORMATS,
+    GATEWAY_PARAMETERS,
+    export_catalog,
+    service_path,
+    to_csv,
+    to_dcat,
+    to_json,
+    to_openapi,
+)
 from ._fields import DataType, InformationItem, Record, field, information_items
+from ._gateway import Gateway, canonical_request, create_app, request_hash
 from ._handlers import IntakeHandler, StatusUpdate, intake
 from ._identity import (
     CitizenId,
@@ -77,8 +91,19 @@ from ._identity import (
 )
 from ._intake import CaseOutcome, IntakeBridge, IntakeJournal, IntakeReport
 from ._mapping import Compute, Concat, Const, Expr, From, MappingContext, apply_mapping
+from ._masking import mask_value
 from ._outbox import DeadLetter, Outbox, OutboxStatus
 from ._plugins import PluginManager, make_plugin_manager
+from ._policy import (
+    Consumer,
+    FieldView,
+    GatewayConfig,
+    GatewaySettings,
+    Policy,
+    generate_token,
+    hash_token,
+    load_gateway_config,
+)
 from ._publish import Publisher, PublishReport, PublishState, Reject
 from ._registry import Registry, load_registry
 from ._retry import RetryPolicy
@@ -100,11 +125,17 @@ __version__ = "0.1.0"
 __all__ = [
     "ETHNICITY",
     "EXPORT_FORMATS",
+    "GATEWAY_PARAMETERS",
     "GENDER",
     "NATIONAL_CODE_TABLES",
     "OUTBOX_POLICY",
+    "AccessDeniedError",
     "ApiSink",
     "Applicant",
+    "AuditIntegrityError",
+    "AuditLog",
+    "AuditRecord",
+    "AuthenticationError",
     "Case",
     "CaseOutcome",
     "CaseStatus",
@@ -121,6 +152,7 @@ __all__ = [
     "ConfigurationError",
     "Connector",
     "Const",
+    "Consumer",
     "CreditCode",
     "DataType",
     "DatabaseSink",
@@ -134,11 +166,15 @@ __all__ = [
     "ExchangeError",
     "ExchangeEvent",
     "Expr",
+    "FieldView",
     "FileDropSink",
     "FileMaterial",
     "FixedField",
     "FixedWidthLayout",
     "From",
+    "Gateway",
+    "GatewayConfig",
+    "GatewaySettings",
     "GovConnectError",
     "IdentityError",
     "InformationItem",
@@ -163,6 +199,7 @@ __all__ = [
     "PlatformRejectedError",
     "PluginError",
     "PluginManager",
+    "Policy",
     "Problem",
     "Provider",
     "PublishAbortedError",
@@ -180,6 +217,7 @@ __all__ = [
     "RetryableError",
     "Service",
     "ServiceDefinitionError",
+    "ServiceUsage",
     "Sharing",
     "SharingMethod",
     "SharingType",
@@ -187,28 +225,37 @@ __all__ = [
     "SinkResult",
     "StatusUpdate",
     "UpdateCycle",
+    "VerifyReport",
     "__version__",
     "apply_mapping",
+    "canonical_request",
     "catalog_problems",
     "citizen_id_check_char",
+    "create_app",
     "credit_code_check_char",
     "dataset",
     "diff_catalogs",
     "export_catalog",
     "field",
+    "generate_token",
+    "hash_token",
     "hookimpl",
     "information_items",
     "intake",
     "load_config",
+    "load_gateway_config",
     "load_registry",
     "make_plugin_manager",
     "mask",
     "mask_citizen_id",
     "mask_credit_code",
+    "mask_value",
     "organization_code_check_char",
     "parse_resource_code",
     "problems_from_pydantic",
     "query",
+    "request_hash",
+    "service_path",
     "target_fields",
     "to_csv",
     "to_dcat",

@@ -11,9 +11,12 @@ should do about it::
     │   ├── IdentityError           a citizen ID / credit code failed a rule (also a ``ValueError``)
     │   ├── CatalogValidationError  a catalog breaks the resource-catalog rules (all of them at once)
     │   └── PublishAbortedError     too many records of a dataset were rejected; nothing more sent
-    └── ExchangeError               talking to the exchange platform failed
-        ├── RetryableError          transient (connect error, timeout, 429, 5xx): try again later
-        └── PlatformRejectedError   the platform refused the request (4xx): do not retry
+    ├── ExchangeError               talking to the exchange platform failed
+    │   ├── RetryableError          transient (connect error, timeout, 429, 5xx): try again later
+    │   └── PlatformRejectedError   the platform refused the request (4xx): do not retry
+    ├── AccessDeniedError           the caller is not entitled to this (gateway 403): ask for a grant
+    │   └── AuthenticationError     the caller is not a known consumer (gateway 401): fix credentials
+    └── AuditIntegrityError         the audit log's hash chain is broken: investigate, never repair
 
 Low-level errors (httpx, SQLAlchemy, OSError) are translated at the boundary with ``raise … from exc``
 so callers handle one tree.
@@ -25,6 +28,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 __all__ = [
+    "AccessDeniedError",
+    "AuditIntegrityError",
+    "AuthenticationError",
     "CatalogValidationError",
     "ConfigurationError",
     "ExchangeError",
@@ -164,3 +170,46 @@ class PlatformRejectedError(ExchangeError):
         super().__init__(
             f"platform refused ({status}): {message}" + (f" — {detail}" if detail else "")
         )
+
+
+class AccessDeniedError(GovConnectError):
+    """A known consumer asked for something its grant does not cover (the gateway answers 403).
+
+    ``rule`` is machine-readable (``service.not_granted``, ``sharing.not_shared``,
+    ``purpose.required``, ``purpose.not_allowed``); ``field`` names the request part at fault.
+    """
+
+    status = 403
+
+    def __init__(self, reason: str, *, rule: str, field: str = "service") -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.rule = rule
+        self.field = field
+
+    @property
+    def problems(self) -> list[Problem]:
+        return [Problem(self.field, self.rule, self.reason)]
+
+
+class AuthenticationError(AccessDeniedError):
+    """The request carries no credential, or one no configured consumer holds (401)."""
+
+    status = 401
+
+    def __init__(self, reason: str, *, rule: str = "credentials.unknown") -> None:
+        super().__init__(reason, rule=rule, field="Authorization")
+
+
+class AuditIntegrityError(GovConnectError):
+    """The audit log's hash chain does not verify: a record was altered, deleted or reordered.
+
+    ``seq`` is the first record at fault (or where the gap begins), ``kind`` one of ``altered``,
+    ``deleted``, ``reordered``, ``truncated``. Keep the file as evidence; do not rewrite it.
+    """
+
+    def __init__(self, seq: int, kind: str, message: str) -> None:
+        super().__init__(f"audit record {seq} {kind}: {message}")
+        self.seq = seq
+        self.kind = kind
+        self.detail = message

@@ -19,7 +19,15 @@ from pydantic.json_schema import models_json_schema
 from ._catalog import Catalog, Resource, SharingMethod, SharingType, UpdateCycle
 from ._connector import Service
 
-__all__ = ["EXPORT_FORMATS", "export_catalog", "to_csv", "to_dcat", "to_json", "to_openapi"]
+__all__ = [
+    "EXPORT_FORMATS",
+    "GATEWAY_PARAMETERS",
+    "export_catalog",
+    "to_csv",
+    "to_dcat",
+    "to_json",
+    "to_openapi",
+]
 
 EXPORT_FORMATS = ("json", "openapi", "csv", "dcat")
 
@@ -111,9 +119,42 @@ def service_path(service: Service) -> str:
     return f"/services/{service.id}"
 
 
-def to_openapi(services: Sequence[Service], *, title: str | None = None) -> dict[str, Any]:
+GATEWAY_PARAMETERS = ("purpose", "page", "page_size")
+"""Query parameters the gateway reserves on every service path (a service may not declare them)."""
+
+
+def _served_schema(record_schema: dict[str, Any]) -> dict[str, Any]:
+    """A record as the gateway serves it: any field may be withheld (so none is required) and a
+    personal field may arrive masked (so it may also be a plain string, e.g. ``110105********002X``)."""
+    props: dict[str, Any] = {}
+    for name, prop in record_schema.get("properties", {}).items():
+        if prop.get("x-personal-information"):
+            extras = {k: v for k, v in prop.items() if k.startswith("x-") or k == "title"}
+            plain = {k: v for k, v in prop.items() if k not in extras and k != "examples"}
+            prop = {
+                **extras,
+                "anyOf": [plain, {"type": "string", "description": "masked"}],
+            }
+        props[name] = prop
+    return {
+        "type": "object",
+        "title": f"{record_schema.get('title', 'Record')} (as served)",
+        "description": "Fields above the consumer's level are withheld; personal information is "
+        "masked unless the consumer is granted it unmasked.",
+        "properties": props,
+        "additionalProperties": False,
+    }
+
+
+def to_openapi(
+    services: Sequence[Service], *, title: str | None = None, max_page_size: int = 1000
+) -> dict[str, Any]:
     """OpenAPI 3.1: one GET path per query service, params as query parameters, records typed,
-    classification carried as ``x-classification`` / ``x-personal-information`` on each field."""
+    classification carried as ``x-classification`` / ``x-personal-information`` on each field.
+
+    The gateway's own parameters (``purpose``, ``page``, ``page_size``) are declared once per path
+    (path-level ``parameters``); each 200 answer refers to a ``<Record>Served`` schema that allows
+    withheld and masked fields, and carries the SM3 request hash."""
     queries = [s for s in services if s.kind == "query"]
     models = []
     for svc in queries:
@@ -133,8 +174,36 @@ def to_openapi(services: Sequence[Service], *, title: str | None = None) -> dict
             "error": {"type": "string"},
             "message": {"type": "string"},
             "problems": {"type": "array", "items": {"$ref": "#/components/schemas/Problem"}},
+            "request_hash": {"type": "string"},
         },
     }
+    for svc in queries:
+        name = svc.record_model.__name__
+        if name in schemas:
+            schemas[f"{name}Served"] = _served_schema(schemas[name])
+    gateway_params = [
+        {
+            "name": "purpose",
+            "in": "query",
+            "required": False,
+            "description": "purpose of the call (共享条件); required by conditionally shared services",
+            "schema": {"type": "string", "maxLength": 200},
+        },
+        {
+            "name": "page_size",
+            "in": "query",
+            "required": False,
+            "description": "records per page",
+            "schema": {"type": "integer", "minimum": 1, "maximum": max_page_size},
+        },
+        {
+            "name": "page",
+            "in": "query",
+            "required": False,
+            "description": "the next_page token of the previous answer",
+            "schema": {"type": "string", "maxLength": 500},
+        },
+    ]
     paths: dict[str, Any] = {}
     for svc in queries:
         param_schema = svc.params_model.model_json_schema()
@@ -149,9 +218,10 @@ def to_openapi(services: Sequence[Service], *, title: str | None = None) -> dict
             }
             for name, prop in param_schema.get("properties", {}).items()
         ]
-        record_ref = {"$ref": f"#/components/schemas/{svc.record_model.__name__}"}
+        record_ref = {"$ref": f"#/components/schemas/{svc.record_model.__name__}Served"}
         error = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
         paths[service_path(svc)] = {
+            "parameters": gateway_params,
             "get": {
                 "operationId": f"{svc.connector.name}_{svc.name}",
                 "summary": svc.resource.name,
@@ -164,6 +234,12 @@ def to_openapi(services: Sequence[Service], *, title: str | None = None) -> dict
                 "responses": {
                     "200": {
                         "description": "matching records, classified fields as the consumer may see them",
+                        "headers": {
+                            "X-Request-Hash": {
+                                "description": "SM3 of the canonical request this answers",
+                                "schema": {"type": "string"},
+                            }
+                        },
                         "content": {
                             "application/json": {
                                 "schema": {
@@ -176,6 +252,10 @@ def to_openapi(services: Sequence[Service], *, title: str | None = None) -> dict
                                             "type": "array",
                                             "items": {"type": "string"},
                                         },
+                                        "masked_fields": {
+                                            "type": "array",
+                                            "items": {"type": "string"},
+                                        },
                                         "next_page": {"type": ["string", "null"]},
                                         "request_hash": {"type": "string"},
                                     },
@@ -185,9 +265,15 @@ def to_openapi(services: Sequence[Service], *, title: str | None = None) -> dict
                     },
                     "401": {"description": "unknown consumer", "content": error},
                     "403": {"description": "consumer not allowed", "content": error},
+                    "404": {"description": "no such service", "content": error},
                     "422": {"description": "invalid parameters", "content": error},
+                    "502": {"description": "the legacy system failed", "content": error},
+                    "503": {
+                        "description": "audit log unavailable: nothing served",
+                        "content": error,
+                    },
                 },
-            }
+            },
         }
     return {
         "openapi": "3.1.0",

@@ -44,6 +44,9 @@ __all__ = ["CaseOutcome", "IntakeBridge", "IntakeJournal", "IntakeReport"]
 
 log = logging.getLogger(__name__)
 
+MAX_PULL = 1000
+"""The most cases one pull may ask for (the platform contract's limit)."""
+
 Outcome = Literal["written", "duplicate", "already_processed", "returned", "deferred"]
 
 
@@ -139,6 +142,8 @@ class IntakeJournal:
                 PRIMARY KEY (case_id, status));
             CREATE TABLE IF NOT EXISTS intake_bookmarks (
                 connector TEXT PRIMARY KEY, since TEXT NOT NULL);
+            CREATE TABLE IF NOT EXISTS intake_attempts (
+                case_id TEXT PRIMARY KEY, attempts INTEGER NOT NULL);
             """
         )
 
@@ -176,6 +181,19 @@ class IntakeJournal:
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
+
+    def count_attempt(self, case_id: str) -> int:
+        """One more failed attempt at a case on our side; returns how many there were."""
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO intake_attempts VALUES (?, 1) "
+                "ON CONFLICT(case_id) DO UPDATE SET attempts = attempts + 1",
+                (case_id,),
+            )
+            row = self._db.execute(
+                "SELECT attempts FROM intake_attempts WHERE case_id = ?", (case_id,)
+            ).fetchone()
+        return int(row[0])
 
     def status_sent(self, case_id: str, status: str) -> bool:
         with self._lock:
@@ -231,9 +249,11 @@ class IntakeBridge:
         connectors: Iterable[str] | None = None,
         user_id: str = "govconnect-intake",
         settings: Mapping[str, Mapping[str, Any]] | None = None,
+        max_attempts: int = 3,
     ) -> None:
         self.registry, self.client, self.outbox, self.journal = registry, client, outbox, journal
         self.user_id = user_id
+        self.max_attempts = max_attempts
         self._settings = settings or {}
         names = list(connectors) if connectors is not None else sorted(registry.connectors)
         self.handlers: dict[str, IntakeHandler] = {}
@@ -307,10 +327,8 @@ class IntakeBridge:
             )
         except InvalidInputError as exc:
             return self._return(case_id, matter, exc.problems)
-        except Exception as exc:  # a bug in a hook must not block the cases behind it
-            log.exception("case %s failed in %s", case_id, handler.method)
-            problem = Problem("case", "internal", f"{type(exc).__name__}: {exc}")
-            return self._return(case_id, matter, [problem])
+        except Exception as exc:  # our side failed (a bug, a misconfigured sink), not the case
+            return self._internal_failure(case_id, matter, handler, exc)
         outcome = CaseOutcome(
             case_id,
             matter,
@@ -324,6 +342,32 @@ class IntakeBridge:
         )
         self.journal.record(outcome, CaseStatus.ACCEPTED.value)
         return outcome
+
+    def _internal_failure(
+        self, case_id: str, matter: str, handler: IntakeHandler, exc: Exception
+    ) -> CaseOutcome:
+        """Defer a case that failed on our side; return it only once it has failed
+        ``max_attempts`` times, so a poison case neither blocks the others nor loops forever.
+
+        Only the exception's type travels (to logs, the journal and the citizen): driver messages
+        carry parameters, and parameters carry citizen IDs.
+        """
+        attempts = self.journal.count_attempt(case_id)
+        kind = type(exc).__name__
+        log.error(
+            "case %s failed in %s.%s: %s (attempt %d)",
+            case_id,
+            handler.connector.name,
+            handler.method,
+            kind,
+            attempts,
+        )
+        if attempts < self.max_attempts:
+            return CaseOutcome(case_id, matter, "deferred", [Problem("case", "internal", kind)])
+        problem = Problem(
+            "case", "internal", f"the department's system failed {attempts} times ({kind})"
+        )
+        return self._return(case_id, matter, [problem])
 
     def _return(self, case_id: str, matter: str, problems: list[Problem]) -> CaseOutcome:
         outcome = CaseOutcome(case_id, matter, "returned", problems)
@@ -349,10 +393,17 @@ class IntakeBridge:
         started = time.perf_counter()
         report = IntakeReport()
         seen: set[str] = set()
+        window = limit
         while True:
-            batch = [c for c in self.client.pull_cases(limit) if str(c.get("case_id")) not in seen]
+            pulled = self.client.pull_cases(window)
+            batch = [c for c in pulled if str(c.get("case_id")) not in seen]
             if not batch:
-                break
+                # Everything returned was seen (deferred cases stay at the head of the queue):
+                # widen the window to reach the cases behind them, up to the platform's maximum.
+                if len(pulled) < window or window >= MAX_PULL:
+                    break
+                window = min(window * 2, MAX_PULL)
+                continue
             for raw in batch:
                 seen.add(str(raw.get("case_id")))
                 report.pulled += 1

@@ -356,7 +356,8 @@ class _Run:
                     self.report.rejected += bad
                     self.write_rejects(rejects)
                 self.check_threshold(last)
-                self.queue(records)
+                kept = sorted({str(r.key) for r in rejects if r.key is not None})
+                self.queue(records, rejected_keys=kept)
                 self.report.batches += 1
                 if self.on_batch is not None:
                     self.on_batch(self.report)
@@ -369,8 +370,12 @@ class _Run:
             self.report.seconds = time.perf_counter() - started
         return self.report
 
-    def queue(self, records: list[Any]) -> None:
-        """Encode a batch, drop unchanged records, and commit records and state together."""
+    def queue(self, records: list[Any], rejected_keys: Sequence[str] = ()) -> None:
+        """Encode a batch, drop unchanged records, and commit records and state together.
+
+        A rejected record still exists at the source: its last published version stands on the
+        platform, so its fingerprint is kept as seen in this run (no tombstone for a dirty row).
+        """
         svc, dump = self.svc, self.item.dump_json
         key_name = svc.key or ""
         keys = [str(getattr(r, key_name)) for r in records]
@@ -383,9 +388,15 @@ class _Run:
             selected = [i for i in selected if known.get(keys[i]) != fps[i]]
             self.report.unchanged += len(records) - len(selected)
             rows = [(self.code, k, fp, self.run_id) for k, fp in zip(keys, fps, strict=True)]
+            seen = [(self.run_id, self.code, k) for k in rejected_keys]
             state_updates.append(
                 lambda conn: conn.executemany(
                     "INSERT OR REPLACE INTO publish_fingerprints VALUES (?, ?, ?, ?)", rows
+                )
+            )
+            state_updates.append(
+                lambda conn: conn.executemany(
+                    "UPDATE publish_fingerprints SET run = ? WHERE resource = ? AND key = ?", seen
                 )
             )
         elif records:

@@ -18,6 +18,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import secrets
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -174,9 +175,12 @@ def _jsonable(value: Any) -> Any:
 
 
 class DatabaseSink:
-    """Write each case as one row (plus, optionally, child rows) in one transaction, upserting by
-    the case-id column, so a redelivered case updates its row instead of adding one.
+    """Write each case as one row (plus, optionally, child rows) in one transaction, keyed by the
+    case-id column, so a redelivered case never adds a second row.
 
+    ``on_conflict`` says what a redelivered case does to its existing row: ``"keep"`` (the
+    default) leaves it alone — the legacy system may already have moved it on (a clerk took it up),
+    and rewriting it would undo that — while ``"update"`` overwrites it with the new values.
     ``extra(conn, case_id, values)`` runs inside the same transaction (child tables, an audit row of
     the legacy system); if it raises, nothing of the case is written.
     """
@@ -187,11 +191,15 @@ class DatabaseSink:
         table: sa.Table,
         key: str,
         *,
+        on_conflict: Literal["keep", "update"] = "keep",
         extra: Callable[[sa.Connection, str, Mapping[str, Any]], None] | None = None,
     ) -> None:
         if key not in table.c:
             raise ValueError(f"table {table.name!r} has no column {key!r}")
-        self.engine, self.table, self.key, self.extra = engine, table, key, extra
+        if on_conflict not in ("keep", "update"):
+            raise ValueError(f"on_conflict is 'keep' or 'update', not {on_conflict!r}")
+        self.engine, self.table, self.key = engine, table, key
+        self.on_conflict, self.extra = on_conflict, extra
 
     def write(self, case_id: str, values: Mapping[str, Any]) -> SinkResult:
         row = {**values, self.key: case_id}
@@ -203,40 +211,69 @@ class DatabaseSink:
                     for name in unknown
                 ]
             )
-        key_col = self.table.c[self.key]
-        exists = None
         try:
-            with self.engine.begin() as conn:
-                exists = conn.execute(
-                    sa.select(key_col).where(key_col == case_id).with_for_update()
-                ).first()
-                if exists is None:
-                    conn.execute(self.table.insert().values(**row))
-                else:
-                    conn.execute(self.table.update().where(key_col == case_id).values(**row))
-                if self.extra is not None:
-                    self.extra(conn, case_id, values)
+            return self._write(case_id, values, row)
         except sa.exc.IntegrityError as exc:
-            if exists is None and _is_duplicate_key(exc):
-                return self.write(case_id, values)  # a concurrent writer inserted it first
+            if self._exists(case_id):  # a concurrent writer inserted this case first
+                return self._write(case_id, values, row)
             raise InvalidInputError(
-                [Problem(self.table.name, "database.integrity", str(exc.orig).splitlines()[0])]
+                [Problem(self.table.name, "database.integrity", _reason(exc))]
             ) from None
         except sa.exc.DataError as exc:
             raise InvalidInputError(
-                [Problem(self.table.name, "database.data", str(exc.orig).splitlines()[0])]
+                [Problem(self.table.name, "database.data", _reason(exc))]
             ) from None
         except sa.exc.OperationalError as exc:
-            reason = str(exc.orig).splitlines()[0]
             if not _is_transient(exc):
                 raise InvalidInputError(
-                    [Problem(self.table.name, "database.refused", reason)]
+                    [Problem(self.table.name, "database.refused", _reason(exc))]
                 ) from None
-            raise RetryableError(f"legacy database unavailable: {reason}") from exc
+            raise RetryableError(f"legacy database unavailable: {_reason(exc)}") from None
+
+    def _write(self, case_id: str, values: Mapping[str, Any], row: dict[str, Any]) -> SinkResult:
+        key_col = self.table.c[self.key]
+        with self.engine.begin() as conn:
+            exists = conn.execute(
+                sa.select(key_col).where(key_col == case_id).with_for_update()
+            ).first()
+            if exists is None:
+                conn.execute(self.table.insert().values(**row))
+            elif self.on_conflict == "update":
+                conn.execute(self.table.update().where(key_col == case_id).values(**row))
+            else:
+                return SinkResult(applied=False, reference=f"{self.table.name}:{case_id}")
+            if self.extra is not None:
+                self.extra(conn, case_id, values)
         return SinkResult(applied=exists is None, reference=f"{self.table.name}:{case_id}")
+
+    def _exists(self, case_id: str) -> bool:
+        key_col = self.table.c[self.key]
+        try:
+            with self.engine.connect() as conn:
+                return (
+                    conn.execute(sa.select(key_col).where(key_col == case_id)).first() is not None
+                )
+        except sa.exc.SQLAlchemyError:
+            return False
 
     def close(self) -> None:
         self.engine.dispose()
+
+
+_REDACT = (
+    (re.compile(r"entry '[^']*'"), "entry '…'"),  # MySQL: Duplicate entry '<value>' for key …
+    (re.compile(r': "[^"]*"'), ': "…"'),  # PostgreSQL: invalid input syntax for type …: "<value>"
+    (re.compile(r"\(([^()]*)\)=\([^()]*\)"), r"(\1)=(…)"),  # PostgreSQL detail: Key (c)=(<value>)
+)
+
+
+def _reason(exc: sa.exc.DBAPIError) -> str:
+    """The driver's first line, with the values it quotes removed: they may be citizen IDs, and
+    this text travels to logs and back to the applicant."""
+    text = str(exc.orig).splitlines()[0] if exc.orig is not None else type(exc).__name__
+    for pattern, replacement in _REDACT:
+        text = pattern.sub(replacement, text)
+    return text
 
 
 _MYSQL_TRANSIENT = {1040, 1205, 1213, 2002, 2003, 2006, 2013}
@@ -251,11 +288,6 @@ def _is_transient(exc: sa.exc.OperationalError) -> bool:
     if isinstance(code, int):
         return code in _MYSQL_TRANSIENT
     return True
-
-
-def _is_duplicate_key(exc: sa.exc.IntegrityError) -> bool:
-    text = str(exc.orig).lower()
-    return "unique" in text or "duplicate" in text
 
 
 # --- data-file transfer ------------------------------------------------------------------------------
@@ -399,6 +431,11 @@ def _fsync_dir(folder: Path) -> None:
 # --- parameter passing (the legacy system's own API) --------------------------------------------------
 
 
+RETRYABLE_STATUSES = frozenset({401, 403, 408, 425, 429})
+"""Legacy API answers that are not the case's fault: our credentials (being rotated, expired), a
+timeout, throttling. The case waits for the next round instead of going back to the citizen."""
+
+
 class ApiSink:
     """Call the legacy system's REST API with the mapped case as JSON.
 
@@ -424,7 +461,11 @@ class ApiSink:
         )
 
     def parse(self, case_id: str, response: httpx.Response) -> SinkResult:
-        data = response.json() if response.content else {}
+        """A 2xx means the legacy system took the case, whatever its body says."""
+        try:
+            data = response.json() if response.content else {}
+        except ValueError:
+            data = {}
         reference = data.get("reference") or data.get("id") if isinstance(data, dict) else None
         return SinkResult(
             applied=not (isinstance(data, dict) and data.get("duplicate")),
@@ -439,7 +480,7 @@ class ApiSink:
             raise RetryableError(f"legacy API unreachable: {type(exc).__name__}: {exc}") from exc
         if response.status_code == 409:
             return SinkResult(applied=False, reference=None)
-        if response.status_code == 429 or response.status_code >= 500:
+        if response.status_code in RETRYABLE_STATUSES or response.status_code >= 500:
             raise RetryableError(
                 f"legacy API answered {response.status_code}", status=response.status_code
             )

@@ -2,3 +2,18 @@
 GOVCONNECT_REQUIRE_SERVICES=1 (CI), where an absent server fails the run."""
 
 from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _cookiecutter_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Keep cookiecutter's replay files and clones out of the home folder while tests render."""
+    home = tmp_path_factory.mktemp("cookiecutter")
+    config = home / "config.yaml"
+    config.write_text(f"replay_dir: {home / 'replay'}\ncookiecutters_dir: {home / 'clones'}\n")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("COOKIECUTTER_CONFIG", str(config))
+        yield

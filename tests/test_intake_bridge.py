@@ -3,6 +3,7 @@ the durable outbox — cases reach the legacy system once, statuses flow back, b
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -291,3 +292,50 @@ def test_intake_run_needs_platform_settings() -> None:
         build(), ["intake", "run", "--once"], env={"GOVCONNECT_PLATFORM_URL": ""}
     )
     assert result.exit_code == 2
+
+
+class FlakySink:
+    """Wraps a sink: some cases hit a legacy outage, some hit a bug on our side."""
+
+    def __init__(self, inner: Any, down: set[str], broken: set[str]) -> None:
+        self.inner, self.down, self.broken = inner, down, broken
+
+    def write(self, case_id: str, values: Any) -> Any:
+        from govconnect import RetryableError
+
+        if case_id in self.down:
+            raise RetryableError("legacy system busy")
+        if case_id in self.broken:
+            raise KeyError(f"bug while writing {values['gmsfhm']}")
+        return self.inner.write(case_id, values)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def flaky(rig: Rig, down: set[str], broken: set[str]) -> None:
+    handler = rig.bridge.handlers["11010500000-HJ-0001"]
+    sink = rig.bridge._sink(handler)
+    rig.bridge._sinks[handler.matter_code] = FlakySink(sink, down, broken)  # type: ignore[assignment]
+
+
+def test_deferred_cases_do_not_hide_the_cases_behind_them(rig: Rig) -> None:
+    cases = list(sample_cases(12, seed=13))
+    rig.submit(cases)
+    flaky(rig, down={c["case_id"] for c in cases[:5]}, broken=set())
+    report = rig.bridge.run_once(limit=5)  # the first pull is all deferred cases
+    assert (report.deferred, report.written) == (5, 7)
+    assert rig.platform.acknowledged_cases == {c["case_id"] for c in cases[5:]}
+
+
+def test_our_own_failure_defers_then_returns_without_leaking_the_id(rig: Rig) -> None:
+    (case,) = sample_cases(1, seed=14)
+    rig.submit([case])
+    flaky(rig, down=set(), broken={case["case_id"]})
+    outcomes = [rig.bridge.run_once().outcomes[0].outcome for _ in range(rig.bridge.max_attempts)]
+    assert outcomes == ["deferred", "deferred", "returned"]
+    rig.deliver()
+    (posted,) = rig.platform.case_statuses[case["case_id"]]
+    assert posted["status"] == "returned"
+    assert "KeyError" in posted["reasons"][0]
+    assert case["applicant"]["citizen_id"] not in json.dumps(posted, ensure_ascii=False)

@@ -67,17 +67,53 @@ def rows(engine: sa.Engine, table: sa.Table) -> list[Any]:
         return list(conn.execute(sa.select(table)))
 
 
-def test_database_sink_writes_one_row_and_upserts_on_redelivery(legacy_db) -> None:
+def test_database_sink_writes_one_row_and_keeps_it_on_redelivery(legacy_db) -> None:
     engine, table, _ = legacy_db
     sink = DatabaseSink(engine, table, key="sqbh")
     first = sink.write("C-1", VALUES)
     assert first.applied and first.reference == f"{table.name}:C-1"
+    with engine.begin() as conn:  # a clerk moves the case on in the legacy system
+        conn.execute(table.update().values(xm="已受理"))
     again = sink.write("C-1", {**VALUES, "xm": "张三丰"})
     assert not again.applied
     (row,) = rows(engine, table)
-    assert row.xm == "张三丰"
+    assert row.xm == "已受理"  # the redelivery did not undo the clerk's work
     sink.write("C-2", VALUES)
     assert len(rows(engine, table)) == 2
+
+
+def test_database_sink_can_update_on_redelivery(legacy_db) -> None:
+    engine, table, _ = legacy_db
+    sink = DatabaseSink(engine, table, key="sqbh", on_conflict="update")
+    assert sink.write("C-1", VALUES).applied
+    assert not sink.write("C-1", {**VALUES, "xm": "张三丰"}).applied
+    (row,) = rows(engine, table)
+    assert row.xm == "张三丰"
+    with pytest.raises(ValueError, match="on_conflict"):
+        DatabaseSink(engine, table, key="sqbh", on_conflict="merge")  # type: ignore[arg-type]
+
+
+def test_a_unique_violation_on_another_column_is_refused_not_retried(sql_url: str) -> None:
+    engine = sa.create_engine(sql_url)
+    table = sa.Table(
+        unique_name("uq"),
+        sa.MetaData(),
+        sa.Column("sqbh", sa.String(64), primary_key=True),
+        sa.Column("sfzh", sa.String(18), nullable=False, unique=True),
+    )
+    table.create(engine)
+    try:
+        sink = DatabaseSink(engine, table, key="sqbh")
+        sink.write("C-1", {"sfzh": "11010519491231002X"})
+        with pytest.raises(InvalidInputError) as info:
+            sink.write("C-2", {"sfzh": "11010519491231002X"})
+        (problem,) = info.value.problems
+        assert problem.rule == "database.integrity"
+        assert "11010519491231002X" not in problem.message  # values are redacted
+        assert len(rows(engine, table)) == 1
+    finally:
+        table.drop(engine)
+        engine.dispose()
 
 
 def test_database_sink_is_one_transaction_per_case(legacy_db) -> None:
@@ -275,7 +311,12 @@ def test_api_sink_refusal_names_fields() -> None:
     assert info.value.problems[0].rule == "http_400"
 
 
-@pytest.mark.parametrize("status", [429, 500, 503])
+def test_api_sink_counts_a_2xx_without_json_as_delivered() -> None:
+    result = api(lambda r: httpx.Response(200, text="OK")).write("C-1", VALUES)
+    assert result.applied and result.reference is None
+
+
+@pytest.mark.parametrize("status", [401, 403, 408, 429, 500, 503])
 def test_api_sink_transient_failures_are_retryable(status: int) -> None:
     with pytest.raises(RetryableError):
         api(lambda r: httpx.Response(status)).write("C-1", VALUES)

@@ -22,6 +22,10 @@ COMMAND_MODULES = [
     "govconnect.cli.publish",
     "govconnect.cli.outbox",
     "govconnect.cli.mock_platform",
+    "govconnect.cli.check",
+    "govconnect.cli.new",
+    "govconnect.cli.serve",
+    "govconnect.cli.audit",
 ]
 
 app = typer.Typer(

@@ -59,6 +59,9 @@ def run(
         ExchangeClient(url, token=token, node=node, user_id=user) as client,
         Outbox(outbox_path) as outbox,
     ):
+        # the outbox may also hold dataset batches: the platform takes them only for registered
+        # resources, so register the catalog before draining
+        client.sync_catalog(r.model_dump(mode="json") for r in reg.catalog().resources)
         journal = IntakeJournal(journal_path)
         bridge = IntakeBridge(
             reg, client, outbox, journal, connectors=connector or None, user_id=user

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import typer
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -18,9 +19,10 @@ from rich.table import Table
 
 from .._client import ExchangeClient
 from .._delivery import DeliveryWorker
+from .._exceptions import GovConnectError
 from .._outbox import Outbox
 from .._publish import Publisher, PublishReport
-from ._common import console, handles_errors, print_json, registry
+from ._common import console, err_console, handles_errors, print_json, registry
 
 
 def register(root: typer.Typer) -> None:
@@ -59,6 +61,7 @@ def publish(
         raise typer.BadParameter("--deliver needs --url, --token and --node (or their env vars)")
     reg = registry(ctx)
     reports: list[PublishReport] = []
+    failures: dict[str, str] = {}
     with Outbox(outbox_path) as outbox:
         publisher = Publisher(
             reg, outbox, batch_size=batch_size, reject_threshold=threshold, rejects_dir=rejects_dir
@@ -70,7 +73,12 @@ def publish(
                 else [publisher.resolve(resource_code or "", connector)]
             )
             for svc in targets:
-                reports.append(_publish_one(publisher, svc, full=full, since=since, quiet=as_json))
+                try:
+                    reports.append(
+                        _publish_one(publisher, svc, full=full, since=since, quiet=as_json)
+                    )
+                except GovConnectError as exc:  # one broken dataset does not stop the others
+                    failures[svc.code] = str(exc)
         finally:
             publisher.close()
         delivered: dict[str, Any] = {}
@@ -86,8 +94,14 @@ def publish(
                     "dead": stats.dead_lettered,
                 }
     if as_json:
-        print_json({"datasets": [r.as_dict() for r in reports], "delivery": delivered})
-        return
+        print_json(
+            {
+                "datasets": [r.as_dict() for r in reports],
+                "failed": failures,
+                "delivery": delivered,
+            }
+        )
+        raise typer.Exit(1 if failures else 0)
     table = Table(title="Published")
     for col in ("resource", "mode", "read", "queued", "unchanged", "deleted", "rejected", "rows/s"):
         table.add_column(
@@ -114,8 +128,12 @@ def publish(
         console.print(
             f"delivered {delivered['records_delivered']} records, {delivered['dead']} dead letters"
         )
-    if not reports:
+    for code, reason in failures.items():
+        err_console.print(f"[bold red]{code} failed:[/] {escape(reason)}")
+    if not reports and not failures:
         console.print("nothing is due")
+    if failures:
+        raise typer.Exit(1)
 
 
 def _publish_one(

@@ -13,13 +13,17 @@ that wants a hostile platform says so while it runs::
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from ._legacy_http import fake_legacy_http
 from ._mock_platform import MockPlatform
 
-__all__ = ["mock_platform", "mock_platform_factory"]
+if TYPE_CHECKING:
+    import responses
+
+__all__ = ["legacy_http", "mock_platform", "mock_platform_factory"]
 
 
 @pytest.fixture
@@ -41,3 +45,14 @@ def mock_platform_factory() -> Iterator[Callable[..., MockPlatform]]:
 def mock_platform(mock_platform_factory: Callable[..., MockPlatform]) -> MockPlatform:
     """A running mock exchange platform (no faults, seed 0) for this test."""
     return mock_platform_factory(seed=0)
+
+
+@pytest.fixture
+def legacy_http() -> Iterator[responses.RequestsMock]:
+    """A ``responses`` mock standing in for a legacy system reached with ``requests``.
+
+    Register the legacy system's answers on it (``legacy_http.get(url, json=...)``); any request to
+    a URL nobody registered raises ``ConnectionError``, so a test never reaches a real system.
+    """
+    with fake_legacy_http() as mock:
+        yield mock

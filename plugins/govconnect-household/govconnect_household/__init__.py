@@ -9,19 +9,36 @@ from __future__ import annotations
 import typer
 
 from govconnect import hookimpl
+from govconnect.testing import Conformance
 
-from .connector import HouseholdConnector, Resident, ResidentQuery
-from .sample import create_sample_database, process_applications, sample_cases, sample_residents
+from .connector import MOVE_IN_MATTER, HouseholdConnector, Resident, ResidentQuery
+from .sample import (
+    SAMPLE_CITIZEN_ID,
+    create_sample_database,
+    process_applications,
+    sample_cases,
+    sample_legacy_system,
+    sample_residents,
+)
 
 __all__ = [
     "HouseholdConnector",
     "Resident",
     "ResidentQuery",
+    "conformance",
     "create_sample_database",
     "process_applications",
     "sample_cases",
     "sample_residents",
 ]
+
+conformance = Conformance(
+    HouseholdConnector,
+    sample_params={"resident": {"citizen_id": SAMPLE_CITIZEN_ID}},
+    sample_cases={MOVE_IN_MATTER: next(sample_cases(1))},
+    legacy=sample_legacy_system,
+)
+"""What the conformance kit needs: ``govconnect check household`` and tests/test_conformance.py."""
 
 
 @hookimpl

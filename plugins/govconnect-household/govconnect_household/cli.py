@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 import typer
+from sqlalchemy.engine import make_url
 
 from .sample import create_sample_database
 
@@ -31,5 +32,5 @@ def seed(
     started = time.perf_counter()
     rows = create_sample_database(url, count=count, seed=seed_value, invalid=invalid, table=table)
     typer.echo(
-        f"created {rows} residents in {table} at {url} in {time.perf_counter() - started:.1f}s"
+        f"created {rows} residents in {table} at {make_url(url).render_as_string(hide_password=True)} in {time.perf_counter() - started:.1f}s"
     )

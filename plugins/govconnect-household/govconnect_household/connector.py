@@ -152,7 +152,8 @@ class HouseholdConnector(Connector):
 
     def __init__(self, settings: Any = None) -> None:
         super().__init__(settings)
-        self.engine = sa.create_engine(self.settings.url)
+        # parameters carry citizen IDs: keep them out of error messages and logs
+        self.engine = sa.create_engine(self.settings.url, hide_parameters=True)
         metadata = sa.MetaData()
         self.table = resident_table(metadata, self.settings.table)
         self.applications = application_table(metadata, self.settings.applications_table)

@@ -23,8 +23,10 @@ from .schema import application_table, resident_table
 __all__ = [
     "DISTRICTS",
     "INVALID_KINDS",
+    "SAMPLE_CITIZEN_ID",
     "create_sample_database",
     "sample_cases",
+    "sample_legacy_system",
     "sample_residents",
 ]
 
@@ -264,3 +266,17 @@ def process_applications(
     finally:
         engine.dispose()
     return done
+
+
+SAMPLE_CITIZEN_ID = next(sample_residents(1))["gmsfhm"]
+"""The first resident of the default sample: a lookup that always finds someone."""
+
+
+def sample_legacy_system(folder: Path) -> dict[str, str]:
+    """A small sample household database in ``folder``; returns the connector settings for it.
+
+    The conformance kit (``govconnect check household`` and the plugin's tests) runs against it.
+    """
+    url = f"sqlite:///{folder / 'household.sqlite'}"
+    create_sample_database(url, count=200)
+    return {"url": url}

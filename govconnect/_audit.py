@@ -1,0 +1,558 @@
+"""The gateway's audit log: every request, allowed or refused, in a hash chain.
+
+Each record holds who asked (consumer), what (service, a keyed digest of the parameters — never
+the parameters themselves — and the purpose),
+what they got (fields returned, fields withheld, row count) and the outcome. Records are chained:
+``hash = SM3(prev_hash + canonical JSON of the record)``, and a one-row ``audit_head`` table, updated
+in the same transaction, remembers the last sequence number and hash. So :meth:`AuditLog.verify`
+finds an edited record (its hash no longer matches), a deleted one (a gap, or a broken link),
+a reordered pair (a record linked to one stored elsewhere) and a truncated tail (the head points
+past the end). An inspector who writes down ``govconnect audit head`` can later prove that even the
+head was not rewritten (``verify --anchor SEQ:HASH``).
+
+Embedded SQLite in WAL mode. Appends are group-committed: concurrent callers' records are chained
+and inserted in one transaction by whichever caller holds the write lock, and every caller returns
+only once its own record is committed (a trigger moves the head in the same transaction). The head
+is cached in memory; when another process sharing the file appended first, the insert collides on
+the sequence number, the head is re-read and the batch retried, so processes never fork the chain.
+"""
+
+from __future__ import annotations
+
+import csv
+import hmac
+import io
+import json
+import os
+import secrets
+import sqlite3
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import IO, Any
+
+import orjson
+
+from ._exceptions import AuditIntegrityError, ConfigurationError
+from ._policy import HASH_NAME, digest
+
+__all__ = [
+    "GENESIS",
+    "KEY_ENV",
+    "AuditLog",
+    "AuditRecord",
+    "ServiceUsage",
+    "VerifyReport",
+    "parse_time",
+]
+
+GENESIS = "0" * 64
+KEY_ENV = "GOVCONNECT_AUDIT_KEY"
+EXPORT_FORMATS = ("csv", "jsonl")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS audit (
+    seq           INTEGER PRIMARY KEY,
+    time          TEXT NOT NULL,
+    consumer      TEXT,
+    service       TEXT NOT NULL,
+    purpose       TEXT,
+    params_digest TEXT,
+    request_hash  TEXT,
+    message_id    TEXT,
+    case_id       TEXT,
+    officer       TEXT,
+    fields        TEXT NOT NULL,
+    withheld      TEXT NOT NULL,
+    masked        TEXT NOT NULL,
+    rows          INTEGER NOT NULL,
+    outcome       TEXT NOT NULL,
+    status        INTEGER NOT NULL,
+    reason        TEXT,
+    prev_hash     TEXT NOT NULL,
+    hash          TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS audit_head (
+    id   INTEGER PRIMARY KEY CHECK (id = 1),
+    seq  INTEGER NOT NULL,
+    hash TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS audit_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+INSERT OR IGNORE INTO audit_head (id, seq, hash) VALUES (1, 0, '0000000000000000000000000000000000000000000000000000000000000000');
+CREATE TRIGGER IF NOT EXISTS audit_advance_head AFTER INSERT ON audit BEGIN
+    UPDATE audit_head SET seq = NEW.seq, hash = NEW.hash WHERE id = 1;
+END;
+"""
+
+# Columns that the chain hash covers, in the order they are hashed.
+_CONTENT = (
+    "time",
+    "consumer",
+    "service",
+    "purpose",
+    "params_digest",
+    "request_hash",
+    "message_id",
+    "case_id",
+    "officer",
+    "fields",
+    "withheld",
+    "masked",
+    "rows",
+    "outcome",
+    "status",
+    "reason",
+)
+_COLUMNS = ("seq", *_CONTENT, "prev_hash", "hash")
+_APPEND_ATTEMPTS = 100
+
+
+@dataclass(frozen=True)
+class AuditRecord:
+    """One audited request. ``fields`` / ``withheld`` / ``masked`` name record fields."""
+
+    seq: int
+    time: str
+    consumer: str | None
+    service: str
+    purpose: str | None
+    params_digest: str | None
+    request_hash: str | None
+    message_id: str | None
+    case_id: str | None
+    officer: str | None
+    fields: list[str]
+    withheld: list[str]
+    masked: list[str]
+    rows: int
+    outcome: str
+    status: int
+    reason: str | None
+    prev_hash: str
+    hash: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class _Pending:
+    """A record waiting for the group commit; ``done`` once written (or failed)."""
+
+    content: list[Any]
+    done: bool = False
+    seq: int = 0
+    prev: str = ""
+    hash: str = ""
+    error: Exception | None = None
+
+
+@dataclass(frozen=True)
+class ServiceUsage:
+    """How much one service is used: proof that a system is alive (or a zombie)."""
+
+    service: str
+    calls: int
+    allowed: int
+    refused: int
+    rows: int
+    consumers: int
+    last_used: str | None
+
+
+@dataclass
+class VerifyReport:
+    """Result of :meth:`AuditLog.verify`: how many records were checked and the head."""
+
+    records: int
+    head_seq: int
+    head_hash: str
+    algorithm: str = HASH_NAME
+    problems: list[AuditIntegrityError] = field(default_factory=list)
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_time(value: str | date | datetime) -> str:
+    """A bound for ``--since`` / ``--until`` in the log's own format (UTC, lexically ordered)."""
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            raise ConfigurationError(
+                f"{value!r} is not an ISO date or date-time (e.g. 2026-03-01 or 2026-03-01T08:00)"
+            ) from None
+    if not isinstance(value, datetime):
+        value = datetime(value.year, value.month, value.day, tzinfo=UTC)
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _chain_hash(prev_hash: str, content: Sequence[Any]) -> str:
+    """SM3 over the previous hash and the record's content columns as compact JSON."""
+    return digest(prev_hash.encode() + b"\n" + orjson.dumps(list(content)))
+
+
+def _json_list(values: Sequence[str]) -> str:
+    return orjson.dumps(list(values)).decode()
+
+
+class AuditLog:
+    """An append-only, hash-chained audit log in one SQLite file."""
+
+    def __init__(self, path: str | Path, *, params_key: bytes | None = None) -> None:
+        self.path = Path(path)
+        self._params_key = params_key
+        self._memory = str(path) == ":memory:"
+        if str(path) != ":memory:":
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._conn = sqlite3.connect(
+                str(path), check_same_thread=False, isolation_level=None, timeout=30
+            )
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute("PRAGMA synchronous=NORMAL")
+            self._conn.executescript(_SCHEMA)
+            self._check_algorithm()
+        except sqlite3.Error as exc:
+            raise ConfigurationError(f"cannot open audit log {str(path)!r}: {exc}") from exc
+        self._lock = threading.Lock()
+        self._head: tuple[int, str] | None = None
+        self._queue: list[_Pending] = []
+        self._queue_lock = threading.Lock()
+        self._insert = (
+            f"INSERT INTO audit ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})"
+        )
+
+    def _check_algorithm(self) -> None:
+        row = self._conn.execute("SELECT value FROM audit_meta WHERE key = 'algorithm'").fetchone()
+        if row is None:
+            self._conn.execute(
+                "INSERT OR IGNORE INTO audit_meta (key, value) VALUES ('algorithm', ?)",
+                (HASH_NAME,),
+            )
+        elif row[0] != HASH_NAME:
+            raise ConfigurationError(
+                f"audit log {str(self.path)!r} is chained with {row[0]}, this Python has "
+                f"{HASH_NAME} only"
+            )
+
+    def close(self) -> None:
+        self._conn.close()
+
+    # --- parameter digests --------------------------------------------------------------------
+
+    @property
+    def key_path(self) -> Path:
+        """Where the parameter-digest key lives unless ``$GOVCONNECT_AUDIT_KEY`` gives one."""
+        return self.path.with_name(self.path.name + ".key")
+
+    def _key(self) -> bytes:
+        if self._params_key is None:
+            env = os.environ.get(KEY_ENV)
+            if env:
+                self._params_key = env.encode("utf-8")
+            elif self._memory:
+                self._params_key = secrets.token_bytes(32)
+            else:
+                self._params_key = _read_or_create_key(self.key_path)
+        return self._params_key
+
+    def params_digest(self, params: Mapping[str, Any]) -> str:
+        """Keyed digest (HMAC-SM3) of a call's parameters, as the audit record stores it.
+
+        A plain hash of a citizen ID could be reversed by trying every ID of a district, so the
+        digest is keyed: inspectors holding an export cannot recover parameters, while the
+        department (holding the key) can still answer "was this ID queried?" with
+        ``govconnect audit find --param citizen_id=…``.
+        """
+        body = orjson.dumps(dict(params), option=orjson.OPT_SORT_KEYS)
+        return hmac.new(self._key(), body, HASH_NAME).hexdigest()
+
+    def find(self, params: Mapping[str, Any]) -> Iterator[AuditRecord]:
+        """Records of calls made with exactly these parameters (matched by keyed digest)."""
+        wanted = self.params_digest(params)
+        sql = f"SELECT {', '.join(_COLUMNS)} FROM audit WHERE params_digest = ? ORDER BY seq"
+        for row in self._conn.execute(sql, (wanted,)):
+            yield _record(row)
+
+    def __enter__(self) -> AuditLog:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- writing ------------------------------------------------------------------------------
+
+    def append(
+        self,
+        *,
+        service: str,
+        outcome: str,
+        status: int,
+        consumer: str | None = None,
+        purpose: str | None = None,
+        params_digest: str | None = None,
+        request_hash: str | None = None,
+        message_id: str | None = None,
+        case_id: str | None = None,
+        officer: str | None = None,
+        fields: Sequence[str] = (),
+        withheld: Sequence[str] = (),
+        masked: Sequence[str] = (),
+        rows: int = 0,
+        reason: str | None = None,
+    ) -> AuditRecord:
+        """Append one record to the chain and commit it before returning."""
+        content = [
+            _now(),
+            consumer,
+            service,
+            purpose,
+            params_digest,
+            request_hash,
+            message_id,
+            case_id,
+            officer,
+            _json_list(fields),
+            _json_list(withheld),
+            _json_list(masked),
+            rows,
+            outcome,
+            status,
+            reason,
+        ]
+        pending = _Pending(content)
+        with self._queue_lock:
+            self._queue.append(pending)
+        # Group commit: whoever holds the write lock writes every queued record in one
+        # transaction; callers whose record was written meanwhile find it done and return.
+        with self._lock:
+            if not pending.done:
+                with self._queue_lock:
+                    batch, self._queue = self._queue, []
+                self._write(batch)
+        if pending.error is not None:
+            raise pending.error
+        seq, prev, h = pending.seq, pending.prev, pending.hash
+        return AuditRecord(
+            seq,
+            *content[:9],
+            list(fields),
+            list(withheld),
+            list(masked),
+            rows,
+            outcome,
+            status,
+            reason,
+            prev,
+            h,
+        )
+
+    def _write(self, batch: list[_Pending]) -> None:
+        """Chain and insert ``batch`` in one transaction (caller holds the write lock)."""
+        for _attempt in range(_APPEND_ATTEMPTS):
+            if self._head is None:
+                self._head = self.head()
+            seq, prev = self._head
+            rows = []
+            for p in batch:
+                seq, p.prev = seq + 1, prev
+                p.seq, p.hash = seq, _chain_hash(prev, p.content)
+                prev = p.hash
+                rows.append((p.seq, *p.content, p.prev, p.hash))
+            try:
+                if len(rows) == 1:  # one INSERT is its own transaction (the trigger included)
+                    self._conn.execute(self._insert, rows[0])
+                else:
+                    self._conn.execute("BEGIN IMMEDIATE")
+                    try:
+                        self._conn.executemany(self._insert, rows)
+                        self._conn.execute("COMMIT")
+                    except BaseException:
+                        self._conn.execute("ROLLBACK")
+                        raise
+            except sqlite3.IntegrityError:
+                self._head = None  # another process appended first: re-read the head, retry
+                continue
+            except Exception as exc:
+                self._head = None
+                for p in batch:
+                    p.error, p.done = exc, True
+                return
+            self._head = (seq, prev)
+            for p in batch:
+                p.done = True
+            return
+        failure = ConfigurationError(
+            f"audit log {str(self.path)!r}: could not append after {_APPEND_ATTEMPTS} attempts"
+        )
+        for p in batch:
+            p.error, p.done = failure, True
+
+    # --- reading ------------------------------------------------------------------------------
+
+    def head(self) -> tuple[int, str]:
+        """``(seq, hash)`` of the last record: write it down to anchor the log externally."""
+        row = self._conn.execute("SELECT seq, hash FROM audit_head WHERE id = 1").fetchone()
+        return (int(row[0]), str(row[1])) if row else (0, GENESIS)
+
+    def records(
+        self, since: str | date | None = None, until: str | date | None = None
+    ) -> Iterator[AuditRecord]:
+        """Records in chain order, optionally within ``[since, until)`` (UTC)."""
+        where, args = [], []
+        if since is not None:
+            where.append("time >= ?")
+            args.append(parse_time(since))
+        if until is not None:
+            where.append("time < ?")
+            args.append(parse_time(until))
+        sql = f"SELECT {', '.join(_COLUMNS)} FROM audit"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY seq"
+        for row in self._conn.execute(sql, args):
+            yield _record(row)
+
+    def __len__(self) -> int:
+        return int(self._conn.execute("SELECT COUNT(*) FROM audit").fetchone()[0])
+
+    def verify(self, anchor: tuple[int, str] | None = None) -> VerifyReport:
+        """Walk the chain; raise :class:`AuditIntegrityError` naming the first bad record.
+
+        ``anchor`` is a ``(seq, hash)`` an inspector noted earlier: that record must still exist
+        with that hash.
+        """
+        expected, prev, count = 1, GENESIS, 0
+        anchor_seen = anchor is None
+        for row in self._conn.execute(f"SELECT {', '.join(_COLUMNS)} FROM audit ORDER BY seq"):
+            seq, content, prev_hash, stored = row[0], row[1:-2], row[-2], row[-1]
+            if seq != expected:
+                missing = f"{expected}" if seq == expected + 1 else f"{expected}..{seq - 1}"
+                raise AuditIntegrityError(
+                    expected, "deleted", f"record(s) {missing} are missing from the chain"
+                )
+            if _chain_hash(prev_hash, content) != stored:
+                raise AuditIntegrityError(seq, "altered", "its content does not match its hash")
+            if prev_hash != prev:
+                raise self._broken_link(seq, prev_hash)
+            if anchor is not None and seq == anchor[0]:
+                if stored != anchor[1]:
+                    raise AuditIntegrityError(
+                        seq, "altered", "its hash differs from the anchor noted by the inspector"
+                    )
+                anchor_seen = True
+            prev, expected, count = stored, seq + 1, count + 1
+        head_seq, head_hash = self.head()
+        last = expected - 1
+        if head_seq > last:
+            raise AuditIntegrityError(
+                last + 1,
+                "truncated",
+                f"the log ends at record {last} but its head says {head_seq}: "
+                f"records {last + 1}..{head_seq} were deleted",
+            )
+        if head_seq != last or head_hash != prev:
+            raise AuditIntegrityError(
+                head_seq, "altered", "the head does not match the last record of the chain"
+            )
+        if not anchor_seen:
+            assert anchor is not None
+            raise AuditIntegrityError(
+                anchor[0], "truncated", "the anchored record is no longer in the log"
+            )
+        return VerifyReport(records=count, head_seq=head_seq, head_hash=head_hash)
+
+    def _broken_link(self, seq: int, prev_hash: str) -> AuditIntegrityError:
+        other = self._conn.execute("SELECT seq FROM audit WHERE hash = ?", (prev_hash,)).fetchone()
+        if other is not None:
+            return AuditIntegrityError(
+                min(seq, other[0] + 1),
+                "reordered",
+                f"record {seq} was chained after record {other[0]}, but is stored after "
+                f"record {seq - 1}",
+            )
+        return AuditIntegrityError(
+            seq - 1,
+            "altered",
+            f"record {seq} was chained to a record that is no longer there: record {seq - 1} "
+            "was altered and re-hashed, or replaced",
+        )
+
+    # --- reports ------------------------------------------------------------------------------
+
+    def usage(self) -> list[ServiceUsage]:
+        """Calls, rows, distinct consumers and last successful use per service."""
+        sql = """
+            SELECT service, COUNT(*),
+                   SUM(outcome = 'ok'), SUM(outcome != 'ok'),
+                   COALESCE(SUM(CASE WHEN outcome = 'ok' THEN rows END), 0),
+                   COUNT(DISTINCT CASE WHEN outcome = 'ok' THEN consumer END),
+                   MAX(CASE WHEN outcome = 'ok' THEN time END)
+            FROM audit GROUP BY service ORDER BY service
+        """
+        return [
+            ServiceUsage(r[0], int(r[1]), int(r[2]), int(r[3]), int(r[4]), int(r[5]), r[6])
+            for r in self._conn.execute(sql)
+        ]
+
+    def export(
+        self,
+        out: IO[str],
+        fmt: str = "jsonl",
+        since: str | date | None = None,
+        until: str | date | None = None,
+    ) -> int:
+        """Write records (with their hashes, for offline checking) as CSV or JSON lines."""
+        if fmt not in EXPORT_FORMATS:
+            raise ConfigurationError(f"unknown format {fmt!r}; choose csv or jsonl")
+        n = 0
+        writer = csv.writer(out, lineterminator="\n") if fmt == "csv" else None
+        if writer is not None:
+            writer.writerow(_COLUMNS)
+        for rec in self.records(since, until):
+            if writer is not None:
+                row = rec.as_dict()
+                writer.writerow(
+                    [";".join(row[c]) if isinstance(row[c], list) else row[c] for c in _COLUMNS]
+                )
+            else:
+                out.write(json.dumps(rec.as_dict(), ensure_ascii=False) + "\n")
+            n += 1
+        return n
+
+    def export_text(self, fmt: str = "jsonl", **bounds: Any) -> str:
+        buf = io.StringIO()
+        self.export(buf, fmt, **bounds)
+        return buf.getvalue()
+
+
+def _read_or_create_key(path: Path) -> bytes:
+    """The key file's content, creating it (32 random bytes, hex, mode 0600) the first time."""
+    try:
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            key = path.read_bytes().strip()
+            if not key:
+                raise ConfigurationError(f"audit key {str(path)!r} is empty") from None
+            return key
+    except OSError as exc:
+        raise ConfigurationError(f"cannot read or create audit key {str(path)!r}: {exc}") from None
+    key = secrets.token_hex(32).encode()
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(key + b"\n")
+    return key
+
+
+def _record(row: Sequence[Any]) -> AuditRecord:
+    values = dict(zip(_COLUMNS, row, strict=True))
+    for key in ("fields", "withheld", "masked"):
+        values[key] = json.loads(values[key])
+    return AuditRecord(**values)

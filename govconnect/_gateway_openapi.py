@@ -1,0 +1,123 @@
+"""OpenAPI paths the gateway adds to the catalog's service paths: discovery and operations.
+
+Kept beside the app so that the document at ``/openapi.json`` describes every route the gateway
+answers, and the schemathesis run in the tests exercises all of them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["discovery_paths"]
+
+_FIELD = {
+    "type": "object",
+    "required": ["name", "title", "level", "personal"],
+    "properties": {
+        "name": {"type": "string"},
+        "title": {"type": "string"},
+        "level": {"type": "string"},
+        "personal": {"type": "boolean"},
+    },
+}
+_STRINGS = {"type": "array", "items": {"type": "string"}}
+_SERVICE = {
+    "type": "object",
+    "required": ["id", "code", "name", "path", "sharing", "fields"],
+    "properties": {
+        "id": {"type": "string"},
+        "code": {"type": "string"},
+        "name": {"type": "string"},
+        "abstract": {"type": "string"},
+        "provider": {"type": "string"},
+        "path": {"type": "string"},
+        "sharing": {"type": "string", "enum": ["unconditional", "conditional", "not_shared"]},
+        "conditions": {"type": ["string", "null"]},
+        "fields": {"type": "array", "items": _FIELD},
+        "purposes": _STRINGS,
+        "returned_fields": _STRINGS,
+        "masked_fields": _STRINGS,
+        "withheld_fields": _STRINGS,
+    },
+}
+_ERROR = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+
+
+def _json(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"application/json": {"schema": schema}}
+
+
+def discovery_paths() -> dict[str, Any]:
+    """``/services``, ``/services/allowed``, ``/healthz``, ``/readyz`` and ``/metrics``."""
+    listing = {
+        "type": "object",
+        "required": ["services"],
+        "properties": {
+            "consumer": {"type": "string"},
+            "services": {"type": "array", "items": _SERVICE},
+        },
+    }
+    return {
+        "/services": {
+            "get": {
+                "operationId": "list_services",
+                "summary": "Every service this gateway serves (X-Road listMethods)",
+                "tags": ["discovery"],
+                "security": [],
+                "responses": {"200": {"description": "services", "content": _json(listing)}},
+            }
+        },
+        "/services/allowed": {
+            "get": {
+                "operationId": "list_allowed_services",
+                "summary": "The services the calling consumer may call (X-Road allowedMethods)",
+                "tags": ["discovery"],
+                "responses": {
+                    "200": {"description": "services and fields", "content": _json(listing)},
+                    "401": {"description": "unknown consumer", "content": _ERROR},
+                },
+            }
+        },
+        "/healthz": {
+            "get": {
+                "operationId": "healthz",
+                "summary": "Liveness: the process answers",
+                "tags": ["operations"],
+                "security": [],
+                "responses": {
+                    "200": {
+                        "description": "alive",
+                        "content": _json(
+                            {"type": "object", "properties": {"status": {"type": "string"}}}
+                        ),
+                    }
+                },
+            }
+        },
+        "/readyz": {
+            "get": {
+                "operationId": "readyz",
+                "summary": "Readiness: the audit log is writable, so calls can be served",
+                "tags": ["operations"],
+                "security": [],
+                "responses": {
+                    "200": {"description": "ready", "content": _json({"type": "object"})},
+                    "503": {"description": "not ready", "content": _json({"type": "object"})},
+                },
+            }
+        },
+        "/metrics": {
+            "get": {
+                "operationId": "metrics",
+                "summary": "Prometheus text-format metrics",
+                "tags": ["operations"],
+                "security": [],
+                "responses": {
+                    "200": {
+                        "description": "metrics",
+                        "content": {"text/plain": {"schema": {"type": "string"}}},
+                    }
+                },
+            }
+        },
+    }

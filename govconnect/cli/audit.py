@@ -1,0 +1,182 @@
+"""``govconnect audit …``: verify, export and summarise the gateway's audit log."""
+
+from __future__ import annotations
+
+import sys
+from enum import StrEnum
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from .._audit import AuditLog
+from .._config import load_config
+from .._exceptions import ConfigurationError
+from .._policy import load_gateway_config
+from ._common import console, err_console, handles_errors, print_json, registry
+
+audit_app = typer.Typer(help="Verify, export and summarise the audit log.", no_args_is_help=True)
+
+LOG_OPTION = typer.Option(None, "--log", help="Audit log file (SQLite).")
+CONFIG_OPTION = typer.Option(None, "--config", help="Gateway file naming the audit log.")
+
+
+class ExportFormat(StrEnum):
+    csv = "csv"
+    jsonl = "jsonl"
+
+
+def register(root: typer.Typer) -> None:
+    root.add_typer(audit_app, name="audit")
+
+
+def open_log(ctx: typer.Context, log: Path | None, config: Path | None) -> AuditLog:
+    """The audit log from ``--log``, the gateway file's ``audit_log``, or the state dir."""
+    path: Path | str | None = log
+    if path is None and config is not None:
+        path = load_gateway_config(config).gateway.audit_log
+    if path is None:
+        root = ctx.find_root()
+        obj = root.obj if isinstance(root.obj, dict) else {}
+        path = load_config(obj.get("config")).state_dir / "audit.sqlite"
+    if not Path(path).exists():
+        raise ConfigurationError(f"no audit log at {str(path)!r}")
+    return AuditLog(path)
+
+
+@audit_app.command("verify")
+@handles_errors
+def verify(
+    ctx: typer.Context,
+    log: Path | None = LOG_OPTION,
+    config: Path | None = CONFIG_OPTION,
+    anchor: str | None = typer.Option(
+        None, "--anchor", help="SEQ:HASH noted earlier (govconnect audit head); must still hold."
+    ),
+) -> None:
+    """Check the hash chain; exit 1 naming the first altered, deleted or reordered record."""
+    expected: tuple[int, str] | None = None
+    if anchor:
+        seq, _, value = anchor.partition(":")
+        if not seq.isdigit() or not value:
+            raise ConfigurationError("--anchor takes SEQ:HASH, as `govconnect audit head` prints")
+        expected = (int(seq), value)
+    with open_log(ctx, log, config) as audit:
+        report = audit.verify(expected)
+    console.print(
+        f"audit log intact: {report.records} record(s), {report.algorithm} chain, "
+        f"head {report.head_seq}:{report.head_hash}"
+    )
+
+
+@audit_app.command("head")
+@handles_errors
+def head(
+    ctx: typer.Context, log: Path | None = LOG_OPTION, config: Path | None = CONFIG_OPTION
+) -> None:
+    """Print SEQ:HASH of the last record; note it elsewhere to anchor the log."""
+    with open_log(ctx, log, config) as audit:
+        seq, value = audit.head()
+    console.print(f"{seq}:{value}")
+
+
+@audit_app.command("export")
+@handles_errors
+def export(
+    ctx: typer.Context,
+    log: Path | None = LOG_OPTION,
+    config: Path | None = CONFIG_OPTION,
+    since: str | None = typer.Option(None, "--since", help="From this UTC date/time (inclusive)."),
+    until: str | None = typer.Option(None, "--until", help="Up to this UTC date/time (exclusive)."),
+    fmt: ExportFormat = typer.Option(ExportFormat.jsonl, "--format", "-f", help="csv or jsonl."),
+    output: Path | None = typer.Option(None, "--output", "-o", help="Write to FILE, not stdout."),
+) -> None:
+    """Export records with their hashes for an inspector (CSV or JSON lines)."""
+    with open_log(ctx, log, config) as audit:
+        if output is None:
+            audit.export(sys.stdout, fmt.value, since, until)
+            return
+        with output.open("w", encoding="utf-8", newline="") as fh:
+            n = audit.export(fh, fmt.value, since, until)
+    err_console.print(f"wrote {n} record(s) to {output}")
+
+
+@audit_app.command("find")
+@handles_errors
+def find(
+    ctx: typer.Context,
+    param: list[str] = typer.Option(
+        ..., "--param", "-p", help="NAME=VALUE as the consumer sent it; repeat for each parameter."
+    ),
+    log: Path | None = LOG_OPTION,
+    config: Path | None = CONFIG_OPTION,
+) -> None:
+    """List the calls made with exactly these parameters (needs the log's digest key)."""
+    params: dict[str, str] = {}
+    for item in param:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise ConfigurationError(f"--param takes NAME=VALUE, got {item!r}")
+        params[name] = value
+    with open_log(ctx, log, config) as audit:
+        found = list(audit.find(params))
+    table = Table(title=f"{len(found)} call(s) with these parameters")
+    for col in ("seq", "time", "consumer", "service", "purpose", "outcome", "rows"):
+        table.add_column(col)
+    for r in found:
+        table.add_row(
+            str(r.seq),
+            r.time,
+            r.consumer or "-",
+            r.service,
+            r.purpose or "",
+            r.outcome,
+            str(r.rows),
+        )
+    console.print(table)
+
+
+@audit_app.command("usage")
+@handles_errors
+def usage(
+    ctx: typer.Context,
+    log: Path | None = LOG_OPTION,
+    config: Path | None = CONFIG_OPTION,
+    as_json: bool = typer.Option(False, "--json", help="Print as JSON."),
+) -> None:
+    """Calls, rows, consumers and last use per service; catalogued services never called show 0."""
+    with open_log(ctx, log, config) as audit:
+        figures = {u.service: u for u in audit.usage()}
+    catalogued = [s.id for s in registry(ctx).services() if s.kind == "query"]
+    names = sorted(set(figures) | set(catalogued))
+    rows = []
+    for name in names:
+        u = figures.get(name)
+        rows.append(
+            {
+                "service": name,
+                "calls": u.calls if u else 0,
+                "allowed": u.allowed if u else 0,
+                "refused": u.refused if u else 0,
+                "rows": u.rows if u else 0,
+                "consumers": u.consumers if u else 0,
+                "last_used": u.last_used if u else None,
+            }
+        )
+    if as_json:
+        print_json(rows)
+        return
+    table = Table(title="Service usage (from the audit log)")
+    for col in ("service", "calls", "allowed", "refused", "rows", "consumers", "last used"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(
+            r["service"],
+            str(r["calls"]),
+            str(r["allowed"]),
+            str(r["refused"]),
+            str(r["rows"]),
+            str(r["consumers"]),
+            r["last_used"] or "[red]never[/]",
+        )
+    console.print(table)

@@ -1,0 +1,179 @@
+"""``govconnect new connector``: scaffold a connector plugin from the cookiecutter template.
+
+A thin wrapper around cookiecutter's Python API, so vendors need no second tool and answers can be
+given on the command line (``--set department_code=11010500000``). ``cookiecutter templates/connector``
+renders the same template. With ``--no-input`` the answers are checked here first, by the template's
+own pre-generation hook, so every bad answer is reported at once with the field it belongs to.
+
+The template is found in the installed package (``govconnect/_templates``, shipped as package data)
+or, in a source checkout, in ``templates/`` at the repository root; ``$GOVCONNECT_TEMPLATES`` points
+elsewhere.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import typer
+
+from .._exceptions import ConfigurationError, InvalidInputError, Problem
+from ._common import console, handles_errors
+
+__all__ = ["load_template_hook", "render_connector", "template_answers", "template_path"]
+
+new_app = typer.Typer(help="Scaffold new plugins from templates.", no_args_is_help=True)
+
+
+def register(root: typer.Typer) -> None:
+    root.add_typer(new_app, name="new")
+
+
+def template_path(name: str = "connector") -> Path:
+    """The folder of template ``name`` (the one holding ``cookiecutter.json``)."""
+    package_dir = Path(__file__).resolve().parent.parent
+    candidates = [
+        package_dir / "_templates" / name,
+        package_dir.parent / "templates" / name,
+    ]
+    if os.environ.get("GOVCONNECT_TEMPLATES"):
+        candidates.insert(0, Path(os.environ["GOVCONNECT_TEMPLATES"]) / name)
+    for candidate in candidates:
+        if (candidate / "cookiecutter.json").is_file():
+            return candidate
+    tried = ", ".join(str(c) for c in candidates)
+    raise ConfigurationError(f"template {name!r} not found (looked in {tried})")
+
+
+def template_answers(name: str = "connector") -> dict[str, Any]:
+    """The template's questions with their default answers (``cookiecutter.json``)."""
+    data: dict[str, Any] = json.loads(
+        (template_path(name) / "cookiecutter.json").read_text(encoding="utf-8")
+    )
+    return data
+
+
+def load_template_hook(name: str = "connector") -> ModuleType:
+    """The template's pre-generation hook as a module, to validate answers in-process."""
+    path = template_path(name) / "hooks" / "pre_gen_project.py"
+    module = ModuleType(f"_govconnect_template_{name}_hook")
+    module.__file__ = str(path)
+    # Compiled by hand rather than imported, so no __pycache__ appears inside the template.
+    exec(compile(path.read_text(encoding="utf-8"), str(path), "exec"), module.__dict__)
+    return module
+
+
+def _rendered_answers(name: str, answers: Mapping[str, str]) -> dict[str, Any]:
+    """What cookiecutter would answer with ``--no-input``: defaults rendered over ``answers``."""
+    from cookiecutter.prompt import prompt_for_config
+
+    context = {"cookiecutter": template_answers(name)}
+    for key, value in answers.items():
+        default = context["cookiecutter"][key]
+        if isinstance(default, list):
+            context["cookiecutter"][key] = [value] + [v for v in default if v != value]
+        else:
+            context["cookiecutter"][key] = value
+    rendered: dict[str, Any] = prompt_for_config(context, no_input=True)
+    return rendered
+
+
+def render_connector(
+    output_dir: Path | str = ".",
+    answers: Mapping[str, str] | None = None,
+    *,
+    no_input: bool = True,
+    overwrite: bool = False,
+) -> Path:
+    """Render the connector template into ``output_dir``; returns the generated project folder.
+
+    ``answers`` override the template's defaults (unknown keys are refused). With ``no_input``
+    the answers are validated first and an :class:`InvalidInputError` names every refused one.
+    """
+    from cookiecutter.exceptions import CookiecutterException, FailedHookException
+    from cookiecutter.main import cookiecutter
+
+    answers = dict(answers or {})
+    questions = {k for k in template_answers() if not k.startswith("_")}
+    unknown = sorted(set(answers) - questions)
+    if unknown:
+        raise InvalidInputError(
+            [
+                Problem(k, "template.unknown_question", "the template asks no such question")
+                for k in unknown
+            ],
+            summary=f"unknown template question(s); it asks: {', '.join(sorted(questions))}",
+        )
+    if no_input:
+        refused = load_template_hook().problems(_rendered_answers("connector", answers))
+        if refused:
+            raise InvalidInputError(
+                [Problem(k, f"template.{k}", reason) for k, reason in refused],
+                summary="the connector template refused the answers",
+            )
+    Path(output_dir).mkdir(parents=True, exist_ok=True)
+    hook_log = logging.getLogger("cookiecutter.hooks")
+    level = hook_log.level
+    hook_log.setLevel(logging.CRITICAL)  # a refused answer is reported below, not as a traceback
+    try:
+        created = cookiecutter(
+            str(template_path("connector")),
+            no_input=no_input,
+            extra_context=answers,
+            output_dir=str(output_dir),
+            overwrite_if_exists=overwrite,
+        )
+    except FailedHookException:
+        raise ConfigurationError(
+            "the template refused the answers (see the messages above); no files were generated"
+        ) from None
+    except (CookiecutterException, ValueError) as exc:
+        raise ConfigurationError(f"could not render the connector template: {exc}") from exc
+    finally:
+        hook_log.setLevel(level)
+    return Path(created)
+
+
+def _parse_sets(values: list[str]) -> dict[str, str]:
+    answers: dict[str, str] = {}
+    for item in values:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise typer.BadParameter(f"{item!r} is not KEY=VALUE", param_hint="--set")
+        answers[key.strip()] = value
+    return answers
+
+
+@new_app.command("connector")
+@handles_errors
+def connector(
+    no_input: bool = typer.Option(
+        False, "--no-input", help="Do not prompt: use the defaults and the --set answers."
+    ),
+    output_dir: Path = typer.Option(
+        Path("."), "--output-dir", "-o", help="Where to create the project folder."
+    ),
+    sets: list[str] = typer.Option(
+        [],
+        "--set",
+        "-s",
+        metavar="KEY=VALUE",
+        help="Answer a template question, e.g. --set connector_name=civil_affairs (repeatable).",
+    ),
+    overwrite: bool = typer.Option(
+        False, "--overwrite", help="Render into an existing project folder."
+    ),
+) -> None:
+    """Create a connector plugin project: connector, sample legacy system, tests, README."""
+    created = render_connector(
+        output_dir, _parse_sets(sets), no_input=no_input, overwrite=overwrite
+    )
+    console.print(f"created connector plugin in {created}")
+    console.print("next, from that folder (README.md explains):")
+    console.print("  pip install -e .")
+    console.print("  pytest")

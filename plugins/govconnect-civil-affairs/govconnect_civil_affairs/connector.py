@@ -1,0 +1,252 @@
+"""The connector: the social-assistance case system, whose only interface is a drop folder.
+
+The system writes fixed-width GB18030 files (see :mod:`.layout`); the connector reads them as a
+stream — one line at a time, file after file — and turns each line into a classified record. Two
+services: the catalogued dataset of all cases (with ``since`` for incremental publishing) and a
+lookup of one citizen's cases for the one-window intake. Applications for temporary assistance
+arrive from the one window as intake cases and are dropped into the system's inbox folder as
+fixed-width lines of the same layout.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+
+from govconnect import (
+    CitizenId,
+    ConfigurationError,
+    Connector,
+    Const,
+    Department,
+    FileDropSink,
+    From,
+    InvalidInputError,
+    LegacySystem,
+    Level,
+    Problem,
+    Record,
+    dataset,
+    field,
+    intake,
+    query,
+)
+from pydantic import BaseModel, ConfigDict, Field
+
+from .layout import CATEGORIES, ENCODING, INTAKE_LAYOUT, STATUSES, decode_line, trailer_count
+from .sample import APPLY_MATTER, FILE_PATTERN
+
+__all__ = [
+    "APPLY_MATTER",
+    "AssistanceCase",
+    "CaseQuery",
+    "CasesParams",
+    "CivilAffairsConnector",
+    "Settings",
+]
+
+log = logging.getLogger(__name__)
+
+
+class AssistanceCase(Record):
+    """A social-assistance case as other departments receive it: typed, classified, English."""
+
+    case_no: str = field("案件编号", level=Level.INTERNAL, max_length=16)
+    citizen_id: CitizenId = field("公民身份号码", level=Level.SENSITIVE, personal=True)
+    name: str = field("姓名", level=Level.SENSITIVE, personal=True, max_length=20)
+    gender: str = field("性别代码", level=Level.INTERNAL, personal=True, max_length=1)
+    region_code: str = field("行政区划代码", level=Level.PUBLIC, max_length=6)
+    category: str = field("救助类别", level=Level.INTERNAL, personal=True, max_length=10)
+    household_size: int = field("家庭人口数", level=Level.INTERNAL, personal=True, ge=1)
+    monthly_amount: Decimal = field(
+        "月救助金额(元)",
+        level=Level.SENSITIVE,
+        personal=True,
+        data_type="Y",
+        max_digits=9,
+        decimal_places=2,
+    )
+    status: str = field("案件状态", level=Level.INTERNAL, max_length=4)
+    accepted_on: date = field("受理日期", level=Level.INTERNAL)
+    address: str = field("住址", level=Level.SENSITIVE, personal=True, max_length=60)
+    updated_at: datetime = field("更新时间", level=Level.INTERNAL)
+
+
+class CaseQuery(BaseModel):
+    """The lookup's parameters: one citizen ID number, validated before any file is read."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    citizen_id: CitizenId = Field(description="公民身份号码 of the applicant")
+
+
+class CasesParams(BaseModel):
+    """The dataset's parameters: only cases updated after ``since`` (incremental publishing)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    since: datetime | None = Field(default=None, description="only cases updated after this time")
+
+
+class Settings(BaseModel):
+    """``[connectors.civil_affairs]`` in govconnect.toml or ``GOVCONNECT_CIVIL_AFFAIRS_DROP_DIR``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    drop_dir: Path = Field(
+        default=Path(".govconnect/civil-affairs-drop"),
+        description="folder the case system writes its files into",
+    )
+    pattern: str = Field(default=FILE_PATTERN, description="which files of the folder are data")
+    inbox_dir: Path = Field(
+        default=Path(".govconnect/civil-affairs-inbox"),
+        description="folder the case system takes new applications from",
+    )
+
+
+class CivilAffairsConnector(Connector):
+    """社会救助案件管理系统 of a district civil-affairs bureau, reached through its drop folder."""
+
+    name = "civil_affairs"
+    title = "社会救助案件管理系统 (social-assistance cases)"
+    department = Department(
+        code="11010500MZ",
+        name="北京市朝阳区民政局",
+    )
+    system = LegacySystem(
+        code="SHJZ",
+        name="社会救助案件管理系统",
+    )
+    Settings = Settings
+
+    @dataset(
+        code="311105001/0001",
+        name="社会救助案件信息",
+        abstract="本区最低生活保障、特困人员供养、临时救助和医疗救助案件，每日由案件系统落地文件更新。",
+        sharing="conditional",
+        conditions="经民政部门审批同意，仅用于救助对象核对和政务服务事项办理",
+        update_cycle="daily",
+        published="2026-01-15",
+        sharing_method="platform_file",
+        format="electronic_file",
+        format_detail="定长文本文件 (GB18030)",
+        key="case_no",
+        replication_key="updated_at",
+        related=["311105001/0002"],
+    )
+    def cases(self, params: CasesParams) -> Iterator[AssistanceCase]:
+        for where, values in self._lines():
+            case = self._record(values, where)
+            if params.since is None or case.updated_at > params.since:
+                yield case
+
+    @query(
+        code="311105001/0002",
+        name="社会救助案件查询",
+        abstract="按公民身份号码查询本人的社会救助案件及其办理状态。",
+        sharing="conditional",
+        conditions="仅限依法办理政务服务事项时，凭办件编号查询本人信息",
+        update_cycle="daily",
+        published="2026-01-15",
+        related=["311105001/0001"],
+    )
+    def assistance(self, params: CaseQuery) -> Iterator[AssistanceCase]:
+        for where, values in self._lines():
+            if values["SFZH"] == params.citizen_id:
+                yield self._record(values, where)
+
+    @intake(
+        matter_code=APPLY_MATTER,
+        name="临时救助申请",
+        target=INTAKE_LAYOUT,
+        target_name="救助申请定长记录",
+        mapping={
+            "LX": Const("D"),
+            "AJBH": From("case_id"),
+            "SFZH": From("applicant.citizen_id"),
+            "XM": From("applicant.name"),
+            "XB": From("form.gender").code("gender"),
+            "XZQH": From("form.region_code"),
+            "JZLB": From("form.category").default("临时救助").code("assistance_category"),
+            "JTRK": From("form.household_size"),
+            "JZJE": From("form.amount").transform("yuan_to_fen"),
+            "AJZT": Const("1"),
+            "SLRQ": From("submitted_at").date("%Y%m%d"),
+            "ZZ": From("form.address"),
+            "GXSJ": From("submitted_at").date("%Y%m%d%H%M%S"),
+        },
+    )
+    def apply(self) -> FileDropSink:
+        """One fixed-width GB18030 file per application in the inbox, committed by its manifest."""
+        return FileDropSink(
+            self.settings.inbox_dir,
+            format="fixed",
+            encoding=ENCODING,
+            layout=INTAKE_LAYOUT,
+            prefix="MZSQ_",
+        )
+
+    def _lines(self) -> Iterator[tuple[str, dict[str, str]]]:
+        """``(file:line, legacy values)`` of every complete drop file, oldest first, streamed."""
+        folder = self.settings.drop_dir
+        if not folder.is_dir():
+            raise ConfigurationError(f"drop folder {str(folder)!r} does not exist")
+        for path in sorted(folder.glob(self.settings.pattern)):
+            expected = _announced_count(path)
+            if expected is None:
+                log.info("skipping %s: no trailer yet (still being written)", path.name)
+                continue
+            seen = 0
+            with path.open("rb") as fh:
+                for number, line in enumerate(fh, start=1):
+                    if line[:1] == b"T":
+                        break
+                    seen += 1
+                    yield f"{path.name}:{number}", decode_line(line, f"{path.name}:{number}")
+            if seen != expected:
+                raise InvalidInputError(
+                    [
+                        Problem(
+                            path.name,
+                            "drop_file.count",
+                            f"trailer announces {expected} lines, the file has {seen}",
+                        )
+                    ]
+                )
+
+    @staticmethod
+    def _record(values: dict[str, str], where: str) -> AssistanceCase:
+        try:
+            return AssistanceCase(
+                case_no=values["AJBH"],
+                citizen_id=values["SFZH"],
+                name=values["XM"],
+                gender=values["XB"],
+                region_code=values["XZQH"],
+                category=CATEGORIES.get(values["JZLB"], values["JZLB"]),
+                household_size=int(values["JTRK"]),
+                monthly_amount=Decimal(int(values["JZJE"])) / 100,
+                status=STATUSES.get(values["AJZT"], values["AJZT"]),
+                accepted_on=datetime.strptime(values["SLRQ"], "%Y%m%d").date(),
+                address=values["ZZ"],
+                updated_at=datetime.strptime(values["GXSJ"], "%Y%m%d%H%M%S"),
+            )
+        except ValueError as exc:
+            raise InvalidInputError(
+                [Problem(where, "drop_file.value", str(exc).splitlines()[0])]
+            ) from None
+
+
+def _announced_count(path: Path) -> int | None:
+    """The count in the file's trailer (its last line), read from the end without a full scan."""
+    with path.open("rb") as fh:
+        fh.seek(0, 2)
+        size = fh.tell()
+        if size == 0:
+            return None
+        fh.seek(max(0, size - 512))
+        tail = fh.read().rstrip(b"\r\n").rsplit(b"\n", 1)[-1]
+    return trailer_count(tail)

@@ -1,0 +1,98 @@
+"""Applications from the one window reach the case system's inbox as fixed-width GB18030 files."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from govconnect import ExchangeClient, IntakeBridge, IntakeJournal, Outbox, load_registry
+from govconnect.testing import MockPlatform
+
+from govconnect_civil_affairs import APPLY_MATTER, sample_applications
+from govconnect_civil_affairs.layout import RECORD_BYTES, decode_line
+from govconnect_civil_affairs.sample import write_sample_drop, yuan_to_fen
+
+NODE = "11010500MZ/SHJZ"
+
+
+class Env:
+    """The intake bridge for the civil-affairs connector against a mock platform."""
+
+    def __init__(self, tmp: Path, platform: MockPlatform) -> None:
+        self.inbox = tmp / "inbox"
+        write_sample_drop(tmp / "drop", count=10)
+        settings = {"drop_dir": str(tmp / "drop"), "inbox_dir": str(self.inbox)}
+        self.registry = load_registry(config={"connectors": {"civil_affairs": settings}})
+        self.platform = platform
+        self.client = ExchangeClient(platform.url, token=platform.token, node=NODE, user_id="t")
+        self.outbox = Outbox(tmp / "outbox.sqlite")
+        self.journal = IntakeJournal(tmp / "intake.sqlite")
+        self.bridge = IntakeBridge(
+            self.registry, self.client, self.outbox, self.journal, connectors=["civil_affairs"]
+        )
+
+    def submit(self, *cases: dict[str, Any]) -> None:
+        for case in cases:
+            self.platform.enqueue_case(case, node=NODE)
+
+    def close(self) -> None:
+        self.bridge.close()
+        self.journal.close()
+        self.outbox.close()
+        self.client.close()
+
+
+@pytest.fixture
+def env(tmp_path: Path, mock_platform: MockPlatform) -> Iterator[Env]:
+    e = Env(tmp_path, mock_platform)
+    yield e
+    e.close()
+
+
+def test_applications_become_fixed_width_lines_in_the_inbox(env: Env) -> None:
+    cases = list(sample_applications(5))
+    env.submit(*cases)
+    report = env.bridge.run_once(limit=50)
+    assert report.written == 5, [o.problems for o in report.outcomes]
+    for case in cases:
+        raw = (env.inbox / f"MZSQ_{case['case_id']}.dat").read_bytes()
+        assert len(raw) == RECORD_BYTES + 2 and raw.endswith(b"\r\n")
+        values = decode_line(raw)
+        assert values["AJBH"] == case["case_id"]
+        assert values["SFZH"] == case["applicant"]["citizen_id"]
+        assert values["XM"] == case["applicant"]["name"]
+        assert values["JZLB"] == "03"
+        assert int(values["JZJE"]) == yuan_to_fen(case["form"]["amount"])
+        assert values["AJZT"] == "1"
+        assert (env.inbox / f"MZSQ_{case['case_id']}.manifest.json").is_file()
+
+
+def test_a_redelivered_application_is_not_dropped_twice(env: Env) -> None:
+    [case] = sample_applications(1)
+    handler = env.registry.connector_class("civil_affairs").intake_handlers()[APPLY_MATTER]
+    env.submit(case)
+    assert env.bridge.run_once().written == 1
+    before = sorted(p.name for p in env.inbox.iterdir())
+    with env.registry.connector("civil_affairs") as connector:
+        assert handler.sink(connector).write(case["case_id"], {}).applied is False
+    assert sorted(p.name for p in env.inbox.iterdir()) == before
+
+
+def test_a_bad_amount_is_returned_naming_the_field(env: Env) -> None:
+    [case] = sample_applications(1)
+    case["form"]["amount"] = "两千元"
+    env.submit(case)
+    report = env.bridge.run_once()
+    assert report.returned == 1
+    [outcome] = report.outcomes
+    assert any(p.field.endswith("JZJE") for p in outcome.problems), outcome.problems
+    assert not env.inbox.exists() or not any(env.inbox.iterdir())
+
+
+def test_yuan_to_fen() -> None:
+    assert yuan_to_fen("2000.00") == 200000
+    assert yuan_to_fen(12.5) == 1250
+    with pytest.raises(ValueError):
+        yuan_to_fen("0.001")

@@ -1,0 +1,133 @@
+"""The connector: {{ cookiecutter.system_name }}, whose interface is a drop folder of files.
+
+The legacy system has no API: it writes CSV files (GB18030, header row) into a folder. The connector
+reads them as a stream, one row at a time, so a large drop never sits in memory; applications from
+the one window go the other way, as files in its inbox folder. govconnect builds the catalog entry,
+validates parameters and records, and serves and exchanges the data.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterator
+from datetime import date, datetime
+from pathlib import Path
+
+from govconnect import (
+    CitizenId,
+    ConfigurationError,
+    Connector,
+    Const,
+    Department,
+    FileDropSink,
+    From,
+    LegacySystem,
+    Level,
+    Record,
+    field,
+    intake,
+    query,
+)
+from pydantic import BaseModel, ConfigDict, Field
+
+from .sample import APPLICATION_COLUMNS, ENCODING, MATTER_CODE
+
+__all__ = {{ [cookiecutter.__class_name, "Person", "PersonQuery", "Settings"] | sort(case_sensitive=True) | tojson }}
+
+
+class Person(Record):
+    """A person as other departments receive it: English field names, typed and classified."""
+
+    citizen_id: CitizenId = field("公民身份号码", level=Level.SENSITIVE, personal=True)
+    name: str = field("姓名", level=Level.SENSITIVE, personal=True, max_length=50)
+    region_code: str = field("行政区划代码", level=Level.PUBLIC, max_length=6)
+    registered_on: date = field("登记日期", level=Level.INTERNAL)
+
+
+class PersonQuery(BaseModel):
+    """Parameters of the lookup: one citizen ID number, validated before any file is read."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    citizen_id: CitizenId = Field(description="公民身份号码 of the person to look up")
+
+
+class Settings(BaseModel):
+    """Connector settings: ``[connectors.{{ cookiecutter.connector_name }}]`` in govconnect.toml or
+    ``GOVCONNECT_{{ cookiecutter.connector_name.upper() }}_DROP_DIR`` in the environment."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    drop_dir: Path = Field(
+        default=Path(".govconnect/{{ cookiecutter.connector_name }}-drop"),
+        description="folder the legacy system writes its files into",
+    )
+    pattern: str = Field(default="*.csv", description="which files of the folder are data")
+    encoding: str = Field(default=ENCODING, description="text encoding of the files")
+    inbox_dir: Path = Field(
+        default=Path(".govconnect/{{ cookiecutter.connector_name }}-inbox"),
+        description="folder the legacy system takes new applications from",
+    )
+
+
+class {{ cookiecutter.__class_name }}(Connector):
+    """{{ cookiecutter.system_name }} of {{ cookiecutter.department_name }}."""
+
+    name = "{{ cookiecutter.connector_name }}"
+    department = Department(
+        code="{{ cookiecutter.department_code }}",
+        name="{{ cookiecutter.department_name }}",
+    )
+    system = LegacySystem(
+        code="{{ cookiecutter.system_code }}",
+        name="{{ cookiecutter.system_name }}",
+    )
+    Settings = Settings
+
+    @query(
+        code="{{ cookiecutter.resource_code }}",
+        name="人员基本信息查询",
+        abstract="按公民身份号码查询人员在本系统登记的基本信息。",
+        sharing="conditional",
+        conditions="仅限依法办理政务服务事项时，凭办件编号查询",
+        update_cycle="daily",
+        published="2026-01-01",
+    )
+    def person(self, params: PersonQuery) -> Iterator[Person]:
+        for row in self._rows():
+            if row["sfzh"] == params.citizen_id:
+                yield Person(
+                    citizen_id=row["sfzh"],
+                    name=row["xm"],
+                    region_code=row["xzqh"],
+                    registered_on=datetime.strptime(row["djrq"], "%Y%m%d").date(),
+                )
+
+    def _rows(self) -> Iterator[dict[str, str]]:
+        """Every row of every drop file, oldest file first, read lazily."""
+        folder = self.settings.drop_dir
+        if not folder.is_dir():
+            raise ConfigurationError(f"drop folder {str(folder)!r} does not exist")
+        for path in sorted(folder.glob(self.settings.pattern)):
+            with path.open(encoding=self.settings.encoding, newline="") as fh:
+                yield from csv.DictReader(fh)
+
+    @intake(
+        matter_code=MATTER_CODE,
+        name="申请受理",
+        target=APPLICATION_COLUMNS,
+        target_name="申请文件",
+        mapping={
+            "sqbh": From("case_id"),
+            "sfzh": From("applicant.citizen_id"),
+            "xm": From("applicant.name"),
+            "sqsj": From("submitted_at").date("%Y%m%d%H%M%S"),
+            "ly": Const("一窗受理"),
+        },
+    )
+    def application(self) -> FileDropSink:
+        """Applications from the one window are dropped into the inbox as one CSV file each,
+        committed by a manifest, so the legacy system never reads half a file or one twice."""
+        return FileDropSink(
+            self.settings.inbox_dir, format="csv", encoding=self.settings.encoding, prefix="SQ_"
+        )

@@ -1,0 +1,125 @@
+"""The connector: {{ cookiecutter.system_name }} reached through its SQL database.
+
+Declares the services the legacy system offers to other departments, with their catalog metadata
+(资源目录) and the classification of every field. govconnect builds the catalog entry, validates
+parameters and records, and serves and exchanges the data; this module only reads the legacy table
+and, for the intake handler, says where an application goes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import date
+from typing import Any
+
+import sqlalchemy as sa
+from govconnect import (
+    CitizenId,
+    Connector,
+    Const,
+    DatabaseSink,
+    Department,
+    From,
+    LegacySystem,
+    Level,
+    Record,
+    field,
+    intake,
+    query,
+)
+from pydantic import BaseModel, ConfigDict, Field
+
+from .sample import MATTER_CODE, application_table, legacy_table
+
+__all__ = {{ [cookiecutter.__class_name, "Person", "PersonQuery", "Settings"] | sort(case_sensitive=True) | tojson }}
+
+
+class Person(Record):
+    """A person as other departments receive it: English field names, typed and classified."""
+
+    citizen_id: CitizenId = field("公民身份号码", level=Level.SENSITIVE, personal=True)
+    name: str = field("姓名", level=Level.SENSITIVE, personal=True, max_length=50)
+    region_code: str = field("行政区划代码", level=Level.PUBLIC, max_length=6)
+    registered_on: date = field("登记日期", level=Level.INTERNAL)
+
+
+class PersonQuery(BaseModel):
+    """Parameters of the lookup: one citizen ID number, validated before the database is asked."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    citizen_id: CitizenId = Field(description="公民身份号码 of the person to look up")
+
+
+class Settings(BaseModel):
+    """Connector settings: ``[connectors.{{ cookiecutter.connector_name }}]`` in govconnect.toml or
+    ``GOVCONNECT_{{ cookiecutter.connector_name.upper() }}_URL`` in the environment."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: str = Field(
+        default="sqlite:///.govconnect/{{ cookiecutter.connector_name }}.sqlite",
+        description="SQLAlchemy URL of the legacy database",
+    )
+
+
+class {{ cookiecutter.__class_name }}(Connector):
+    """{{ cookiecutter.system_name }} of {{ cookiecutter.department_name }}."""
+
+    name = "{{ cookiecutter.connector_name }}"
+    department = Department(
+        code="{{ cookiecutter.department_code }}",
+        name="{{ cookiecutter.department_name }}",
+    )
+    system = LegacySystem(
+        code="{{ cookiecutter.system_code }}",
+        name="{{ cookiecutter.system_name }}",
+    )
+    Settings = Settings
+
+    def __init__(self, settings: Any = None) -> None:
+        super().__init__(settings)
+        self.engine = sa.create_engine(self.settings.url)
+        metadata = sa.MetaData()
+        self.table = legacy_table(metadata)
+        self.applications = application_table(metadata)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    @query(
+        code="{{ cookiecutter.resource_code }}",
+        name="人员基本信息查询",
+        abstract="按公民身份号码查询人员在本系统登记的基本信息。",
+        sharing="conditional",
+        conditions="仅限依法办理政务服务事项时，凭办件编号查询",
+        update_cycle="real_time",
+        published="2026-01-01",
+    )
+    def person(self, params: PersonQuery) -> Iterator[Person]:
+        t = self.table
+        with self.engine.connect() as conn:
+            for row in conn.execute(sa.select(t).where(t.c.sfzh == str(params.citizen_id))):
+                yield Person(
+                    citizen_id=row.sfzh,
+                    name=row.xm,
+                    region_code=row.xzqh,
+                    registered_on=row.djrq,
+                )
+
+    @intake(
+        matter_code=MATTER_CODE,
+        name="申请受理",
+        target=application_table(sa.MetaData()),
+        mapping={
+            "sqbh": From("case_id"),
+            "sfzh": From("applicant.citizen_id"),
+            "xm": From("applicant.name"),
+            "sqsj": From("submitted_at").date("%Y%m%d%H%M%S"),
+            "ly": Const("一窗受理"),
+        },
+    )
+    def application(self) -> DatabaseSink:
+        """Applications from the one window go straight into the legacy application table, one
+        transaction per case, upserted by case id (no re-typing, nothing applied twice)."""
+        return DatabaseSink(self.engine, self.applications, key="sqbh")

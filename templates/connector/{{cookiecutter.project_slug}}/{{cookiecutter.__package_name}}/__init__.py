@@ -1,0 +1,30 @@
+"""govconnect plugin for a department's legacy system.
+
+{{ cookiecutter.system_name }} ({{ cookiecutter.system_code }}) of {{ cookiecutter.department_name }} ({{ cookiecutter.department_code }}).
+
+Found by govconnect through the ``govconnect`` entry-point group (see pyproject.toml); the module
+itself is the plugin. ``conformance`` tells the conformance kit how to check the connector: the
+tests run it (tests/test_conformance.py), and so does ``govconnect check`` on the command line.
+"""
+
+from __future__ import annotations
+
+from govconnect import hookimpl
+from govconnect.testing import Conformance
+
+from .connector import {{ [cookiecutter.__class_name, "Person", "PersonQuery"] | sort | join(", ") }}
+from .sample import MATTER_CODE, SAMPLE_CITIZEN_ID, sample_case, sample_legacy_system
+
+__all__ = {{ ((["Person", "PersonQuery", cookiecutter.__class_name] | sort(case_sensitive=True) | list) + ["conformance"]) | tojson }}
+
+conformance = Conformance(
+    {{ cookiecutter.__class_name }},
+    sample_params={"person": {"citizen_id": SAMPLE_CITIZEN_ID}},
+    sample_cases={MATTER_CODE: sample_case()},
+    legacy=sample_legacy_system,
+)
+
+
+@hookimpl
+def register_connectors() -> list[type[{{ cookiecutter.__class_name }}]]:
+    return [{{ cookiecutter.__class_name }}]

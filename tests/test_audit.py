@@ -1,0 +1,415 @@
+"""The audit log: chaining, tamper detection (edit, delete, reorder, truncate), export, usage, CLI."""
+
+from __future__ import annotations
+
+import csv
+import io
+import itertools
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from govconnect._audit import GENESIS, AuditLog, parse_time
+from govconnect._exceptions import AuditIntegrityError, ConfigurationError
+from govconnect.cli import build
+
+
+def fill(path: Path, n: int = 6) -> AuditLog:
+    log = AuditLog(path)
+    for i in range(n):
+        ok = i % 3 != 2
+        log.append(
+            consumer=f"C{i % 2}",
+            service="D/S/resident/v1" if i % 2 else "D/S/other/v1",
+            purpose="审核",
+            params_digest=f"{i:064x}",
+            request_hash=f"{i + 100:064x}",
+            fields=["name", "citizen_id"] if ok else [],
+            withheld=["income"],
+            masked=["citizen_id"],
+            rows=1 if ok else 0,
+            outcome="ok" if ok else "forbidden",
+            status=200 if ok else 403,
+            reason=None if ok else "not granted",
+        )
+    return log
+
+
+@pytest.fixture
+def log_path(tmp_path: Path) -> Path:
+    path = tmp_path / "audit.sqlite"
+    fill(path).close()
+    return path
+
+
+def tamper(path: Path, *sql: str) -> None:
+    conn = sqlite3.connect(path)
+    with conn:
+        for statement in sql:
+            conn.execute(statement)
+    conn.close()
+
+
+def verify_error(path: Path) -> AuditIntegrityError:
+    with AuditLog(path) as log, pytest.raises(AuditIntegrityError) as exc:
+        log.verify()
+    return exc.value
+
+
+def test_chain_links_each_record_to_the_previous(log_path: Path) -> None:
+    with AuditLog(log_path) as log:
+        records = list(log.records())
+        assert [r.seq for r in records] == [1, 2, 3, 4, 5, 6]
+        assert records[0].prev_hash == GENESIS
+        for a, b in itertools.pairwise(records):
+            assert b.prev_hash == a.hash
+        report = log.verify()
+        assert report.records == 6
+        assert log.head() == (6, records[-1].hash)
+        assert len(log) == 6
+
+
+def test_empty_log_verifies(tmp_path: Path) -> None:
+    with AuditLog(tmp_path / "empty.sqlite") as log:
+        assert log.verify().records == 0
+        assert log.head() == (0, GENESIS)
+
+
+def test_edit_is_detected(log_path: Path) -> None:
+    tamper(log_path, "UPDATE audit SET rows = 0 WHERE seq = 4")
+    err = verify_error(log_path)
+    assert (err.seq, err.kind) == (4, "altered")
+
+
+def test_edit_with_rehash_is_detected_at_the_edited_record(log_path: Path) -> None:
+    # an attacker who recomputes the edited record's own hash still breaks the next link
+    with AuditLog(log_path) as log:
+        rec = next(r for r in log.records() if r.seq == 3)
+    from govconnect._audit import _chain_hash
+
+    tamper(log_path, "UPDATE audit SET consumer = 'someone-else' WHERE seq = 3")
+    conn = sqlite3.connect(log_path)
+    row = conn.execute("SELECT * FROM audit WHERE seq = 3").fetchone()
+    new_hash = _chain_hash(rec.prev_hash, row[1:-2])
+    with conn:
+        conn.execute("UPDATE audit SET hash = ? WHERE seq = 3", (new_hash,))
+    conn.close()
+    err = verify_error(log_path)
+    assert (err.seq, err.kind) == (3, "altered")
+
+
+def test_delete_is_detected(log_path: Path) -> None:
+    tamper(log_path, "DELETE FROM audit WHERE seq = 2")
+    err = verify_error(log_path)
+    assert (err.seq, err.kind) == (2, "deleted")
+
+
+def test_delete_and_renumber_is_detected(log_path: Path) -> None:
+    tamper(
+        log_path,
+        "DELETE FROM audit WHERE seq = 2",
+        "UPDATE audit SET seq = seq - 1 WHERE seq > 2",
+        "UPDATE audit_head SET seq = 5",
+    )
+    err = verify_error(log_path)
+    assert err.seq == 1 and err.kind == "altered"  # record 2 no longer follows record 1
+
+
+def test_reorder_is_detected(log_path: Path) -> None:
+    # swap records 4 and 5 whole (content and hashes): each still matches its own hash
+    tamper(
+        log_path,
+        "UPDATE audit SET seq = -4 WHERE seq = 4",
+        "UPDATE audit SET seq = 4 WHERE seq = 5",
+        "UPDATE audit SET seq = 5 WHERE seq = -4",
+    )
+    err = verify_error(log_path)
+    assert (err.seq, err.kind) == (4, "reordered")
+    assert "chained after record 5" in err.detail
+
+
+def test_truncate_is_detected(log_path: Path) -> None:
+    tamper(log_path, "DELETE FROM audit WHERE seq > 4")
+    err = verify_error(log_path)
+    assert (err.seq, err.kind) == (5, "truncated")
+    assert "records 5..6 were deleted" in str(err)
+
+
+def test_truncate_with_head_rewritten_is_caught_by_the_anchor(log_path: Path) -> None:
+    with AuditLog(log_path) as log:
+        anchor = log.head()
+    with AuditLog(log_path) as log:
+        rec4 = next(r for r in log.records() if r.seq == 4)
+    tamper(
+        log_path,
+        "DELETE FROM audit WHERE seq > 4",
+        f"UPDATE audit_head SET seq = 4, hash = '{rec4.hash}'",
+    )
+    with AuditLog(log_path) as log:
+        assert log.verify().records == 4  # consistent without the anchor…
+        with pytest.raises(AuditIntegrityError) as exc:
+            log.verify(anchor)
+    assert (exc.value.seq, exc.value.kind) == (6, "truncated")
+
+
+def test_anchor_with_wrong_hash(log_path: Path) -> None:
+    with AuditLog(log_path) as log, pytest.raises(AuditIntegrityError, match="anchor"):
+        log.verify((3, "f" * 64))
+
+
+def test_altered_head_is_detected(log_path: Path) -> None:
+    tamper(log_path, "UPDATE audit_head SET hash = 'x'")
+    err = verify_error(log_path)
+    assert err.kind == "altered" and "head" in str(err)
+
+
+def test_appends_after_truncation_still_fail_verification(log_path: Path) -> None:
+    tamper(log_path, "DELETE FROM audit WHERE seq > 4")
+    with AuditLog(log_path) as log:
+        log.append(service="D/S/x/v1", outcome="ok", status=200)
+    err = verify_error(log_path)
+    assert err.kind == "deleted" and err.seq == 5
+
+
+def test_two_writers_share_one_chain(tmp_path: Path) -> None:
+    path = tmp_path / "shared.sqlite"
+    a, b = AuditLog(path), AuditLog(path)
+    for i in range(10):
+        (a if i % 2 else b).append(service="D/S/x/v1", outcome="ok", status=200, rows=i)
+    assert a.verify().records == 10
+    a.close()
+    b.close()
+
+
+def test_other_hash_algorithm_is_refused(log_path: Path) -> None:
+    tamper(log_path, "UPDATE audit_meta SET value = 'md5' WHERE key = 'algorithm'")
+    with pytest.raises(ConfigurationError, match="chained with md5"):
+        AuditLog(log_path)
+
+
+def test_unopenable_log(tmp_path: Path) -> None:
+    (tmp_path / "dir.sqlite").mkdir()
+    with pytest.raises(ConfigurationError, match="cannot open audit log"):
+        AuditLog(tmp_path / "dir.sqlite")
+
+
+# --- parameter digests -----------------------------------------------------------------------
+
+
+def test_params_digest_is_keyed_by_a_private_key_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import stat
+
+    from govconnect._audit import KEY_ENV
+    from govconnect._policy import digest
+
+    monkeypatch.delenv(KEY_ENV, raising=False)
+    path = tmp_path / "keyed.sqlite"
+    with AuditLog(path) as log:
+        assert not log.key_path.exists()  # created on first need, not by readers
+        first = log.params_digest({"citizen_id": "11010519491231002X"})
+        assert first != digest('{"citizen_id":"11010519491231002X"}')
+        assert stat.S_IMODE(log.key_path.stat().st_mode) == 0o600
+    with AuditLog(path) as log:  # same key after reopening
+        assert log.params_digest({"citizen_id": "11010519491231002X"}) == first
+    other = tmp_path / "other.sqlite"
+    with AuditLog(other) as log:  # another log, another key
+        assert log.params_digest({"citizen_id": "11010519491231002X"}) != first
+    monkeypatch.setenv(KEY_ENV, "from-the-environment")
+    with AuditLog(tmp_path / "env.sqlite") as a, AuditLog(tmp_path / "env2.sqlite") as b:
+        assert a.params_digest({"x": "1"}) == b.params_digest({"x": "1"})
+        assert not a.key_path.exists()
+    assert AuditLog(":memory:").params_digest({"x": "1"})
+
+
+def test_unwritable_key_location(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from govconnect._audit import KEY_ENV
+
+    monkeypatch.delenv(KEY_ENV, raising=False)
+    with AuditLog(tmp_path / "k.sqlite") as log:
+        log.key_path.mkdir()  # a directory where the key file should be
+        with pytest.raises(ConfigurationError, match="cannot read or create audit key"):
+            log.params_digest({})
+    empty = tmp_path / "e.sqlite"
+    with AuditLog(empty) as log:
+        log.key_path.write_bytes(b"\n")
+        with pytest.raises(ConfigurationError, match="is empty"):
+            log.params_digest({})
+
+
+def test_find_by_parameters(tmp_path: Path) -> None:
+    with AuditLog(tmp_path / "f.sqlite") as log:
+        for cid in ("A", "B", "A"):
+            log.append(
+                service="D/S/x/v1",
+                outcome="ok",
+                status=200,
+                params_digest=log.params_digest({"citizen_id": cid}),
+            )
+        assert [r.seq for r in log.find({"citizen_id": "A"})] == [1, 3]
+        assert list(log.find({"citizen_id": "C"})) == []
+
+
+# --- export and usage -------------------------------------------------------------------------
+
+
+def test_export_jsonl_and_csv(log_path: Path) -> None:
+    with AuditLog(log_path) as log:
+        lines = log.export_text("jsonl").splitlines()
+        assert len(lines) == 6
+        first = json.loads(lines[0])
+        assert first["seq"] == 1 and first["fields"] == ["name", "citizen_id"]
+        rows = list(csv.DictReader(io.StringIO(log.export_text("csv"))))
+        assert len(rows) == 6 and rows[0]["fields"] == "name;citizen_id"
+        assert rows[-1]["hash"] == log.head()[1]
+        with pytest.raises(ConfigurationError, match="unknown format"):
+            log.export(io.StringIO(), "xml")
+
+
+def test_export_since_until(log_path: Path) -> None:
+    with AuditLog(log_path) as log:
+        times = [r.time for r in log.records()]
+        assert [r.seq for r in log.records(since=times[2], until=times[4])] == [3, 4]
+        assert list(log.records(since="2999-01-01")) == []
+        assert len(list(log.records(until="2999-01-01T00:00:00+08:00"))) == 6
+    with pytest.raises(ConfigurationError, match="not an ISO date"):
+        parse_time("yesterday")
+
+
+def test_usage_per_service(log_path: Path) -> None:
+    with AuditLog(log_path) as log:
+        usage = {u.service: u for u in log.usage()}
+    other, resident = usage["D/S/other/v1"], usage["D/S/resident/v1"]
+    # seq 1..6 -> i 0..5; i odd -> resident; i % 3 == 2 -> refused (i = 2, 5)
+    assert (resident.calls, resident.allowed, resident.refused, resident.rows) == (3, 2, 1, 2)
+    assert (other.calls, other.allowed, other.refused, other.rows) == (3, 2, 1, 2)
+    assert resident.consumers == 1 and resident.last_used is not None
+
+
+# --- CLI --------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def cli() -> CliRunner:
+    build()
+    return CliRunner()
+
+
+def run(cli: CliRunner, *args: str, input: str | None = None):
+    from govconnect.cli import app
+
+    return cli.invoke(app, list(args), input=input, catch_exceptions=False)
+
+
+def test_cli_verify_ok_and_tampered(cli: CliRunner, log_path: Path) -> None:
+    ok = run(cli, "audit", "verify", "--log", str(log_path))
+    assert ok.exit_code == 0 and "intact: 6 record(s)" in ok.output
+    head = run(cli, "audit", "head", "--log", str(log_path)).output.strip()
+    assert head.startswith("6:")
+    assert run(cli, "audit", "verify", "--log", str(log_path), "--anchor", head).exit_code == 0
+    tamper(log_path, "UPDATE audit SET purpose = '别的' WHERE seq = 2")
+    bad = run(cli, "audit", "verify", "--log", str(log_path))
+    assert bad.exit_code == 1
+    assert "audit record 2 altered" in bad.output
+    wrong = run(cli, "audit", "verify", "--log", str(log_path), "--anchor", "nonsense")
+    assert wrong.exit_code == 1 and "SEQ:HASH" in wrong.output
+
+
+def test_cli_missing_log(cli: CliRunner, tmp_path: Path) -> None:
+    res = run(cli, "audit", "verify", "--log", str(tmp_path / "none.sqlite"))
+    assert res.exit_code == 1 and "no audit log" in res.output
+
+
+def test_cli_export_and_usage(cli: CliRunner, log_path: Path, tmp_path: Path) -> None:
+    res = run(cli, "audit", "export", "--log", str(log_path), "--format", "csv")
+    assert res.exit_code == 0 and res.output.startswith("seq,time,consumer")
+    out = tmp_path / "out.jsonl"
+    res = run(
+        cli, "audit", "export", "--log", str(log_path), "-o", str(out), "--since", "2000-01-01"
+    )
+    assert res.exit_code == 0 and len(out.read_text(encoding="utf-8").splitlines()) == 6
+    res = run(cli, "audit", "usage", "--log", str(log_path), "--json")
+    assert res.exit_code == 0
+    rows = {r["service"]: r for r in json.loads(res.output)}
+    assert rows["D/S/resident/v1"]["calls"] == 3
+    # catalogued but never called: shown with zero calls (the "zombie" check)
+    assert rows["11010500000/HJGL/resident/v1"]["calls"] == 0
+    table = run(cli, "audit", "usage", "--log", str(log_path))
+    assert table.exit_code == 0 and "never" in table.output
+
+
+def test_cli_find(cli: CliRunner, tmp_path: Path) -> None:
+    path = tmp_path / "find.sqlite"
+    with AuditLog(path) as log:
+        log.append(
+            service="D/S/resident/v1",
+            consumer="C1",
+            outcome="ok",
+            status=200,
+            rows=1,
+            params_digest=log.params_digest({"citizen_id": "11010519491231002X"}),
+        )
+    res = run(cli, "audit", "find", "--log", str(path), "-p", "citizen_id=11010519491231002X")
+    assert res.exit_code == 0 and "1 call(s)" in res.output and "C1" in res.output
+    res = run(cli, "audit", "find", "--log", str(path), "-p", "nonsense")
+    assert res.exit_code == 1 and "NAME=VALUE" in res.output
+
+
+def test_cli_log_from_gateway_config(cli: CliRunner, log_path: Path, tmp_path: Path) -> None:
+    cfg = tmp_path / "gw.toml"
+    cfg.write_text(f'[gateway]\naudit_log = "{log_path.as_posix()}"\n', encoding="utf-8")
+    res = run(cli, "audit", "verify", "--config", str(cfg))
+    assert res.exit_code == 0 and "6 record(s)" in res.output
+
+
+def test_cli_hash_token(cli: CliRunner) -> None:
+    from govconnect._policy import hash_token
+
+    res = run(cli, "gateway", "hash-token", input="my-token\n")
+    assert res.exit_code == 0 and res.output.strip() == hash_token("my-token")
+    gen = run(cli, "gateway", "hash-token", "--generate")
+    token, hashed = [
+        line for line in gen.output.splitlines() if not line.startswith(("token", "hash"))
+    ]
+    assert hashed == hash_token(token)
+    empty = run(cli, "gateway", "hash-token", input="\n")
+    assert empty.exit_code == 1 and "empty token" in empty.output
+
+
+def test_cli_gateway_check_and_serve_without_config(cli: CliRunner) -> None:
+    example = Path(__file__).parent.parent / "examples" / "gateway.toml"
+    res = run(cli, "gateway", "check", "--config", str(example))
+    assert res.exit_code == 0 and "11010500001/DBXT" in res.output
+    res = run(cli, "serve")
+    assert res.exit_code == 1 and "no gateway config" in res.output
+
+
+def test_concurrent_appends_are_group_committed_into_one_chain(tmp_path: Path) -> None:
+    import threading
+
+    log = AuditLog(tmp_path / "busy.sqlite")
+    seqs: list[int] = []
+
+    def writer(k: int) -> None:
+        for i in range(25):
+            seqs.append(log.append(service=f"D/S/s{k}/v1", outcome="ok", status=200, rows=i).seq)
+
+    threads = [threading.Thread(target=writer, args=(k,)) for k in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert sorted(seqs) == list(range(1, 201))
+    assert log.verify().records == 200
+    log.close()
+
+
+def test_append_on_a_closed_log_raises(tmp_path: Path) -> None:
+    log = AuditLog(tmp_path / "closed.sqlite")
+    log.close()
+    with pytest.raises(sqlite3.ProgrammingError):
+        log.append(service="D/S/x/v1", outcome="ok", status=200)

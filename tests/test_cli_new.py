@@ -1,0 +1,109 @@
+"""``govconnect new connector``: answers from --set, refusals as clear errors, template lookup."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from govconnect import ConfigurationError
+from govconnect.cli import app, build
+from govconnect.cli.new import template_path
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _cli() -> None:
+    build()
+
+
+def test_new_connector_with_set_answers(tmp_path: Path) -> None:
+    result = runner.invoke(
+        app,
+        [
+            "new",
+            "connector",
+            "--no-input",
+            "--output-dir",
+            str(tmp_path),
+            "--set",
+            "connector_name=civil_test",
+            "--set",
+            "department_code=DEPT-42",
+            "--set",
+            "backend=rest",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    project = tmp_path / "govconnect-civil-test"
+    connector = (project / "govconnect_civil_test" / "connector.py").read_text(encoding="utf-8")
+    assert 'code="DEPT-42"' in connector
+    assert (project / "govconnect_civil_test" / "client.py").is_file()
+    assert "pip install -e ." in result.output
+
+
+def test_refused_answer_exits_1_naming_the_field(tmp_path: Path) -> None:
+    result = runner.invoke(
+        app,
+        ["new", "connector", "--no-input", "-o", str(tmp_path), "--set", "department_code=部门"],
+    )
+    assert result.exit_code == 1
+    assert "department_code" in result.output
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_set_without_equals_is_a_usage_error(tmp_path: Path) -> None:
+    result = runner.invoke(
+        app, ["new", "connector", "--no-input", "-o", str(tmp_path), "--set", "x"]
+    )
+    assert result.exit_code == 2
+
+
+def test_existing_project_is_not_overwritten(tmp_path: Path) -> None:
+    args = ["new", "connector", "--no-input", "-o", str(tmp_path), "--set", "connector_name=twice"]
+    assert runner.invoke(app, args).exit_code == 0
+    again = runner.invoke(app, args)
+    assert again.exit_code == 1
+    assert "error" in again.output
+
+
+def test_template_found_in_source_checkout() -> None:
+    found = template_path()
+    assert (found / "cookiecutter.json").is_file()
+    assert (found / "hooks" / "pre_gen_project.py").is_file()
+
+
+def test_templates_folder_can_be_overridden(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shutil.copytree(template_path(), tmp_path / "connector")
+    monkeypatch.setenv("GOVCONNECT_TEMPLATES", str(tmp_path))
+    assert template_path() == tmp_path / "connector"
+
+
+def test_unknown_template_is_a_configuration_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(ConfigurationError, match="not found"):
+        template_path("no-such-template")
+
+
+ANSWERS = ["D01", "民政局", "S01", "系统", "{name}", "3", "D01-SQ-01", "作者", "311101001/0009", ""]
+
+
+def test_interactive_answers(tmp_path: Path) -> None:
+    answers = "\n".join(ANSWERS).format(name="asked_one") + "\n"
+    result = runner.invoke(app, ["new", "connector", "-o", str(tmp_path)], input=answers)
+    assert result.exit_code == 0, result.output
+    connector = tmp_path / "govconnect-asked-one" / "govconnect_asked_one" / "connector.py"
+    assert 'code="D01"' in connector.read_text(encoding="utf-8")
+    assert (connector.parent / "client.py").is_file()
+
+
+def test_interactive_answer_refused_by_the_hook(tmp_path: Path) -> None:
+    answers = "\n".join(["bad code", *ANSWERS[1:]]).format(name="asked_two") + "\n"
+    result = runner.invoke(app, ["new", "connector", "-o", str(tmp_path)], input=answers)
+    assert result.exit_code == 1
+    assert "refused the answers" in result.output
+    assert list(tmp_path.iterdir()) == []

@@ -1,0 +1,33 @@
+"""Masking rules for personal information the gateway applies (and the conformance kit checks)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from govconnect import CitizenId, CreditCode
+from govconnect._masking import masker_for
+
+
+@pytest.mark.parametrize(
+    ("name", "title", "annotation", "value", "expected"),
+    [
+        ("citizen_id", "公民身份号码", CitizenId, "11010519491231002X", "110105********002X"),
+        ("code", "统一社会信用代码", CreditCode, "91350100M000100Y43", "9135**********0Y43"),
+        ("name", "姓名", str, "欧阳娜娜", "欧***"),
+        ("phone", "手机", str, "13812345678", "138****5678"),
+        ("phone", "电话", str, "65123456", "6******6"),  # a landline keeps at most a third
+        ("born", "出生日期", date, date(1949, 12, 31), "1949-**-**"),
+        ("address", "住址", str, "北京市朝阳区建国路1号", "北京市朝阳******"),
+        ("note", "备注", str, "secret", "******"),
+    ],
+)
+def test_each_kind_of_personal_value(
+    name: str, title: str, annotation: type, value: object, expected: str
+) -> None:
+    assert masker_for(name, title, annotation)(value) == expected
+
+
+def test_none_stays_none() -> None:
+    assert masker_for("phone", "电话", str)(None) is None
