@@ -217,13 +217,20 @@ class ExchangeClient:
     def publish_encoded(
         self, resource_code: str, records: Sequence[bytes], *, idempotency_key: str, **trace: Any
     ) -> PublishResult:
-        """Publish records already encoded as JSON objects (the outbox stores them that way)."""
+        """Publish records already encoded as JSON objects."""
         if not records:
             raise InvalidInputError([Problem("records", "non_empty", "a batch needs a record")])
-        body = b'{"resource_code":%b,"records":[%b]}' % (
-            orjson.dumps(resource_code),
-            b",".join(records),
+        return self.publish_joined(
+            resource_code, b",".join(records), idempotency_key=idempotency_key, **trace
         )
+
+    def publish_joined(
+        self, resource_code: str, joined: bytes, *, idempotency_key: str, **trace: Any
+    ) -> PublishResult:
+        """Publish JSON objects already joined by commas (the outbox reads them that way)."""
+        if not joined:
+            raise InvalidInputError([Problem("records", "non_empty", "a batch needs a record")])
+        body = b'{"resource_code":%b,"records":[%b]}' % (orjson.dumps(resource_code), joined)
         data = self._request(
             "POST", P.PATH_RECORDS, content=body, idempotency_key=idempotency_key, **trace
         ).json()

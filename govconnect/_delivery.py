@@ -20,7 +20,9 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,6 +37,8 @@ from ._retry import RetryPolicy
 __all__ = ["OUTBOX_POLICY", "DeliveryStats", "DeliveryWorker"]
 
 log = logging.getLogger(__name__)
+
+_MAX_CONSECUTIVE_FAILURES = 5
 
 OUTBOX_POLICY = RetryPolicy(max_attempts=50, deadline=24 * 3600.0, initial=0.5, max_wait=300.0)
 """The default durable policy: keep trying for a day before a batch goes to dead letters."""
@@ -67,11 +71,23 @@ class DeliveryStats:
             self.errors[key] = self.errors.get(key, 0) + count
 
 
+@dataclass(frozen=True, slots=True)
+class _Outcome:
+    """What one attempt came to: ``delivered``, ``retry`` after ``delay``, or ``dead``."""
+
+    verdict: str
+    duplicate: bool = False
+    error: Exception | None = None
+    delay: float = 0.0
+    reason: str = ""
+
+
 class DeliveryWorker:
     """Claims due batches from ``outbox`` and sends them with ``client`` (one attempt each).
 
     The client's own retry policy is bypassed: retries are durable, scheduled in the outbox by
-    ``policy`` so they survive restarts. ``lease`` must exceed the client's request timeout.
+    ``policy`` so they survive restarts. ``lease`` must exceed the time to send ``prefetch``
+    batches (claimed together, sent one after another) at the client's request timeout.
     Events go to ``pm`` (the ``exchange_event`` hook) and/or ``on_event``, or to the outbox's.
     """
 
@@ -83,6 +99,7 @@ class DeliveryWorker:
         policy: RetryPolicy = OUTBOX_POLICY,
         batch_size: int = 500,
         lease: float = 60.0,
+        prefetch: int = 4,
         pm: Any = None,
         on_event: Callable[[ExchangeEvent], None] | None = None,
         worker_id: str | None = None,
@@ -93,6 +110,7 @@ class DeliveryWorker:
         self.policy = policy
         self.batch_size = batch_size
         self.lease = lease
+        self.prefetch = max(prefetch, 1)
         self.observers = Observers(pm, on_event) if pm or on_event else outbox.observers
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.sleep = sleep
@@ -101,61 +119,179 @@ class DeliveryWorker:
 
     def run_once(self, stats: DeliveryStats | None = None) -> int:
         """Claim and deliver one due batch; returns how many rows it held (0: nothing due)."""
-        stats = stats if stats is not None else DeliveryStats()
-        batch = self.outbox.claim(self.worker_id, batch_size=self.batch_size, lease=self.lease)
+        batch = self._claim()
         if batch is None:
             return 0
         self._emit(EventKind.SENT, batch)
-        try:
-            duplicate = self._send(batch)
-        except PlatformRejectedError as exc:
-            self._dead(batch, f"rejected ({exc.status}): {exc}", exc, stats)
-        except Exception as exc:
-            self._failed(batch, exc, stats)
-        else:
-            self.outbox.mark_delivered(batch, duplicate=duplicate)
-            stats.batches_delivered += 1
-            stats.records_delivered += len(batch.ids)
-            stats.duplicates += int(duplicate)
-            self._emit(EventKind.DELIVERED, batch, extra={"duplicate": duplicate})
+        self._settle(batch, self._attempt(batch), stats if stats is not None else DeliveryStats())
         return len(batch.ids)
+
+    def _claim(self) -> Batch | None:
+        return self.outbox.claim(self.worker_id, batch_size=self.batch_size, lease=self.lease)
+
+    def _attempt(self, batch: Batch) -> _Outcome:
+        """Send once and decide what happens next; touches the network only, never the outbox."""
+        try:
+            return _Outcome("delivered", duplicate=self._send(batch))
+        except PlatformRejectedError as exc:
+            return _Outcome("dead", error=exc, reason=f"rejected ({exc.status}): {exc}")
+        except Exception as exc:
+            elapsed = self.outbox.clock() - batch.created_at
+            delay = self.policy.next_delay(batch.attempt, exc)
+            if self.policy.gives_up(batch.attempt, exc, elapsed=elapsed, delay=delay):
+                why = "gave up" if isinstance(exc, RetryableError) else "failed"
+                reason = f"{why} after {batch.attempt} attempt(s): {exc}"
+                return _Outcome("dead", error=exc, reason=reason)
+            return _Outcome("retry", error=exc, delay=delay)
 
     def _send(self, batch: Batch) -> bool:
         trace = {"message_id": batch.key, "retry": None, "case_id": batch.case_id}
         if batch.user_id:
             trace["user_id"] = batch.user_id
         if batch.operation == "publish":
-            result = self.client.publish_encoded(
-                batch.target, batch.payloads, idempotency_key=batch.key, **trace
+            result = self.client.publish_joined(
+                batch.target, batch.joined, idempotency_key=batch.key, **trace
             )
             return result.duplicate
-        body = orjson.loads(batch.payloads[0])
+        body = orjson.loads(batch.joined)  # a status batch holds one change
         del trace["case_id"]  # post_status sends the case it is about as the trace case id
         answer = self.client.post_status(batch.target, idempotency_key=batch.key, **body, **trace)
         return bool(answer.get("duplicate"))
 
-    def _failed(self, batch: Batch, exc: Exception, stats: DeliveryStats) -> None:
-        name = (
-            type(exc).__name__ if not isinstance(exc, RetryableError) else f"retryable:{exc.status}"
-        )
-        stats.errors[name] = stats.errors.get(name, 0) + 1
-        elapsed = self.outbox.clock() - batch.created_at
-        delay = self.policy.next_delay(batch.attempt, exc)
-        if self.policy.gives_up(batch.attempt, exc, elapsed=elapsed, delay=delay):
-            why = "gave up" if isinstance(exc, RetryableError) else "failed"
-            self._dead(batch, f"{why} after {batch.attempt} attempt(s): {exc}", exc, stats)
-            return
-        self.outbox.reschedule(batch, delay, str(exc))
-        stats.retries += 1
-        self._emit(EventKind.RETRIED, batch, error=str(exc), extra={"delay": delay})
+    def _settle(self, batch: Batch, outcome: _Outcome, stats: DeliveryStats) -> None:
+        """Record the outcome in the outbox, count it, and tell the observers."""
+        self._settle_many([(batch, outcome)], stats)
 
-    def _dead(self, batch: Batch, reason: str, exc: Exception, stats: DeliveryStats) -> None:
-        problems = getattr(exc, "problems", ())
-        dead_id = self.outbox.bury(batch, reason, problems)
-        stats.dead_lettered += 1
-        stats.records_dead += len(batch.ids)
-        log.warning("batch %s dead-lettered: %s", batch.key, reason, extra={"dead_letter": dead_id})
-        self._emit(EventKind.DEAD_LETTERED, batch, error=reason, extra={"dead_letter": dead_id})
+    def _settle_many(self, settled: Sequence[tuple[Batch, _Outcome]], stats: DeliveryStats) -> None:
+        """Record outcomes in order; consecutive deliveries share one transaction."""
+        delivered: list[tuple[Batch, bool]] = []
+        for batch, outcome in settled:
+            if outcome.verdict == "delivered":
+                delivered.append((batch, outcome.duplicate))
+                continue
+            self._flush_delivered(delivered, stats)
+            delivered = []
+            self._settle_failure(batch, outcome, stats)
+        self._flush_delivered(delivered, stats)
+
+    def _flush_delivered(self, delivered: list[tuple[Batch, bool]], stats: DeliveryStats) -> None:
+        if not delivered:
+            return
+        self.outbox.mark_delivered_many(delivered)
+        for batch, duplicate in delivered:
+            stats.batches_delivered += 1
+            stats.records_delivered += len(batch.ids)
+            stats.duplicates += int(duplicate)
+            self._emit(EventKind.DELIVERED, batch, extra={"duplicate": duplicate})
+
+    def _settle_failure(self, batch: Batch, outcome: _Outcome, stats: DeliveryStats) -> None:
+        exc = outcome.error
+        if exc is not None:
+            name = (
+                f"retryable:{exc.status}" if isinstance(exc, RetryableError) else type(exc).__name__
+            )
+            stats.errors[name] = stats.errors.get(name, 0) + 1
+        if outcome.verdict == "retry":
+            self.outbox.reschedule(batch, outcome.delay, str(exc))
+            stats.retries += 1
+            self._emit(EventKind.RETRIED, batch, error=str(exc), extra={"delay": outcome.delay})
+        else:
+            dead_id = self.outbox.bury(batch, outcome.reason, getattr(exc, "problems", ()))
+            stats.dead_lettered += 1
+            stats.records_dead += len(batch.ids)
+            log.warning(
+                "batch %s dead-lettered: %s",
+                batch.key,
+                outcome.reason,
+                extra={"dead_letter": dead_id},
+            )
+            self._emit(
+                EventKind.DEAD_LETTERED, batch, error=outcome.reason, extra={"dead_letter": dead_id}
+            )
+
+    def _pipeline(
+        self, report: Callable[[DeliveryStats], None], running: Callable[[], bool]
+    ) -> int:
+        """Deliver due batches back to back; returns how many were sent (0: nothing was due).
+
+        Batches are claimed ``prefetch`` at a time (one fsync for all of them) by a helper thread,
+        which also records each outcome, while the calling thread keeps the wire busy: the
+        outbox's bookkeeping hides behind the network. Batches are sent in claim order, so per-
+        target order holds; when one must wait for a retry, the queued batches of its target are
+        given back unsent and wait behind it.
+        """
+        sent = 0
+        queue: deque[Batch] = deque()
+        refill: Future[list[Batch]] | None = None
+
+        def claim() -> list[Batch]:
+            return self.outbox.claim_many(
+                self.worker_id, self.prefetch, batch_size=self.batch_size, lease=self.lease
+            )
+
+        # Outcomes wait in ``pending`` for the helper, which records all that have accumulated
+        # in one go (one transaction for a run of deliveries), in the order they happened.
+        pending: list[tuple[Batch, _Outcome]] = []
+        pending_lock = threading.Lock()
+        flush_queued = False
+
+        def flush() -> None:
+            nonlocal flush_queued
+            with pending_lock:
+                todo = pending[:]
+                pending.clear()
+                flush_queued = False
+            stats = DeliveryStats()
+            try:
+                self._settle_many(todo, stats)
+            except Exception:  # the batches stay leased: re-sent under their keys later
+                log.exception("recording the outcome of %d batch(es) failed", len(todo))
+            report(stats)
+
+        def settle(batch: Batch, outcome: _Outcome) -> None:
+            nonlocal flush_queued
+            with pending_lock:
+                pending.append((batch, outcome))
+                if flush_queued:
+                    return
+                flush_queued = True
+            helper.submit(flush)
+
+        def release(batch: Batch) -> None:
+            try:
+                self.outbox.release(batch)
+            except Exception:  # harmless: the lease runs out and the batch is claimed again
+                log.exception("giving back batch %s failed", batch.key)
+
+        with ThreadPoolExecutor(1, thread_name_prefix="outbox-helper") as helper:
+            queue.extend(claim())
+            while queue:
+                if not running():
+                    break
+                if refill is None and len(queue) <= max(self.prefetch // 2, 1):
+                    refill = helper.submit(claim)
+                batch = queue.popleft()
+                self._emit(EventKind.SENT, batch)
+                outcome = self._attempt(batch)
+                settle(batch, outcome)
+                sent += 1
+                if outcome.verdict == "retry" and refill is not None:
+                    queue.extend(refill.result())
+                    refill = None
+                if outcome.verdict == "retry":
+                    same = (batch.operation, batch.target)
+                    behind = [b for b in queue if (b.operation, b.target) == same]
+                    queue = deque(b for b in queue if (b.operation, b.target) != same)
+                    for waiting in behind:
+                        helper.submit(release, waiting)
+                if not queue and refill is not None:
+                    queue.extend(refill.result())
+                    refill = None
+            if refill is not None:
+                queue.extend(refill.result())
+            for unsent in queue:
+                helper.submit(release, unsent)
+        return sent
 
     def _emit(
         self,
@@ -198,20 +334,41 @@ class DeliveryWorker:
         started = time.monotonic()
         deadline = None if timeout is None else started + timeout
         stop = stop or threading.Event()
+        halt = threading.Event()  # set when one drain thread fails for good: the others stop too
         total = DeliveryStats()
         lock = threading.Lock()
 
+        def running() -> bool:
+            return (
+                not stop.is_set()
+                and not halt.is_set()
+                and (deadline is None or time.monotonic() <= deadline)
+            )
+
+        def report(stats: DeliveryStats) -> None:
+            with lock:
+                total.merge(stats)
+                if on_progress is not None:
+                    on_progress(total)
+
         def loop(index: int) -> None:
             worker = self if index == 0 else self._sibling(index)
-            while not stop.is_set():
-                if deadline is not None and time.monotonic() > deadline:
-                    return
-                mine = DeliveryStats()
-                if worker.run_once(mine):
-                    with lock:
-                        total.merge(mine)
-                        if on_progress is not None:
-                            on_progress(total)
+            failures = 0
+            while running():
+                try:
+                    busy = worker._pipeline(report, running)
+                    failures = 0
+                except Exception:
+                    # The outbox itself failed (disk, lock timeout): leases keep every batch safe.
+                    failures += 1
+                    log.exception(
+                        "delivery worker %s failed (%d in a row)", worker.worker_id, failures
+                    )
+                    if failures >= _MAX_CONSECUTIVE_FAILURES:
+                        raise
+                    self.sleep(idle_poll)
+                    continue
+                if busy:
                     continue
                 due = self.outbox.next_due()
                 if due is None:
@@ -221,11 +378,24 @@ class DeliveryWorker:
         if threads <= 1:
             loop(0)
         else:
-            pool = [threading.Thread(target=loop, args=(i,), daemon=True) for i in range(threads)]
+            errors: list[BaseException] = []
+
+            def guarded(index: int) -> None:
+                try:
+                    loop(index)
+                except BaseException as exc:
+                    errors.append(exc)
+                    halt.set()
+
+            pool = [
+                threading.Thread(target=guarded, args=(i,), daemon=True) for i in range(threads)
+            ]
             for thread in pool:
                 thread.start()
             for thread in pool:
                 thread.join()
+            if errors:
+                raise errors[0]
         total.seconds = time.monotonic() - started
         return total
 
@@ -236,6 +406,7 @@ class DeliveryWorker:
             policy=self.policy,
             batch_size=self.batch_size,
             lease=self.lease,
+            prefetch=self.prefetch,
             worker_id=f"{self.worker_id}/{index}",
             sleep=self.sleep,
         )

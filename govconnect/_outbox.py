@@ -34,6 +34,8 @@ from . import _platform as P
 from ._client import status_body
 from ._events import EventKind, ExchangeEvent
 from ._exceptions import ConfigurationError, InvalidInputError, Problem
+from ._observers import Observers
+from ._outbox_claims import BATCHES_SCHEMA, Batch, claim_one
 
 __all__ = ["Batch", "DeadLetter", "Observers", "Outbox", "OutboxStatus"]
 
@@ -42,21 +44,15 @@ log = logging.getLogger(__name__)
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS outbox_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS outbox (
-    id              INTEGER PRIMARY KEY AUTOINCREMENT,
+    id              INTEGER PRIMARY KEY,
     operation       TEXT NOT NULL,
     target          TEXT NOT NULL,
     payload         BLOB NOT NULL,
     user_id         TEXT,
     case_id         TEXT,
     created_at      REAL NOT NULL,
-    next_attempt_at REAL NOT NULL,
-    attempts        INTEGER NOT NULL DEFAULT 0,
-    batch_key       TEXT,
-    lease_owner     TEXT,
-    lease_until     REAL,
-    last_error      TEXT
+    next_attempt_at REAL NOT NULL
 );
-CREATE INDEX IF NOT EXISTS outbox_by_batch ON outbox(batch_key) WHERE batch_key IS NOT NULL;
 CREATE TABLE IF NOT EXISTS outbox_delivered (
     batch_key    TEXT PRIMARY KEY,
     operation    TEXT NOT NULL,
@@ -89,67 +85,6 @@ _INSERT = (
     "INSERT INTO outbox (operation, target, payload, user_id, case_id, created_at, next_attempt_at)"
     " VALUES (?, ?, ?, ?, ?, ?, ?)"
 )
-
-
-class Observers:
-    """Delivers exchange events to the ``exchange_event`` hook and/or a callback.
-
-    Each hook implementation is called on its own, so one that raises neither stops the others nor
-    delivery: the exception is logged and swallowed.
-    """
-
-    def __init__(self, pm: Any = None, callback: Callable[[ExchangeEvent], None] | None = None):
-        self.pm = pm
-        self.callback = callback
-
-    def emit(self, event: ExchangeEvent) -> None:
-        log.info(
-            "exchange %s %s",
-            event.kind.value,
-            event.message_id,
-            extra={
-                "event": event.kind.value,
-                "message_id": event.message_id,
-                "operation": event.operation,
-                "resource_code": event.resource_code,
-                "case_id": event.case_id,
-                "attempt": event.attempt,
-                "records": event.records,
-            },
-        )
-        if self.pm is not None:
-            for impl in self.pm.hook.exchange_event.get_hookimpls():
-                self._call(impl.plugin_name, impl.function, impl.argnames, event)
-        if self.callback is not None:
-            self._call("callback", self.callback, None, event)
-
-    @staticmethod
-    def _call(
-        name: str, fn: Callable[..., Any], argnames: Sequence[str] | None, event: Any
-    ) -> None:
-        try:
-            if argnames is None:
-                fn(event)
-            else:
-                fn(**({"event": event} if "event" in argnames else {}))
-        except Exception:
-            log.exception("exchange_event observer %s failed; ignored", name)
-
-
-@dataclass(frozen=True, slots=True)
-class Batch:
-    """Rows claimed together: one request to the platform under one idempotency key."""
-
-    key: str
-    operation: str
-    target: str
-    user_id: str | None
-    case_id: str | None
-    ids: list[int]
-    payloads: list[bytes]
-    attempt: int
-    created_at: float
-    owner: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,31 +145,67 @@ class Outbox:
         self._local = threading.local()
         self._conns: list[sqlite3.Connection] = []
         self._conns_lock = threading.Lock()
-        self._conn().executescript(f"BEGIN IMMEDIATE; {SCHEMA} COMMIT;")
+        self._conn().executescript(f"BEGIN IMMEDIATE; {SCHEMA} {BATCHES_SCHEMA} COMMIT;")
+        self._migrate()
         with self._write() as conn:
             row = conn.execute("SELECT value FROM outbox_meta WHERE key = 'uid'").fetchone()
             if row is None:
                 conn.execute("INSERT INTO outbox_meta VALUES ('uid', ?)", (uuid.uuid4().hex,))
 
+    def _migrate(self) -> None:
+        """Bring an outbox file of the first schema (claims stored on each row) up to this one:
+        its claimed rows become ``outbox_batches`` rows with the same keys, leases dropped."""
+        columns = {row[1] for row in self._conn().execute("PRAGMA table_info(outbox)")}
+        if "batch_key" not in columns:
+            return
+        with self._write() as conn:
+            conn.execute(
+                "INSERT OR IGNORE INTO outbox_batches (key, operation, target, first_id, last_id,"
+                " user_id, case_id, records, created_at, attempts, next_attempt_at, last_error)"
+                " SELECT batch_key, operation, target, min(id), max(id), user_id, case_id,"
+                " count(*), min(created_at), max(attempts), max(next_attempt_at), max(last_error)"
+                " FROM outbox WHERE batch_key IS NOT NULL GROUP BY batch_key"
+            )
+            conn.execute("DROP INDEX IF EXISTS outbox_by_batch")
+            for column in (
+                "attempts",
+                "batch_key",
+                "batch_end",
+                "lease_owner",
+                "lease_until",
+                "last_error",
+            ):
+                if column in columns:
+                    conn.execute(f"ALTER TABLE outbox DROP COLUMN {column}")
+
     # --- connections ---------------------------------------------------------------------------
 
-    def _conn(self) -> sqlite3.Connection:
-        conn = getattr(self._local, "conn", None)
+    def _conn(self, *, relaxed: bool = False) -> sqlite3.Connection:
+        """This thread's connection; ``relaxed`` is a second one that commits without fsync."""
+        name = "relaxed" if relaxed else "conn"
+        conn = getattr(self._local, name, None)
         if conn is None:
             conn = sqlite3.connect(
                 self.path, timeout=self.busy_timeout, isolation_level=None, check_same_thread=False
             )
             conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute(f"PRAGMA synchronous={self.synchronous}")
-            self._local.conn = conn
+            level = "NORMAL" if relaxed and self.synchronous in {"FULL", "EXTRA"} else None
+            conn.execute(f"PRAGMA synchronous={level or self.synchronous}")
+            setattr(self._local, name, conn)
             with self._conns_lock:
                 self._conns.append(conn)
         return conn
 
     @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        """One ``BEGIN IMMEDIATE`` transaction: committed on exit, rolled back on any error."""
-        conn = self._conn()
+    def _write(self, *, durable: bool = True) -> Iterator[sqlite3.Connection]:
+        """One ``BEGIN IMMEDIATE`` transaction: committed on exit, rolled back on any error.
+
+        ``durable=False`` commits with ``synchronous=NORMAL`` (no fsync): for bookkeeping whose
+        loss in a power failure is harmless because it is redone safely — a lost "delivered" mark
+        means a re-send under the same key, which the platform refuses as a duplicate. Enqueues,
+        claims (which fix the idempotency key) and dead letters always use the configured level.
+        """
+        conn = self._conn(relaxed=not durable)
         conn.execute("BEGIN IMMEDIATE")
         try:
             yield conn
@@ -277,19 +248,23 @@ class Outbox:
         if not P.RESOURCE_CODE_PATTERN.match(resource_code):
             raise InvalidInputError([Problem("resource_code", "pattern", "like 111112001/2001")])
         now = self.clock()
-        dumps = orjson.dumps
+        dumps, ops = orjson.dumps, P.RECORD_OPS
 
         def rows() -> Iterator[tuple[Any, ...]]:
+            # The hot loop of a bulk enqueue: keep it to a type check, one lookup and the encoding.
             for i, record in enumerate(records):
                 if type(record) is not dict:
                     if not isinstance(record, Mapping):
                         raise InvalidInputError([Problem(f"records[{i}]", "type", "an object")])
                     record = dict(record)
                 op = record.get("op")
-                if op is not None and op not in P.RECORD_OPS:
-                    raise InvalidInputError([Problem(f"records[{i}].op", "enum", "upsert|delete")])
-                if op == "delete" and "id" not in record:
-                    raise InvalidInputError([Problem(f"records[{i}].id", "required", "delete")])
+                if op is not None:
+                    if op not in ops:
+                        raise InvalidInputError(
+                            [Problem(f"records[{i}].op", "enum", "upsert|delete")]
+                        )
+                    if op == "delete" and "id" not in record:
+                        raise InvalidInputError([Problem(f"records[{i}].id", "required", "delete")])
                 try:
                     payload = dumps(record)
                 except TypeError as exc:
@@ -363,89 +338,93 @@ class Outbox:
     # --- claiming and settling (used by the delivery worker) -----------------------------------
 
     def claim(
-        self, owner: str, *, batch_size: int = 500, lease: float = 30.0, scan_limit: int = 20000
+        self, owner: str, *, batch_size: int = 500, lease: float = 30.0, scan_limit: int = 1_000_000
     ) -> Batch | None:
         """Lease the next due batch to ``owner``, or None when nothing is due now."""
-        now = self.clock()
-        with self._write() as conn:
-            head = _find_head(conn, now, scan_limit)
-            if head is None:
-                return None
-            head_id, operation, target, user_id, case_id, key = head
-            if key is not None:
-                rows = conn.execute(
-                    "SELECT id, payload, created_at, attempts FROM outbox"
-                    " WHERE batch_key = ? ORDER BY id",
-                    (key,),
-                ).fetchall()
-            else:
-                key = uuid.uuid4().hex
-                limit = 1 if operation == "status" else batch_size
-                rows = []
-                for row in conn.execute(
-                    "SELECT id, payload, created_at, attempts, user_id, case_id, batch_key"
-                    " FROM outbox WHERE operation = ? AND target = ? AND id >= ? ORDER BY id LIMIT ?",
-                    (operation, target, head_id, limit),
-                ):
-                    if row[4] != user_id or row[5] != case_id or row[6] is not None:
-                        break
-                    rows.append(row[:4])
-            ids = [r[0] for r in rows]
-            conn.execute(
-                "UPDATE outbox SET batch_key = ?, lease_owner = ?, lease_until = ?,"
-                " attempts = attempts + 1 WHERE id IN (SELECT value FROM json_each(?))",
-                (key, owner, now + lease, orjson.dumps(ids)),
-            )
-        return Batch(
-            key=key,
-            operation=operation,
-            target=target,
-            user_id=user_id,
-            case_id=case_id,
-            ids=ids,
-            payloads=[r[1] for r in rows],
-            attempt=max(r[3] for r in rows) + 1,
-            created_at=min(r[2] for r in rows),
-            owner=owner,
+        batches = self.claim_many(
+            owner, 1, batch_size=batch_size, lease=lease, scan_limit=scan_limit
         )
+        return batches[0] if batches else None
+
+    def claim_many(
+        self,
+        owner: str,
+        count: int,
+        *,
+        batch_size: int = 500,
+        lease: float = 30.0,
+        scan_limit: int = 1_000_000,
+    ) -> list[Batch]:
+        """Lease up to ``count`` due batches to ``owner`` in one transaction (one fsync).
+
+        Batches of one target come back in order; the owner must send them in that order and give
+        back (:meth:`release`) those behind one that has to wait for a retry.
+        """
+        now = self.clock()
+        batches: list[Batch] = []
+        with self._write() as conn:
+            for _ in range(count):
+                batch = claim_one(conn, owner, now, batch_size, lease, scan_limit)
+                if batch is None:
+                    break
+                batches.append(batch)
+        return batches
 
     def mark_delivered(self, batch: Batch, *, duplicate: bool = False) -> None:
         """The platform applied (or had already applied) the batch: it leaves the outbox."""
-        with self._write() as conn:
-            conn.execute("DELETE FROM outbox WHERE batch_key = ?", (batch.key,))
-            conn.execute(
-                "INSERT OR IGNORE INTO outbox_delivered VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    batch.key,
-                    batch.operation,
-                    batch.target,
-                    len(batch.ids),
-                    batch.ids[0],
-                    batch.ids[-1],
-                    batch.attempt,
-                    int(duplicate),
-                    self.clock(),
-                ),
-            )
+        self.mark_delivered_many([(batch, duplicate)])
+
+    def mark_delivered_many(self, delivered: Sequence[tuple[Batch, bool]]) -> None:
+        """Several delivered batches (with their duplicate flags) in one transaction."""
+        now = self.clock()
+        with self._write(durable=False) as conn:
+            for batch, duplicate in delivered:
+                if conn.execute("DELETE FROM outbox_batches WHERE key = ?", (batch.key,)).rowcount:
+                    _delete_rows(conn, batch)
+                conn.execute(
+                    "INSERT OR IGNORE INTO outbox_delivered VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        batch.key,
+                        batch.operation,
+                        batch.target,
+                        len(batch.ids),
+                        batch.ids[0],
+                        batch.ids[-1],
+                        batch.attempt,
+                        int(duplicate),
+                        now,
+                    ),
+                )
 
     def reschedule(self, batch: Batch, delay: float, error: str) -> None:
         """Release the lease; the batch (same key) is due again in ``delay`` seconds."""
-        with self._write() as conn:
+        with self._write(durable=False) as conn:
             conn.execute(
-                "UPDATE outbox SET lease_owner = NULL, lease_until = NULL, next_attempt_at = ?,"
-                " last_error = ? WHERE batch_key = ? AND lease_owner = ?",
+                "UPDATE outbox_batches SET lease_owner = NULL, lease_until = NULL,"
+                " next_attempt_at = ?, last_error = ? WHERE key = ? AND lease_owner = ?",
                 (self.clock() + delay, error[:2000], batch.key, batch.owner),
+            )
+
+    def release(self, batch: Batch) -> None:
+        """Give a claimed batch back unsent (same key, due as before): a pipelining worker whose
+        previous batch of the same target must wait for a retry returns the next one this way."""
+        with self._write(durable=False) as conn:
+            conn.execute(
+                "UPDATE outbox_batches SET lease_owner = NULL, lease_until = NULL,"
+                " attempts = attempts - 1 WHERE key = ? AND lease_owner = ?",
+                (batch.key, batch.owner),
             )
 
     def bury(self, batch: Batch, reason: str, problems: Sequence[Problem] = ()) -> int | None:
         """Move the batch to dead letters with ``reason``; returns the dead letter's id."""
         with self._write() as conn:
+            if not conn.execute("DELETE FROM outbox_batches WHERE key = ?", (batch.key,)).rowcount:
+                return None  # settled meanwhile by a worker that had reclaimed it
             rows = conn.execute(
-                "SELECT id, created_at, payload FROM outbox WHERE batch_key = ? ORDER BY id",
-                (batch.key,),
+                "SELECT id, created_at, payload FROM outbox WHERE id BETWEEN ? AND ?"
+                " AND operation = ? AND target = ? ORDER BY id",
+                (*batch.span, batch.operation, batch.target),
             ).fetchall()
-            if not rows:
-                return None
             entries = orjson.dumps(
                 [{"id": i, "created_at": c, "payload": orjson.Fragment(p)} for i, c, p in rows]
             )
@@ -466,7 +445,7 @@ class Outbox:
                     orjson.dumps([p.as_dict() for p in problems]).decode(),
                 ),
             )
-            conn.execute("DELETE FROM outbox WHERE batch_key = ?", (batch.key,))
+            _delete_rows(conn, batch)
             return cursor.lastrowid
 
     # --- dead letters --------------------------------------------------------------------------
@@ -482,8 +461,9 @@ class Outbox:
     def replay(self, dead_ids: Iterable[int] | None = None) -> int:
         """Put dead batches back (all of them when ``dead_ids`` is None); returns batches replayed.
 
-        A replayed batch keeps its ids and its idempotency key, so if the platform did apply it
-        before the batch was given up, the replay is acknowledged as a duplicate, not applied twice.
+        A replayed batch keeps its idempotency key, so if the platform did apply it before the
+        batch was given up, the replay is acknowledged as a duplicate, not applied twice. Its rows
+        get new ids: they are due now, after whatever was enqueued meanwhile.
         """
         now = self.clock()
         replayed = []
@@ -501,23 +481,31 @@ class Outbox:
                     )
                 ]
             for dead_id, key, operation, target, user_id, case_id, records, entries, *_ in rows:
+                entry_rows = orjson.loads(entries)
                 conn.executemany(
-                    "INSERT INTO outbox (id, operation, target, payload, user_id, case_id,"
-                    " created_at, next_attempt_at, batch_key) VALUES (?,?,?,?,?,?,?,?,?)",
+                    _INSERT,
                     [
-                        (
-                            e["id"],
-                            operation,
-                            target,
-                            orjson.dumps(e["payload"]),
-                            user_id,
-                            case_id,
-                            now,
-                            now,
-                            key,
-                        )
-                        for e in orjson.loads(entries)
+                        (operation, target, orjson.dumps(e["payload"]), user_id, case_id, now, now)
+                        for e in entry_rows
                     ],
+                )
+                last = conn.execute("SELECT last_insert_rowid()").fetchone()[0]
+                conn.execute(
+                    "INSERT INTO outbox_batches (key, operation, target, first_id, last_id,"
+                    " user_id, case_id, records, created_at, next_attempt_at)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        key,
+                        operation,
+                        target,
+                        last - len(entry_rows) + 1,
+                        last,
+                        user_id,
+                        case_id,
+                        len(entry_rows),
+                        now,
+                        now,
+                    ),
                 )
                 conn.execute("DELETE FROM outbox_dead WHERE id = ?", (dead_id,))
                 replayed.append((key, operation, target, case_id, records, dead_id))
@@ -540,10 +528,11 @@ class Outbox:
     def status(self) -> OutboxStatus:
         now = self.clock()
         conn = self._conn()
-        pending, due, in_flight, oldest = conn.execute(
-            "SELECT count(*),"
-            " coalesce(sum(next_attempt_at <= ?1 AND (lease_until IS NULL OR lease_until <= ?1)), 0),"
-            " coalesce(sum(lease_until > ?1), 0), min(created_at) FROM outbox",
+        pending, oldest = conn.execute("SELECT count(*), min(created_at) FROM outbox").fetchone()
+        in_flight, waiting = conn.execute(
+            "SELECT coalesce(sum(CASE WHEN lease_until > ?1 THEN records END), 0),"
+            " coalesce(sum(CASE WHEN coalesce(lease_until, 0) <= ?1 AND next_attempt_at > ?1"
+            " THEN records END), 0) FROM outbox_batches",
             (now,),
         ).fetchone()
         dead, dead_records = conn.execute(
@@ -554,9 +543,9 @@ class Outbox:
         ).fetchone()
         return OutboxStatus(
             pending,
-            due,
+            pending - in_flight - waiting,
             in_flight,
-            pending - due - in_flight,
+            waiting,
             dead,
             dead_records,
             batches,
@@ -568,13 +557,18 @@ class Outbox:
         return self._conn().execute("SELECT count(*) FROM outbox").fetchone()[0]
 
     def next_due(self) -> float | None:
-        """When the earliest pending row can next be claimed (wall-clock), or None when empty."""
-        row = (
-            self._conn()
-            .execute("SELECT min(max(next_attempt_at, coalesce(lease_until, 0))) FROM outbox")
-            .fetchone()
-        )
-        return row[0]
+        """When something may next be claimable (wall-clock), or None when the outbox is empty.
+
+        Asked after a claim found nothing: then every pending row waits behind a batch, so the
+        earliest moment a batch's retry falls due or its lease runs out is the time to look again.
+        """
+        conn = self._conn()
+        if conn.execute("SELECT 1 FROM outbox LIMIT 1").fetchone() is None:
+            return None
+        row = conn.execute(
+            "SELECT min(max(next_attempt_at, coalesce(lease_until, 0))) FROM outbox_batches"
+        ).fetchone()
+        return row[0] if row[0] is not None else self.clock()
 
     def purge(self, delivered_before: float) -> int:
         """Forget delivered batches older than ``delivered_before`` (wall-clock seconds)."""
@@ -584,28 +578,8 @@ class Outbox:
             ).rowcount
 
 
-def _find_head(conn: sqlite3.Connection, now: float, scan_limit: int) -> tuple[Any, ...] | None:
-    """The oldest row that is due, unleased, and not behind a waiting row of the same target.
-
-    Each step asks SQLite for the first row after the last one seen whose target is not yet known
-    to be blocked, so every row is scanned at most once, in C; ``scan_limit`` bounds the id range.
-    """
-    blocked: list[str] = []
-    after = 0
-    limit: int | None = None
-    while True:
-        row = conn.execute(
-            "SELECT id, operation, target, user_id, case_id, batch_key, next_attempt_at, lease_until"
-            " FROM outbox WHERE id > ? AND id <= ?"
-            " AND operation || ' ' || target NOT IN (SELECT value FROM json_each(?))"
-            " ORDER BY id LIMIT 1",
-            (after, limit if limit is not None else 2**62, orjson.dumps(blocked)),
-        ).fetchone()
-        if row is None:
-            return None
-        if limit is None:
-            limit = row[0] + scan_limit
-        if row[6] <= now and (row[7] is None or row[7] <= now):
-            return row[:6]
-        blocked.append(f"{row[1]} {row[2]}")
-        after = row[0]
+def _delete_rows(conn: sqlite3.Connection, batch: Batch) -> None:
+    conn.execute(
+        "DELETE FROM outbox WHERE id BETWEEN ? AND ? AND operation = ? AND target = ?",
+        (*batch.span, batch.operation, batch.target),
+    )

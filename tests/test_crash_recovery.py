@@ -67,6 +67,19 @@ def start_platform(faults: str) -> MockPlatform:
     return platform
 
 
+def wait_for_progress(path: str, *, below: int, timeout: float) -> None:
+    """Poll the outbox (read-only) until fewer than ``below`` rows are pending, or time out."""
+    deadline = time.monotonic() + timeout
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        while time.monotonic() < deadline:
+            if conn.execute("SELECT count(*) FROM outbox").fetchone()[0] < below:
+                return
+            time.sleep(0.02)
+    finally:
+        conn.close()
+
+
 def assert_exactly_once(platform: MockPlatform, outbox: Outbox, total: int) -> None:
     applied = collections.Counter(r["id"] for r in platform.records(CODE))
     assert outbox.pending() == 0 and outbox.dead_letters() == []
@@ -87,8 +100,11 @@ def test_sigkill_mid_drain_loses_nothing_and_duplicates_nothing(tmp_path: Path) 
     try:
         args = [DRAIN, platform.url, platform.token, path, "2"]
         for _ in range(5):
+            before = pending[-1] if pending else total
             proc = spawn(*args)
-            time.sleep(rng.uniform(0.4, 0.9))
+            # Kill at a random instant after this run has made progress (bounded wait).
+            wait_for_progress(path, below=before, timeout=20)
+            time.sleep(rng.uniform(0.0, 0.15))
             if proc.poll() is None:
                 proc.send_signal(signal.SIGKILL)
                 kills += 1

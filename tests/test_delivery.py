@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import sqlite3
 import threading
 from pathlib import Path
 from typing import Any
@@ -64,8 +65,13 @@ def test_delivers_and_reports(platform: MockPlatform, outbox: Outbox) -> None:
     progress: list[int] = []
     stats = worker.drain(timeout=10, on_progress=lambda s: progress.append(s.records_delivered))
     assert (stats.batches_delivered, stats.records_delivered, stats.retries) == (2, 7, 0)
-    assert progress == [5, 7]
-    assert kinds(events) == ["sent", "delivered", "sent", "delivered"]
+    assert progress[-1] == 7 and progress == sorted(progress)  # runs may be recorded together
+    per_batch: dict[str, list[str]] = collections.defaultdict(list)
+    for event in events:
+        per_batch[event.message_id].append(event.kind.value)
+    # Pipelined: batch 2 may be sent before batch 1's delivery is recorded, never before its send.
+    assert list(per_batch.values()) == [["sent", "delivered"], ["sent", "delivered"]]
+    assert kinds(events)[0] == "sent" and kinds(events).count("sent") == 2
     assert events[0].resource_code == CODE and events[0].case_id == "C-1" and events[0].records == 5
     assert platform.records_received == {CODE: 7}
     assert outbox.pending() == 0 and outbox.status().delivered_records == 7
@@ -235,3 +241,123 @@ def test_soak_against_hostile_platform(tmp_path: Path) -> None:
         injected = platform.faults_injected
         assert injected["lost_response"] > 0 and injected["reset"] > 0 and injected["error"] > 0
         assert platform.duplicates_refused > 0  # lost responses made the keys matter
+
+
+def scripted_client(
+    answers: list[int], seen: list[tuple[str, list[int]]], on_request: Any = None
+) -> ExchangeClient:
+    """A client whose platform answers from a script of statuses, recording each batch's ids."""
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        import orjson
+
+        body = orjson.loads(request.content)
+        seen.append((request.headers["Idempotency-Key"], [r["id"] for r in body["records"]]))
+        if on_request is not None:
+            on_request(len(seen))
+        status = answers.pop(0) if answers else 200
+        if status != 200:
+            return httpx.Response(
+                status,
+                json={"error": "unavailable", "message": "x", "problems": []},
+                headers={"Retry-After": "0.05"},
+            )
+        return httpx.Response(
+            200,
+            json={
+                "resource_code": body["resource_code"],
+                "accepted": len(body["records"]),
+                "duplicate": False,
+                "batch_id": "b",
+            },
+        )
+
+    return ExchangeClient(
+        "http://platform.test",
+        token="t",
+        node=DEFAULT_NODE,
+        user_id="u",
+        transport=httpx.MockTransport(handler),
+        retry=None,
+    )
+
+
+def test_prefetched_batches_wait_behind_a_retry(outbox: Outbox) -> None:
+    """Order per target holds when the first of several prefetched batches must be retried."""
+    outbox.enqueue(CODE, [{"id": i} for i in range(8)])
+    outbox.enqueue("111112001/2002", [{"id": 100}])
+    seen: list[tuple[str, list[int]]] = []
+    worker = DeliveryWorker(
+        outbox, scripted_client([503], seen), batch_size=2, prefetch=8, policy=FAST
+    )
+    stats = worker.drain(timeout=10)
+    assert stats.records_delivered == 9 and stats.retries == 1
+    first_batch = seen[0]
+    of_code = [(key, ids) for key, ids in seen if ids[0] != 100]
+    # the failed batch went first, then everything of its target strictly in order
+    assert of_code[0] == first_batch and of_code[1][0] == first_batch[0]
+    delivered_order = [ids for _, ids in of_code[1:]]
+    assert delivered_order == [[0, 1], [2, 3], [4, 5], [6, 7]]
+    assert outbox.pending() == 0
+
+
+def test_stopping_gives_back_prefetched_batches(outbox: Outbox) -> None:
+    outbox.enqueue(CODE, [{"id": i} for i in range(10)])
+    seen: list[tuple[str, list[int]]] = []
+    stop = threading.Event()
+    client = scripted_client([], seen, on_request=lambda n: n >= 2 and stop.set())
+    worker = DeliveryWorker(outbox, client, batch_size=2, prefetch=5)
+    worker.drain(stop=stop)
+    assert outbox.status().delivered_records == 4
+    assert outbox.status().in_flight == 0  # nothing stays leased to a worker that stopped
+    DeliveryWorker(outbox, scripted_client([], seen), batch_size=2).drain(timeout=10)
+    assert sorted(i for _, ids in seen for i in ids) == list(range(10))
+
+
+def test_a_failed_settle_is_logged_and_the_batch_resent_under_its_key(
+    platform: MockPlatform, outbox: Outbox, caplog: pytest.LogCaptureFixture, monkeypatch: Any
+) -> None:
+    outbox.enqueue(CODE, [{"id": 1}])
+    real = outbox.mark_delivered_many
+    calls: list[int] = []
+
+    def flaky_mark(delivered: Any) -> None:
+        calls.append(1)
+        if len(calls) == 1:
+            raise sqlite3.OperationalError("disk I/O error")
+        real(delivered)
+
+    monkeypatch.setattr(outbox, "mark_delivered_many", flaky_mark)
+    DeliveryWorker(outbox, client_for(platform), lease=0.3).drain(timeout=10)
+    assert outbox.pending() == 0 and len(calls) == 2
+    assert platform.records_received == {CODE: 1} and platform.duplicates_refused == 1
+    assert any("recording the outcome" in r.getMessage() for r in caplog.records)
+
+
+def test_outbox_failures_are_retried_then_raised(
+    platform: MockPlatform, outbox: Outbox, monkeypatch: Any
+) -> None:
+    outbox.enqueue(CODE, [{"id": 1}])
+    real = outbox.claim_many
+    failures = [sqlite3.OperationalError("database is locked")] * 2
+
+    def claim_many(*args: Any, **kw: Any) -> Any:
+        if failures:
+            raise failures.pop()
+        return real(*args, **kw)
+
+    monkeypatch.setattr(outbox, "claim_many", claim_many)
+    slept: list[float] = []
+    stats = DeliveryWorker(outbox, client_for(platform), sleep=slept.append).drain(timeout=10)
+    assert stats.records_delivered == 1 and len(slept) >= 2
+
+    def broken(*args: Any, **kw: Any) -> Any:
+        raise sqlite3.OperationalError("disk I/O error")
+
+    monkeypatch.setattr(outbox, "claim_many", broken)
+    outbox.enqueue(CODE, [{"id": 2}])
+    worker = DeliveryWorker(outbox, client_for(platform), sleep=lambda s: None)
+    with pytest.raises(sqlite3.OperationalError):
+        worker.drain(timeout=10)
+    with pytest.raises(sqlite3.OperationalError):
+        worker.drain(timeout=10, threads=3)

@@ -273,6 +273,8 @@ def test_bad_input_is_refused_at_the_edge() -> None:
     assert caught.value.problems[0].field == "reasons"
     with pytest.raises(InvalidInputError):
         client.publish("1/2", [], idempotency_key="k")
+    with pytest.raises(InvalidInputError):
+        client.publish_joined("1/2", b"", idempotency_key="k")
     assert rec.requests == []
 
 

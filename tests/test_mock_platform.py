@@ -266,3 +266,27 @@ def test_cli_refuses_unknown_profile() -> None:
     mock_platform.register(app)
     result = CliRunner().invoke(app, ["mock-platform", "--faults", "nope"])
     assert result.exit_code == 2
+
+
+def test_a_busy_port_is_an_error(mock_platform: MockPlatform) -> None:
+    port = int(mock_platform.url.rsplit(":", 1)[1])
+    with pytest.raises(OSError):
+        MockPlatform(port=port).start()
+
+
+def test_reset_without_our_protocol_falls_back_to_a_500() -> None:
+    """Served by another ASGI server (no transport in the scope), a reset degrades to a 500."""
+    import asyncio
+
+    from govconnect.testing._mock_app import PlatformState, create_app
+
+    state = PlatformState(token="t", faults=Faults(reset_rate=1.0), seed=1)
+
+    async def get() -> httpx.Response:
+        transport = httpx.ASGITransport(app=create_app(state))
+        async with httpx.AsyncClient(transport=transport, base_url="http://mock") as client:
+            return await client.get(P.PATH_CASES)
+
+    response = asyncio.run(get())
+    assert response.status_code == 500
+    assert response.json()["error"] == "internal"

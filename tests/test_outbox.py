@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 import typer
 from typer.testing import CliRunner
@@ -104,7 +105,7 @@ def test_mappings_that_are_not_dicts_are_accepted(outbox: Outbox) -> None:
     from types import MappingProxyType
 
     outbox.enqueue(CODE, [MappingProxyType({"id": 1})])
-    assert outbox.claim("w").payloads == [b'{"id":1}']
+    assert outbox.claim("w").joined == b'{"id":1}'
 
 
 def test_bad_synchronous_setting(tmp_path: Path) -> None:
@@ -141,9 +142,22 @@ def test_status_changes_go_one_at_a_time_in_order(outbox: Outbox) -> None:
         "C1",
         1,
     )
-    assert outbox.claim("w") is None
+    assert outbox.claim("another-worker") is None
     outbox.mark_delivered(first)
-    assert b"completed" in outbox.claim("w").payloads[0]
+    assert b"completed" in outbox.claim("w").joined
+
+
+def test_a_worker_may_prefetch_its_next_batch_of_a_target_and_release_it(outbox: Outbox) -> None:
+    outbox.enqueue(CODE, [{"id": i} for i in range(4)])
+    first = outbox.claim("w", batch_size=2)
+    second = outbox.claim("w", batch_size=2)
+    assert (first.ids, second.ids) == ([1, 2], [3, 4])
+    assert outbox.claim("other") is None
+    outbox.reschedule(first, 10, "503")
+    outbox.release(second)
+    # The released batch keeps its key but waits behind the rescheduled one.
+    assert outbox.claim("other") is None
+    assert outbox.status().waiting == 2
 
 
 def test_lease_expiry_reclaims_with_the_same_key(outbox: Outbox, clock: Clock) -> None:
@@ -164,7 +178,8 @@ def test_reschedule_waits_and_records_the_error(outbox: Outbox, clock: Clock) ->
     assert (status.pending, status.due, status.waiting) == (1, 0, 1)
     assert outbox.claim("w") is None
     assert outbox.next_due() == clock.now + 5
-    row = sqlite3.connect(outbox.path).execute("SELECT attempts, last_error FROM outbox").fetchone()
+    row = sqlite3.connect(outbox.path).execute("SELECT attempts, last_error FROM outbox_batches")
+    row = row.fetchone()
     assert row == (1, "503 unavailable")
     clock.now += 5
     assert outbox.claim("w").key == batch.key
@@ -204,8 +219,8 @@ def test_dead_letters_keep_reason_problems_and_replay_keeps_key(
     assert outbox.replay([dead_id, 999]) == 1
     assert outbox.dead_letters() == []
     again = outbox.claim("w")
-    assert (again.key, again.ids, again.attempt) == (batch.key, [1, 2], 1)
-    assert again.payloads == batch.payloads
+    assert (again.key, len(again.ids), again.attempt) == (batch.key, 2, 1)
+    assert again.joined == batch.joined
     assert again.created_at == clock.now  # a fresh deadline
     assert events[-1].kind is EventKind.REPLAYED and events[-1].extra == {"dead_letter": dead_id}
 
@@ -325,3 +340,133 @@ def test_cli_uses_the_environment_for_the_path(
     monkeypatch.setenv("GOVCONNECT_OUTBOX", str(path))
     assert run("status").exit_code == 0
     assert path.exists()
+
+
+def test_outbox_files_of_the_first_schema_are_migrated(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite"
+    old = sqlite3.connect(path)
+    old.executescript(
+        """
+        CREATE TABLE outbox (id INTEGER PRIMARY KEY AUTOINCREMENT, operation TEXT NOT NULL,
+            target TEXT NOT NULL, payload BLOB NOT NULL, user_id TEXT, case_id TEXT,
+            created_at REAL NOT NULL, next_attempt_at REAL NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0, batch_key TEXT, lease_owner TEXT,
+            lease_until REAL, last_error TEXT);
+        CREATE INDEX outbox_by_batch ON outbox(batch_key) WHERE batch_key IS NOT NULL;
+        INSERT INTO outbox (operation, target, payload, created_at, next_attempt_at, attempts,
+            batch_key) VALUES ('publish', '1/2', '{"id":1}', 0, 0, 1, 'k1'),
+            ('publish', '1/2', '{"id":2}', 0, 0, 1, 'k1'), ('publish', '1/2', '{"id":3}', 0, 0, 0, NULL);
+        """
+    )
+    old.close()
+    with Outbox(path) as box:
+        first = box.claim("w", batch_size=10)
+        assert (first.key, first.ids, first.attempt) == ("k1", [1, 2], 2)
+        box.mark_delivered(first)
+        assert box.claim("w", batch_size=10).ids == [3]
+    with Outbox(path) as box:  # a second open finds nothing to migrate
+        assert box.pending() == 1
+
+
+def test_cli_drain_delivers_with_progress(tmp_path: Path, mock_platform: Any) -> None:
+    from govconnect import ExchangeClient
+    from govconnect.testing import DEFAULT_NODE
+
+    client = ExchangeClient(
+        mock_platform.url, token=mock_platform.token, node=DEFAULT_NODE, user_id="u"
+    )
+    client.put_resource({"code": CODE, "version": 1})
+    path = str(tmp_path / "o.sqlite")
+    with Outbox(path) as box:
+        box.enqueue(CODE, [{"id": i} for i in range(1200)])
+        box.enqueue("999/9", [{"id": 1}])  # unknown resource: dead-lettered
+    env = {"GOVCONNECT_PLATFORM_TOKEN": mock_platform.token, "COLUMNS": "200"}
+    result = CliRunner().invoke(
+        cli(),
+        [
+            "outbox",
+            "drain",
+            "--url",
+            mock_platform.url,
+            "--node",
+            DEFAULT_NODE,
+            "--path",
+            path,
+            "--batch-size",
+            "100",
+            "--threads",
+            "2",
+        ],
+        env=env,
+    )
+    assert "delivered 1200 record(s) in 12 batch(es)" in result.output
+    assert "dead-lettered 1" in result.output
+    assert result.exit_code == 1  # something was dead-lettered
+    assert mock_platform.records_received == {CODE: 1200}
+    assert mock_platform.token not in result.output
+    bad = CliRunner().invoke(
+        cli(),
+        ["outbox", "drain", "--url", mock_platform.url, "--node", "bad", "--path", path],
+        env=env,
+    )
+    assert bad.exit_code == 1 and "node" in bad.output
+
+
+def test_many_targets_in_flight_use_the_json_path(outbox: Outbox) -> None:
+    """Past 64 targets with live batches the skip terms travel as JSON; the answers are the same."""
+    for status in ("accepted", "completed"):
+        for n in range(70):
+            outbox.enqueue_status(f"C{n}", status)
+    first = outbox.claim_many("a", 70)
+    assert [b.target for b in first] == [f"C{n}" for n in range(70)]
+    assert outbox.claim("b") is None  # every case's next status waits behind "a"'s batch
+    outbox.enqueue(CODE, [{"id": 1}])
+    assert outbox.claim("b").target == CODE
+    second = outbox.claim("a")  # "a" may go on with its own targets, in order
+    assert (second.target, orjson.loads(second.joined)["status"]) == ("C0", "completed")
+
+
+def test_scans_jump_dense_batches_but_not_interleaved_ones(outbox: Outbox) -> None:
+    outbox.enqueue(CODE, [{"id": i} for i in range(4)])  # ids 1-4
+    outbox.enqueue(OTHER, [{"id": 5}])  # id 5
+    outbox.enqueue(CODE, [{"id": 6}, {"id": 7}])  # ids 6-7
+    assert outbox.claim("a", batch_size=4).ids == [1, 2, 3, 4]  # dense: later scans jump it
+    assert outbox.claim("a", batch_size=4).ids == [5]
+    assert outbox.claim("a", batch_size=4).ids == [6, 7]
+
+
+def test_interleaved_batches_do_not_hide_other_targets(outbox: Outbox) -> None:
+    outbox.enqueue(CODE, [{"id": 1}])  # id 1
+    outbox.enqueue(OTHER, [{"id": 2}])  # id 2
+    outbox.enqueue(CODE, [{"id": 3}])  # id 3
+    first = outbox.claim("a", batch_size=2)
+    assert first.ids == [1, 3]  # spans id 2 without owning it
+    assert outbox.claim("b").ids == [2]
+
+
+def test_claims_join_payloads_in_id_order_and_fall_back_if_sqlite_did_not(
+    outbox: Outbox,
+) -> None:
+    from govconnect._outbox_claims import _read
+
+    records = [{"id": i, "name": f"张三, 第{i}号", "note": 'a "quoted", b'} for i in range(5)]
+    outbox.enqueue(CODE, records)
+    batch = outbox.claim("w")
+    assert orjson.loads(b"[" + batch.joined + b"]") == records
+
+    class Shuffled:
+        """A connection whose aggregate read comes back out of order, as SQLite may in theory."""
+
+        def __init__(self, conn: sqlite3.Connection) -> None:
+            self.conn = conn
+
+        def execute(self, sql: str, params: Any = ()) -> Any:
+            cursor = self.conn.execute(sql, params)
+            if "group_concat" not in sql:
+                return cursor
+            _, joined, created = cursor.fetchone()
+            return type("Row", (), {"fetchone": lambda self: ("2,1,3,4,5", joined, created)})()
+
+    ids, joined, _ = _read(Shuffled(outbox._conn()), "publish", CODE, 1, 5)
+    assert ids == [1, 2, 3, 4, 5]
+    assert orjson.loads(b"[" + joined + b"]") == records

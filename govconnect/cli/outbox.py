@@ -49,7 +49,7 @@ def status(path: str | None = _PATH) -> None:
     table.add_column("count", justify="right")
     for label, value in (
         ("pending (records / status changes)", s.pending),
-        ("  due now", s.due),
+        ("  ready to send", s.due),
         ("  in flight (leased)", s.in_flight),
         ("  waiting for a retry", s.waiting),
         ("delivered batches", s.delivered_batches),
