@@ -3,7 +3,7 @@
 A citizen applies once at the one window; the department's legacy system receives the case without
 a clerk typing it again; statuses and results flow back. Everything runs on embedded defaults: the
 household-registration legacy database in SQLite, the mock exchange platform on loopback with the
-``flaky`` fault profile, the durable outbox and intake journal in SQLite files.
+``flaky`` fault profile, the durable outbox (with the intake journal's tables) in a SQLite file.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from ._client import ExchangeClient
 from ._delivery import DeliveryStats, DeliveryWorker
 from ._exceptions import ConfigurationError
 from ._export import export_catalog
-from ._intake import IntakeBridge, IntakeJournal, IntakeReport
+from ._intake import IntakeBridge, IntakeReport
 from ._outbox import Outbox
 from ._registry import load_registry
 from ._retry import RetryPolicy
@@ -80,8 +80,7 @@ def run_demo(
             platform.url, token=platform.token, node=DEMO_NODE, user_id="clerk-demo", retry=policy
         )
         outbox = Outbox(workdir / "outbox.sqlite")
-        journal = IntakeJournal(workdir / "intake.sqlite")
-        bridge = IntakeBridge(reg, client, outbox, journal, user_id="clerk-demo")
+        bridge = IntakeBridge(reg, client, outbox, user_id="clerk-demo")
         try:
             step("registering the catalog with the exchange platform")
             registered = client.sync_catalog(r.model_dump(mode="json") for r in catalog.resources)
@@ -106,7 +105,6 @@ def run_demo(
             acked = platform.acknowledged_cases
         finally:
             bridge.close()
-            journal.close()
             outbox.close()
             client.close()
 

@@ -8,10 +8,10 @@ For every case the platform hands this node::
 Each case is its own unit of work: a case that fails validation or mapping, or that the legacy
 system refuses, is *returned* to the platform with a reason per field and rule and never blocks the
 cases behind it; a case the legacy system cannot take right now (database down) is left
-unacknowledged so the platform hands it over again. Sinks are idempotent by case id and a local
-journal remembers finished cases, so a redelivered case is acknowledged again but never written or
-reported twice. (One narrow window remains: a crash after the status entered the outbox and before
-the journal row was written reports that status twice; the platform keeps both entries.)
+unacknowledged so the platform hands it over again. Sinks are idempotent by case id, and the
+intake journal — tables in the outbox's own SQLite file, written in the same transaction as the
+status that reports the case — remembers finished cases, so a redelivered case is acknowledged
+again but never written or reported twice.
 """
 
 from __future__ import annotations
@@ -65,7 +65,11 @@ class _StatusOutbox(Protocol):
         result: Mapping[str, Any] | None = None,
         reasons: Any = None,
         user_id: str | None = None,
+        within: Callable[[sqlite3.Connection], None] | None = None,
     ) -> int: ...
+
+    @property
+    def path(self) -> Path: ...
 
 
 @dataclass
@@ -122,7 +126,9 @@ class IntakeReport:
 class IntakeJournal:
     """Which cases this node has finished, and which legacy status changes it has reported.
 
-    A small SQLite file next to the outbox; it is what makes a redelivered case a no-op.
+    Its tables live in the outbox's SQLite file and are written inside the outbox transaction that
+    enqueues the status (``recorder`` / ``status_marker`` give the ``within`` callbacks): a case is
+    finished exactly when its status is queued. It is what makes a redelivered case a no-op.
     """
 
     def __init__(self, path: str | Path) -> None:
@@ -154,33 +160,39 @@ class IntakeJournal:
             ).fetchone()
         return row[0] if row else None
 
-    def record(self, outcome: CaseOutcome, status: str) -> None:
-        """The case is finished and its first status is in the outbox: both in one transaction."""
-        now = time.time()
+    def recorder(self, outcome: CaseOutcome, status: str) -> Callable[[sqlite3.Connection], None]:
+        """The journal rows for a finished case, for the outbox transaction that reports it."""
         problems = json.dumps([p.as_dict() for p in outcome.problems], ensure_ascii=False)
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                self._db.execute(
-                    "INSERT OR REPLACE INTO intake_cases VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        outcome.case_id,
-                        outcome.matter_code,
-                        outcome.outcome,
-                        outcome.reference,
-                        problems,
-                        outcome.fields_filled,
-                        now,
-                    ),
-                )
-                self._db.execute(
-                    "INSERT OR IGNORE INTO intake_status_sent VALUES (?, ?, ?)",
-                    (outcome.case_id, status, now),
-                )
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
+        row = (
+            outcome.case_id,
+            outcome.matter_code,
+            outcome.outcome,
+            outcome.reference,
+            problems,
+            outcome.fields_filled,
+            time.time(),
+        )
+
+        def apply(conn: sqlite3.Connection) -> None:
+            conn.execute("INSERT OR REPLACE INTO intake_cases VALUES (?, ?, ?, ?, ?, ?, ?)", row)
+            conn.execute(
+                "INSERT OR IGNORE INTO intake_status_sent VALUES (?, ?, ?)",
+                (outcome.case_id, status, row[-1]),
+            )
+
+        return apply
+
+    @staticmethod
+    def status_marker(case_id: str, status: str) -> Callable[[sqlite3.Connection], None]:
+        """The journal row for a reported legacy status change, for the outbox transaction."""
+
+        def apply(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "INSERT OR IGNORE INTO intake_status_sent VALUES (?, ?, ?)",
+                (case_id, status, time.time()),
+            )
+
+        return apply
 
     def count_attempt(self, case_id: str) -> int:
         """One more failed attempt at a case on our side; returns how many there were."""
@@ -203,13 +215,6 @@ class IntakeJournal:
                     (case_id, status),
                 ).fetchone()
                 is not None
-            )
-
-    def mark_status(self, case_id: str, status: str) -> None:
-        with self._lock:
-            self._db.execute(
-                "INSERT OR IGNORE INTO intake_status_sent VALUES (?, ?, ?)",
-                (case_id, status, time.time()),
             )
 
     def bookmark(self, connector: str) -> datetime | None:
@@ -244,13 +249,19 @@ class IntakeBridge:
         registry: Registry,
         client: _CaseSource,
         outbox: _StatusOutbox,
-        journal: IntakeJournal,
+        journal: IntakeJournal | None = None,
         *,
         connectors: Iterable[str] | None = None,
         user_id: str = "govconnect-intake",
         settings: Mapping[str, Mapping[str, Any]] | None = None,
         max_attempts: int = 3,
     ) -> None:
+        self._owns_journal = journal is None
+        journal = journal if journal is not None else IntakeJournal(outbox.path)
+        if Path(journal.path).resolve() != Path(outbox.path).resolve():
+            raise ConfigurationError(
+                "the intake journal must live in the outbox file (its rows commit with the status)"
+            )
         self.registry, self.client, self.outbox, self.journal = registry, client, outbox, journal
         self.user_id = user_id
         self.max_attempts = max_attempts
@@ -338,9 +349,12 @@ class IntakeBridge:
         )
         status_result = {"reference": result.reference, **result.result}
         self.outbox.enqueue_status(
-            case_id, CaseStatus.ACCEPTED.value, result=status_result, user_id=self.user_id
+            case_id,
+            CaseStatus.ACCEPTED.value,
+            result=status_result,
+            user_id=self.user_id,
+            within=self.journal.recorder(outcome, CaseStatus.ACCEPTED.value),
         )
-        self.journal.record(outcome, CaseStatus.ACCEPTED.value)
         return outcome
 
     def _internal_failure(
@@ -380,8 +394,8 @@ class IntakeBridge:
             result={"problems": [p.as_dict() for p in problems]},
             reasons=[str(p) for p in problems],
             user_id=self.user_id,
+            within=self.journal.recorder(outcome, CaseStatus.RETURNED.value),
         )
-        self.journal.record(outcome, CaseStatus.RETURNED.value)
         return outcome
 
     # --- rounds ---------------------------------------------------------------------------------------
@@ -442,8 +456,8 @@ class IntakeBridge:
                         result=update.result,
                         reasons=update.reasons or None,
                         user_id=self.user_id,
+                        within=self.journal.status_marker(update.case_id, update.status.value),
                     )
-                    self.journal.mark_status(update.case_id, update.status.value)
                     enqueued += 1
             except Exception as exc:  # the legacy system is down: poll again next round
                 log.warning("status poll of %s failed: %s: %s", name, type(exc).__name__, exc)
@@ -457,3 +471,5 @@ class IntakeBridge:
             sink.close()
         for connector in self._connectors.values():
             connector.close()
+        if self._owns_journal:
+            self.journal.close()

@@ -297,12 +297,20 @@ class Outbox:
         result: Mapping[str, Any] | None = None,
         reasons: Sequence[str] | None = None,
         user_id: str | None = None,
+        within: Callable[[sqlite3.Connection], None] | None = None,
     ) -> int:
-        """Commit a case status change (with result data) for posting; returns its outbox id."""
+        """Commit a case status change (with result data) for posting; returns its outbox id.
+
+        ``within(conn)`` runs in the same transaction (the intake journal records the case there,
+        so a case is never both unreported and marked finished, nor reported twice)."""
         body = orjson.dumps(status_body(status, result=result, reasons=reasons))
         now = self.clock()
         ids = self._insert(
-            iter([("status", case_id, body, user_id, case_id, now, now)]), "status", None, case_id
+            iter([("status", case_id, body, user_id, case_id, now, now)]),
+            "status",
+            None,
+            case_id,
+            within,
         )
         return ids[0]
 

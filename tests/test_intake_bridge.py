@@ -4,6 +4,7 @@ the durable outbox — cases reach the legacy system once, statuses flow back, b
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -43,7 +44,7 @@ class Rig:
             retry=RetryPolicy(max_attempts=8, deadline=30, initial=0.01, max_wait=0.05),
         )
         self.outbox = Outbox(tmp / "outbox.sqlite")
-        self.journal = IntakeJournal(tmp / "intake.sqlite")
+        self.journal = IntakeJournal(self.outbox.path)
         self.bridge = IntakeBridge(self.registry, self.client, self.outbox, self.journal)
 
     def submit(self, cases: list[dict[str, Any]]) -> None:
@@ -132,11 +133,41 @@ def test_lost_journal_still_never_duplicates_the_legacy_record(rig: Rig, tmp_pat
     (case,) = sample_cases(1, seed=4)
     rig.submit([case])
     rig.bridge.run_once()
-    amnesiac = IntakeBridge(
-        rig.registry, rig.client, rig.outbox, IntakeJournal(tmp_path / "new.sqlite")
-    )
-    assert amnesiac.process(case).outcome == "duplicate"  # the sink's upsert, not the journal
+    with sqlite3.connect(rig.outbox.path) as conn:  # the journal is lost
+        conn.execute("DELETE FROM intake_cases")
+    assert rig.bridge.process(case).outcome == "duplicate"  # the sink's key, not the journal
     assert len(rig.legacy_rows()) == 1
+
+
+def test_the_journal_lives_in_the_outbox_file(rig: Rig, tmp_path: Path) -> None:
+    from govconnect import ConfigurationError
+
+    with pytest.raises(ConfigurationError, match="outbox file"):
+        IntakeBridge(
+            rig.registry, rig.client, rig.outbox, IntakeJournal(tmp_path / "elsewhere.sqlite")
+        )
+
+
+def test_a_failed_status_write_leaves_the_case_unfinished(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (case,) = sample_cases(1, seed=15)
+    rig.submit([case])
+    real = rig.outbox.enqueue_status
+
+    def disk_full(*args: Any, **kwargs: Any) -> Any:
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(rig.outbox, "enqueue_status", disk_full)
+    with pytest.raises(sqlite3.OperationalError):
+        rig.bridge.run_once()
+    assert rig.journal.finished(case["case_id"]) is None  # not journaled without its status
+    assert rig.platform.acknowledged_cases == set()
+    monkeypatch.setattr(rig.outbox, "enqueue_status", real)
+    report = rig.bridge.run_once()
+    assert report.duplicates == 1  # written the first time; reported now, once
+    rig.deliver()
+    assert statuses(rig.platform, case["case_id"]) == ["accepted"]
 
 
 def test_legacy_database_down_defers_without_acknowledging(
@@ -259,8 +290,6 @@ def test_intake_run_command(
         NODE,
         "--outbox",
         str(tmp_path / "o.sqlite"),
-        "--journal",
-        str(tmp_path / "j.sqlite"),
     ]
     result = CliRunner().invoke(
         build(), args, env={"GOVCONNECT_PLATFORM_TOKEN": mock_platform.token}

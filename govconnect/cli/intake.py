@@ -11,7 +11,7 @@ from rich.table import Table
 
 from .._client import ExchangeClient
 from .._delivery import DeliveryStats, DeliveryWorker
-from .._intake import CaseOutcome, IntakeBridge, IntakeJournal, IntakeReport
+from .._intake import CaseOutcome, IntakeBridge, IntakeReport
 from .._outbox import Outbox
 from ._common import console, handles_errors, print_json, registry
 
@@ -44,9 +44,6 @@ def run(
         envvar="GOVCONNECT_OUTBOX",
         help="Outbox file.",
     ),
-    journal_path: Path = typer.Option(
-        Path(".govconnect/intake.sqlite"), "--journal", help="Intake journal file."
-    ),
     interval: float = typer.Option(10.0, "--interval", min=0.1, help="Seconds between rounds."),
     rounds: int | None = typer.Option(None, "--rounds", min=1, help="Stop after this many rounds."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
@@ -62,10 +59,7 @@ def run(
         # the outbox may also hold dataset batches: the platform takes them only for registered
         # resources, so register the catalog before draining
         client.sync_catalog(r.model_dump(mode="json") for r in reg.catalog().resources)
-        journal = IntakeJournal(journal_path)
-        bridge = IntakeBridge(
-            reg, client, outbox, journal, connectors=connector or None, user_id=user
-        )
+        bridge = IntakeBridge(reg, client, outbox, connectors=connector or None, user_id=user)
         try:
             done = 0
             while True:
@@ -80,7 +74,6 @@ def run(
             console.print("stopped")
         finally:
             bridge.close()
-            journal.close()
     summary = {**total.as_dict(), "statuses_delivered": delivered.records_delivered}
     if as_json:
         print_json(summary)
