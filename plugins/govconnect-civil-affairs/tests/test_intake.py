@@ -28,7 +28,7 @@ class Env:
         self.platform = platform
         self.client = ExchangeClient(platform.url, token=platform.token, node=NODE, user_id="t")
         self.outbox = Outbox(tmp / "outbox.sqlite")
-        self.journal = IntakeJournal(tmp / "intake.sqlite")
+        self.journal = IntakeJournal(self.outbox.path)
         self.bridge = IntakeBridge(
             self.registry, self.client, self.outbox, self.journal, connectors=["civil_affairs"]
         )
