@@ -20,9 +20,12 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
+import hmac
 import itertools
 import json
 import logging
+import secrets
 import time
 import uuid
 from collections.abc import Mapping, Sequence
@@ -177,6 +180,7 @@ class Gateway:
         for name in sorted({s.connector.name for s in self.services}):
             self.connectors[name] = registry.connector(name, settings_overlay.get(name))
         self.metrics = Metrics()
+        self._page_key = secrets.token_bytes(32)  # signs next_page tokens of this process
         self.openapi = to_openapi(
             self.services, title=self.settings.title, max_page_size=self.settings.max_page_size
         )
@@ -405,7 +409,7 @@ class Gateway:
             self.policy.authorize(consumer, svc, call.purpose)
             size = self._page_size(call.page_size)
             params_key = call.params_digest[:16]
-            offset = _decode_page(call.page, params_key)
+            offset = _decode_page(call.page, params_key, self._page_key)
             view = self.policy.view(consumer, svc)
             checked = validate_model(svc.params_model, params, "params")
         except _NotFound:
@@ -435,7 +439,7 @@ class Gateway:
             "records": rows,
             "withheld_fields": list(view.withheld),
             "masked_fields": list(view.masked),
-            "next_page": _encode_page(offset + size, params_key) if more else None,
+            "next_page": _encode_page(offset + size, params_key, self._page_key) if more else None,
         }
         return _Outcome(
             200,
@@ -467,12 +471,19 @@ def _header(headers: Mapping[str, str], name: str) -> str | None:
     return value[:_MAX_HEADER] if value else None
 
 
-def _encode_page(offset: int, params_key: str) -> str:
-    raw = json.dumps({"o": offset, "q": params_key}, separators=(",", ":")).encode()
+def _page_mac(key: bytes, offset: int, params_key: str) -> str:
+    return hmac.new(key, f"{offset}:{params_key}".encode(), hashlib.sha256).hexdigest()[:24]
+
+
+def _encode_page(offset: int, params_key: str, key: bytes) -> str:
+    """A ``next_page`` token: the offset, bound to its query, signed so it cannot be forged (a
+    forged offset would make the gateway read and discard a whole table)."""
+    mac = _page_mac(key, offset, params_key)
+    raw = json.dumps({"o": offset, "q": params_key, "m": mac}, separators=(",", ":")).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def _decode_page(token: str | None, params_key: str) -> int:
+def _decode_page(token: str | None, params_key: str, key: bytes) -> int:
     """The offset a ``next_page`` token stands for; it is bound to the query that produced it."""
     if token is None:
         return 0
@@ -487,6 +498,9 @@ def _decode_page(token: str | None, params_key: str) -> int:
         raise bad
     offset = data.get("o")
     if not isinstance(offset, int) or isinstance(offset, bool) or offset < 0:
+        raise bad
+    mac = data.get("m")
+    if not isinstance(mac, str) or not hmac.compare_digest(mac, _page_mac(key, offset, params_key)):
         raise bad
     return offset
 

@@ -136,6 +136,26 @@ def test_422_for_bad_page_token(client: TestClient, token: str) -> None:
     assert resp.json()["problems"][0]["rule"] == "page.invalid"
 
 
+def test_a_forged_page_token_is_refused(client: TestClient) -> None:
+    import base64
+    import json
+
+    first = client.get(
+        path_of("many_cases"), params={"count": "30", "page_size": "10"}, headers=CORE
+    )
+    token = first.json()["next_page"]
+    data = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+    data["o"] = 10**9  # skip to the end of a huge table
+    forged = base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
+    resp = client.get(
+        path_of("many_cases"),
+        params={"count": "30", "page_size": "10", "page": forged},
+        headers=CORE,
+    )
+    assert resp.status_code == 422
+    assert resp.json()["problems"][0]["rule"] == "page.invalid"
+
+
 def test_404_for_unknown_service(client: TestClient, gateway: Gateway) -> None:
     resp = client.get("/services/X/Y/nothing/v1", headers=CORE)
     assert resp.status_code == 404
