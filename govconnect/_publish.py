@@ -5,8 +5,9 @@ follow "dynamic update" at the cycle the catalog promises. The publisher reads a
 validates every record against its model, and hands batches to the durable outbox:
 
 - **incremental by default**: datasets with a replication key (``updated_at``, a growing id) resume
-  after a bookmark; the bookmark moves in the same SQLite transaction that commits the batch to the
-  outbox, so it never runs ahead of what is safely queued;
+  after a bookmark (minus an optional ``lookback`` window, for rows a legacy transaction committed
+  late); the bookmark moves in the same SQLite transaction that commits the batch to the outbox,
+  so it never runs ahead of what is safely queued;
 - **change detection** for datasets without one: a fingerprint per record finds inserts, updates
   and deletes since the last publication; deletes travel as tombstones;
 - **stable identity**: each record carries its key as ``id``, so republishing (``full=True``) upserts
@@ -26,7 +27,7 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
@@ -169,6 +170,23 @@ def _set_bookmark(resource: str, value: Any) -> Callable[[sqlite3.Connection], N
     return apply
 
 
+def _looked_back(bookmark: Any, lookback: float) -> Any:
+    """Where an incremental read starts: ``lookback`` before the bookmark, so that rows a long
+    legacy transaction committed late (with an older timestamp) are still read. Timestamps step
+    back by seconds, integer keys by that many units; re-read rows are upserts at the platform."""
+    if not lookback or bookmark is None:
+        return bookmark
+    if isinstance(bookmark, int) and not isinstance(bookmark, bool):
+        return bookmark - int(lookback)
+    if isinstance(bookmark, str):
+        try:
+            moment = datetime.fromisoformat(bookmark)
+        except ValueError:
+            return bookmark
+        return (moment - timedelta(seconds=lookback)).isoformat()
+    return bookmark
+
+
 def _batched(items: Iterable[Any], size: int) -> Iterator[tuple[list[Any], bool]]:
     """Chunks of ``size`` with a flag telling whether it is the last one (one chunk lookahead)."""
     iterator = iter(items)
@@ -193,12 +211,16 @@ class Publisher:
         rejects_dir: str | Path = ".govconnect/rejects",
         user_id: str | None = None,
         clock: Callable[[], float] = time.time,
+        lookback: float = 0.0,
     ) -> None:
+        if lookback < 0:
+            raise ConfigurationError(f"lookback must not be negative, not {lookback}")
         if not 0 <= reject_threshold <= 1:
             raise ConfigurationError(
                 f"reject threshold must be within 0..1, not {reject_threshold}"
             )
         self.registry, self.outbox = registry, outbox
+        self.lookback = lookback
         self.state = PublishState(outbox.path)
         self.batch_size, self.reject_threshold, self.min_sample = (
             batch_size,
@@ -285,7 +307,8 @@ class _Run:
         if not svc.takes_params:
             return svc.function(self.connector)
         fields = svc.params_model.model_fields
-        values = {"since": self.bookmark} if "since" in fields and self.bookmark is not None else {}
+        since = _looked_back(self.bookmark, self.pub.lookback)
+        values = {"since": since} if "since" in fields and since is not None else {}
         return svc.function(self.connector, svc.params_model.model_validate(values))
 
     def validate(self, chunk: list[Any]) -> tuple[list[Any], list[Reject], int]:

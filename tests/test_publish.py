@@ -98,6 +98,22 @@ def test_full_then_incremental_sends_only_changes(env: Env, mock_platform: MockP
     assert env.publisher.publish(RESIDENTS).read == 0
 
 
+def test_lookback_catches_rows_committed_late(env: Env) -> None:
+    first = env.publisher.publish(RESIDENTS)
+    bookmark = datetime.fromisoformat(first.bookmark_after)
+    # a long legacy transaction commits a change stamped before the bookmark
+    env.legacy(
+        "UPDATE {t} SET xm = '迟到', gxsj = :t WHERE gmsfhm IN (SELECT gmsfhm FROM {t} ORDER BY gmsfhm LIMIT 1)",
+        t=bookmark - timedelta(seconds=30),
+    )
+    assert env.publisher.publish(RESIDENTS).read == 0  # missed without a look-back window
+    env.publisher.lookback = 60
+    caught = env.publisher.publish(RESIDENTS)
+    assert caught.read >= 1 and caught.published == caught.read
+    with pytest.raises(Exception, match="lookback"):
+        Publisher(env.registry, env.outbox, lookback=-1)
+
+
 def test_full_republish_never_duplicates_at_the_platform(
     env: Env, mock_platform: MockPlatform
 ) -> None:

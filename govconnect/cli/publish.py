@@ -46,6 +46,9 @@ def publish(
     rejects_dir: Path = typer.Option(Path(".govconnect/rejects"), "--rejects-dir"),
     threshold: float = typer.Option(0.05, "--threshold", min=0, max=1, help="Highest reject rate."),
     batch_size: int = typer.Option(2000, "--batch-size", min=1, max=50_000),
+    lookback: float = typer.Option(
+        0.0, "--lookback", min=0, help="Re-read this far behind the bookmark (seconds or ids)."
+    ),
     deliver: bool = typer.Option(
         False, "--deliver", help="Drain the outbox to the platform after."
     ),
@@ -64,7 +67,12 @@ def publish(
     failures: dict[str, str] = {}
     with Outbox(outbox_path) as outbox:
         publisher = Publisher(
-            reg, outbox, batch_size=batch_size, reject_threshold=threshold, rejects_dir=rejects_dir
+            reg,
+            outbox,
+            batch_size=batch_size,
+            reject_threshold=threshold,
+            rejects_dir=rejects_dir,
+            lookback=lookback,
         )
         try:
             targets = (
