@@ -174,7 +174,9 @@ class VerifyReport:
 
 
 def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    # ``isoformat`` is several times faster than ``strftime`` and gives the same text
+    # (``2026-03-01T08:00:00.000000Z``) once its ``+00:00`` suffix is swapped for ``Z``.
+    return datetime.now(UTC).isoformat(timespec="microseconds")[:-6] + "Z"
 
 
 def parse_time(value: str | date | datetime) -> str:
@@ -208,6 +210,7 @@ class AuditLog:
     def __init__(self, path: str | Path, *, params_key: bytes | None = None) -> None:
         self.path = Path(path)
         self._params_key = params_key
+        self._params_hmac: hmac.HMAC | None = None
         self._memory = str(path) == ":memory:"
         if str(path) != ":memory:":
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -272,7 +275,12 @@ class AuditLog:
         ``govconnect audit find --param citizen_id=…``.
         """
         body = orjson.dumps(dict(params), option=orjson.OPT_SORT_KEYS)
-        return hmac.new(self._key(), body, HASH_NAME).hexdigest()
+        proto = self._params_hmac
+        if proto is None:  # keyed once; each digest copies the keyed state (no key setup per call)
+            proto = self._params_hmac = hmac.new(self._key(), digestmod=HASH_NAME)
+        h = proto.copy()
+        h.update(body)
+        return h.hexdigest()
 
     def find(self, params: Mapping[str, Any]) -> Iterator[AuditRecord]:
         """Records of calls made with exactly these parameters (matched by keyed digest)."""

@@ -25,13 +25,17 @@ import hmac
 import itertools
 import json
 import logging
+import os
+import random
 import secrets
 import time
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 import orjson
 from starlette.applications import Starlette
@@ -61,6 +65,45 @@ __all__ = ["Gateway", "canonical_request", "create_app", "request_hash"]
 log = logging.getLogger("govconnect.gateway")
 
 _MAX_HEADER = 128
+
+# Message ids the gateway makes up for calls that sent none. They only correlate a call with its
+# audit record (a consumer may choose its own), so they need to be unique, not unpredictable:
+# a seeded generator (re-seeded in forked workers) saves the ``getrandom`` system call of
+# ``uuid4`` — a call that also hands the GIL to the worker threads.
+_ids = random.Random(secrets.randbits(128))
+os.register_at_fork(after_in_child=lambda: _ids.seed(secrets.randbits(128)))
+
+
+def _new_message_id() -> str:
+    """A random UUID4 as 32 hex digits (what ``uuid.uuid4().hex`` gives)."""
+    return uuid.UUID(int=_ids.getrandbits(128), version=4).hex
+
+
+def _unquote_plus(text: str) -> str:
+    """One name or value of a query string, decoded as ``urllib.parse.parse_qsl`` does."""
+    if "+" in text:
+        text = text.replace("+", " ")
+    return unquote(text) if "%" in text else text
+
+
+# The stated purpose is one of a few configured phrases, percent-encoded UTF-8 (slow to decode in
+# Python): decoded once each. Only ``purpose`` is cached, never a service parameter.
+_unquote_purpose = lru_cache(maxsize=256)(_unquote_plus)
+
+
+def _parse_query(raw: bytes) -> list[tuple[str, str]]:
+    """``parse_qsl(raw.decode("latin-1"), keep_blank_values=True)`` — what Starlette's
+    ``request.query_params`` is built from — with the ``purpose`` value's decoding cached."""
+    pairs: list[tuple[str, str]] = []
+    if not raw:
+        return pairs
+    for part in raw.decode("latin-1").split("&"):
+        if not part:
+            continue
+        name, _, value = part.partition("=")
+        name = _unquote_plus(name)
+        pairs.append((name, _unquote_purpose(value) if name == "purpose" else _unquote_plus(value)))
+    return pairs
 
 
 def canonical_request(
@@ -197,14 +240,16 @@ class Gateway:
     # --- app ----------------------------------------------------------------------------------
 
     def _build_app(self) -> Starlette:
+        # Service calls are nearly all the traffic: their route is tried second, right after the
+        # one path it would otherwise swallow (Starlette tries routes in order, one regex each).
         routes = [
+            Route("/services/allowed", self._list_allowed),
+            Route("/services/{service_id:path}", self._call),
+            Route("/services", self._list_all),
             Route("/healthz", self._healthz),
             Route("/readyz", self._readyz),
             Route("/metrics", self._metrics),
             Route("/openapi.json", self._openapi),
-            Route("/services", self._list_all),
-            Route("/services/allowed", self._list_allowed),
-            Route("/services/{service_id:path}", self._call),
         ]
         return Starlette(routes=routes)
 
@@ -262,7 +307,7 @@ class Gateway:
 
         Audited like a service call (a refused one too): a credential that is tried here leaves
         the same trace as one tried on a service."""
-        message_id = _header(request.headers, "x-message-id") or uuid.uuid4().hex
+        message_id = _header(request.headers, "x-message-id") or _new_message_id()
         try:
             consumer = self._authenticate(request)
         except AuthenticationError as exc:
@@ -320,18 +365,27 @@ class Gateway:
     async def _call(self, request: Request) -> Response:
         started = time.perf_counter()
         service_id = request.path_params["service_id"]
-        query = request.query_params
-        raw_purpose = query.get("purpose")
-        purpose = raw_purpose or None  # an empty purpose states none
-        page = query.get("page")
-        page_size = query.get("page_size")
+        # As Starlette's QueryParams: the last value of a reserved parameter counts; a service
+        # parameter given twice is a list, in the order given.
+        reserved: dict[str, str] = {}
         params: dict[str, str | list[str]] = {}
-        for key in query:
-            if key not in GATEWAY_PARAMETERS:
-                values = query.getlist(key)
-                params[key] = values[0] if len(values) == 1 else values
+        for key, value in _parse_query(request.scope["query_string"]):
+            if key in GATEWAY_PARAMETERS:
+                reserved[key] = value
+            elif key not in params:
+                params[key] = value
+            else:
+                seen = params[key]
+                if isinstance(seen, list):
+                    seen.append(value)
+                else:
+                    params[key] = [seen, value]
+        raw_purpose = reserved.get("purpose")
+        purpose = raw_purpose or None  # an empty purpose states none
+        page = reserved.get("page")
+        page_size = reserved.get("page_size")
         headers = request.headers
-        message_id = _header(headers, "x-message-id") or uuid.uuid4().hex
+        message_id = _header(headers, "x-message-id") or _new_message_id()
         consumer: Consumer | None = None
         refusal: _Outcome | None = None
         try:
