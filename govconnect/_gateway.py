@@ -18,6 +18,7 @@ services plus the discovery and operations paths, so what is documented is what 
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import hashlib
@@ -31,6 +32,7 @@ import secrets
 import time
 import uuid
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -65,6 +67,7 @@ __all__ = ["Gateway", "canonical_request", "create_app", "request_hash"]
 log = logging.getLogger("govconnect.gateway")
 
 _MAX_HEADER = 128
+_WORKERS = 40  # threads for legacy calls, as many as Starlette's default thread limiter allows
 
 # Message ids the gateway makes up for calls that sent none. They only correlate a call with its
 # audit record (a consumer may choose its own), so they need to be unique, not unpredictable:
@@ -223,6 +226,10 @@ class Gateway:
         for name in sorted({s.connector.name for s in self.services}):
             self.connectors[name] = registry.connector(name, settings_overlay.get(name))
         self.metrics = Metrics()
+        # Service calls hop to these threads with ``loop.run_in_executor``: the same one hop per
+        # call as ``run_in_threadpool``, at about half its CPU cost (no AnyIO limiter and
+        # cancel scopes around it). Threads start when first needed.
+        self._executor = ThreadPoolExecutor(_WORKERS, thread_name_prefix="govconnect-gateway")
         self._page_key = secrets.token_bytes(32)  # signs next_page tokens of this process
         self.openapi = to_openapi(
             self.services, title=self.settings.title, max_page_size=self.settings.max_page_size
@@ -232,6 +239,7 @@ class Gateway:
         self.app = self._build_app()
 
     def close(self) -> None:
+        self._executor.shutdown(wait=True)
         for connector in self.connectors.values():
             connector.close()
         if self._owns_audit:
@@ -414,7 +422,8 @@ class Gateway:
             message_id=message_id,
         )
         # one worker-thread hop for the legacy call, the audit append and the encoding
-        out, body = await run_in_threadpool(self._handle, call, refusal)
+        loop = asyncio.get_running_loop()
+        out, body = await loop.run_in_executor(self._executor, self._handle, call, refusal)
         known = service_id if service_id in self.routes else "(unknown)"
         self.metrics.observe(known, out, time.perf_counter() - started)
         reply_headers = {"X-Request-Hash": call.request_hash, "X-Message-Id": message_id}
