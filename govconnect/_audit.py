@@ -196,11 +196,25 @@ def parse_time(value: str | date | datetime) -> str:
 
 
 def _chain_hash(prev_hash: str, content: Sequence[Any]) -> str:
-    """SM3 over the previous hash and the record's content columns as compact JSON."""
-    return digest(prev_hash.encode() + b"\n" + orjson.dumps(list(content)))
+    """SM3 over the previous hash and the record's content columns as compact JSON (a list
+    or a tuple of the columns: orjson writes both as the same JSON array)."""
+    content = content if isinstance(content, list | tuple) else list(content)
+    return digest(prev_hash.encode() + b"\n" + orjson.dumps(content))
+
+
+# The gateway passes the same few field tuples (one per consumer and service) on every call.
+_JSON_LISTS: dict[tuple[str, ...], str] = {}
+_JSON_LISTS_MAX = 4096
 
 
 def _json_list(values: Sequence[str]) -> str:
+    if type(values) is tuple:
+        found = _JSON_LISTS.get(values)
+        if found is None:
+            found = orjson.dumps(values).decode()
+            if len(_JSON_LISTS) < _JSON_LISTS_MAX:
+                _JSON_LISTS[values] = found
+        return found
     return orjson.dumps(list(values)).decode()
 
 
