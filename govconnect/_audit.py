@@ -137,7 +137,7 @@ class AuditRecord:
         return asdict(self)
 
 
-@dataclass
+@dataclass(slots=True)
 class _Pending:
     """A record waiting for the group commit; ``done`` once written (or failed)."""
 
@@ -331,24 +331,85 @@ class AuditLog:
         reason: str | None = None,
     ) -> AuditRecord:
         """Append one record to the chain and commit it before returning."""
-        content = [
-            _now(),
-            consumer,
-            service,
-            purpose,
-            params_digest,
-            request_hash,
-            message_id,
-            case_id,
-            officer,
-            _json_list(fields),
-            _json_list(withheld),
-            _json_list(masked),
+        pending = self._commit(
+            [
+                _now(),
+                consumer,
+                service,
+                purpose,
+                params_digest,
+                request_hash,
+                message_id,
+                case_id,
+                officer,
+                _json_list(fields),
+                _json_list(withheld),
+                _json_list(masked),
+                rows,
+                outcome,
+                status,
+                reason,
+            ]
+        )
+        return AuditRecord(
+            pending.seq,
+            *pending.content[:9],
+            list(fields),
+            list(withheld),
+            list(masked),
             rows,
             outcome,
             status,
             reason,
-        ]
+            pending.prev,
+            pending.hash,
+        )
+
+    def write(
+        self,
+        *,
+        service: str,
+        outcome: str,
+        status: int,
+        consumer: str | None = None,
+        purpose: str | None = None,
+        params_digest: str | None = None,
+        request_hash: str | None = None,
+        message_id: str | None = None,
+        case_id: str | None = None,
+        officer: str | None = None,
+        fields: Sequence[str] = (),
+        withheld: Sequence[str] = (),
+        masked: Sequence[str] = (),
+        rows: int = 0,
+        reason: str | None = None,
+    ) -> tuple[int, str]:
+        """:meth:`append` for callers that need no :class:`AuditRecord` back (the gateway, once
+        per call): the record is chained and committed alike; returns its ``(seq, hash)``."""
+        pending = self._commit(
+            [
+                _now(),
+                consumer,
+                service,
+                purpose,
+                params_digest,
+                request_hash,
+                message_id,
+                case_id,
+                officer,
+                _json_list(fields),
+                _json_list(withheld),
+                _json_list(masked),
+                rows,
+                outcome,
+                status,
+                reason,
+            ]
+        )
+        return pending.seq, pending.hash
+
+    def _commit(self, content: list[Any]) -> _Pending:
+        """Queue ``content`` for the group commit and return once it is committed."""
         pending = _Pending(content)
         with self._queue_lock:
             self._queue.append(pending)
@@ -361,20 +422,7 @@ class AuditLog:
                 self._write(batch)
         if pending.error is not None:
             raise pending.error
-        seq, prev, h = pending.seq, pending.prev, pending.hash
-        return AuditRecord(
-            seq,
-            *content[:9],
-            list(fields),
-            list(withheld),
-            list(masked),
-            rows,
-            outcome,
-            status,
-            reason,
-            prev,
-            h,
-        )
+        return pending
 
     def _write(self, batch: list[_Pending]) -> None:
         """Chain and insert ``batch`` in one transaction (caller holds the write lock)."""

@@ -30,7 +30,6 @@ import os
 import random
 import secrets
 import time
-import uuid
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -78,8 +77,11 @@ os.register_at_fork(after_in_child=lambda: _ids.seed(secrets.randbits(128)))
 
 
 def _new_message_id() -> str:
-    """A random UUID4 as 32 hex digits (what ``uuid.uuid4().hex`` gives)."""
-    return uuid.UUID(int=_ids.getrandbits(128), version=4).hex
+    """A random UUID4 as 32 hex digits (what ``uuid.uuid4().hex`` gives): the version and variant
+    bits set as ``uuid.UUID(int=..., version=4)`` sets them."""
+    n = _ids.getrandbits(128)
+    n = (n & ~(0xC000 << 48) | (0x8000 << 48)) & ~(0xF000 << 64) | (4 << 76)
+    return f"{n:032x}"
 
 
 def _unquote_plus(text: str) -> str:
@@ -458,7 +460,7 @@ class Gateway:
             out = self._serve(call.consumer, call)
         out.body["request_hash"] = call.request_hash
         try:
-            self.audit.append(
+            self.audit.write(
                 consumer=call.consumer.id if call.consumer else None,
                 service=call.service_id,
                 purpose=call.purpose,
