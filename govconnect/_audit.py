@@ -239,6 +239,7 @@ class AuditLog:
         except sqlite3.Error as exc:
             raise ConfigurationError(f"cannot open audit log {str(path)!r}: {exc}") from exc
         self._lock = threading.Lock()
+        self._writer = self._conn.cursor()  # used under ``_lock`` only: no cursor per append
         self._head: tuple[int, str] | None = None
         self._queue: list[_Pending] = []
         self._queue_lock = threading.Lock()
@@ -437,15 +438,16 @@ class AuditLog:
                 prev = p.hash
                 rows.append((p.seq, *p.content, p.prev, p.hash))
             try:
+                writer = self._writer
                 if len(rows) == 1:  # one INSERT is its own transaction (the trigger included)
-                    self._conn.execute(self._insert, rows[0])
+                    writer.execute(self._insert, rows[0])
                 else:
-                    self._conn.execute("BEGIN IMMEDIATE")
+                    writer.execute("BEGIN IMMEDIATE")
                     try:
-                        self._conn.executemany(self._insert, rows)
-                        self._conn.execute("COMMIT")
+                        writer.executemany(self._insert, rows)
+                        writer.execute("COMMIT")
                     except BaseException:
-                        self._conn.execute("ROLLBACK")
+                        writer.execute("ROLLBACK")
                         raise
             except sqlite3.IntegrityError:
                 self._head = None  # another process appended first: re-read the head, retry
