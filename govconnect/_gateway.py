@@ -18,6 +18,7 @@ services plus the discovery and operations paths, so what is documented is what 
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import hashlib
@@ -25,13 +26,17 @@ import hmac
 import itertools
 import json
 import logging
+import os
+import random
 import secrets
 import time
-import uuid
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 import orjson
 from starlette.applications import Starlette
@@ -61,6 +66,49 @@ __all__ = ["Gateway", "canonical_request", "create_app", "request_hash"]
 log = logging.getLogger("govconnect.gateway")
 
 _MAX_HEADER = 128
+_WORKERS = 40  # threads for legacy calls, as many as Starlette's default thread limiter allows
+
+# Message ids the gateway makes up for calls that sent none. They only correlate a call with its
+# audit record (a consumer may choose its own), so they need to be unique, not unpredictable:
+# a seeded generator (re-seeded in forked workers) saves the ``getrandom`` system call of
+# ``uuid4`` — a call that also hands the GIL to the worker threads.
+_ids = random.Random(secrets.randbits(128))
+os.register_at_fork(after_in_child=lambda: _ids.seed(secrets.randbits(128)))
+
+
+def _new_message_id() -> str:
+    """A random UUID4 as 32 hex digits (what ``uuid.uuid4().hex`` gives): the version and variant
+    bits set as ``uuid.UUID(int=..., version=4)`` sets them."""
+    n = _ids.getrandbits(128)
+    n = (n & ~(0xC000 << 48) | (0x8000 << 48)) & ~(0xF000 << 64) | (4 << 76)
+    return f"{n:032x}"
+
+
+def _unquote_plus(text: str) -> str:
+    """One name or value of a query string, decoded as ``urllib.parse.parse_qsl`` does."""
+    if "+" in text:
+        text = text.replace("+", " ")
+    return unquote(text) if "%" in text else text
+
+
+# The stated purpose is one of a few configured phrases, percent-encoded UTF-8 (slow to decode in
+# Python): decoded once each. Only ``purpose`` is cached, never a service parameter.
+_unquote_purpose = lru_cache(maxsize=256)(_unquote_plus)
+
+
+def _parse_query(raw: bytes) -> list[tuple[str, str]]:
+    """``parse_qsl(raw.decode("latin-1"), keep_blank_values=True)`` — what Starlette's
+    ``request.query_params`` is built from — with the ``purpose`` value's decoding cached."""
+    pairs: list[tuple[str, str]] = []
+    if not raw:
+        return pairs
+    for part in raw.decode("latin-1").split("&"):
+        if not part:
+            continue
+        name, _, value = part.partition("=")
+        name = _unquote_plus(name)
+        pairs.append((name, _unquote_purpose(value) if name == "purpose" else _unquote_plus(value)))
+    return pairs
 
 
 def canonical_request(
@@ -180,6 +228,16 @@ class Gateway:
         for name in sorted({s.connector.name for s in self.services}):
             self.connectors[name] = registry.connector(name, settings_overlay.get(name))
         self.metrics = Metrics()
+        cert_header = self.settings.client_cert_header
+        self._cert_header = cert_header.lower().encode("latin-1") if cert_header else None
+        self._wanted_headers = frozenset(
+            {b"authorization", b"x-message-id", b"x-case-id", b"x-handling-officer"}
+            | ({self._cert_header} if self._cert_header else set())
+        )
+        # Service calls hop to these threads with ``loop.run_in_executor``: the same one hop per
+        # call as ``run_in_threadpool``, at about half its CPU cost (no AnyIO limiter and
+        # cancel scopes around it). Threads start when first needed.
+        self._executor = ThreadPoolExecutor(_WORKERS, thread_name_prefix="govconnect-gateway")
         self._page_key = secrets.token_bytes(32)  # signs next_page tokens of this process
         self.openapi = to_openapi(
             self.services, title=self.settings.title, max_page_size=self.settings.max_page_size
@@ -189,6 +247,7 @@ class Gateway:
         self.app = self._build_app()
 
     def close(self) -> None:
+        self._executor.shutdown(wait=True)
         for connector in self.connectors.values():
             connector.close()
         if self._owns_audit:
@@ -197,14 +256,16 @@ class Gateway:
     # --- app ----------------------------------------------------------------------------------
 
     def _build_app(self) -> Starlette:
+        # Service calls are nearly all the traffic: their route is tried second, right after the
+        # one path it would otherwise swallow (Starlette tries routes in order, one regex each).
         routes = [
+            Route("/services/allowed", self._list_allowed),
+            Route("/services/{service_id:path}", self._call),
+            Route("/services", self._list_all),
             Route("/healthz", self._healthz),
             Route("/readyz", self._readyz),
             Route("/metrics", self._metrics),
             Route("/openapi.json", self._openapi),
-            Route("/services", self._list_all),
-            Route("/services/allowed", self._list_allowed),
-            Route("/services/{service_id:path}", self._call),
         ]
         return Starlette(routes=routes)
 
@@ -262,7 +323,7 @@ class Gateway:
 
         Audited like a service call (a refused one too): a credential that is tried here leaves
         the same trace as one tried on a service."""
-        message_id = _header(request.headers, "x-message-id") or uuid.uuid4().hex
+        message_id = _header(request.headers, "x-message-id") or _new_message_id()
         try:
             consumer = self._authenticate(request)
         except AuthenticationError as exc:
@@ -315,27 +376,49 @@ class Gateway:
         subject = request.headers.get(header) if header else None
         return self.policy.authenticate(request.headers.get("authorization"), subject)
 
+    def _call_headers(self, request: Request) -> dict[bytes, str]:
+        """The headers a service call reads, in one pass over the raw list (the first of each
+        name counts, as ``request.headers.get`` has it): a missing header costs no KeyError."""
+        wanted = self._wanted_headers
+        found: dict[bytes, str] = {}
+        for name, value in request.scope["headers"]:
+            if name in wanted and name not in found:
+                found[name] = value.decode("latin-1")
+        return found
+
     # --- service calls ------------------------------------------------------------------------
 
     async def _call(self, request: Request) -> Response:
         started = time.perf_counter()
         service_id = request.path_params["service_id"]
-        query = request.query_params
-        raw_purpose = query.get("purpose")
-        purpose = raw_purpose or None  # an empty purpose states none
-        page = query.get("page")
-        page_size = query.get("page_size")
+        # As Starlette's QueryParams: the last value of a reserved parameter counts; a service
+        # parameter given twice is a list, in the order given.
+        reserved: dict[str, str] = {}
         params: dict[str, str | list[str]] = {}
-        for key in query:
-            if key not in GATEWAY_PARAMETERS:
-                values = query.getlist(key)
-                params[key] = values[0] if len(values) == 1 else values
-        headers = request.headers
-        message_id = _header(headers, "x-message-id") or uuid.uuid4().hex
+        for key, value in _parse_query(request.scope["query_string"]):
+            if key in GATEWAY_PARAMETERS:
+                reserved[key] = value
+            elif key not in params:
+                params[key] = value
+            else:
+                seen = params[key]
+                if isinstance(seen, list):
+                    seen.append(value)
+                else:
+                    params[key] = [seen, value]
+        raw_purpose = reserved.get("purpose")
+        purpose = raw_purpose or None  # an empty purpose states none
+        page = reserved.get("page")
+        page_size = reserved.get("page_size")
+        headers = self._call_headers(request)
+        message_id = _header(headers, b"x-message-id") or _new_message_id()
         consumer: Consumer | None = None
         refusal: _Outcome | None = None
         try:
-            consumer = self._authenticate(request)
+            cert = self._cert_header
+            consumer = self.policy.authenticate(
+                headers.get(b"authorization"), headers.get(cert) if cert else None
+            )
         except AuthenticationError as exc:
             refusal = _error(401, "unauthenticated", exc.reason, exc.problems)
         call = _Call(
@@ -347,8 +430,8 @@ class Gateway:
             page=page,
             page_size=page_size,
             message_id=message_id,
-            case_id=_header(headers, "x-case-id"),
-            officer=_header(headers, "x-handling-officer"),
+            case_id=_header(headers, b"x-case-id"),
+            officer=_header(headers, b"x-handling-officer"),
         )
         call.request_hash = request_hash(
             service=service_id,
@@ -360,7 +443,8 @@ class Gateway:
             message_id=message_id,
         )
         # one worker-thread hop for the legacy call, the audit append and the encoding
-        out, body = await run_in_threadpool(self._handle, call, refusal)
+        loop = asyncio.get_running_loop()
+        out, body = await loop.run_in_executor(self._executor, self._handle, call, refusal)
         known = service_id if service_id in self.routes else "(unknown)"
         self.metrics.observe(known, out, time.perf_counter() - started)
         reply_headers = {"X-Request-Hash": call.request_hash, "X-Message-Id": message_id}
@@ -376,7 +460,7 @@ class Gateway:
             out = self._serve(call.consumer, call)
         out.body["request_hash"] = call.request_hash
         try:
-            self.audit.append(
+            self.audit.write(
                 consumer=call.consumer.id if call.consumer else None,
                 service=call.service_id,
                 purpose=call.purpose,
@@ -466,7 +550,7 @@ class Gateway:
         return size
 
 
-def _header(headers: Mapping[str, str], name: str) -> str | None:
+def _header(headers: Mapping[Any, str], name: Any) -> str | None:
     value = headers.get(name)
     return value[:_MAX_HEADER] if value else None
 

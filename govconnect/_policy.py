@@ -65,11 +65,24 @@ HASH_NAME = "sm3" if "sm3" in hashlib.algorithms_available else "sha256"
 _HASH_RE = re.compile(r"^(sm3|sha256):[0-9a-f]{64}$")
 
 
+# Fresh hash objects are copied from these: ``hashlib.new(name)`` looks the algorithm up in
+# OpenSSL on every call, a copy does not (same digest, a few µs less per request).
+_PROTOTYPES = {name: hashlib.new(name) for name in {HASH_NAME, "sha256"}}
+
+
+def new_hash(name: str = HASH_NAME) -> Any:
+    """An empty hash object of ``name`` (``sm3`` or ``sha256``)."""
+    proto = _PROTOTYPES.get(name)
+    return proto.copy() if proto is not None else hashlib.new(name)
+
+
 def digest(data: bytes | str) -> str:
     """Hex SM3 digest (SHA-256 where the platform's OpenSSL lacks SM3): request hashes, audit
     chain, parameter digests and token hashes all use this one function."""
     raw = data.encode("utf-8") if isinstance(data, str) else data
-    return hashlib.new(HASH_NAME, raw).hexdigest()
+    h = _PROTOTYPES[HASH_NAME].copy()
+    h.update(raw)
+    return h.hexdigest()
 
 
 def hash_token(token: str, algorithm: str | None = None) -> str:
@@ -300,7 +313,9 @@ class Policy:
                 )
             raw = token.encode("utf-8")
             for alg in self._algorithms:
-                found = self._by_token.get(f"{alg}:{hashlib.new(alg, raw).hexdigest()}")
+                h = new_hash(alg)
+                h.update(raw)
+                found = self._by_token.get(f"{alg}:{h.hexdigest()}")
                 if found is not None:
                     return found
             raise AuthenticationError("the token is not held by any consumer of this gateway")
