@@ -86,8 +86,10 @@ class DeliveryWorker:
     """Claims due batches from ``outbox`` and sends them with ``client`` (one attempt each).
 
     The client's own retry policy is bypassed: retries are durable, scheduled in the outbox by
-    ``policy`` so they survive restarts. ``lease`` must exceed the time to send ``prefetch``
-    batches (claimed together, sent one after another) at the client's request timeout.
+    ``policy`` so they survive restarts. ``lease`` must exceed the time to send ``2 * prefetch``
+    batches (a worker holds up to that many, claimed ``prefetch`` at a time and sent one after
+    another) at the client's request timeout; a lease that runs out early only causes a re-send
+    under the same key, which the platform refuses as a duplicate.
     Events go to ``pm`` (the ``exchange_event`` hook) and/or ``on_event``, or to the outbox's.
     """
 
@@ -162,19 +164,30 @@ class DeliveryWorker:
         """Record the outcome in the outbox, count it, and tell the observers."""
         self._settle_many([(batch, outcome)], stats)
 
-    def _settle_many(self, settled: Sequence[tuple[Batch, _Outcome]], stats: DeliveryStats) -> None:
-        """Record outcomes in order; consecutive deliveries share one transaction."""
+    def _settle_many(
+        self,
+        settled: Sequence[tuple[Batch, _Outcome]],
+        stats: DeliveryStats,
+        emit: Callable[..., None] | None = None,
+    ) -> None:
+        """Record outcomes in order; consecutive deliveries share one transaction.
+
+        ``emit`` replaces :meth:`_emit` for the events (the pipeline holds them until its
+        transaction commits)."""
+        emit = emit or self._emit
         delivered: list[tuple[Batch, bool]] = []
         for batch, outcome in settled:
             if outcome.verdict == "delivered":
                 delivered.append((batch, outcome.duplicate))
                 continue
-            self._flush_delivered(delivered, stats)
+            self._flush_delivered(delivered, stats, emit)
             delivered = []
-            self._settle_failure(batch, outcome, stats)
-        self._flush_delivered(delivered, stats)
+            self._settle_failure(batch, outcome, stats, emit)
+        self._flush_delivered(delivered, stats, emit)
 
-    def _flush_delivered(self, delivered: list[tuple[Batch, bool]], stats: DeliveryStats) -> None:
+    def _flush_delivered(
+        self, delivered: list[tuple[Batch, bool]], stats: DeliveryStats, emit: Callable[..., None]
+    ) -> None:
         if not delivered:
             return
         self.outbox.mark_delivered_many(delivered)
@@ -182,9 +195,11 @@ class DeliveryWorker:
             stats.batches_delivered += 1
             stats.records_delivered += len(batch.ids)
             stats.duplicates += int(duplicate)
-            self._emit(EventKind.DELIVERED, batch, extra={"duplicate": duplicate})
+            emit(EventKind.DELIVERED, batch, extra={"duplicate": duplicate})
 
-    def _settle_failure(self, batch: Batch, outcome: _Outcome, stats: DeliveryStats) -> None:
+    def _settle_failure(
+        self, batch: Batch, outcome: _Outcome, stats: DeliveryStats, emit: Callable[..., None]
+    ) -> None:
         exc = outcome.error
         if exc is not None:
             name = (
@@ -194,7 +209,7 @@ class DeliveryWorker:
         if outcome.verdict == "retry":
             self.outbox.reschedule(batch, outcome.delay, str(exc))
             stats.retries += 1
-            self._emit(EventKind.RETRIED, batch, error=str(exc), extra={"delay": outcome.delay})
+            emit(EventKind.RETRIED, batch, error=str(exc), extra={"delay": outcome.delay})
         else:
             dead_id = self.outbox.bury(batch, outcome.reason, getattr(exc, "problems", ()))
             stats.dead_lettered += 1
@@ -205,7 +220,7 @@ class DeliveryWorker:
                 outcome.reason,
                 extra={"dead_letter": dead_id},
             )
-            self._emit(
+            emit(
                 EventKind.DEAD_LETTERED, batch, error=outcome.reason, extra={"dead_letter": dead_id}
             )
 
@@ -214,48 +229,56 @@ class DeliveryWorker:
     ) -> int:
         """Deliver due batches back to back; returns how many were sent (0: nothing was due).
 
-        Batches are claimed ``prefetch`` at a time (one fsync for all of them) by a helper thread,
-        which also records each outcome, while the calling thread keeps the wire busy: the
-        outbox's bookkeeping hides behind the network. Batches are sent in claim order, so per-
-        target order holds; when one must wait for a retry, the queued batches of its target are
-        given back unsent and wait behind it.
+        A helper thread does the outbox's bookkeeping while the calling thread keeps the wire
+        busy, so it hides behind the network: it claims ``prefetch`` batches at a time, as soon
+        as no more than ``prefetch`` are left to send, and in the same transaction (one commit,
+        one fsync) records the outcomes that accumulated since its last one. Batches are sent in
+        claim order, so per-target order holds; when one must wait for a retry, its outcome is
+        recorded at once and the queued batches of its target are given back unsent.
         """
         sent = 0
         queue: deque[Batch] = deque()
         refill: Future[list[Batch]] | None = None
 
-        def claim() -> list[Batch]:
-            return self.outbox.claim_many(
-                self.worker_id, self.prefetch, batch_size=self.batch_size, lease=self.lease
-            )
-
         # Outcomes wait in ``pending`` for the helper, which records all that have accumulated
-        # in one go (one transaction for a run of deliveries), in the order they happened.
+        # in one go, in the order they happened, together with its next claim if it has one.
         pending: list[tuple[Batch, _Outcome]] = []
         pending_lock = threading.Lock()
-        flush_queued = False
 
-        def flush() -> None:
-            nonlocal flush_queued
+        def work(claim: bool) -> list[Batch]:
             with pending_lock:
                 todo = pending[:]
                 pending.clear()
-                flush_queued = False
             stats = DeliveryStats()
+            events: list[tuple[tuple[Any, ...], dict[str, Any]]] = []
+            batches: list[Batch] = []
+            failure: Exception | None = None
             try:
-                self._settle_many(todo, stats)
-            except Exception:  # the batches stay leased: re-sent under their keys later
-                log.exception("recording the outcome of %d batch(es) failed", len(todo))
+                with self.outbox.transaction():
+                    try:
+                        self._settle_many(todo, stats, lambda *a, **k: events.append((a, k)))
+                    except Exception:  # the batches stay leased: re-sent under their keys later
+                        log.exception("recording the outcome of %d batch(es) failed", len(todo))
+                    if claim:
+                        try:
+                            batches = self.outbox.claim_many(
+                                self.worker_id,
+                                self.prefetch,
+                                batch_size=self.batch_size,
+                                lease=self.lease,
+                            )
+                        except Exception as exc:  # what was recorded above still commits
+                            failure = exc
+            except Exception:
+                if todo:
+                    log.exception("recording the outcome of %d batch(es) failed", len(todo))
+                raise
+            for args, kwargs in events:
+                self._emit(*args, **kwargs)
             report(stats)
-
-        def settle(batch: Batch, outcome: _Outcome) -> None:
-            nonlocal flush_queued
-            with pending_lock:
-                pending.append((batch, outcome))
-                if flush_queued:
-                    return
-                flush_queued = True
-            helper.submit(flush)
+            if failure is not None:
+                raise failure
+            return batches
 
         def release(batch: Batch) -> None:
             try:
@@ -264,33 +287,41 @@ class DeliveryWorker:
                 log.exception("giving back batch %s failed", batch.key)
 
         with ThreadPoolExecutor(1, thread_name_prefix="outbox-helper") as helper:
-            queue.extend(claim())
-            while queue:
-                if not running():
-                    break
-                if refill is None and len(queue) <= max(self.prefetch // 2, 1):
-                    refill = helper.submit(claim)
-                batch = queue.popleft()
-                self._emit(EventKind.SENT, batch)
-                outcome = self._attempt(batch)
-                settle(batch, outcome)
-                sent += 1
-                if outcome.verdict == "retry" and refill is not None:
+            try:
+                queue.extend(work(True))
+                while queue:
+                    if not running():
+                        break
+                    if refill is None and len(queue) <= self.prefetch:
+                        refill = helper.submit(work, True)
+                    batch = queue.popleft()
+                    self._emit(EventKind.SENT, batch)
+                    outcome = self._attempt(batch)
+                    with pending_lock:
+                        pending.append((batch, outcome))
+                    sent += 1
+                    if outcome.verdict == "retry":
+                        # record it before anything else is claimed: its target waits from now on
+                        if refill is not None:
+                            queue.extend(refill.result())
+                        refill = helper.submit(work, False)
+                        same = (batch.operation, batch.target)
+                        behind = [b for b in queue if (b.operation, b.target) == same]
+                        queue = deque(b for b in queue if (b.operation, b.target) != same)
+                        for waiting in behind:
+                            helper.submit(release, waiting)
+                        refill.result()
+                        refill = None
+                    if not queue and refill is not None:
+                        queue.extend(refill.result())
+                        refill = None
+                if refill is not None:
                     queue.extend(refill.result())
-                    refill = None
-                if outcome.verdict == "retry":
-                    same = (batch.operation, batch.target)
-                    behind = [b for b in queue if (b.operation, b.target) == same]
-                    queue = deque(b for b in queue if (b.operation, b.target) != same)
-                    for waiting in behind:
-                        helper.submit(release, waiting)
-                if not queue and refill is not None:
-                    queue.extend(refill.result())
-                    refill = None
-            if refill is not None:
-                queue.extend(refill.result())
-            for unsent in queue:
-                helper.submit(release, unsent)
+            finally:
+                for unsent in queue:
+                    helper.submit(release, unsent)
+                if pending:
+                    helper.submit(work, False)
         return sent
 
     def _emit(

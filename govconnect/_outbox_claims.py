@@ -11,6 +11,7 @@ id is at or below the highest ``last_id`` among the target's live batches (its *
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 import uuid
 from dataclasses import dataclass
@@ -103,8 +104,7 @@ def claim_one(
     if head is None:
         return None
     head_id, operation, target, user_id, case_id = head
-    last = _batch_end(conn, head, 1 if operation == "status" else batch_size)
-    ids, joined, created_at = _read(conn, operation, target, head_id, last)
+    ids, joined, created_at = _read_batch(conn, head, 1 if operation == "status" else batch_size)
     key = uuid.uuid4().hex
     conn.execute(
         "INSERT INTO outbox_batches (key, operation, target, first_id, last_id, user_id, case_id,"
@@ -172,6 +172,41 @@ def _read(
     return ids, joined, created_at
 
 
+def _read_batch(
+    conn: sqlite3.Connection, head: tuple[Any, ...], size: int
+) -> tuple[list[int], bytes, float]:
+    """Ids, joined payloads and oldest enqueue time of the batch that starts at ``head``: up to
+    ``size`` rows of its target, stopping before a row of that target with another user or case.
+
+    One pass reads and joins the first ``size`` rows of the target from ``head`` on and notes the
+    first row with another user or case; only when there is one (a rare mixed run) are the rows
+    before it read again on their own.
+    """
+    head_id, operation, target, user_id, case_id = head
+    count, offsets, joined, created_at, mismatch = conn.execute(
+        "SELECT count(*), group_concat(id - ?), CAST(group_concat(payload, ',') AS BLOB),"
+        " min(created_at), min(CASE WHEN user_id IS NOT ? OR case_id IS NOT ? THEN id END) FROM"
+        " (SELECT id, payload, created_at, user_id, case_id FROM outbox WHERE operation = ?"
+        " AND target = ? AND id >= ? ORDER BY id LIMIT ?)",
+        (head_id, user_id, case_id, operation, target, head_id, size),
+    ).fetchone()
+    if mismatch is not None:
+        return _read(conn, operation, target, head_id, mismatch - 1)
+    # The ids as offsets from the head, joined in the same pass as the payloads: for the usual
+    # batch of consecutive ids in order the text is "0,1,2,...", compared whole without parsing.
+    if offsets == _consecutive(count):
+        return list(range(head_id, head_id + count)), joined, created_at
+    ids = [head_id + int(offset) for offset in offsets.split(",")]
+    if ids != sorted(ids):
+        return _read(conn, operation, target, head_id, max(ids))
+    return ids, joined, created_at
+
+
+@functools.lru_cache(maxsize=16)
+def _consecutive(count: int) -> str:
+    return ",".join(map(str, range(count)))
+
+
 def _find_unclaimed(
     conn: sqlite3.Connection,
     blocked: set[tuple[str, str]],
@@ -213,16 +248,3 @@ def _find_unclaimed(
 
 
 _INLINE_TERMS = 64
-
-
-def _batch_end(conn: sqlite3.Connection, head: tuple[Any, ...], size: int) -> int:
-    """Last id of the batch that starts at ``head``: up to ``size`` rows of its target, stopping
-    before a row of that target with another user or case id (one pass over those rows)."""
-    head_id, operation, target, user_id, case_id = head
-    last, mismatch = conn.execute(
-        "SELECT max(id), min(CASE WHEN user_id IS NOT ? OR case_id IS NOT ? THEN id END) FROM"
-        " (SELECT id, user_id, case_id FROM outbox WHERE operation = ? AND target = ?"
-        " AND id >= ? ORDER BY id LIMIT ?)",
-        (user_id, case_id, operation, target, head_id, size),
-    ).fetchone()
-    return mismatch - 1 if mismatch is not None else last

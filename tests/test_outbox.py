@@ -470,3 +470,35 @@ def test_claims_join_payloads_in_id_order_and_fall_back_if_sqlite_did_not(
     ids, joined, _ = _read(Shuffled(outbox._conn()), "publish", CODE, 1, 5)
     assert ids == [1, 2, 3, 4, 5]
     assert orjson.loads(b"[" + joined + b"]") == records
+
+
+def test_a_batch_whose_ids_come_back_out_of_order_is_read_again_row_by_row(
+    outbox: Outbox,
+) -> None:
+    from govconnect._outbox_claims import _read_batch
+
+    records = [{"id": i, "name": f"张三, 第{i}号"} for i in range(5)]
+    outbox.enqueue(CODE, records)
+    outbox.enqueue("111112001/2002", [{"id": 99}])  # another target: ids no longer all one run
+
+    class Shuffled:
+        """A connection whose one-pass batch read joins out of order, as SQLite may in theory."""
+
+        def __init__(self, conn: sqlite3.Connection) -> None:
+            self.conn = conn
+
+        def execute(self, sql: str, params: Any = ()) -> Any:
+            cursor = self.conn.execute(sql, params)
+            if "group_concat(id - ?)" not in sql:
+                return cursor
+            count, _, joined, created, mismatch = cursor.fetchone()
+            row = (count, "1,0,2,3,4", joined, created, mismatch)
+            return type("Row", (), {"fetchone": lambda self: row})()
+
+    head = (1, "publish", CODE, None, None)
+    ids, joined, _ = _read_batch(Shuffled(outbox._conn()), head, 500)
+    assert ids == [1, 2, 3, 4, 5]
+    assert orjson.loads(b"[" + joined + b"]") == records
+    ids, joined, _ = _read_batch(outbox._conn(), head, 500)  # the usual path: no parsing
+    assert ids == [1, 2, 3, 4, 5]
+    assert orjson.loads(b"[" + joined + b"]") == records
