@@ -173,6 +173,45 @@ class VerifyReport:
     problems: list[AuditIntegrityError] = field(default_factory=list)
 
 
+def _content(
+    *,
+    service: str,
+    outcome: str,
+    status: int,
+    consumer: str | None = None,
+    purpose: str | None = None,
+    params_digest: str | None = None,
+    request_hash: str | None = None,
+    message_id: str | None = None,
+    case_id: str | None = None,
+    officer: str | None = None,
+    fields: Sequence[str] = (),
+    withheld: Sequence[str] = (),
+    masked: Sequence[str] = (),
+    rows: int = 0,
+    reason: str | None = None,
+) -> list[Any]:
+    """One record's columns in chain order (the one place that order is written down)."""
+    return [
+        _now(),
+        consumer,
+        service,
+        purpose,
+        params_digest,
+        request_hash,
+        message_id,
+        case_id,
+        officer,
+        _json_list(fields),
+        _json_list(withheld),
+        _json_list(masked),
+        rows,
+        outcome,
+        status,
+        reason,
+    ]
+
+
 def _now() -> str:
     # ``isoformat`` is several times faster than ``strftime`` and gives the same text
     # (``2026-03-01T08:00:00.000000Z``) once its ``+00:00`` suffix is swapped for ``Z``.
@@ -312,56 +351,20 @@ class AuditLog:
 
     # --- writing ------------------------------------------------------------------------------
 
-    def append(
-        self,
-        *,
-        service: str,
-        outcome: str,
-        status: int,
-        consumer: str | None = None,
-        purpose: str | None = None,
-        params_digest: str | None = None,
-        request_hash: str | None = None,
-        message_id: str | None = None,
-        case_id: str | None = None,
-        officer: str | None = None,
-        fields: Sequence[str] = (),
-        withheld: Sequence[str] = (),
-        masked: Sequence[str] = (),
-        rows: int = 0,
-        reason: str | None = None,
-    ) -> AuditRecord:
-        """Append one record to the chain and commit it before returning."""
-        pending = self._commit(
-            [
-                _now(),
-                consumer,
-                service,
-                purpose,
-                params_digest,
-                request_hash,
-                message_id,
-                case_id,
-                officer,
-                _json_list(fields),
-                _json_list(withheld),
-                _json_list(masked),
-                rows,
-                outcome,
-                status,
-                reason,
-            ]
-        )
+    def append(self, **call: Any) -> AuditRecord:
+        """Append one record to the chain, commit it, and return it as read back would be.
+
+        Takes the keywords of :meth:`write`; use :meth:`write` on hot paths that need no record.
+        """
+        pending = self._commit(_content(**call))
+        c = pending.content
         return AuditRecord(
             pending.seq,
-            *pending.content[:9],
-            list(fields),
-            list(withheld),
-            list(masked),
-            rows,
-            outcome,
-            status,
-            reason,
+            *c[:9],
+            json.loads(c[9]),
+            json.loads(c[10]),
+            json.loads(c[11]),
+            *c[12:16],
             pending.prev,
             pending.hash,
         )
@@ -385,27 +388,26 @@ class AuditLog:
         rows: int = 0,
         reason: str | None = None,
     ) -> tuple[int, str]:
-        """:meth:`append` for callers that need no :class:`AuditRecord` back (the gateway, once
-        per call): the record is chained and committed alike; returns its ``(seq, hash)``."""
+        """Append one record to the chain and commit it before returning its ``(seq, hash)``
+        (the gateway calls this once per request)."""
         pending = self._commit(
-            [
-                _now(),
-                consumer,
-                service,
-                purpose,
-                params_digest,
-                request_hash,
-                message_id,
-                case_id,
-                officer,
-                _json_list(fields),
-                _json_list(withheld),
-                _json_list(masked),
-                rows,
-                outcome,
-                status,
-                reason,
-            ]
+            _content(
+                service=service,
+                outcome=outcome,
+                status=status,
+                consumer=consumer,
+                purpose=purpose,
+                params_digest=params_digest,
+                request_hash=request_hash,
+                message_id=message_id,
+                case_id=case_id,
+                officer=officer,
+                fields=fields,
+                withheld=withheld,
+                masked=masked,
+                rows=rows,
+                reason=reason,
+            )
         )
         return pending.seq, pending.hash
 

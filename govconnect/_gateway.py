@@ -355,7 +355,7 @@ class Gateway:
     ) -> bool:
         try:
             await run_in_threadpool(
-                lambda: self.audit.append(
+                lambda: self.audit.write(
                     consumer=consumer,
                     service=DISCOVERY_SERVICE,
                     outcome=outcome,

@@ -231,11 +231,6 @@ class IntakeJournal:
                 (connector, since.isoformat()),
             )
 
-    def counts(self) -> dict[str, int]:
-        with self._lock:
-            rows = self._db.execute("SELECT outcome, COUNT(*) FROM intake_cases GROUP BY outcome")
-            return dict(rows.fetchall())
-
     def close(self) -> None:
         with self._lock:
             self._db.close()

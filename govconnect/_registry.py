@@ -49,12 +49,6 @@ class Registry:
         found = [svc for cls in classes for svc in cls.services().values()]
         return sorted(found, key=lambda s: (s.code, s.qualified_name))
 
-    def service_by_code(self, code: str) -> Service:
-        for svc in self.services():
-            if svc.code == code:
-                return svc
-        raise ConfigurationError(f"no loaded service has resource code {code!r}")
-
     def connector_class(self, name: str) -> type[Connector]:
         try:
             return self.connectors[name]
