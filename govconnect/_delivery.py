@@ -89,7 +89,8 @@ class DeliveryWorker:
     ``policy`` so they survive restarts. ``lease`` must exceed the time to send ``2 * prefetch``
     batches (a worker holds up to that many, claimed ``prefetch`` at a time and sent one after
     another) at the client's request timeout; a lease that runs out early only causes a re-send
-    under the same key, which the platform refuses as a duplicate.
+    under the same key, which the platform refuses as a duplicate. ``batch_size`` (default: the
+    outbox's) caps the records per request when small rows are combined; a row is never split.
     Events go to ``pm`` (the ``exchange_event`` hook) and/or ``on_event``, or to the outbox's.
     """
 
@@ -99,9 +100,9 @@ class DeliveryWorker:
         client: ExchangeClient,
         *,
         policy: RetryPolicy = OUTBOX_POLICY,
-        batch_size: int = 500,
+        batch_size: int | None = None,
         lease: float = 60.0,
-        prefetch: int = 4,
+        prefetch: int = 32,
         pm: Any = None,
         on_event: Callable[[ExchangeEvent], None] | None = None,
         worker_id: str | None = None,
@@ -110,7 +111,7 @@ class DeliveryWorker:
         self.outbox = outbox
         self.client = client
         self.policy = policy
-        self.batch_size = batch_size
+        self.batch_size = outbox.batch_size if batch_size is None else batch_size
         self.lease = lease
         self.prefetch = max(prefetch, 1)
         self.observers = Observers(pm, on_event) if pm or on_event else outbox.observers
@@ -120,13 +121,13 @@ class DeliveryWorker:
     # --- one batch -----------------------------------------------------------------------------
 
     def run_once(self, stats: DeliveryStats | None = None) -> int:
-        """Claim and deliver one due batch; returns how many rows it held (0: nothing due)."""
+        """Claim and deliver one due batch; returns how many records it held (0: nothing due)."""
         batch = self._claim()
         if batch is None:
             return 0
         self._emit(EventKind.SENT, batch)
         self._settle(batch, self._attempt(batch), stats if stats is not None else DeliveryStats())
-        return len(batch.ids)
+        return batch.records
 
     def _claim(self) -> Batch | None:
         return self.outbox.claim(self.worker_id, batch_size=self.batch_size, lease=self.lease)
@@ -193,7 +194,7 @@ class DeliveryWorker:
         self.outbox.mark_delivered_many(delivered)
         for batch, duplicate in delivered:
             stats.batches_delivered += 1
-            stats.records_delivered += len(batch.ids)
+            stats.records_delivered += batch.records
             stats.duplicates += int(duplicate)
             emit(EventKind.DELIVERED, batch, extra={"duplicate": duplicate})
 
@@ -213,7 +214,7 @@ class DeliveryWorker:
         else:
             dead_id = self.outbox.bury(batch, outcome.reason, getattr(exc, "problems", ()))
             stats.dead_lettered += 1
-            stats.records_dead += len(batch.ids)
+            stats.records_dead += batch.records
             log.warning(
                 "batch %s dead-lettered: %s",
                 batch.key,
@@ -230,22 +231,24 @@ class DeliveryWorker:
         """Deliver due batches back to back; returns how many were sent (0: nothing was due).
 
         A helper thread does the outbox's bookkeeping while the calling thread keeps the wire
-        busy, so it hides behind the network: it claims ``prefetch`` batches at a time, as soon
-        as no more than ``prefetch`` are left to send, and in the same transaction (one commit,
-        one fsync) records the outcomes that accumulated since its last one. Batches are sent in
+        busy, so it hides behind the network: as soon as no more batches are left to send than
+        it claimed last time, it claims the next ones — 2 at first, so the first request goes out
+        at once, then twice as many each time up to ``prefetch`` — and in the same transaction
+        (one commit, one fsync) records the outcomes that accumulated since. Batches are sent in
         claim order, so per-target order holds; when one must wait for a retry, its outcome is
         recorded at once and the queued batches of its target are given back unsent.
         """
         sent = 0
         queue: deque[Batch] = deque()
         refill: Future[list[Batch]] | None = None
+        ahead = min(2, self.prefetch)  # how many the helper claims next
 
         # Outcomes wait in ``pending`` for the helper, which records all that have accumulated
         # in one go, in the order they happened, together with its next claim if it has one.
         pending: list[tuple[Batch, _Outcome]] = []
         pending_lock = threading.Lock()
 
-        def work(claim: bool) -> list[Batch]:
+        def work(claim: int) -> list[Batch]:
             with pending_lock:
                 todo = pending[:]
                 pending.clear()
@@ -263,7 +266,7 @@ class DeliveryWorker:
                         try:
                             batches = self.outbox.claim_many(
                                 self.worker_id,
-                                self.prefetch,
+                                claim,
                                 batch_size=self.batch_size,
                                 lease=self.lease,
                             )
@@ -288,12 +291,13 @@ class DeliveryWorker:
 
         with ThreadPoolExecutor(1, thread_name_prefix="outbox-helper") as helper:
             try:
-                queue.extend(work(True))
+                queue.extend(work(ahead))
                 while queue:
                     if not running():
                         break
-                    if refill is None and len(queue) <= self.prefetch:
-                        refill = helper.submit(work, True)
+                    if refill is None and len(queue) <= ahead:
+                        ahead = min(2 * ahead, self.prefetch)
+                        refill = helper.submit(work, ahead)
                     batch = queue.popleft()
                     self._emit(EventKind.SENT, batch)
                     outcome = self._attempt(batch)
@@ -304,7 +308,7 @@ class DeliveryWorker:
                         # record it before anything else is claimed: its target waits from now on
                         if refill is not None:
                             queue.extend(refill.result())
-                        refill = helper.submit(work, False)
+                        refill = helper.submit(work, 0)
                         same = (batch.operation, batch.target)
                         behind = [b for b in queue if (b.operation, b.target) == same]
                         queue = deque(b for b in queue if (b.operation, b.target) != same)
@@ -321,7 +325,7 @@ class DeliveryWorker:
                 for unsent in queue:
                     helper.submit(release, unsent)
                 if pending:
-                    helper.submit(work, False)
+                    helper.submit(work, 0)
         return sent
 
     def _emit(
@@ -340,7 +344,7 @@ class DeliveryWorker:
                 resource_code=batch.target if batch.operation == "publish" else None,
                 case_id=batch.case_id,
                 attempt=batch.attempt,
-                records=len(batch.ids),
+                records=batch.records,
                 error=error,
                 extra=extra or {},
             )

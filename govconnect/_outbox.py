@@ -1,8 +1,10 @@
 """The durable outbox: every outgoing exchange is committed to SQLite before anything is sent.
 
-One row per record (or per case status change) in ``outbox``; the delivery worker claims rows in
-batches inside ``BEGIN IMMEDIATE`` transactions, so several threads or processes can drain one file
-without sending a row twice at once. A batch gets its idempotency key when it is first claimed and
+Records enqueued together are stored in chunks of up to ``batch_size`` records, one row each in
+``outbox`` (a case status change is a row of its own): committing 100k records writes 200 rows, not
+100k, and the delivery worker reads and deletes one row per request instead of 500. The worker
+claims rows in batches inside ``BEGIN IMMEDIATE`` transactions, so several threads or processes can
+drain one file without sending a row twice at once. A batch gets its idempotency key when it is first claimed and
 keeps it for every retry, every crash and every replay: the platform refuses a re-send as a
 duplicate, which makes delivery exactly-once at the platform.
 
@@ -25,6 +27,7 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from itertools import islice, repeat
 from pathlib import Path
 from typing import Any
 
@@ -35,24 +38,31 @@ from ._client import status_body
 from ._events import EventKind, ExchangeEvent
 from ._exceptions import ConfigurationError, InvalidInputError, Problem
 from ._observers import Observers
-from ._outbox_claims import BATCHES_SCHEMA, Batch, claim_one
+from ._outbox_claims import BATCHES_SCHEMA, Batch, claim_batches
 
 __all__ = ["Batch", "DeadLetter", "Observers", "Outbox", "OutboxStatus"]
 
 log = logging.getLogger(__name__)
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS outbox_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+OUTBOX_TABLE = """
 CREATE TABLE IF NOT EXISTS outbox (
-    id              INTEGER PRIMARY KEY,
-    operation       TEXT NOT NULL,
-    target          TEXT NOT NULL,
-    payload         BLOB NOT NULL,
-    user_id         TEXT,
-    case_id         TEXT,
-    created_at      REAL NOT NULL,
-    next_attempt_at REAL NOT NULL
+    id         INTEGER PRIMARY KEY,
+    operation  TEXT NOT NULL,
+    target     TEXT NOT NULL,
+    user_id    TEXT,
+    case_id    TEXT,
+    records    INTEGER NOT NULL,
+    created_at REAL NOT NULL,
+    payload    BLOB NOT NULL
 );
+"""
+# The payload comes last: a chunk spills into overflow pages, and a column stored after it would
+# make every scan that reads only the small columns walk them.
+
+SCHEMA = (
+    OUTBOX_TABLE
+    + """
+CREATE TABLE IF NOT EXISTS outbox_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS outbox_delivered (
     batch_key    TEXT PRIMARY KEY,
     operation    TEXT NOT NULL,
@@ -80,11 +90,13 @@ CREATE TABLE IF NOT EXISTS outbox_dead (
     problems   TEXT NOT NULL
 );
 """
+)
+
 
 PAGE_SIZE = 16384
 
 _INSERT = (
-    "INSERT INTO outbox (operation, target, payload, user_id, case_id, created_at, next_attempt_at)"
+    "INSERT INTO outbox (operation, target, user_id, case_id, records, created_at, payload)"
     " VALUES (?, ?, ?, ?, ?, ?, ?)"
 )
 
@@ -121,7 +133,9 @@ class Outbox:
     """A durable outbox in one SQLite file (WAL mode); share one object between threads.
 
     ``synchronous`` is SQLite's ``PRAGMA synchronous``: ``FULL`` (default) survives power loss,
-    ``NORMAL`` survives a process crash (kill -9) and is faster. ``clock`` gives wall-clock seconds.
+    ``NORMAL`` survives a process crash (kill -9) and is faster. ``batch_size`` is how many records
+    enqueued together share a row, and so the size of the requests they usually go out in (the
+    delivery worker never splits a row; it combines small ones). ``clock`` gives wall-clock seconds.
     """
 
     def __init__(
@@ -129,6 +143,7 @@ class Outbox:
         path: str | os.PathLike[str],
         *,
         synchronous: str = "FULL",
+        batch_size: int = 500,
         busy_timeout: float = 30.0,
         pm: Any = None,
         on_event: Callable[[ExchangeEvent], None] | None = None,
@@ -138,6 +153,12 @@ class Outbox:
             raise ConfigurationError(
                 f"synchronous must be OFF/NORMAL/FULL/EXTRA, not {synchronous!r}"
             )
+        if not 1 <= batch_size <= P.MAX_BATCH_RECORDS:
+            raise ConfigurationError(
+                f"batch_size must be between 1 and {P.MAX_BATCH_RECORDS} (the platform's largest"
+                f" batch), not {batch_size}"
+            )
+        self.batch_size = batch_size
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.synchronous = synchronous.upper()
@@ -155,30 +176,48 @@ class Outbox:
                 conn.execute("INSERT INTO outbox_meta VALUES ('uid', ?)", (uuid.uuid4().hex,))
 
     def _migrate(self) -> None:
-        """Bring an outbox file of the first schema (claims stored on each row) up to this one:
-        its claimed rows become ``outbox_batches`` rows with the same keys, leases dropped."""
-        columns = {row[1] for row in self._conn().execute("PRAGMA table_info(outbox)")}
-        if "batch_key" not in columns:
+        """Bring an outbox file of an earlier schema up to this one, in one transaction.
+
+        First schema: claims stored on each row; its claimed rows become ``outbox_batches`` rows
+        with the same keys, leases dropped. Second schema: one record per row, payload before the
+        small columns; the rows are copied as chunks of one record, batches gain their row count.
+        """
+        if self._schema_current(self._conn()):
             return
         with self._write() as conn:
+            if self._schema_current(conn):  # another process migrated it meanwhile
+                return
+            columns = {row[1] for row in conn.execute("PRAGMA table_info(outbox)")}
+            batch_columns = {row[1] for row in conn.execute("PRAGMA table_info(outbox_batches)")}
+            if "row_count" not in batch_columns:
+                conn.execute(
+                    "ALTER TABLE outbox_batches ADD COLUMN row_count INTEGER NOT NULL DEFAULT 0"
+                )
+                conn.execute("UPDATE outbox_batches SET row_count = records")
+            if "batch_key" in columns:
+                conn.execute(
+                    "INSERT OR IGNORE INTO outbox_batches (key, operation, target, first_id,"
+                    " last_id, user_id, case_id, records, row_count, created_at, attempts,"
+                    " next_attempt_at, last_error) SELECT batch_key, operation, target, min(id),"
+                    " max(id), user_id, case_id, count(*), count(*), min(created_at),"
+                    " max(attempts), max(next_attempt_at), max(last_error)"
+                    " FROM outbox WHERE batch_key IS NOT NULL GROUP BY batch_key"
+                )
+                conn.execute("DROP INDEX IF EXISTS outbox_by_batch")
+            conn.execute("ALTER TABLE outbox RENAME TO outbox_previous")
+            conn.execute(OUTBOX_TABLE)
             conn.execute(
-                "INSERT OR IGNORE INTO outbox_batches (key, operation, target, first_id, last_id,"
-                " user_id, case_id, records, created_at, attempts, next_attempt_at, last_error)"
-                " SELECT batch_key, operation, target, min(id), max(id), user_id, case_id,"
-                " count(*), min(created_at), max(attempts), max(next_attempt_at), max(last_error)"
-                " FROM outbox WHERE batch_key IS NOT NULL GROUP BY batch_key"
+                "INSERT INTO outbox (id, operation, target, user_id, case_id, records, created_at,"
+                " payload) SELECT id, operation, target, user_id, case_id, 1, created_at,"
+                " CAST(payload AS BLOB)"
+                " FROM outbox_previous"
             )
-            conn.execute("DROP INDEX IF EXISTS outbox_by_batch")
-            for column in (
-                "attempts",
-                "batch_key",
-                "batch_end",
-                "lease_owner",
-                "lease_until",
-                "last_error",
-            ):
-                if column in columns:
-                    conn.execute(f"ALTER TABLE outbox DROP COLUMN {column}")
+            conn.execute("DROP TABLE outbox_previous")
+
+    @staticmethod
+    def _schema_current(conn: sqlite3.Connection) -> bool:
+        columns = {row[1] for row in conn.execute("PRAGMA table_info(outbox)")}
+        return "records" in columns
 
     # --- connections ---------------------------------------------------------------------------
 
@@ -274,38 +313,29 @@ class Outbox:
         case_id: str | None = None,
         within: Callable[[sqlite3.Connection], None] | None = None,
     ) -> range:
-        """Commit records for publishing to ``resource_code``; returns their outbox ids.
+        """Commit records for publishing to ``resource_code``; returns the ids of the rows that
+        hold them (one per ``batch_size`` records).
 
         All or nothing: a record that breaks the contract (not an object, a bad ``op``, a delete
         without ``id``, not JSON-serialisable) refuses the whole call, naming ``records[i]``.
         ``within(conn)`` runs inside the same transaction, so state that must move together with
         the records (a publishing bookmark) commits or rolls back with them.
         """
-        if not P.RESOURCE_CODE_PATTERN.match(resource_code):
-            raise InvalidInputError([Problem("resource_code", "pattern", "like 111112001/2001")])
-        now = self.clock()
-        dumps, ops = orjson.dumps, P.RECORD_OPS
+        _check_code(resource_code)
+        now, size = self.clock(), self.batch_size
 
         def rows() -> Iterator[tuple[Any, ...]]:
-            # The hot loop of a bulk enqueue: keep it to a type check, one lookup and the encoding.
-            for i, record in enumerate(records):
-                if type(record) is not dict:
-                    if not isinstance(record, Mapping):
-                        raise InvalidInputError([Problem(f"records[{i}]", "type", "an object")])
-                    record = dict(record)
-                op = record.get("op")
-                if op is not None:
-                    if op not in ops:
-                        raise InvalidInputError(
-                            [Problem(f"records[{i}].op", "enum", "upsert|delete")]
-                        )
-                    if op == "delete" and "id" not in record:
-                        raise InvalidInputError([Problem(f"records[{i}].id", "required", "delete")])
-                try:
-                    payload = dumps(record)
-                except TypeError as exc:
-                    raise InvalidInputError([Problem(f"records[{i}]", "json", str(exc))]) from exc
-                yield ("publish", resource_code, payload, user_id, case_id, now, now)
+            source, start = iter(records), 0
+            while chunk := list(islice(source, size)):
+                yield self._row(
+                    resource_code,
+                    _encode(_checked(chunk, start), start),
+                    len(chunk),
+                    user_id,
+                    case_id,
+                    now,
+                )
+                start += len(chunk)
 
         return self._insert(rows(), "publish", resource_code, case_id, within)
 
@@ -319,11 +349,26 @@ class Outbox:
     ) -> range:
         """Like :meth:`enqueue` for records the caller already encoded as JSON objects (the
         dataset publisher validates and encodes whole batches at once and is trusted here)."""
-        if not P.RESOURCE_CODE_PATTERN.match(resource_code):
-            raise InvalidInputError([Problem("resource_code", "pattern", "like 111112001/2001")])
-        now = self.clock()
-        rows = (("publish", resource_code, p, user_id, None, now, now) for p in payloads)
-        return self._insert(rows, "publish", resource_code, None, within)
+        _check_code(resource_code)
+        now, size = self.clock(), self.batch_size
+
+        def rows() -> Iterator[tuple[Any, ...]]:
+            chunk: list[bytes] = []
+            for payload in payloads:
+                chunk.append(payload)
+                if len(chunk) == size:
+                    yield self._row(resource_code, b",".join(chunk), size, user_id, None, now)
+                    chunk = []
+            if chunk:
+                yield self._row(resource_code, b",".join(chunk), len(chunk), user_id, None, now)
+
+        return self._insert(rows(), "publish", resource_code, None, within)
+
+    @staticmethod
+    def _row(
+        code: str, joined: bytes, records: int, user_id: str | None, case_id: str | None, now: float
+    ) -> tuple[Any, ...]:
+        return ("publish", code, user_id, case_id, records, now, joined)
 
     def enqueue_status(
         self,
@@ -342,7 +387,7 @@ class Outbox:
         body = orjson.dumps(status_body(status, result=result, reasons=reasons))
         now = self.clock()
         ids = self._insert(
-            iter([("status", case_id, body, user_id, case_id, now, now)]),
+            iter([("status", case_id, user_id, case_id, 1, now, body)]),
             "status",
             None,
             case_id,
@@ -358,8 +403,18 @@ class Outbox:
         case: str | None,
         within: Callable[[sqlite3.Connection], None] | None = None,
     ) -> range:
+        """Insert ``rows`` in one transaction; returns their ids. The ENQUEUED event counts the
+        records they hold."""
+        records = 0
+
+        def counted() -> Iterator[tuple[Any, ...]]:
+            nonlocal records
+            for row in rows:
+                records += row[4]
+                yield row
+
         with self._write() as conn:
-            cursor = conn.executemany(_INSERT, rows)
+            cursor = conn.executemany(_INSERT, counted())
             count = cursor.rowcount
             last = conn.execute("SELECT last_insert_rowid()").fetchone()[0] if count else 0
             if within is not None:
@@ -373,7 +428,7 @@ class Outbox:
                     operation,
                     resource_code=resource,
                     case_id=case,
-                    records=count,
+                    records=records,
                     extra={"last_id": ids[-1]},
                 )
             )
@@ -404,15 +459,8 @@ class Outbox:
         Batches of one target come back in order; the owner must send them in that order and give
         back (:meth:`release`) those behind one that has to wait for a retry.
         """
-        now = self.clock()
-        batches: list[Batch] = []
         with self._write() as conn:
-            for _ in range(count):
-                batch = claim_one(conn, owner, now, batch_size, lease, scan_limit)
-                if batch is None:
-                    break
-                batches.append(batch)
-        return batches
+            return claim_batches(conn, owner, self.clock(), count, batch_size, lease, scan_limit)
 
     def mark_delivered(self, batch: Batch, *, duplicate: bool = False) -> None:
         """The platform applied (or had already applied) the batch: it leaves the outbox."""
@@ -431,7 +479,7 @@ class Outbox:
                         batch.key,
                         batch.operation,
                         batch.target,
-                        len(batch.ids),
+                        batch.records,
                         batch.ids[0],
                         batch.ids[-1],
                         batch.attempt,
@@ -465,12 +513,23 @@ class Outbox:
             if not conn.execute("DELETE FROM outbox_batches WHERE key = ?", (batch.key,)).rowcount:
                 return None  # settled meanwhile by a worker that had reclaimed it
             rows = conn.execute(
-                "SELECT id, created_at, payload FROM outbox WHERE id BETWEEN ? AND ?"
+                "SELECT id, created_at, records, payload FROM outbox WHERE id BETWEEN ? AND ?"
                 " AND operation = ? AND target = ? ORDER BY id",
                 (*batch.span, batch.operation, batch.target),
             ).fetchall()
+            # One entry per row; a publish row's payload is kept as the JSON array of its records.
             entries = orjson.dumps(
-                [{"id": i, "created_at": c, "payload": orjson.Fragment(p)} for i, c, p in rows]
+                [
+                    {
+                        "id": i,
+                        "created_at": c,
+                        "records": n,
+                        "payload": orjson.Fragment(
+                            b"[%b]" % p if batch.operation == "publish" else p
+                        ),
+                    }
+                    for i, c, n, p in rows
+                ]
             )
             cursor = conn.execute(
                 "INSERT INTO outbox_dead (batch_key, operation, target, user_id, case_id, records,"
@@ -481,7 +540,7 @@ class Outbox:
                     batch.target,
                     batch.user_id,
                     batch.case_id,
-                    len(rows),
+                    sum(row[2] for row in rows),
                     entries,
                     batch.attempt,
                     self.clock(),
@@ -525,28 +584,26 @@ class Outbox:
                     )
                 ]
             for dead_id, key, operation, target, user_id, case_id, records, entries, *_ in rows:
-                entry_rows = orjson.loads(entries)
+                chunks = [_replayed(entry) for entry in orjson.loads(entries)]
                 conn.executemany(
                     _INSERT,
-                    [
-                        (operation, target, orjson.dumps(e["payload"]), user_id, case_id, now, now)
-                        for e in entry_rows
-                    ],
+                    [(operation, target, user_id, case_id, n, now, p) for n, p in chunks],
                 )
                 last = conn.execute("SELECT last_insert_rowid()").fetchone()[0]
                 conn.execute(
                     "INSERT INTO outbox_batches (key, operation, target, first_id, last_id,"
-                    " user_id, case_id, records, created_at, next_attempt_at)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    " user_id, case_id, records, row_count, created_at, next_attempt_at)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         key,
                         operation,
                         target,
-                        last - len(entry_rows) + 1,
+                        last - len(chunks) + 1,
                         last,
                         user_id,
                         case_id,
-                        len(entry_rows),
+                        sum(n for n, _ in chunks),
+                        len(chunks),
                         now,
                         now,
                     ),
@@ -572,7 +629,9 @@ class Outbox:
     def status(self) -> OutboxStatus:
         now = self.clock()
         conn = self._conn()
-        pending, oldest = conn.execute("SELECT count(*), min(created_at) FROM outbox").fetchone()
+        pending, oldest = conn.execute(
+            "SELECT coalesce(sum(records), 0), min(created_at) FROM outbox"
+        ).fetchone()
         in_flight, waiting = conn.execute(
             "SELECT coalesce(sum(CASE WHEN lease_until > ?1 THEN records END), 0),"
             " coalesce(sum(CASE WHEN coalesce(lease_until, 0) <= ?1 AND next_attempt_at > ?1"
@@ -598,7 +657,8 @@ class Outbox:
         )
 
     def pending(self) -> int:
-        return self._conn().execute("SELECT count(*) FROM outbox").fetchone()[0]
+        """Records (and status changes) not yet delivered nor dead-lettered."""
+        return self._conn().execute("SELECT coalesce(sum(records), 0) FROM outbox").fetchone()[0]
 
     def next_due(self) -> float | None:
         """When something may next be claimable (wall-clock), or None when the outbox is empty.
@@ -627,3 +687,68 @@ def _delete_rows(conn: sqlite3.Connection, batch: Batch) -> None:
         "DELETE FROM outbox WHERE id BETWEEN ? AND ? AND operation = ? AND target = ?",
         (*batch.span, batch.operation, batch.target),
     )
+
+
+def _replayed(entry: dict[str, Any]) -> tuple[int, bytes]:
+    """A dead letter's entry as a row again: its record count and payload. Entries written before
+    rows held chunks have no count and hold one record's object."""
+    payload = orjson.dumps(entry["payload"])
+    if "records" not in entry:
+        return 1, payload
+    if isinstance(entry["payload"], list):
+        return entry["records"], payload[1:-1]
+    return entry["records"], payload
+
+
+def _check_code(resource_code: str) -> None:
+    if not P.RESOURCE_CODE_PATTERN.match(resource_code):
+        raise InvalidInputError([Problem("resource_code", "pattern", "like 111112001/2001")])
+
+
+_PLAIN_OPS = frozenset({None, "upsert"})
+
+
+def _checked(chunk: list[Any], start: int) -> list[dict[str, Any]]:
+    """The chunk's records as dicts, each checked against the record contract; ``start`` is the
+    first one's index in the caller's records, to name the one that breaks it.
+
+    The usual chunk (dicts, no ``op`` but upsert) is recognised by two passes in C; only a chunk
+    with other mappings or deletes is checked record by record.
+    """
+    try:
+        if (
+            set(map(type, chunk)) == {dict}
+            and set(map(dict.get, chunk, repeat("op"))) <= _PLAIN_OPS
+        ):
+            return chunk
+    except TypeError:  # an unhashable "op": named below
+        pass
+    checked = []
+    for i, record in enumerate(chunk, start):
+        if type(record) is not dict:
+            if not isinstance(record, Mapping):
+                raise InvalidInputError([Problem(f"records[{i}]", "type", "an object")])
+            record = dict(record)
+        op = record.get("op")
+        if op is not None:
+            if op not in P.RECORD_OPS:
+                raise InvalidInputError([Problem(f"records[{i}].op", "enum", "upsert|delete")])
+            if op == "delete" and "id" not in record:
+                raise InvalidInputError([Problem(f"records[{i}].id", "required", "delete")])
+        checked.append(record)
+    return checked
+
+
+def _encode(chunk: list[dict[str, Any]], start: int) -> bytes:
+    """The chunk's records as JSON objects joined by commas; ``start`` is the first one's index
+    in the caller's records, to name the one that cannot be encoded."""
+    try:
+        return orjson.dumps(chunk)[1:-1]
+    except TypeError:
+        for offset, record in enumerate(chunk):
+            try:
+                orjson.dumps(record)
+            except TypeError as exc:
+                problem = Problem(f"records[{start + offset}]", "json", str(exc))
+                raise InvalidInputError([problem]) from exc
+        raise

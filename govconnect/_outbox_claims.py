@@ -1,9 +1,11 @@
 """Claiming batches from the outbox, inside the caller's ``BEGIN IMMEDIATE`` transaction.
 
-A batch is up to ``batch_size`` rows of one target (operation + resource code or case id) with the
-same user and case, contiguous among that target's rows. Claiming writes one row to
-``outbox_batches`` — key, target, first and last row id, attempts, lease, next attempt — and leaves
-the record rows untouched, so the cost of a claim is reading the payloads, not rewriting them.
+An outbox row holds a *chunk*: one or more records enqueued together (up to the outbox's batch
+size), or one case status change. A batch is one or more consecutive rows of one target
+(operation + resource code or case id) with the same user and case, holding up to ``batch_size``
+records; a row is never split, so a row larger than ``batch_size`` goes out alone. Claiming writes
+one row to ``outbox_batches`` — key, target, first and last row id, row and record counts, attempts, lease,
+next attempt — and leaves the chunk rows untouched, so a claim costs reading the payloads once.
 
 The batches of a target always cover its lowest rows: a row of a target is claimed exactly when its
 id is at or below the highest ``last_id`` among the target's live batches (its *frontier*).
@@ -11,7 +13,6 @@ id is at or below the highest ``last_id`` among the target's live batches (its *
 
 from __future__ import annotations
 
-import functools
 import sqlite3
 import uuid
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ from typing import Any
 
 import orjson
 
-__all__ = ["BATCHES_SCHEMA", "Batch", "claim_one"]
+__all__ = ["BATCHES_SCHEMA", "Batch", "claim_batches"]
 
 BATCHES_SCHEMA = """
 CREATE TABLE IF NOT EXISTS outbox_batches (
@@ -36,7 +37,8 @@ CREATE TABLE IF NOT EXISTS outbox_batches (
     next_attempt_at REAL NOT NULL,
     lease_owner     TEXT,
     lease_until     REAL,
-    last_error      TEXT
+    last_error      TEXT,
+    row_count       INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS outbox_batches_by_first ON outbox_batches(first_id);
 """
@@ -52,11 +54,14 @@ class Batch:
     user_id: str | None
     case_id: str | None
     ids: list[int]
+    """The outbox rows (chunks) in the batch, in order."""
     joined: bytes
     """The records' JSON objects in order, joined by commas: the body's array content as is."""
     attempt: int
     created_at: float
     owner: str
+    records: int
+    """How many records (or status changes) the rows hold together."""
 
     @property
     def span(self) -> tuple[int, int]:
@@ -64,22 +69,31 @@ class Batch:
         return self.ids[0], self.ids[-1]
 
 
-def claim_one(
-    conn: sqlite3.Connection, owner: str, now: float, batch_size: int, lease: float, scan_limit: int
-) -> Batch | None:
-    """Lease the next due batch to ``owner``, or return None when nothing is due.
+def claim_batches(
+    conn: sqlite3.Connection,
+    owner: str,
+    now: float,
+    count: int,
+    batch_size: int,
+    lease: float,
+    scan_limit: int,
+) -> list[Batch]:
+    """Lease up to ``count`` due batches to ``owner``, in order; an empty list when none is due.
 
-    First a live batch that is due and unleased (a retry, or one whose worker died) is reclaimed
-    with its key; otherwise a new batch starts at the oldest unclaimed row whose target is not
+    Live batches that are due and unleased (a retry, or one whose worker died) are reclaimed first,
+    with their keys; then new batches start at the oldest unclaimed row whose target is not
     blocked. A target is blocked by a batch that waits for its retry or is leased to another
     worker; a batch leased to ``owner`` itself does not block (the owner sends in order).
+    The live batches are read once per call: each batch claimed here updates what was read.
     """
     blocked: set[tuple[str, str]] = set()
     frontier: dict[tuple[str, str], int] = {}
     dense: dict[int, int] = {}
+    reclaim: list[tuple[Any, ...]] = []
     for row in conn.execute(
         "SELECT key, operation, target, first_id, last_id, user_id, case_id, next_attempt_at,"
-        " lease_owner, lease_until, records FROM outbox_batches ORDER BY first_id"
+        " lease_owner, lease_until, row_count, attempts, created_at FROM outbox_batches"
+        " ORDER BY first_id"
     ):
         key, operation, target, first, last, user_id, case_id, due_at, lease_owner, until = row[:10]
         target_key = (operation, target)
@@ -94,22 +108,61 @@ def claim_one(
         if leased or due_at > now:
             blocked.add(target_key)
             continue
+        if len(reclaim) < count:  # from here on it is leased to the owner: it does not block
+            reclaim.append(row)
+    batches = []
+    for key, operation, target, first, last, user_id, case_id, *_, attempts, created_at in reclaim:
         conn.execute(
             "UPDATE outbox_batches SET lease_owner = ?, lease_until = ?, attempts = attempts + 1"
             " WHERE key = ?",
             (owner, now + lease, key),
         )
-        return _load(conn, key, operation, target, user_id, case_id, first, last, owner)
-    head = _find_unclaimed(conn, blocked, frontier, dense, scan_limit)
-    if head is None:
-        return None
+        ids, records, joined = _read(conn, operation, target, first, last)
+        batches.append(
+            Batch(
+                key,
+                operation,
+                target,
+                user_id,
+                case_id,
+                ids,
+                joined,
+                attempts + 1,
+                created_at,
+                owner,
+                records,
+            )
+        )
+    while len(batches) < count:
+        head = _find_unclaimed(conn, blocked, frontier, dense, scan_limit)
+        if head is None:
+            break
+        batch = _new_batch(conn, owner, now, head, batch_size, lease)
+        target_key = (batch.operation, batch.target)
+        frontier[target_key] = max(frontier.get(target_key, 0), batch.ids[-1])
+        if len(batch.ids) == batch.ids[-1] - batch.ids[0] + 1:
+            dense[batch.ids[0]] = batch.ids[-1]
+        batches.append(batch)
+    return batches
+
+
+def _new_batch(
+    conn: sqlite3.Connection,
+    owner: str,
+    now: float,
+    head: tuple[Any, ...],
+    batch_size: int,
+    lease: float,
+) -> Batch:
+    """Start a batch at ``head`` (an unclaimed row) under a new key, leased to ``owner``."""
     head_id, operation, target, user_id, case_id = head
-    ids, joined, created_at = _read_batch(conn, head, 1 if operation == "status" else batch_size)
+    ids, records, created_at = _plan(conn, head, 1 if operation == "status" else batch_size)
+    joined = _payloads(conn, operation, target, ids)
     key = uuid.uuid4().hex
     conn.execute(
         "INSERT INTO outbox_batches (key, operation, target, first_id, last_id, user_id, case_id,"
-        " records, created_at, attempts, next_attempt_at, lease_owner, lease_until)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?)",
+        " records, row_count, created_at, attempts, next_attempt_at, lease_owner, lease_until)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?)",
         (
             key,
             operation,
@@ -118,6 +171,7 @@ def claim_one(
             ids[-1],
             user_id,
             case_id,
+            records,
             len(ids),
             created_at,
             now,
@@ -125,86 +179,66 @@ def claim_one(
             now + lease,
         ),
     )
-    return Batch(key, operation, target, user_id, case_id, ids, joined, 1, created_at, owner)
+    return Batch(
+        key, operation, target, user_id, case_id, ids, joined, 1, created_at, owner, records
+    )
 
 
-def _load(
-    conn: sqlite3.Connection,
-    key: str,
-    operation: str,
-    target: str,
-    user_id: str | None,
-    case_id: str | None,
-    first: int,
-    last: int,
-    owner: str,
-) -> Batch:
-    attempts, created_at = conn.execute(
-        "SELECT attempts, created_at FROM outbox_batches WHERE key = ?", (key,)
-    ).fetchone()
-    ids, joined, _ = _read(conn, operation, target, first, last)
-    return Batch(key, operation, target, user_id, case_id, ids, joined, attempts, created_at, owner)
+def _plan(
+    conn: sqlite3.Connection, head: tuple[Any, ...], size: int
+) -> tuple[list[int], int, float]:
+    """The rows of the batch that starts at ``head``, their records and oldest enqueue time.
+
+    Rows of the head's target are taken in order while their records fit in ``size`` (the head
+    always), stopping before a row with another user or case. Only columns stored before the
+    payload are read, so the rows left out cost nothing but their header.
+    """
+    head_id, operation, target, user_id, case_id = head
+    ids: list[int] = []
+    records, oldest = 0, float("inf")
+    cursor = conn.execute(
+        "SELECT id, records, user_id, case_id, created_at FROM outbox"
+        " WHERE operation = ? AND target = ? AND id >= ? ORDER BY id LIMIT ?",
+        (operation, target, head_id, size),
+    )
+    try:
+        for row_id, count, row_user, row_case, created_at in cursor:
+            if ids and (records + count > size or row_user != user_id or row_case != case_id):
+                break
+            ids.append(row_id)
+            records += count
+            oldest = min(oldest, created_at)
+            if records >= size:
+                break
+    finally:
+        cursor.close()
+    return ids, records, oldest
+
+
+def _payloads(conn: sqlite3.Connection, operation: str, target: str, ids: list[int]) -> bytes:
+    """The joined payloads of a target's rows ``ids`` (consecutive among the target's rows)."""
+    if len(ids) == 1:
+        return conn.execute("SELECT payload FROM outbox WHERE id = ?", ids).fetchone()[0]
+    return b",".join(
+        payload
+        for (payload,) in conn.execute(
+            "SELECT payload FROM outbox WHERE id BETWEEN ? AND ? AND operation = ?"
+            " AND target = ? ORDER BY id",
+            (ids[0], ids[-1], operation, target),
+        )
+    )
 
 
 def _read(
     conn: sqlite3.Connection, operation: str, target: str, first: int, last: int
-) -> tuple[list[int], bytes, float]:
-    """Ids, joined payloads and oldest enqueue time of a target's rows in ``first..last``.
-
-    SQLite joins the payloads itself (no Python object per record). It joins in the order it
-    reads, which for this rowid range is id order; the ids joined in the same pass prove it, and
-    if they ever did not, the rows are read one by one instead.
-    """
-    id_text, joined, created_at = conn.execute(
-        "SELECT group_concat(id), CAST(group_concat(payload, ',') AS BLOB), min(created_at) FROM"
-        " (SELECT id, payload, created_at FROM outbox WHERE id BETWEEN ? AND ?"
-        " AND operation = ? AND target = ? ORDER BY id)",
+) -> tuple[list[int], int, bytes]:
+    """Row ids, records and joined payloads of a target's rows in ``first..last`` (a live batch)."""
+    rows = conn.execute(
+        "SELECT id, records, payload FROM outbox WHERE id BETWEEN ? AND ? AND operation = ?"
+        " AND target = ? ORDER BY id",
         (first, last, operation, target),
-    ).fetchone()
-    ids = list(map(int, id_text.split(",")))
-    if ids != sorted(ids):
-        rows = conn.execute(
-            "SELECT id, payload FROM outbox WHERE id BETWEEN ? AND ? AND operation = ?"
-            " AND target = ? ORDER BY id",
-            (first, last, operation, target),
-        ).fetchall()
-        ids, joined = [r[0] for r in rows], b",".join(r[1] for r in rows)
-    return ids, joined, created_at
-
-
-def _read_batch(
-    conn: sqlite3.Connection, head: tuple[Any, ...], size: int
-) -> tuple[list[int], bytes, float]:
-    """Ids, joined payloads and oldest enqueue time of the batch that starts at ``head``: up to
-    ``size`` rows of its target, stopping before a row of that target with another user or case.
-
-    One pass reads and joins the first ``size`` rows of the target from ``head`` on and notes the
-    first row with another user or case; only when there is one (a rare mixed run) are the rows
-    before it read again on their own.
-    """
-    head_id, operation, target, user_id, case_id = head
-    count, offsets, joined, created_at, mismatch = conn.execute(
-        "SELECT count(*), group_concat(id - ?), CAST(group_concat(payload, ',') AS BLOB),"
-        " min(created_at), min(CASE WHEN user_id IS NOT ? OR case_id IS NOT ? THEN id END) FROM"
-        " (SELECT id, payload, created_at, user_id, case_id FROM outbox WHERE operation = ?"
-        " AND target = ? AND id >= ? ORDER BY id LIMIT ?)",
-        (head_id, user_id, case_id, operation, target, head_id, size),
-    ).fetchone()
-    if mismatch is not None:
-        return _read(conn, operation, target, head_id, mismatch - 1)
-    # The ids as offsets from the head, joined in the same pass as the payloads: for the usual
-    # batch of consecutive ids in order the text is "0,1,2,...", compared whole without parsing.
-    if offsets == _consecutive(count):
-        return list(range(head_id, head_id + count)), joined, created_at
-    ids = [head_id + int(offset) for offset in offsets.split(",")]
-    if ids != sorted(ids):
-        return _read(conn, operation, target, head_id, max(ids))
-    return ids, joined, created_at
-
-
-@functools.lru_cache(maxsize=16)
-def _consecutive(count: int) -> str:
-    return ",".join(map(str, range(count)))
+    ).fetchall()
+    return [r[0] for r in rows], sum(r[1] for r in rows), b",".join(r[2] for r in rows)
 
 
 def _find_unclaimed(

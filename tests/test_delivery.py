@@ -50,7 +50,8 @@ def platform(mock_platform: MockPlatform) -> MockPlatform:
 
 @pytest.fixture
 def outbox(tmp_path: Path) -> Outbox:
-    with Outbox(tmp_path / "outbox.sqlite", synchronous="NORMAL") as box:
+    """One record per row: the worker's ``batch_size`` alone shapes the batches."""
+    with Outbox(tmp_path / "outbox.sqlite", synchronous="NORMAL", batch_size=1) as box:
         yield box
 
 
@@ -205,10 +206,12 @@ def test_drain_is_bounded_by_timeout_and_stop(platform: MockPlatform, outbox: Ou
     assert outbox.pending() == 1
 
 
+@pytest.mark.parametrize("rows_of", [1, 30], ids=["one-record-rows", "chunked-rows"])
 def test_concurrent_threads_never_send_a_batch_twice(
-    platform: MockPlatform, outbox: Outbox
+    platform: MockPlatform, tmp_path: Path, rows_of: int
 ) -> None:
     codes = [CODE, "111112001/2002", "111112001/2003", "111112001/2004"]
+    outbox = Outbox(tmp_path / "o.sqlite", synchronous="NORMAL", batch_size=rows_of)
     for n in range(20):
         outbox.enqueue(codes[n % 4], [{"id": f"{n}-{i}"} for i in range(100)])
     worker = DeliveryWorker(outbox, client_for(platform), batch_size=37)
@@ -218,6 +221,7 @@ def test_concurrent_threads_never_send_a_batch_twice(
     assert sum(platform.records_received.values()) == 2000
     ids = collections.Counter(r["id"] for code in codes for r in platform.records(code))
     assert len(ids) == 2000 and max(ids.values()) == 1
+    outbox.close()
 
 
 @pytest.mark.slow
@@ -229,10 +233,10 @@ def test_soak_against_hostile_platform(tmp_path: Path) -> None:
         client.retry = FAST
         client.put_resource({"code": CODE, "version": 1})
         client.retry = None
-        with Outbox(tmp_path / "soak.sqlite", synchronous="NORMAL") as outbox:
+        with Outbox(tmp_path / "soak.sqlite", synchronous="NORMAL", batch_size=40) as outbox:
             for start in range(0, 4000, 400):
                 outbox.enqueue(CODE, [{"id": i, "seq": i} for i in range(start, start + 400)])
-            worker = DeliveryWorker(outbox, client, policy=FAST, batch_size=40, lease=5)
+            worker = DeliveryWorker(outbox, client, policy=FAST, lease=5)
             stats = worker.drain(timeout=60, threads=3)
             assert outbox.pending() == 0 and outbox.dead_letters() == []
         applied = collections.Counter(r["id"] for r in platform.records(CODE))

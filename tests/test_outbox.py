@@ -49,7 +49,9 @@ def events() -> list[ExchangeEvent]:
 
 @pytest.fixture
 def outbox(tmp_path: Path, clock: Clock, events: list[ExchangeEvent]) -> Outbox:
-    with Outbox(tmp_path / "outbox.sqlite", clock=clock, on_event=events.append) as box:
+    """One record per row, so row ids are record positions: claiming and ordering read plainly."""
+    path = tmp_path / "outbox.sqlite"
+    with Outbox(path, batch_size=1, clock=clock, on_event=events.append) as box:
         yield box
 
 
@@ -78,8 +80,11 @@ def test_enqueue_emits_one_event_per_call(outbox: Outbox, events: list[ExchangeE
     [
         ([{"id": 1}, "text"], "records[1]", "type"),
         ([{"op": "merge"}], "records[0].op", "enum"),
+        ([{"id": 1}, {"op": ["upsert"]}], "records[1].op", "enum"),
         ([{"id": 1}, {"op": "delete"}], "records[1].id", "required"),
         ([{"when": object()}], "records[0]", "json"),
+        ([{"id": 1}] * 1001 + [{"when": object()}], "records[1001]", "json"),
+        ([{"id": 1}] * 1001 + [{1: "not a string key"}], "records[1001]", "json"),
     ],
 )
 def test_bad_records_refuse_the_whole_call(
@@ -111,6 +116,91 @@ def test_mappings_that_are_not_dicts_are_accepted(outbox: Outbox) -> None:
 def test_bad_synchronous_setting(tmp_path: Path) -> None:
     with pytest.raises(ConfigurationError):
         Outbox(tmp_path / "x.sqlite", synchronous="SOMETIMES")
+
+
+def test_records_enqueued_together_share_rows_of_batch_size(tmp_path: Path) -> None:
+    """1,200 records in one call: three rows (500, 500, 200), one request each."""
+    records = [{"id": i, "name": f"居民{i}"} for i in range(1200)]
+    with Outbox(tmp_path / "o.sqlite") as box:
+        assert box.batch_size == 500
+        assert list(box.enqueue(CODE, records, user_id="u1")) == [1, 2, 3]
+        rows = box._conn().execute("SELECT id, records FROM outbox ORDER BY id").fetchall()
+        assert rows == [(1, 500), (2, 500), (3, 200)]
+        assert box.pending() == 1200 and box.status().pending == 1200
+        batches = box.claim_many("w", 5)
+        assert [(b.ids, b.records) for b in batches] == [([1], 500), ([2], 500), ([3], 200)]
+        assert [orjson.loads(b"[" + b.joined + b"]") for b in batches] == [
+            records[:500],
+            records[500:1000],
+            records[1000:],
+        ]
+        box.mark_delivered_many([(b, False) for b in batches])
+        status = box.status()
+        assert (status.pending, status.delivered_batches, status.delivered_records) == (
+            0,
+            3,
+            1200,
+        )
+
+
+def test_encoded_payloads_share_rows_too(tmp_path: Path) -> None:
+    with Outbox(tmp_path / "o.sqlite", batch_size=2) as box:
+        assert list(box.enqueue_encoded(CODE, [b'{"id":1}', b'{"id":2}', b'{"id":3}'])) == [1, 2]
+        batch = box.claim("w", batch_size=10)
+        assert (batch.ids, batch.records, batch.joined) == (
+            [1, 2],
+            3,
+            b'{"id":1},{"id":2},{"id":3}',
+        )
+
+
+def test_the_worker_combines_small_rows_but_never_splits_one(tmp_path: Path) -> None:
+    with Outbox(tmp_path / "o.sqlite", batch_size=3) as box:
+        box.enqueue(CODE, [{"id": 1}, {"id": 2}])  # row 1: 2 records
+        box.enqueue(CODE, [{"id": 3}, {"id": 4}])  # row 2: 2
+        box.enqueue(CODE, [{"id": 5}])  # row 3: 1
+        box.enqueue(OTHER, [{"id": i} for i in range(3)])  # row 4: 3
+        first = box.claim("w", batch_size=3)
+        assert (first.ids, first.records) == ([1], 2)  # 2 + 2 would pass 3
+        second = box.claim("w", batch_size=3)
+        assert (second.ids, second.records) == ([2, 3], 3)
+        assert orjson.loads(b"[" + second.joined + b"]") == [{"id": 3}, {"id": 4}, {"id": 5}]
+        whole = box.claim("w", batch_size=2)
+        assert (whole.target, whole.ids, whole.records) == (OTHER, [4], 3)  # sent whole
+
+
+def test_a_dead_batch_of_chunks_replays_whole(tmp_path: Path) -> None:
+    with Outbox(tmp_path / "o.sqlite", batch_size=2) as box:
+        box.enqueue(CODE, [{"id": i} for i in range(5)])  # rows of 2, 2, 1
+        batch = box.claim("w", batch_size=5)
+        assert (batch.ids, batch.records) == ([1, 2, 3], 5)
+        dead_id = box.bury(batch, "rejected (422)")
+        [letter] = box.dead_letters()
+        assert letter.records == 5 and box.status().dead_records == 5 and box.pending() == 0
+        assert box.replay([dead_id]) == 1
+        assert box.pending() == 5
+        again = box.claim("w", batch_size=5)
+        assert (again.key, again.records, again.joined) == (batch.key, 5, batch.joined)
+        assert len(again.ids) == 3
+
+
+def test_one_claim_reads_the_live_batches_once_and_reclaims_before_starting_new_ones(
+    outbox: Outbox, clock: Clock
+) -> None:
+    outbox.enqueue(CODE, [{"id": i} for i in range(2)])
+    outbox.enqueue(OTHER, [{"id": 9}])
+    lost = outbox.claim_many("crashed", 2, batch_size=1, lease=5)
+    outbox.enqueue(CODE, [{"id": 2}])
+    clock.now += 6
+    batches = outbox.claim_many("w", 10, batch_size=1)
+    assert [(b.key, b.attempt) for b in batches[:2]] == [(lost[0].key, 2), (lost[1].key, 2)]
+    assert [(b.target, b.ids) for b in batches[2:]] == [(OTHER, [3]), (CODE, [4])]
+
+
+@pytest.mark.parametrize("size", [0, 5001])
+def test_batch_size_is_bounded_by_the_platform(tmp_path: Path, size: int) -> None:
+    with pytest.raises(ConfigurationError, match="batch_size"):
+        Outbox(tmp_path / "o.sqlite", batch_size=size)
 
 
 def test_claim_batches_by_target_and_trace(outbox: Outbox) -> None:
@@ -368,6 +458,57 @@ def test_outbox_files_of_the_first_schema_are_migrated(tmp_path: Path) -> None:
         assert box.pending() == 1
 
 
+def test_outbox_files_of_the_second_schema_are_migrated(tmp_path: Path) -> None:
+    """One record per row with the payload in the middle, batches without a row count, dead
+    letters holding one record's object per entry: all carried over, keys kept."""
+    path = tmp_path / "second.sqlite"
+    old = sqlite3.connect(path)
+    old.executescript(
+        """
+        CREATE TABLE outbox_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+        CREATE TABLE outbox (id INTEGER PRIMARY KEY, operation TEXT NOT NULL,
+            target TEXT NOT NULL, payload BLOB NOT NULL, user_id TEXT, case_id TEXT,
+            created_at REAL NOT NULL, next_attempt_at REAL NOT NULL);
+        CREATE TABLE outbox_batches (key TEXT PRIMARY KEY, operation TEXT NOT NULL,
+            target TEXT NOT NULL, first_id INTEGER NOT NULL, last_id INTEGER NOT NULL,
+            user_id TEXT, case_id TEXT, records INTEGER NOT NULL, created_at REAL NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0, next_attempt_at REAL NOT NULL,
+            lease_owner TEXT, lease_until REAL, last_error TEXT);
+        CREATE TABLE outbox_dead (id INTEGER PRIMARY KEY AUTOINCREMENT, batch_key TEXT NOT NULL,
+            operation TEXT NOT NULL, target TEXT NOT NULL, user_id TEXT, case_id TEXT,
+            records INTEGER NOT NULL, entries BLOB NOT NULL, attempts INTEGER NOT NULL,
+            dead_at REAL NOT NULL, reason TEXT NOT NULL, problems TEXT NOT NULL);
+        INSERT INTO outbox VALUES (1, 'publish', '1/2', X'7B226964223A317D', 'u', NULL, 0, 0),
+            (2, 'publish', '1/2', X'7B226964223A327D', 'u', NULL, 0, 0),
+            (3, 'publish', '1/2', X'7B226964223A337D', 'u', NULL, 0, 0);
+        INSERT INTO outbox_batches VALUES ('k1', 'publish', '1/2', 1, 2, 'u', NULL, 2, 0, 1, 0,
+            NULL, NULL, '503');
+        INSERT INTO outbox_dead (batch_key, operation, target, records, entries, attempts,
+            dead_at, reason, problems) VALUES ('k0', 'publish', '3/4', 2,
+            '[{"id":7,"created_at":0,"payload":{"id":70}},{"id":8,"created_at":0,"payload":{"id":80}}]',
+            1, 0, 'rejected (422)', '[]');
+        """
+    )
+    old.close()
+    with Outbox(path) as box:
+        assert box.pending() == 3
+        first = box.claim("w", batch_size=10)
+        assert (first.key, first.ids, first.records, first.attempt) == ("k1", [1, 2], 2, 2)
+        assert first.joined == b'{"id":1},{"id":2}'
+        box.mark_delivered(first)
+        assert box.claim("w", batch_size=10).joined == b'{"id":3}'
+        assert box.replay() == 1
+        replayed = box.claim("w", batch_size=10)
+        assert (replayed.key, replayed.records, replayed.joined) == (
+            "k0",
+            2,
+            b'{"id":70},{"id":80}',
+        )
+        assert list(box.enqueue(CODE, [{"id": 4}, {"id": 5}])) == [6]
+    with Outbox(path) as box:  # a second open finds nothing to migrate
+        assert box.pending() == 5
+
+
 def test_cli_drain_delivers_with_progress(tmp_path: Path, mock_platform: Any) -> None:
     from govconnect import ExchangeClient
     from govconnect.testing import DEFAULT_NODE
@@ -377,7 +518,7 @@ def test_cli_drain_delivers_with_progress(tmp_path: Path, mock_platform: Any) ->
     )
     client.put_resource({"code": CODE, "version": 1})
     path = str(tmp_path / "o.sqlite")
-    with Outbox(path) as box:
+    with Outbox(path, batch_size=100) as box:
         box.enqueue(CODE, [{"id": i} for i in range(1200)])
         box.enqueue("999/9", [{"id": 1}])  # unknown resource: dead-lettered
     env = {"GOVCONNECT_PLATFORM_TOKEN": mock_platform.token, "COLUMNS": "200"}
@@ -442,63 +583,3 @@ def test_interleaved_batches_do_not_hide_other_targets(outbox: Outbox) -> None:
     first = outbox.claim("a", batch_size=2)
     assert first.ids == [1, 3]  # spans id 2 without owning it
     assert outbox.claim("b").ids == [2]
-
-
-def test_claims_join_payloads_in_id_order_and_fall_back_if_sqlite_did_not(
-    outbox: Outbox,
-) -> None:
-    from govconnect._outbox_claims import _read
-
-    records = [{"id": i, "name": f"张三, 第{i}号", "note": 'a "quoted", b'} for i in range(5)]
-    outbox.enqueue(CODE, records)
-    batch = outbox.claim("w")
-    assert orjson.loads(b"[" + batch.joined + b"]") == records
-
-    class Shuffled:
-        """A connection whose aggregate read comes back out of order, as SQLite may in theory."""
-
-        def __init__(self, conn: sqlite3.Connection) -> None:
-            self.conn = conn
-
-        def execute(self, sql: str, params: Any = ()) -> Any:
-            cursor = self.conn.execute(sql, params)
-            if "group_concat" not in sql:
-                return cursor
-            _, joined, created = cursor.fetchone()
-            return type("Row", (), {"fetchone": lambda self: ("2,1,3,4,5", joined, created)})()
-
-    ids, joined, _ = _read(Shuffled(outbox._conn()), "publish", CODE, 1, 5)
-    assert ids == [1, 2, 3, 4, 5]
-    assert orjson.loads(b"[" + joined + b"]") == records
-
-
-def test_a_batch_whose_ids_come_back_out_of_order_is_read_again_row_by_row(
-    outbox: Outbox,
-) -> None:
-    from govconnect._outbox_claims import _read_batch
-
-    records = [{"id": i, "name": f"张三, 第{i}号"} for i in range(5)]
-    outbox.enqueue(CODE, records)
-    outbox.enqueue("111112001/2002", [{"id": 99}])  # another target: ids no longer all one run
-
-    class Shuffled:
-        """A connection whose one-pass batch read joins out of order, as SQLite may in theory."""
-
-        def __init__(self, conn: sqlite3.Connection) -> None:
-            self.conn = conn
-
-        def execute(self, sql: str, params: Any = ()) -> Any:
-            cursor = self.conn.execute(sql, params)
-            if "group_concat(id - ?)" not in sql:
-                return cursor
-            count, _, joined, created, mismatch = cursor.fetchone()
-            row = (count, "1,0,2,3,4", joined, created, mismatch)
-            return type("Row", (), {"fetchone": lambda self: row})()
-
-    head = (1, "publish", CODE, None, None)
-    ids, joined, _ = _read_batch(Shuffled(outbox._conn()), head, 500)
-    assert ids == [1, 2, 3, 4, 5]
-    assert orjson.loads(b"[" + joined + b"]") == records
-    ids, joined, _ = _read_batch(outbox._conn(), head, 500)  # the usual path: no parsing
-    assert ids == [1, 2, 3, 4, 5]
-    assert orjson.loads(b"[" + joined + b"]") == records

@@ -134,7 +134,13 @@ def drain(
     node: str = typer.Option(..., "--node", envvar="GOVCONNECT_NODE", help="dept_code/system_code"),
     user: str = typer.Option("govconnect-outbox", "--user", help="Handling officer to send as."),
     threads: int = typer.Option(1, "--threads", min=1, max=32),
-    batch_size: int = typer.Option(500, "--batch-size", min=1, max=5000),
+    batch_size: int = typer.Option(
+        500,
+        "--batch-size",
+        min=1,
+        max=5000,
+        help="Most records per request when small outbox rows are combined (a row is never split).",
+    ),
     timeout: float | None = typer.Option(None, "--timeout", help="Stop after this many seconds."),
     path: str | None = _PATH,
 ) -> None:
