@@ -21,8 +21,9 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -360,11 +361,14 @@ class DeliveryWorker:
         stop: threading.Event | None = None,
         idle_poll: float = 0.05,
         on_progress: Callable[[DeliveryStats], None] | None = None,
+        finished: threading.Event | None = None,
     ) -> DeliveryStats:
         """Deliver until the outbox is empty (or ``timeout`` seconds pass, or ``stop`` is set).
 
         With ``threads > 1`` that many threads claim concurrently, sharing this worker's client.
         Rows waiting for a retry are waited for, so an empty outbox means everything was settled.
+        With ``finished``, an empty outbox ends the drain only once that event is set: a producer
+        is still enqueueing, and sets it after its last commit (see :meth:`delivering`).
         """
         started = time.monotonic()
         deadline = None if timeout is None else started + timeout
@@ -405,9 +409,14 @@ class DeliveryWorker:
                     continue
                 if busy:
                     continue
+                # Read "finished" before looking: the producer's last commit precedes its set().
+                done = finished is None or finished.is_set()
                 due = self.outbox.next_due()
                 if due is None:
-                    return
+                    if done:
+                        return
+                    self.outbox.wait_for_work(idle_poll)
+                    continue
                 self.sleep(min(max(due - self.outbox.clock(), idle_poll / 5), idle_poll))
 
         if threads <= 1:
@@ -433,6 +442,61 @@ class DeliveryWorker:
                 raise errors[0]
         total.seconds = time.monotonic() - started
         return total
+
+    @contextmanager
+    def delivering(
+        self,
+        *,
+        threads: int = 1,
+        timeout: float | None = None,
+        idle_poll: float = 0.05,
+        on_progress: Callable[[DeliveryStats], None] | None = None,
+    ) -> Iterator[DeliveryStats]:
+        """Deliver in the background while the block enqueues; leaving it waits until everything
+        is delivered or dead-lettered.
+
+        What for: a producer (a dataset publish, an intake run) and delivery overlap instead of
+        taking turns, so the first batches reach the platform while later ones are still being
+        read and committed. Each enqueue wakes the worker at once (this :class:`Outbox` object);
+        the yielded stats are filled in when the block is left. If the block raises, delivery
+        stops at the next batch and what is left stays in the outbox, safe for the next drain.
+        ``timeout`` and ``idle_poll`` are :meth:`drain`'s (the poll only matters for enqueues by
+        other processes); a drain that failed for good is raised on leaving.
+        """
+        finished, stop = threading.Event(), threading.Event()
+        stats = DeliveryStats()
+        errors: list[BaseException] = []
+
+        def run() -> None:
+            try:
+                stats.merge(
+                    self.drain(
+                        threads=threads,
+                        timeout=timeout,
+                        stop=stop,
+                        finished=finished,
+                        idle_poll=idle_poll,
+                        on_progress=on_progress,
+                    )
+                )
+            except BaseException as exc:
+                errors.append(exc)
+
+        started = time.monotonic()
+        thread = threading.Thread(target=run, name="govconnect-delivery", daemon=True)
+        thread.start()
+        try:
+            yield stats
+        except BaseException:
+            stop.set()
+            raise
+        finally:
+            finished.set()
+            self.outbox.wake()  # an idle worker notices at once
+            thread.join()
+            stats.seconds = time.monotonic() - started
+        if errors:
+            raise errors[0]
 
     def _sibling(self, index: int) -> DeliveryWorker:
         sibling = DeliveryWorker(

@@ -29,6 +29,16 @@ class Observers:
         self.callback = callback
 
     def emit(self, event: ExchangeEvent) -> None:
+        if log.isEnabledFor(logging.INFO):  # the extra fields cost more than the check
+            self._log(event)
+        if self.pm is not None:
+            for impl in self.pm.hook.exchange_event.get_hookimpls():
+                self._call(impl.plugin_name, impl.function, impl.argnames, event)
+        if self.callback is not None:
+            self._call("callback", self.callback, None, event)
+
+    @staticmethod
+    def _log(event: ExchangeEvent) -> None:
         log.info(
             "exchange %s %s",
             event.kind.value,
@@ -43,11 +53,6 @@ class Observers:
                 "records": event.records,
             },
         )
-        if self.pm is not None:
-            for impl in self.pm.hook.exchange_event.get_hookimpls():
-                self._call(impl.plugin_name, impl.function, impl.argnames, event)
-        if self.callback is not None:
-            self._call("callback", self.callback, None, event)
 
     @staticmethod
     def _call(

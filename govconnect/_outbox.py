@@ -166,6 +166,7 @@ class Outbox:
         self.observers = Observers(pm, on_event)
         self.clock = clock
         self._local = threading.local()
+        self._work = threading.Event()  # set when this object commits something to deliver
         self._conns: list[sqlite3.Connection] = []
         self._conns_lock = threading.Lock()
         self._conn().executescript(f"BEGIN IMMEDIATE; {SCHEMA} {BATCHES_SCHEMA} COMMIT;")
@@ -421,6 +422,7 @@ class Outbox:
                 within(conn)
         ids = range(last - count + 1, last + 1)
         if count:
+            self._work.set()
             self.observers.emit(
                 ExchangeEvent(
                     EventKind.ENQUEUED,
@@ -610,6 +612,8 @@ class Outbox:
                 )
                 conn.execute("DELETE FROM outbox_dead WHERE id = ?", (dead_id,))
                 replayed.append((key, operation, target, case_id, records, dead_id))
+        if replayed:
+            self._work.set()
         for key, operation, target, case_id, records, dead_id in replayed:
             self.observers.emit(
                 ExchangeEvent(
@@ -659,6 +663,17 @@ class Outbox:
     def pending(self) -> int:
         """Records (and status changes) not yet delivered nor dead-lettered."""
         return self._conn().execute("SELECT coalesce(sum(records), 0) FROM outbox").fetchone()[0]
+
+    def wake(self) -> None:
+        """Wake the workers of this process idling in :meth:`wait_for_work`."""
+        self._work.set()
+
+    def wait_for_work(self, timeout: float) -> None:
+        """Return when this object commits something new to deliver, or after ``timeout``
+        seconds: an idle worker in this process wakes at once (enqueues by other processes are
+        seen on the next look, ``timeout`` later at the latest)."""
+        self._work.wait(timeout)
+        self._work.clear()
 
     def next_due(self) -> float | None:
         """When something may next be claimable (wall-clock), or None when the outbox is empty.

@@ -365,3 +365,53 @@ def test_outbox_failures_are_retried_then_raised(
         worker.drain(timeout=10)
     with pytest.raises(sqlite3.OperationalError):
         worker.drain(timeout=10, threads=3)
+
+
+# --- delivering while a producer enqueues -----------------------------------------------------
+
+
+def test_delivering_overlaps_the_producer_and_waits_for_its_last_records(
+    platform: MockPlatform, tmp_path: Path
+) -> None:
+    with Outbox(tmp_path / "o.sqlite", synchronous="NORMAL", batch_size=50) as outbox:
+        worker = DeliveryWorker(outbox, client_for(platform))
+        with worker.delivering(idle_poll=5.0) as stats:
+            outbox.enqueue(CODE, [{"id": i} for i in range(100)])
+            for _ in range(500):  # bounded: delivered while the block is still running
+                if platform.records_received.get(CODE, 0) == 100:
+                    break
+                threading.Event().wait(0.01)
+            assert platform.records_received[CODE] == 100 and stats.records_delivered == 0
+            # The worker is idle now; this enqueue wakes it at once (idle_poll is 5 s).
+            outbox.enqueue(CODE, [{"id": i} for i in range(100, 250)])
+        assert (stats.records_delivered, stats.batches_delivered) == (250, 5)
+        assert stats.seconds < 4  # woken by the enqueue and by leaving, not by the 5 s poll
+        assert outbox.pending() == 0 and platform.records_received[CODE] == 250
+
+
+def test_leaving_delivering_by_an_exception_stops_and_keeps_the_rest(tmp_path: Path) -> None:
+    seen: list[tuple[str, list[int]]] = []
+    with Outbox(tmp_path / "o.sqlite", synchronous="NORMAL", batch_size=2) as outbox:
+        worker = DeliveryWorker(outbox, scripted_client([503] * 10_000, seen), policy=FAST)
+        with pytest.raises(ValueError, match="producer failed"), worker.delivering(timeout=30):
+            outbox.enqueue(CODE, [{"id": i} for i in range(6)])
+            for _ in range(500):  # bounded: the worker is retrying the first batch
+                if seen:
+                    break
+                threading.Event().wait(0.01)
+            raise ValueError("producer failed")
+        assert outbox.pending() == 6 and outbox.status().in_flight == 0
+
+
+def test_a_drain_that_fails_for_good_is_raised_when_leaving_delivering(
+    outbox: Outbox, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise sqlite3.OperationalError("disk I/O error")
+
+    outbox.enqueue(CODE, [{"id": 1}])
+    monkeypatch.setattr(outbox, "claim_many", broken)
+    worker = DeliveryWorker(outbox, scripted_client([], []), sleep=lambda s: None)
+    with pytest.raises(sqlite3.OperationalError, match="disk I/O"), worker.delivering():
+        pass
+    assert "failed (5 in a row)" in caplog.text

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ from rich.progress import (
 from rich.table import Table
 
 from .._client import ExchangeClient
-from .._delivery import DeliveryWorker
+from .._delivery import DeliveryStats, DeliveryWorker
 from .._exceptions import GovConnectError
 from .._outbox import Outbox
 from .._publish import Publisher, PublishReport
@@ -65,7 +66,7 @@ def publish(
     reg = registry(ctx)
     reports: list[PublishReport] = []
     failures: dict[str, str] = {}
-    with Outbox(outbox_path) as outbox:
+    with Outbox(outbox_path) as outbox, ExitStack() as stack:
         publisher = Publisher(
             reg,
             outbox,
@@ -74,33 +75,33 @@ def publish(
             rejects_dir=rejects_dir,
             lookback=lookback,
         )
-        try:
-            targets = (
-                publisher.due(connector)
-                if all_due
-                else [publisher.resolve(resource_code or "", connector)]
-            )
-            for svc in targets:
-                try:
-                    reports.append(
-                        _publish_one(publisher, svc, full=full, since=since, quiet=as_json)
-                    )
-                except GovConnectError as exc:  # one broken dataset does not stop the others
-                    failures[svc.code] = str(exc)
-        finally:
-            publisher.close()
-        delivered: dict[str, Any] = {}
+        stack.callback(publisher.close)
+        delivery: DeliveryStats | None = None
         if deliver:
+            # Delivery runs while the datasets are read: the first batches reach the platform
+            # while later ones are still being validated, and leaving waits for the last.
             assert url and token and node
-            with ExchangeClient(
-                url, token=token, node=node, user_id="govconnect-publish"
-            ) as client:
-                client.sync_catalog(r.model_dump(mode="json") for r in reg.catalog().resources)
-                stats = DeliveryWorker(outbox, client).drain()
-                delivered = {
-                    "records_delivered": stats.records_delivered,
-                    "dead": stats.dead_lettered,
-                }
+            client = stack.enter_context(
+                ExchangeClient(url, token=token, node=node, user_id="govconnect-publish")
+            )
+            client.sync_catalog(r.model_dump(mode="json") for r in reg.catalog().resources)
+            delivery = stack.enter_context(DeliveryWorker(outbox, client).delivering())
+        targets = (
+            publisher.due(connector)
+            if all_due
+            else [publisher.resolve(resource_code or "", connector)]
+        )
+        for svc in targets:
+            try:
+                reports.append(_publish_one(publisher, svc, full=full, since=since, quiet=as_json))
+            except GovConnectError as exc:  # one broken dataset does not stop the others
+                failures[svc.code] = str(exc)
+    delivered: dict[str, Any] = {}
+    if delivery is not None:
+        delivered = {
+            "records_delivered": delivery.records_delivered,
+            "dead": delivery.dead_lettered,
+        }
     if as_json:
         print_json(
             {
