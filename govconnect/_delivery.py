@@ -22,7 +22,7 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -40,6 +40,9 @@ __all__ = ["OUTBOX_POLICY", "DeliveryStats", "DeliveryWorker"]
 log = logging.getLogger(__name__)
 
 _MAX_CONSECUTIVE_FAILURES = 5
+
+_AHEAD_BYTES = 4 << 20
+"""Payload bytes a worker claims ahead at most in one go (it holds up to twice that)."""
 
 OUTBOX_POLICY = RetryPolicy(max_attempts=50, deadline=24 * 3600.0, initial=0.5, max_wait=300.0)
 """The default durable policy: keep trying for a day before a batch goes to dead letters."""
@@ -87,10 +90,11 @@ class DeliveryWorker:
     """Claims due batches from ``outbox`` and sends them with ``client`` (one attempt each).
 
     The client's own retry policy is bypassed: retries are durable, scheduled in the outbox by
-    ``policy`` so they survive restarts. ``lease`` must exceed the time to send ``2 * prefetch``
-    batches (a worker holds up to that many, claimed ``prefetch`` at a time and sent one after
-    another) at the client's request timeout; a lease that runs out early only causes a re-send
-    under the same key, which the platform refuses as a duplicate. ``batch_size`` (default: the
+    ``policy`` so they survive restarts. A worker holds up to ``2 * prefetch`` batches, claimed
+    ahead and sent one after another; it claims fewer when requests are slow, so that what it
+    holds is sent within about half the ``lease``, and when batches are large, so that it holds
+    at most about 8 MiB of payloads. A lease that runs out early anyway (requests
+    slowing down suddenly) only causes a re-send under the same key, refused as a duplicate. ``batch_size`` (default: the
     outbox's) caps the records per request when small rows are combined; a row is never split.
     Events go to ``pm`` (the ``exchange_event`` hook) and/or ``on_event``, or to the outbox's.
     """
@@ -227,14 +231,19 @@ class DeliveryWorker:
             )
 
     def _pipeline(
-        self, report: Callable[[DeliveryStats], None], running: Callable[[], bool]
+        self,
+        report: Callable[[DeliveryStats], None],
+        running: Callable[[], bool],
+        helper: ThreadPoolExecutor,
     ) -> int:
         """Deliver due batches back to back; returns how many were sent (0: nothing was due).
 
         A helper thread does the outbox's bookkeeping while the calling thread keeps the wire
         busy, so it hides behind the network: as soon as no more batches are left to send than
         it claimed last time, it claims the next ones — 2 at first, so the first request goes out
-        at once, then twice as many each time up to ``prefetch`` — and in the same transaction
+        at once, then twice as many each time up to ``prefetch``, and never more than fit in a
+        quarter of the lease at the pace requests are taking, nor in ``_AHEAD_BYTES`` at the
+        largest batch seen — and in the same transaction
         (one commit, one fsync) records the outcomes that accumulated since. Batches are sent in
         claim order, so per-target order holds; when one must wait for a retry, its outcome is
         recorded at once and the queued batches of its target are given back unsent.
@@ -243,6 +252,8 @@ class DeliveryWorker:
         queue: deque[Batch] = deque()
         refill: Future[list[Batch]] | None = None
         ahead = min(2, self.prefetch)  # how many the helper claims next
+        per_send = 0.0  # seconds per request, smoothed
+        per_bytes = 0  # the largest batch payload seen
 
         # Outcomes wait in ``pending`` for the helper, which records all that have accumulated
         # in one go, in the order they happened, together with its next claim if it has one.
@@ -290,43 +301,53 @@ class DeliveryWorker:
             except Exception:  # harmless: the lease runs out and the batch is claimed again
                 log.exception("giving back batch %s failed", batch.key)
 
-        with ThreadPoolExecutor(1, thread_name_prefix="outbox-helper") as helper:
-            try:
-                queue.extend(work(ahead))
-                while queue:
-                    if not running():
-                        break
-                    if refill is None and len(queue) <= ahead:
-                        ahead = min(2 * ahead, self.prefetch)
-                        refill = helper.submit(work, ahead)
-                    batch = queue.popleft()
-                    self._emit(EventKind.SENT, batch)
-                    outcome = self._attempt(batch)
-                    with pending_lock:
-                        pending.append((batch, outcome))
-                    sent += 1
-                    if outcome.verdict == "retry":
-                        # record it before anything else is claimed: its target waits from now on
-                        if refill is not None:
-                            queue.extend(refill.result())
-                        refill = helper.submit(work, 0)
-                        same = (batch.operation, batch.target)
-                        behind = [b for b in queue if (b.operation, b.target) == same]
-                        queue = deque(b for b in queue if (b.operation, b.target) != same)
-                        for waiting in behind:
-                            helper.submit(release, waiting)
-                        refill.result()
-                        refill = None
-                    if not queue and refill is not None:
+        try:
+            queue.extend(work(ahead))
+            while queue:
+                if not running():
+                    break
+                if refill is None and len(queue) <= ahead:
+                    # Grow, but hold no more than a quarter lease's worth of sends (batches
+                    # queued behind slow requests must not outlive their leases), nor more
+                    # than _AHEAD_BYTES of payloads (large records must not swell memory).
+                    fits = int(self.lease / (4 * per_send)) if per_send else ahead
+                    room = _AHEAD_BYTES // max(per_bytes, 1)
+                    ahead = max(1, min(2 * ahead, self.prefetch, fits, room))
+                    refill = helper.submit(work, ahead)
+                batch = queue.popleft()
+                per_bytes = max(per_bytes, len(batch.joined))
+                self._emit(EventKind.SENT, batch)
+                began = time.monotonic()
+                outcome = self._attempt(batch)
+                took = time.monotonic() - began
+                per_send = took if not per_send else 0.8 * per_send + 0.2 * took
+                with pending_lock:
+                    pending.append((batch, outcome))
+                sent += 1
+                if outcome.verdict == "retry":
+                    # record it before anything else is claimed: its target waits from now on
+                    if refill is not None:
                         queue.extend(refill.result())
-                        refill = None
-                if refill is not None:
+                    refill = helper.submit(work, 0)
+                    same = (batch.operation, batch.target)
+                    behind = [b for b in queue if (b.operation, b.target) == same]
+                    queue = deque(b for b in queue if (b.operation, b.target) != same)
+                    for waiting in behind:
+                        helper.submit(release, waiting)
+                    refill.result()
+                    refill = None
+                if not queue and refill is not None:
                     queue.extend(refill.result())
-            finally:
-                for unsent in queue:
-                    helper.submit(release, unsent)
-                if pending:
-                    helper.submit(work, 0)
+                    refill = None
+            if refill is not None:
+                queue.extend(refill.result())
+        finally:
+            # Give back what was not sent and record what was, before returning: the caller
+            # looks at the outbox next, and must not see these batches as still in flight.
+            last = [helper.submit(release, unsent) for unsent in queue]
+            if pending:
+                last.append(helper.submit(work, 0))
+            wait(last)
         return sent
 
     def _emit(
@@ -391,11 +412,21 @@ class DeliveryWorker:
                     on_progress(total)
 
         def loop(index: int) -> None:
+            # One helper thread per drain thread, for the whole drain: it keeps one outbox
+            # connection, closed when the drain ends (a helper per pipeline run would open one
+            # each time a producer's enqueue woke an idle worker).
+            with ThreadPoolExecutor(1, thread_name_prefix="outbox-helper") as helper:
+                try:
+                    follow(index, helper)
+                finally:
+                    helper.submit(self.outbox.close_thread)
+
+        def follow(index: int, helper: ThreadPoolExecutor) -> None:
             worker = self if index == 0 else self._sibling(index)
             failures = 0
             while running():
                 try:
-                    busy = worker._pipeline(report, running)
+                    busy = worker._pipeline(report, running, helper)
                     failures = 0
                 except Exception:
                     # The outbox itself failed (disk, lock timeout): leases keep every batch safe.
@@ -430,6 +461,8 @@ class DeliveryWorker:
                 except BaseException as exc:
                     errors.append(exc)
                     halt.set()
+                finally:
+                    self.outbox.close_thread()
 
             pool = [
                 threading.Thread(target=guarded, args=(i,), daemon=True) for i in range(threads)
@@ -481,6 +514,8 @@ class DeliveryWorker:
                 )
             except BaseException as exc:
                 errors.append(exc)
+            finally:
+                self.outbox.close_thread()
 
         started = time.monotonic()
         thread = threading.Thread(target=run, name="govconnect-delivery", daemon=True)

@@ -290,6 +290,19 @@ class Outbox:
             finally:
                 self._local.transaction = None
 
+    def close_thread(self) -> None:
+        """Close the calling thread's connections: a thread that ends calls it (the delivery
+        worker's helper and drain threads do), so that finished threads leave none open."""
+        for name in ("conn", "relaxed"):
+            conn = getattr(self._local, name, None)
+            if conn is None:
+                continue
+            setattr(self._local, name, None)
+            with self._conns_lock:
+                if conn in self._conns:
+                    self._conns.remove(conn)
+            conn.close()
+
     def close(self) -> None:
         with self._conns_lock:
             for conn in self._conns:

@@ -415,3 +415,44 @@ def test_a_drain_that_fails_for_good_is_raised_when_leaving_delivering(
     with pytest.raises(sqlite3.OperationalError, match="disk I/O"), worker.delivering():
         pass
     assert "failed (5 in a row)" in caplog.text
+
+
+def test_slow_requests_shrink_how_far_the_worker_claims_ahead(
+    outbox: Outbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """At 50 ms a request and a 0.4 s lease, a quarter lease holds 2 sends: claims stay that small,
+    so nothing queued outlives its lease and nothing is sent twice."""
+    outbox.enqueue(CODE, [{"id": i} for i in range(12)])
+    asked: list[int] = []
+    claim_many = outbox.claim_many
+
+    def recording(owner: str, count: int, **kwargs: Any) -> Any:
+        asked.append(count)
+        return claim_many(owner, count, **kwargs)
+
+    monkeypatch.setattr(outbox, "claim_many", recording)
+    seen: list[tuple[str, list[int]]] = []
+    slow = scripted_client([], seen, on_request=lambda n: threading.Event().wait(0.05))
+    worker = DeliveryWorker(outbox, slow, batch_size=1, lease=0.4, prefetch=32)
+    stats = worker.drain(timeout=30)
+    assert stats.records_delivered == 12 and outbox.pending() == 0
+    assert asked[0] == 2 and max(asked[1:]) <= 2, asked
+    assert len({key for key, _ in seen}) == len(seen) == 12  # no batch sent twice
+
+
+def test_finished_drains_leave_no_outbox_connections_behind(
+    platform: MockPlatform, outbox: Outbox
+) -> None:
+    """Helper and drain threads close their connections when they end: a service that drains
+    again and again, or a producer that wakes an idle worker a hundred times, does not pile up
+    SQLite connections (each with its page cache and file descriptors)."""
+    client = client_for(platform)
+    for n in range(5):
+        outbox.enqueue(CODE, [{"id": f"{n}-{i}"} for i in range(10)])
+        DeliveryWorker(outbox, client, batch_size=3).drain(timeout=10, threads=3)
+    with DeliveryWorker(outbox, client).delivering():
+        for n in range(20):
+            outbox.enqueue(CODE, [{"id": f"w{n}"}])
+            threading.Event().wait(0.005)  # let the worker go idle between enqueues
+    assert outbox.pending() == 0 and platform.records_received[CODE] == 70
+    assert len(outbox._conns) <= 2  # this thread's own two (durable and relaxed)
