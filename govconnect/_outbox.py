@@ -167,6 +167,7 @@ class Outbox:
         self.clock = clock
         self._local = threading.local()
         self._work = threading.Event()  # set when this object commits something to deliver
+        self._writer = threading.Lock()  # one write transaction at a time in this process
         self._conns: list[sqlite3.Connection] = []
         self._conns_lock = threading.Lock()
         self._conn().executescript(f"BEGIN IMMEDIATE; {SCHEMA} {BATCHES_SCHEMA} COMMIT;")
@@ -263,14 +264,23 @@ class Outbox:
             conn.execute("RELEASE outbox_write")
             return
         conn = self._conn(relaxed=not durable)
-        conn.execute("BEGIN IMMEDIATE")
+        # Threads of this process queue for the write lock here and are woken the moment it is
+        # free; left to SQLite, a blocked BEGIN IMMEDIATE sleeps 1, 2, 5, 10... ms between tries
+        # (a producer's commit stalled the delivery helper for that long). Other processes still
+        # meet SQLite's busy timeout.
+        if not self._writer.acquire(timeout=self.busy_timeout):
+            raise sqlite3.OperationalError("database is locked (by another thread of this process)")
         try:
-            yield conn
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+        finally:
+            self._writer.release()
 
     @contextmanager
     def transaction(self) -> Iterator[None]:

@@ -583,3 +583,40 @@ def test_interleaved_batches_do_not_hide_other_targets(outbox: Outbox) -> None:
     first = outbox.claim("a", batch_size=2)
     assert first.ids == [1, 3]  # spans id 2 without owning it
     assert outbox.claim("b").ids == [2]
+
+
+def test_threads_of_one_process_take_turns_to_write(
+    tmp_path: Path,
+) -> None:
+    """A writer blocked by another thread's transaction waits on a lock (not in SQLite's busy
+    handler) and goes on when it commits; one held past busy_timeout fails as SQLite would."""
+    import threading
+    import time
+
+    box = Outbox(tmp_path / "o.sqlite", busy_timeout=0.2)
+    inside, release = threading.Event(), threading.Event()
+
+    def hold(conn: sqlite3.Connection) -> None:
+        inside.set()
+        release.wait(5)
+
+    holder = threading.Thread(target=lambda: box.enqueue(CODE, [{"id": 1}], within=hold))
+    holder.start()
+    assert inside.wait(5)
+    with pytest.raises(sqlite3.OperationalError, match="locked"):
+        box.enqueue(CODE, [{"id": 2}])  # held past busy_timeout
+    waited: list[float] = []
+
+    def second() -> None:
+        started = time.monotonic()
+        box.enqueue(CODE, [{"id": 3}])
+        waited.append(time.monotonic() - started)
+
+    writer = threading.Thread(target=second)
+    writer.start()
+    time.sleep(0.05)
+    release.set()
+    holder.join(5)
+    writer.join(5)
+    assert box.pending() == 2 and waited and waited[0] < 0.2
+    box.close()
