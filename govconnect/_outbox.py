@@ -53,11 +53,14 @@ CREATE TABLE IF NOT EXISTS outbox (
     case_id    TEXT,
     records    INTEGER NOT NULL,
     created_at REAL NOT NULL,
+    batch_key  TEXT,
     payload    BLOB NOT NULL
 );
 """
 # The payload comes last: a chunk spills into overflow pages, and a column stored after it would
-# make every scan that reads only the small columns walk them.
+# make every scan that reads only the small columns walk them. ``batch_key`` is the idempotency
+# key of a row that is a batch of its own, fixed (and fsynced) with the enqueue: a full chunk, or a
+# status change. Rows without one are combined by the claim, which then fixes a key.
 
 SCHEMA = (
     OUTBOX_TABLE
@@ -96,8 +99,8 @@ CREATE TABLE IF NOT EXISTS outbox_dead (
 PAGE_SIZE = 16384
 
 _INSERT = (
-    "INSERT INTO outbox (operation, target, user_id, case_id, records, created_at, payload)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?)"
+    "INSERT INTO outbox (operation, target, user_id, case_id, records, created_at, batch_key,"
+    " payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
 )
 
 
@@ -135,7 +138,11 @@ class Outbox:
     ``synchronous`` is SQLite's ``PRAGMA synchronous``: ``FULL`` (default) survives power loss,
     ``NORMAL`` survives a process crash (kill -9) and is faster. ``batch_size`` is how many records
     enqueued together share a row, and so the size of the requests they usually go out in (the
-    delivery worker never splits a row; it combines small ones). ``clock`` gives wall-clock seconds.
+    delivery worker never splits a row; it combines small ones). ``secure_delete`` zeroes the
+    payloads of delivered rows in the file (SQLite's ``secure_delete``, set explicitly rather than
+    left to how SQLite was built); ``False`` keeps only the in-page part zeroed (``FAST``) and
+    leaves overflow pages to be overwritten when reused: about a tenth faster drains, with
+    delivered personal data lingering in free pages meanwhile. ``clock`` gives wall-clock seconds.
     """
 
     def __init__(
@@ -144,6 +151,7 @@ class Outbox:
         *,
         synchronous: str = "FULL",
         batch_size: int = 500,
+        secure_delete: bool = True,
         busy_timeout: float = 30.0,
         pm: Any = None,
         on_event: Callable[[ExchangeEvent], None] | None = None,
@@ -159,9 +167,11 @@ class Outbox:
                 f" batch), not {batch_size}"
             )
         self.batch_size = batch_size
+        self.secure_delete = "ON" if secure_delete else "FAST"
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.synchronous = synchronous.upper()
+        self._relaxed = "NORMAL" if self.synchronous in {"FULL", "EXTRA"} else self.synchronous
         self.busy_timeout = busy_timeout
         self.observers = Observers(pm, on_event)
         self.clock = clock
@@ -210,7 +220,8 @@ class Outbox:
             conn.execute(OUTBOX_TABLE)
             conn.execute(
                 "INSERT INTO outbox (id, operation, target, user_id, case_id, records, created_at,"
-                " payload) SELECT id, operation, target, user_id, case_id, 1, created_at,"
+                " batch_key, payload) SELECT id, operation, target, user_id, case_id, 1, created_at,"
+                " NULL,"
                 " CAST(payload AS BLOB)"
                 " FROM outbox_previous"
             )
@@ -235,8 +246,8 @@ class Outbox:
             # fifth less CPU per claim and settle); an existing file keeps its own.
             conn.execute(f"PRAGMA page_size={PAGE_SIZE}")
             conn.execute("PRAGMA journal_mode=WAL")
-            level = "NORMAL" if relaxed and self.synchronous in {"FULL", "EXTRA"} else None
-            conn.execute(f"PRAGMA synchronous={level or self.synchronous}")
+            conn.execute(f"PRAGMA secure_delete={self.secure_delete}")
+            conn.execute(f"PRAGMA synchronous={self._relaxed if relaxed else self.synchronous}")
             setattr(self._local, name, conn)
             with self._conns_lock:
                 self._conns.append(conn)
@@ -246,10 +257,14 @@ class Outbox:
     def _write(self, *, durable: bool = True) -> Iterator[sqlite3.Connection]:
         """One ``BEGIN IMMEDIATE`` transaction: committed on exit, rolled back on any error.
 
-        ``durable=False`` commits with ``synchronous=NORMAL`` (no fsync): for bookkeeping whose
-        loss in a power failure is harmless because it is redone safely — a lost "delivered" mark
-        means a re-send under the same key, which the platform refuses as a duplicate. Enqueues,
-        claims (which fix the idempotency key) and dead letters always use the configured level.
+        ``durable`` writes — enqueues, dead letters, replays — commit at the configured
+        ``synchronous`` level (``FULL``: fsynced). The rest commits with ``NORMAL`` (no fsync, on
+        a second connection): bookkeeping whose loss in a power failure is harmless because it is
+        redone safely — a lost "delivered" mark or lease means a re-send under the same key,
+        which the platform refuses as a duplicate. Still durable against a process crash either
+        way. A relaxed transaction that turns out to need durability (a claim that fixed a new
+        idempotency key, :meth:`_fix_keys`; a durable write nested in :meth:`transaction`) is
+        followed by :meth:`_sync` before anything acts on it.
         """
         conn = getattr(self._local, "transaction", None)
         if conn is not None:  # inside transaction(): a savepoint, so this block stays atomic
@@ -262,6 +277,8 @@ class Outbox:
                     conn.execute("RELEASE outbox_write")
                 raise
             conn.execute("RELEASE outbox_write")
+            if durable:
+                self._local.durable = True
             return
         conn = self._conn(relaxed=not durable)
         # Threads of this process queue for the write lock here and are woken the moment it is
@@ -272,6 +289,7 @@ class Outbox:
             raise sqlite3.OperationalError("database is locked (by another thread of this process)")
         try:
             conn.execute("BEGIN IMMEDIATE")
+            self._local.durable = durable
             try:
                 yield conn
             except BaseException:
@@ -281,19 +299,42 @@ class Outbox:
             conn.execute("COMMIT")
         finally:
             self._writer.release()
+        if self._local.durable and not durable:
+            self._sync()
+
+    def _sync(self) -> None:
+        """Make everything committed so far durable: a tiny commit at the configured level
+        fsyncs the whole write-ahead log, the relaxed commits before it included."""
+        if self._relaxed == self.synchronous:
+            return
+        conn = self._conn()
+        if not self._writer.acquire(timeout=self.busy_timeout):
+            raise sqlite3.OperationalError("database is locked (by another thread of this process)")
+        try:
+            conn.execute(
+                "INSERT OR REPLACE INTO outbox_meta VALUES ('synced_at', ?)", (str(self.clock()),)
+            )
+        finally:
+            self._writer.release()
+
+    def _fix_keys(self) -> None:
+        """The current transaction fixed an idempotency key: it must commit durably, since
+        nothing may be sent under a key that a power loss could take back."""
+        self._local.durable = True
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
-        """Join this thread's outbox writes inside into one durable transaction (one commit).
+        """Join this thread's outbox writes inside into one transaction (one commit).
 
         Each write inside stays atomic on its own (a savepoint): one that fails is undone and its
-        exception propagates, and whatever the caller goes on to write still commits together.
-        The delivery worker records a run of outcomes and claims its next batches this way.
+        exception propagates, and whatever the caller goes on to write still commits together —
+        fsynced if any of it had to be durable. The delivery worker records a run of outcomes and
+        claims its next batches this way.
         """
         if getattr(self._local, "transaction", None) is not None:
             yield
             return
-        with self._write() as conn:
+        with self._write(durable=False) as conn:
             self._local.transaction = conn
             try:
                 yield
@@ -388,11 +429,18 @@ class Outbox:
 
         return self._insert(rows(), "publish", resource_code, None, within)
 
-    @staticmethod
     def _row(
-        code: str, joined: bytes, records: int, user_id: str | None, case_id: str | None, now: float
+        self,
+        code: str,
+        joined: bytes,
+        records: int,
+        user_id: str | None,
+        case_id: str | None,
+        now: float,
     ) -> tuple[Any, ...]:
-        return ("publish", code, user_id, case_id, records, now, joined)
+        """A publish row; a full chunk is a batch of its own, keyed now (see ``OUTBOX_TABLE``)."""
+        key = uuid.uuid4().hex if records == self.batch_size else None
+        return ("publish", code, user_id, case_id, records, now, key, joined)
 
     def enqueue_status(
         self,
@@ -411,7 +459,7 @@ class Outbox:
         body = orjson.dumps(status_body(status, result=result, reasons=reasons))
         now = self.clock()
         ids = self._insert(
-            iter([("status", case_id, user_id, case_id, 1, now, body)]),
+            iter([("status", case_id, user_id, case_id, 1, now, uuid.uuid4().hex, body)]),
             "status",
             None,
             case_id,
@@ -484,8 +532,13 @@ class Outbox:
         Batches of one target come back in order; the owner must send them in that order and give
         back (:meth:`release`) those behind one that has to wait for a retry.
         """
-        with self._write() as conn:
-            return claim_batches(conn, owner, self.clock(), count, batch_size, lease, scan_limit)
+        with self._write(durable=False) as conn:
+            batches, fixed = claim_batches(
+                conn, owner, self.clock(), count, batch_size, lease, scan_limit
+            )
+            if fixed:
+                self._fix_keys()
+        return batches
 
     def mark_delivered(self, batch: Batch, *, duplicate: bool = False) -> None:
         """The platform applied (or had already applied) the batch: it leaves the outbox."""
@@ -612,7 +665,7 @@ class Outbox:
                 chunks = [_replayed(entry) for entry in orjson.loads(entries)]
                 conn.executemany(
                     _INSERT,
-                    [(operation, target, user_id, case_id, n, now, p) for n, p in chunks],
+                    [(operation, target, user_id, case_id, n, now, None, p) for n, p in chunks],
                 )
                 last = conn.execute("SELECT last_insert_rowid()").fetchone()[0]
                 conn.execute(

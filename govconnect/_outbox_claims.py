@@ -77,8 +77,9 @@ def claim_batches(
     batch_size: int,
     lease: float,
     scan_limit: int,
-) -> list[Batch]:
-    """Lease up to ``count`` due batches to ``owner``, in order; an empty list when none is due.
+) -> tuple[list[Batch], bool]:
+    """Lease up to ``count`` due batches to ``owner``, in order (none: nothing is due); and
+    whether a new idempotency key was fixed (then the transaction must commit durably).
 
     Live batches that are due and unleased (a retry, or one whose worker died) are reclaimed first,
     with their keys; then new batches start at the oldest unclaimed row whose target is not
@@ -133,17 +134,19 @@ def claim_batches(
                 records,
             )
         )
+    fixed = False
     while len(batches) < count:
         head = _find_unclaimed(conn, blocked, frontier, dense, scan_limit)
         if head is None:
             break
-        batch = _new_batch(conn, owner, now, head, batch_size, lease)
+        batch, new_key = _new_batch(conn, owner, now, head, batch_size, lease)
+        fixed = fixed or new_key
         target_key = (batch.operation, batch.target)
         frontier[target_key] = max(frontier.get(target_key, 0), batch.ids[-1])
         if len(batch.ids) == batch.ids[-1] - batch.ids[0] + 1:
             dense[batch.ids[0]] = batch.ids[-1]
         batches.append(batch)
-    return batches
+    return batches, fixed
 
 
 def _new_batch(
@@ -153,12 +156,14 @@ def _new_batch(
     head: tuple[Any, ...],
     batch_size: int,
     lease: float,
-) -> Batch:
-    """Start a batch at ``head`` (an unclaimed row) under a new key, leased to ``owner``."""
-    head_id, operation, target, user_id, case_id = head
-    ids, records, created_at = _plan(conn, head, 1 if operation == "status" else batch_size)
+) -> tuple[Batch, bool]:
+    """Start a batch at ``head`` (an unclaimed row), leased to ``owner``, under the row's own key
+    or else a new one; and whether the key is new."""
+    head_id, operation, target, user_id, case_id, row_key = head
+    size = 1 if operation == "status" or row_key is not None else batch_size
+    ids, records, created_at = _plan(conn, head, size)
     joined = _payloads(conn, operation, target, ids)
-    key = uuid.uuid4().hex
+    key = row_key or uuid.uuid4().hex
     conn.execute(
         "INSERT INTO outbox_batches (key, operation, target, first_id, last_id, user_id, case_id,"
         " records, row_count, created_at, attempts, next_attempt_at, lease_owner, lease_until)"
@@ -179,9 +184,10 @@ def _new_batch(
             now + lease,
         ),
     )
-    return Batch(
+    batch = Batch(
         key, operation, target, user_id, case_id, ids, joined, 1, created_at, owner, records
     )
+    return batch, row_key is None
 
 
 def _plan(
@@ -190,20 +196,26 @@ def _plan(
     """The rows of the batch that starts at ``head``, their records and oldest enqueue time.
 
     Rows of the head's target are taken in order while their records fit in ``size`` (the head
-    always), stopping before a row with another user or case. Only columns stored before the
-    payload are read, so the rows left out cost nothing but their header.
+    always), stopping before a row with another user or case, or with a key of its own (a batch
+    by itself). Only columns stored before the payload are read, so the rows left out cost
+    nothing but their header.
     """
-    head_id, operation, target, user_id, case_id = head
+    head_id, operation, target, user_id, case_id, _ = head
     ids: list[int] = []
     records, oldest = 0, float("inf")
     cursor = conn.execute(
-        "SELECT id, records, user_id, case_id, created_at FROM outbox"
+        "SELECT id, records, user_id, case_id, created_at, batch_key FROM outbox"
         " WHERE operation = ? AND target = ? AND id >= ? ORDER BY id LIMIT ?",
         (operation, target, head_id, size),
     )
     try:
-        for row_id, count, row_user, row_case, created_at in cursor:
-            if ids and (records + count > size or row_user != user_id or row_case != case_id):
+        for row_id, count, row_user, row_case, created_at, row_key in cursor:
+            if ids and (
+                records + count > size
+                or row_user != user_id
+                or row_case != case_id
+                or row_key is not None
+            ):
                 break
             ids.append(row_id)
             records += count
@@ -263,7 +275,7 @@ def _find_unclaimed(
         start = dense[start] + 1
     skip = {target: 2**62 if target in blocked else last for target, last in frontier.items()}
     select = (
-        "SELECT o.id, o.operation, o.target, o.user_id, o.case_id FROM outbox o"
+        "SELECT o.id, o.operation, o.target, o.user_id, o.case_id, o.batch_key FROM outbox o"
         " WHERE o.id >= ? AND o.id <= ?"
     )
     params: list[Any] = [start, first + scan_limit]

@@ -50,9 +50,15 @@ def platform(mock_platform: MockPlatform) -> MockPlatform:
 
 @pytest.fixture
 def outbox(tmp_path: Path) -> Outbox:
-    """One record per row: the worker's ``batch_size`` alone shapes the batches."""
-    with Outbox(tmp_path / "outbox.sqlite", synchronous="NORMAL", batch_size=1) as box:
+    """Records enqueued together share a row; see one_per_row for per-record rows."""
+    with Outbox(tmp_path / "outbox.sqlite", synchronous="NORMAL") as box:
         yield box
+
+
+def one_per_row(outbox: Outbox, code: str, records: list[Any], **trace: Any) -> None:
+    """Each record in a row of its own (small enqueues): the worker's batch_size shapes batches."""
+    for record in records:
+        outbox.enqueue(code, [record], **trace)
 
 
 def kinds(events: list[ExchangeEvent]) -> list[str]:
@@ -61,7 +67,7 @@ def kinds(events: list[ExchangeEvent]) -> list[str]:
 
 def test_delivers_and_reports(platform: MockPlatform, outbox: Outbox) -> None:
     events: list[ExchangeEvent] = []
-    outbox.enqueue(CODE, [{"id": i} for i in range(7)], user_id="officer-3", case_id="C-1")
+    one_per_row(outbox, CODE, [{"id": i} for i in range(7)], user_id="officer-3", case_id="C-1")
     worker = DeliveryWorker(outbox, client_for(platform), batch_size=5, on_event=events.append)
     progress: list[int] = []
     stats = worker.drain(timeout=10, on_progress=lambda s: progress.append(s.records_delivered))
@@ -288,7 +294,7 @@ def scripted_client(
 
 def test_prefetched_batches_wait_behind_a_retry(outbox: Outbox) -> None:
     """Order per target holds when the first of several prefetched batches must be retried."""
-    outbox.enqueue(CODE, [{"id": i} for i in range(8)])
+    one_per_row(outbox, CODE, [{"id": i} for i in range(8)])
     outbox.enqueue("111112001/2002", [{"id": 100}])
     seen: list[tuple[str, list[int]]] = []
     worker = DeliveryWorker(
@@ -306,7 +312,7 @@ def test_prefetched_batches_wait_behind_a_retry(outbox: Outbox) -> None:
 
 
 def test_stopping_gives_back_prefetched_batches(outbox: Outbox) -> None:
-    outbox.enqueue(CODE, [{"id": i} for i in range(10)])
+    one_per_row(outbox, CODE, [{"id": i} for i in range(10)])
     seen: list[tuple[str, list[int]]] = []
     stop = threading.Event()
     client = scripted_client([], seen, on_request=lambda n: n >= 2 and stop.set())
@@ -422,7 +428,7 @@ def test_slow_requests_shrink_how_far_the_worker_claims_ahead(
 ) -> None:
     """At 50 ms a request and a 0.4 s lease, a quarter lease holds 2 sends: claims stay that small,
     so nothing queued outlives its lease and nothing is sent twice."""
-    outbox.enqueue(CODE, [{"id": i} for i in range(12)])
+    one_per_row(outbox, CODE, [{"id": i} for i in range(12)])
     asked: list[int] = []
     claim_many = outbox.claim_many
 

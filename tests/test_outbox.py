@@ -49,20 +49,27 @@ def events() -> list[ExchangeEvent]:
 
 @pytest.fixture
 def outbox(tmp_path: Path, clock: Clock, events: list[ExchangeEvent]) -> Outbox:
-    """One record per row, so row ids are record positions: claiming and ordering read plainly."""
+    """Records enqueued together share a row (up to 500); see one_per_row for per-record rows."""
     path = tmp_path / "outbox.sqlite"
-    with Outbox(path, batch_size=1, clock=clock, on_event=events.append) as box:
+    with Outbox(path, clock=clock, on_event=events.append) as box:
         yield box
+
+
+def one_per_row(outbox: Outbox, code: str, records: list[Any], **trace: Any) -> None:
+    """Each record in a row of its own, as small enqueues make them: rows without a key of their
+    own, which a claim combines up to its batch_size."""
+    for record in records:
+        outbox.enqueue(code, [record], **trace)
 
 
 def test_enqueue_is_committed_before_it_returns(outbox: Outbox) -> None:
     ids = outbox.enqueue(CODE, [{"id": i} for i in range(5)], user_id="u1", case_id="C1")
-    assert list(ids) == [1, 2, 3, 4, 5]
+    assert list(ids) == [1]  # one row holds them
     other = sqlite3.connect(outbox.path)
-    assert other.execute("SELECT count(*) FROM outbox").fetchone()[0] == 5
+    assert other.execute("SELECT sum(records) FROM outbox").fetchone()[0] == 5
     assert other.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     other.close()
-    assert list(outbox.enqueue(CODE, iter([{"id": 9}]))) == [6]
+    assert list(outbox.enqueue(CODE, iter([{"id": 9}]))) == [2]
     assert list(outbox.enqueue(CODE, [])) == []
 
 
@@ -146,12 +153,10 @@ def test_records_enqueued_together_share_rows_of_batch_size(tmp_path: Path) -> N
 def test_encoded_payloads_share_rows_too(tmp_path: Path) -> None:
     with Outbox(tmp_path / "o.sqlite", batch_size=2) as box:
         assert list(box.enqueue_encoded(CODE, [b'{"id":1}', b'{"id":2}', b'{"id":3}'])) == [1, 2]
-        batch = box.claim("w", batch_size=10)
-        assert (batch.ids, batch.records, batch.joined) == (
-            [1, 2],
-            3,
-            b'{"id":1},{"id":2},{"id":3}',
-        )
+        box.enqueue_encoded(CODE, [b'{"id":4}'])  # row 3: combines with row 2, not with 1
+        first, second = box.claim_many("w", 2, batch_size=10)
+        assert (first.ids, first.records, first.joined) == ([1], 2, b'{"id":1},{"id":2}')
+        assert (second.ids, second.records, second.joined) == ([2, 3], 2, b'{"id":3},{"id":4}')
 
 
 def test_the_worker_combines_small_rows_but_never_splits_one(tmp_path: Path) -> None:
@@ -170,8 +175,9 @@ def test_the_worker_combines_small_rows_but_never_splits_one(tmp_path: Path) -> 
 
 
 def test_a_dead_batch_of_chunks_replays_whole(tmp_path: Path) -> None:
-    with Outbox(tmp_path / "o.sqlite", batch_size=2) as box:
-        box.enqueue(CODE, [{"id": i} for i in range(5)])  # rows of 2, 2, 1
+    with Outbox(tmp_path / "o.sqlite", batch_size=3) as box:
+        for start in (0, 2, 4):  # rows of 2, 2, 1: none full, so combinable
+            box.enqueue(CODE, [{"id": i} for i in range(start, min(start + 2, 5))])
         batch = box.claim("w", batch_size=5)
         assert (batch.ids, batch.records) == ([1, 2, 3], 5)
         dead_id = box.bury(batch, "rejected (422)")
@@ -187,7 +193,7 @@ def test_a_dead_batch_of_chunks_replays_whole(tmp_path: Path) -> None:
 def test_one_claim_reads_the_live_batches_once_and_reclaims_before_starting_new_ones(
     outbox: Outbox, clock: Clock
 ) -> None:
-    outbox.enqueue(CODE, [{"id": i} for i in range(2)])
+    one_per_row(outbox, CODE, [{"id": i} for i in range(2)])
     outbox.enqueue(OTHER, [{"id": 9}])
     lost = outbox.claim_many("crashed", 2, batch_size=1, lease=5)
     outbox.enqueue(CODE, [{"id": 2}])
@@ -204,7 +210,7 @@ def test_batch_size_is_bounded_by_the_platform(tmp_path: Path, size: int) -> Non
 
 
 def test_claim_batches_by_target_and_trace(outbox: Outbox) -> None:
-    outbox.enqueue(CODE, [{"id": i} for i in range(5)], user_id="u1")
+    one_per_row(outbox, CODE, [{"id": i} for i in range(5)], user_id="u1")
     outbox.enqueue(OTHER, [{"id": 1}])
     outbox.enqueue(CODE, [{"id": 9}], user_id="u2")
     first = outbox.claim("w1", batch_size=3)
@@ -238,7 +244,7 @@ def test_status_changes_go_one_at_a_time_in_order(outbox: Outbox) -> None:
 
 
 def test_a_worker_may_prefetch_its_next_batch_of_a_target_and_release_it(outbox: Outbox) -> None:
-    outbox.enqueue(CODE, [{"id": i} for i in range(4)])
+    one_per_row(outbox, CODE, [{"id": i} for i in range(4)])
     first = outbox.claim("w", batch_size=2)
     second = outbox.claim("w", batch_size=2)
     assert (first.ids, second.ids) == ([1, 2], [3, 4])
@@ -309,7 +315,7 @@ def test_dead_letters_keep_reason_problems_and_replay_keeps_key(
     assert outbox.replay([dead_id, 999]) == 1
     assert outbox.dead_letters() == []
     again = outbox.claim("w")
-    assert (again.key, len(again.ids), again.attempt) == (batch.key, 2, 1)
+    assert (again.key, again.records, again.attempt) == (batch.key, 2, 1)
     assert again.joined == batch.joined
     assert again.created_at == clock.now  # a fresh deadline
     assert events[-1].kind is EventKind.REPLAYED and events[-1].extra == {"dead_letter": dead_id}
@@ -568,9 +574,9 @@ def test_many_targets_in_flight_use_the_json_path(outbox: Outbox) -> None:
 
 
 def test_scans_jump_dense_batches_but_not_interleaved_ones(outbox: Outbox) -> None:
-    outbox.enqueue(CODE, [{"id": i} for i in range(4)])  # ids 1-4
+    one_per_row(outbox, CODE, [{"id": i} for i in range(4)])  # ids 1-4
     outbox.enqueue(OTHER, [{"id": 5}])  # id 5
-    outbox.enqueue(CODE, [{"id": 6}, {"id": 7}])  # ids 6-7
+    one_per_row(outbox, CODE, [{"id": 6}, {"id": 7}])  # ids 6-7
     assert outbox.claim("a", batch_size=4).ids == [1, 2, 3, 4]  # dense: later scans jump it
     assert outbox.claim("a", batch_size=4).ids == [5]
     assert outbox.claim("a", batch_size=4).ids == [6, 7]
@@ -620,3 +626,42 @@ def test_threads_of_one_process_take_turns_to_write(
     writer.join(5)
     assert box.pending() == 2 and waited and waited[0] < 0.2
     box.close()
+
+
+@pytest.mark.parametrize(("zeroed", "pragma"), [(True, 1), (False, 2)])
+def test_delivered_payloads_are_zeroed_in_the_file_unless_told_otherwise(
+    tmp_path: Path, zeroed: bool, pragma: int
+) -> None:
+    """Set explicitly, not left to the SQLite build (Debian's zeroes, upstream's does not)."""
+    secret = "110105199001011234-张三"
+    path = tmp_path / "o.sqlite"
+    with Outbox(path, secure_delete=zeroed, batch_size=1000) as box:  # a row over a page
+        assert box._conn().execute("PRAGMA secure_delete").fetchone()[0] == pragma
+        box.enqueue(CODE, [{"id": i, "who": secret} for i in range(1000)])
+        box.mark_delivered(box.claim("w"))
+        box._conn().execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    assert (secret.encode() in path.read_bytes()) is not zeroed
+
+
+def test_full_rows_and_status_changes_get_their_key_with_the_enqueue(tmp_path: Path) -> None:
+    """A full row is a batch of its own, under a key committed (fsynced) with the records: its
+    claim fixes nothing new and commits without an fsync. Only a claim that combines rows under
+    a new key is followed by a durable commit before anything is sent."""
+    with Outbox(tmp_path / "o.sqlite", batch_size=2) as box:
+        box.enqueue_status("C1", "accepted")  # row 1, keyed
+        box.enqueue(CODE, [{"id": 1}, {"id": 2}, {"id": 3}])  # row 2 full (keyed), row 3 not
+        box.enqueue(CODE, [{"id": 4}])  # row 4, not full
+        keys = dict(box._conn().execute("SELECT id, batch_key FROM outbox").fetchall())
+        assert keys[1] and keys[2] and keys[3] is None and keys[4] is None
+
+        def synced() -> Any:
+            row = box._conn().execute("SELECT value FROM outbox_meta WHERE key = 'synced_at'")
+            return row.fetchone()
+
+        status = box.claim("w")
+        assert (status.key, status.target, synced()) == (keys[1], "C1", None)
+        full = box.claim("w", batch_size=10)
+        assert (full.key, full.ids, synced()) == (keys[2], [2], None)
+        combined = box.claim("w", batch_size=10)
+        assert combined.ids == [3, 4] and combined.key not in keys.values()
+        assert synced() is not None  # the new key was made durable before the claim returned
