@@ -124,39 +124,27 @@ def govconnect(
     client: ExchangeClient,
     code: str,
     records: list[dict[str, Any]],
-    batch: int,
-    threads: int,
+    args: argparse.Namespace,
     path: Path,
-) -> tuple[float, float, DeliveryStats]:
-    """Enqueue everything, then drain: (enqueue + drain, drain, stats)."""
-    with Outbox(path, batch_size=batch) as outbox:
+    overlap: bool,
+) -> tuple[float, float | None, DeliveryStats]:
+    """(until all delivered, the drain alone or None, stats): one enqueue then the drain, or
+    enqueues of ``args.slice`` records while delivering in the background (``overlap``)."""
+    with Outbox(path, batch_size=args.batch_size) as outbox:
+        worker = DeliveryWorker(outbox, client)
         started = time.perf_counter()
-        outbox.enqueue(code, records, user_id="bench")
-        enqueued = time.perf_counter()
-        stats = DeliveryWorker(outbox, client).drain(threads=threads, timeout=900)
-        done = time.perf_counter()
-        assert outbox.pending() == 0, "drain did not finish"
-    return done - started, done - enqueued, stats
-
-
-def overlapped(
-    client: ExchangeClient,
-    code: str,
-    records: list[dict[str, Any]],
-    batch: int,
-    threads: int,
-    path: Path,
-    slice_: int,
-) -> tuple[float, DeliveryStats]:
-    """Enqueue in slices while delivering in the background: (until all delivered, stats)."""
-    with Outbox(path, batch_size=batch) as outbox:
-        started = time.perf_counter()
-        with DeliveryWorker(outbox, client).delivering(threads=threads, timeout=900) as stats:
-            for i in range(0, len(records), slice_):
-                outbox.enqueue(code, records[i : i + slice_], user_id="bench")
+        drained = None
+        if overlap:
+            with worker.delivering(threads=args.threads, timeout=900) as stats:
+                for i in range(0, len(records), args.slice):
+                    outbox.enqueue(code, records[i : i + args.slice], user_id="bench")
+        else:
+            outbox.enqueue(code, records, user_id="bench")
+            drained = time.perf_counter()
+            stats = worker.drain(threads=args.threads, timeout=900)
         done = time.perf_counter()
         assert outbox.pending() == 0, "delivery did not finish"
-    return done - started, stats
+    return done - started, None if drained is None else done - drained, stats
 
 
 CODE = "111112001/3001"
@@ -187,16 +175,13 @@ def run_once(
             path = Path(tmp) / f"{uuid.uuid4().hex}.sqlite"
             if kind == "bare":
                 result: dict[str, Any] = {"bare": bare(platform, CODE, records, args.batch_size)}
-            elif kind == "overlap":
-                seconds, stats = overlapped(
-                    client, CODE, records, args.batch_size, args.threads, path, args.slice
-                )
-                result = {"overlap": seconds, "stats": stats}
             else:
-                e2e, drain, stats = govconnect(
-                    client, CODE, records, args.batch_size, args.threads, path
+                total, drain, stats = govconnect(
+                    client, CODE, records, args, path, overlap=kind == "overlap"
                 )
-                result = {"e2e": e2e, "drain": drain, "stats": stats}
+                result = {"overlap" if drain is None else "e2e": total, "stats": stats}
+                if drain is not None:
+                    result["drain"] = drain
         result["count"] = platform.ask(op="count", code=CODE)
     finally:
         platform.close()

@@ -51,7 +51,9 @@ def publish(
         0.0, "--lookback", min=0, help="Re-read this far behind the bookmark (seconds or ids)."
     ),
     deliver: bool = typer.Option(
-        False, "--deliver", help="Drain the outbox to the platform after."
+        False,
+        "--deliver",
+        help="Deliver to the platform while publishing, and wait for the last batch.",
     ),
     url: str | None = typer.Option(None, "--url", envvar="GOVCONNECT_PLATFORM_URL"),
     token: str | None = typer.Option(None, "--token", envvar="GOVCONNECT_PLATFORM_TOKEN"),
