@@ -259,17 +259,22 @@ class DeliveryWorker:
         # in one go, in the order they happened, together with its next claim if it has one.
         pending: list[tuple[Batch, _Outcome]] = []
         pending_lock = threading.Lock()
+        # Keys of the batches this pipeline claimed and has not settled or given back. A batch
+        # leased to this worker but not here was lost track of (a failure between claim and
+        # send): the next claim takes it back first, so nothing later of its target overtakes it.
+        holding: set[str] = set()
 
         def work(claim: int) -> list[Batch]:
             with pending_lock:
                 todo = pending[:]
                 pending.clear()
+                held = holding - {batch.key for batch, _ in todo}
             stats = DeliveryStats()
             events: list[tuple[tuple[Any, ...], dict[str, Any]]] = []
             batches: list[Batch] = []
             failure: Exception | None = None
             try:
-                with self.outbox.transaction():
+                with self.outbox.transaction(durable=False):
                     try:
                         self._settle_many(todo, stats, lambda *a, **k: events.append((a, k)))
                     except Exception:  # the batches stay leased: re-sent under their keys later
@@ -281,6 +286,7 @@ class DeliveryWorker:
                                 claim,
                                 batch_size=self.batch_size,
                                 lease=self.lease,
+                                held=held,
                             )
                         except Exception as exc:  # what was recorded above still commits
                             failure = exc
@@ -288,6 +294,9 @@ class DeliveryWorker:
                 if todo:
                     log.exception("recording the outcome of %d batch(es) failed", len(todo))
                 raise
+            with pending_lock:
+                holding.difference_update(batch.key for batch, _ in todo)
+                holding.update(batch.key for batch in batches)
             for args, kwargs in events:
                 self._emit(*args, **kwargs)
             report(stats)
@@ -296,6 +305,8 @@ class DeliveryWorker:
             return batches
 
         def release(batch: Batch) -> None:
+            with pending_lock:  # if giving it back fails, the next claim takes it back
+                holding.discard(batch.key)
             try:
                 self.outbox.release(batch)
             except Exception:  # harmless: the lease runs out and the batch is claimed again

@@ -24,7 +24,7 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import islice, repeat
@@ -177,7 +177,7 @@ class Outbox:
         self.clock = clock
         self._local = threading.local()
         self._work = threading.Event()  # set when this object commits something to deliver
-        self._writer = threading.Lock()  # one write transaction at a time in this process
+        self._writer = threading.RLock()  # one write transaction at a time in this process
         self._conns: list[sqlite3.Connection] = []
         self._conns_lock = threading.Lock()
         self._conn().executescript(f"BEGIN IMMEDIATE; {SCHEMA} {BATCHES_SCHEMA} COMMIT;")
@@ -297,25 +297,18 @@ class Outbox:
                     conn.execute("ROLLBACK")
                 raise
             conn.execute("COMMIT")
+            if self._local.durable and not durable:
+                self._sync()  # still holding the lock: no thread here acts on it unsynced
         finally:
             self._writer.release()
-        if self._local.durable and not durable:
-            self._sync()
 
     def _sync(self) -> None:
         """Make everything committed so far durable: a tiny commit at the configured level
         fsyncs the whole write-ahead log, the relaxed commits before it included."""
-        if self._relaxed == self.synchronous:
-            return
-        conn = self._conn()
-        if not self._writer.acquire(timeout=self.busy_timeout):
-            raise sqlite3.OperationalError("database is locked (by another thread of this process)")
-        try:
-            conn.execute(
+        if self._relaxed != self.synchronous:
+            self._conn().execute(
                 "INSERT OR REPLACE INTO outbox_meta VALUES ('synced_at', ?)", (str(self.clock()),)
             )
-        finally:
-            self._writer.release()
 
     def _fix_keys(self) -> None:
         """The current transaction fixed an idempotency key: it must commit durably, since
@@ -323,18 +316,19 @@ class Outbox:
         self._local.durable = True
 
     @contextmanager
-    def transaction(self) -> Iterator[None]:
+    def transaction(self, *, durable: bool = True) -> Iterator[None]:
         """Join this thread's outbox writes inside into one transaction (one commit).
 
         Each write inside stays atomic on its own (a savepoint): one that fails is undone and its
-        exception propagates, and whatever the caller goes on to write still commits together —
-        fsynced if any of it had to be durable. The delivery worker records a run of outcomes and
-        claims its next batches this way.
+        exception propagates, and whatever the caller goes on to write still commits together.
+        ``durable=False`` is for bookkeeping (the delivery worker records a run of outcomes and
+        claims its next batches this way): it commits without an fsync unless something inside
+        needed one, and then fsyncs before returning.
         """
         if getattr(self._local, "transaction", None) is not None:
             yield
             return
-        with self._write(durable=False) as conn:
+        with self._write(durable=durable) as conn:
             self._local.transaction = conn
             try:
                 yield
@@ -526,15 +520,19 @@ class Outbox:
         batch_size: int = 500,
         lease: float = 30.0,
         scan_limit: int = 1_000_000,
+        held: Collection[str] | None = None,
     ) -> list[Batch]:
-        """Lease up to ``count`` due batches to ``owner`` in one transaction (one fsync).
+        """Lease up to ``count`` due batches to ``owner`` in one transaction.
 
         Batches of one target come back in order; the owner must send them in that order and give
-        back (:meth:`release`) those behind one that has to wait for a retry.
+        back (:meth:`release`) those behind one that has to wait for a retry. ``held``: the keys
+        of the batches the owner still holds, unsent or unsettled; any other batch leased to it
+        is taken to be lost track of and reclaimed first (see :func:`claim_batches`). The commit
+        is fsynced only when a key was fixed or reclaimed (not for full rows, keyed at enqueue).
         """
         with self._write(durable=False) as conn:
             batches, fixed = claim_batches(
-                conn, owner, self.clock(), count, batch_size, lease, scan_limit
+                conn, owner, self.clock(), count, batch_size, lease, scan_limit, held
             )
             if fixed:
                 self._fix_keys()

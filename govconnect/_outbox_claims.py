@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import sqlite3
 import uuid
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -77,14 +78,18 @@ def claim_batches(
     batch_size: int,
     lease: float,
     scan_limit: int,
+    held: Collection[str] | None = None,
 ) -> tuple[list[Batch], bool]:
     """Lease up to ``count`` due batches to ``owner``, in order (none: nothing is due); and
-    whether a new idempotency key was fixed (then the transaction must commit durably).
+    whether the transaction must be made durable before any of them is sent: it fixed a new
+    idempotency key, or reclaimed one (whose first claim may not have reached the disk).
 
     Live batches that are due and unleased (a retry, or one whose worker died) are reclaimed first,
     with their keys; then new batches start at the oldest unclaimed row whose target is not
     blocked. A target is blocked by a batch that waits for its retry or is leased to another
-    worker; a batch leased to ``owner`` itself does not block (the owner sends in order).
+    worker; a batch leased to ``owner`` itself does not block (the owner sends in order) —
+    unless ``held`` is given and lacks its key: then the owner lost track of it (a failure
+    between claiming and sending) and it is reclaimed now, before anything later of its target.
     The live batches are read once per call: each batch claimed here updates what was read.
     """
     blocked: set[tuple[str, str]] = set()
@@ -105,12 +110,16 @@ def claim_batches(
             continue
         leased = until is not None and until > now
         if leased and lease_owner == owner:
-            continue
+            if held is None or key in held:
+                continue
+            leased = False  # ours, but no longer held: reclaim it, in order
         if leased or due_at > now:
             blocked.add(target_key)
             continue
         if len(reclaim) < count:  # from here on it is leased to the owner: it does not block
             reclaim.append(row)
+        else:  # left for the next claim: nothing later of its target may go before it
+            blocked.add(target_key)
     batches = []
     for key, operation, target, first, last, user_id, case_id, *_, attempts, created_at in reclaim:
         conn.execute(
@@ -134,7 +143,7 @@ def claim_batches(
                 records,
             )
         )
-    fixed = False
+    fixed = bool(batches)
     while len(batches) < count:
         head = _find_unclaimed(conn, blocked, frontier, dense, scan_limit)
         if head is None:

@@ -462,3 +462,26 @@ def test_finished_drains_leave_no_outbox_connections_behind(
             threading.Event().wait(0.005)  # let the worker go idle between enqueues
     assert outbox.pending() == 0 and platform.records_received[CODE] == 70
     assert len(outbox._conns) <= 2  # this thread's own two (durable and relaxed)
+
+
+def test_batches_lost_track_of_after_a_failure_go_first_when_the_worker_goes_on(
+    outbox: Outbox,
+) -> None:
+    """A progress callback that raises once, right after the helper claimed: the drain goes on,
+    and the batches claimed then (leased to this worker, held by no pipeline) are reclaimed
+    before anything later of their target, so the platform still sees the rows in order."""
+    one_per_row(outbox, CODE, [{"id": i} for i in range(8)])
+    seen: list[tuple[str, list[int]]] = []
+    calls: list[int] = []
+
+    def progress(stats: Any) -> None:
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("progress bar bug")
+
+    worker = DeliveryWorker(outbox, scripted_client([], seen), batch_size=2, lease=30.0)
+    worker.drain(timeout=10, on_progress=progress)
+    order = [i for _, ids in seen for i in ids]
+    assert sorted(set(order)) == list(range(8)) and outbox.pending() == 0
+    first_seen = sorted(set(order), key=order.index)
+    assert first_seen == list(range(8))  # nothing overtook the batches lost track of
