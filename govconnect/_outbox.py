@@ -641,8 +641,10 @@ class Outbox:
         """Put dead batches back (all of them when ``dead_ids`` is None); returns batches replayed.
 
         A replayed batch keeps its idempotency key, so if the platform did apply it before the
-        batch was given up, the replay is acknowledged as a duplicate, not applied twice. Its rows
-        get new ids: they are due now, after whatever was enqueued meanwhile.
+        batch was given up, the replay is acknowledged as a duplicate, not applied twice. It is
+        due now and goes out before the rows of its target still waiting (it is their oldest);
+        rows of its target delivered while it was dead stay delivered, so replaying old upserts
+        may apply them after newer ones: the operator decides.
         """
         now = self.clock()
         replayed = []

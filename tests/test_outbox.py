@@ -704,3 +704,16 @@ def test_a_transaction_is_durable_unless_told_otherwise(outbox: Outbox) -> None:
             conn = outbox._local.transaction
             levels.append(conn.execute("PRAGMA synchronous").fetchone()[0])
     assert levels == [2, 1]  # FULL, NORMAL
+
+
+def test_a_replayed_batch_goes_out_before_the_rows_of_its_target_still_waiting(
+    outbox: Outbox,
+) -> None:
+    outbox.enqueue(CODE, [{"id": "old"}])
+    dead = outbox.bury(outbox.claim("w"), "rejected (422)")
+    outbox.enqueue(CODE, [{"id": "newer"}])  # waiting, unclaimed
+    assert outbox.replay([dead]) == 1
+    first = outbox.claim("w")
+    assert first.joined == b'{"id":"old"}' and outbox.claim("other") is None  # target busy
+    outbox.mark_delivered(first)
+    assert outbox.claim("w").joined == b'{"id":"newer"}'
