@@ -717,3 +717,48 @@ def test_a_replayed_batch_goes_out_before_the_rows_of_its_target_still_waiting(
     assert first.joined == b'{"id":"old"}' and outbox.claim("other") is None  # target busy
     outbox.mark_delivered(first)
     assert outbox.claim("w").joined == b'{"id":"newer"}'
+
+
+def test_cli_drain_follow_is_a_delivery_service_that_stops_cleanly_on_sigterm(
+    tmp_path: Path, mock_platform: Any
+) -> None:
+    """`outbox drain --follow` in its own process delivers what this process enqueues, as it
+    comes, and on SIGTERM finishes the batch in hand and exits 0."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from govconnect import ExchangeClient
+    from govconnect.testing import DEFAULT_NODE
+
+    ExchangeClient(
+        mock_platform.url, token=mock_platform.token, node=DEFAULT_NODE, user_id="u"
+    ).put_resource({"code": CODE, "version": 1})
+    path = tmp_path / "o.sqlite"
+    Outbox(path).close()
+    env = {**os.environ, "GOVCONNECT_PLATFORM_TOKEN": mock_platform.token}
+    service = subprocess.Popen(
+        [sys.executable, "-m", "govconnect", "outbox", "drain", "--follow", "--poll", "0.05",
+         "--url", mock_platform.url, "--node", DEFAULT_NODE, "--path", str(path)],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        with Outbox(path) as box:
+            for n in range(3):  # each wave arrives while the service idles
+                box.enqueue(CODE, [{"id": f"{n}-{i}"} for i in range(40)])
+                deadline = time.monotonic() + 20
+                while mock_platform.records_received.get(CODE, 0) < 40 * (n + 1):
+                    assert time.monotonic() < deadline and service.poll() is None
+                    time.sleep(0.02)
+        service.send_signal(signal.SIGTERM)
+        output, _ = service.communicate(timeout=20)
+    finally:
+        if service.poll() is None:
+            service.kill()
+            service.communicate()
+    assert service.returncode == 0, output
+    assert "delivered 120 record(s)" in output and mock_platform.token not in output
+    with Outbox(path) as box:
+        assert box.pending() == 0 and box.status().in_flight == 0

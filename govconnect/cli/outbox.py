@@ -5,6 +5,10 @@ The outbox file is ``--path``, else ``$GOVCONNECT_OUTBOX``, else ``.govconnect/o
 
 from __future__ import annotations
 
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 
 import typer
@@ -142,16 +146,30 @@ def drain(
         help="Most records per request when small outbox rows are combined (a row is never split).",
     ),
     timeout: float | None = typer.Option(None, "--timeout", help="Stop after this many seconds."),
+    follow: bool = typer.Option(
+        False,
+        "--follow",
+        "-f",
+        help="Keep delivering what other processes enqueue, until SIGTERM or Ctrl-C (a service).",
+    ),
+    poll: float = typer.Option(
+        0.2, "--poll", min=0.01, help="With --follow: seconds between looks at an idle outbox."
+    ),
     path: str | None = _PATH,
 ) -> None:
-    """Deliver everything pending to the platform, with a progress display."""
+    """Deliver everything pending to the platform, with a progress display; or, with --follow,
+    run as the department's delivery service."""
+    stop = threading.Event()
     try:
         with (
             _open(path) as outbox,
             ExchangeClient(url, token=token, node=node, user_id=user, retry=None) as client,
+            _stopping_on_signals(stop, enabled=follow),
         ):
             total = outbox.pending()
             worker = DeliveryWorker(outbox, client, batch_size=batch_size)
+            if follow:
+                console.print(f"delivering from {outbox.path} until stopped (SIGTERM or Ctrl-C)")
             with Progress(
                 TextColumn("[bold]draining"),
                 BarColumn(),
@@ -159,7 +177,7 @@ def drain(
                 TextColumn("{task.fields[note]}"),
                 TimeElapsedColumn(),
                 console=console,
-                disable=total < batch_size,
+                disable=follow or total < batch_size,
             ) as progress:
                 task = progress.add_task("drain", total=total, note="")
 
@@ -168,7 +186,14 @@ def drain(
                     note = f"retries {stats.retries} dead {stats.dead_lettered}"
                     progress.update(task, completed=done, note=note)
 
-                stats = worker.drain(timeout=timeout, threads=threads, on_progress=show)
+                stats = worker.drain(
+                    timeout=timeout,
+                    threads=threads,
+                    on_progress=show,
+                    stop=stop,
+                    idle_poll=poll if follow else 0.05,
+                    finished=threading.Event() if follow else None,  # never set: follow
+                )
             left = outbox.pending()
     except GovConnectError as exc:
         console.print(f"[red]{exc}[/]")
@@ -178,8 +203,25 @@ def drain(
         f" ({stats.duplicates} duplicate ack(s), {stats.retries} retries) in {stats.seconds:.1f}s;"
         f" dead-lettered {stats.records_dead}; {left} still pending"
     )
-    if left or stats.dead_lettered:
+    if not follow and (left or stats.dead_lettered):  # a service stopped cleanly exits 0
         raise typer.Exit(1)
+
+
+@contextmanager
+def _stopping_on_signals(stop: threading.Event, *, enabled: bool) -> Iterator[None]:
+    """SIGTERM and SIGINT set ``stop`` (the drain finishes the batch in hand, gives back what it
+    claimed ahead, and returns) instead of killing the process mid-batch."""
+    if not enabled:
+        yield
+        return
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+    for sig in previous:
+        signal.signal(sig, lambda signum, frame: stop.set())
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def register(root: typer.Typer) -> None:

@@ -1,0 +1,5 @@
+"""``python -m govconnect``: the command line, for environments without the console script."""
+
+from .cli import main
+
+main()
