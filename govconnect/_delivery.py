@@ -277,7 +277,10 @@ class DeliveryWorker:
                 with self.outbox.transaction(durable=False):
                     try:
                         self._settle_many(todo, stats, lambda *a, **k: events.append((a, k)))
-                    except Exception:  # the batches stay leased: re-sent under their keys later
+                    except Exception:
+                        # The batches stay leased to this worker and leave ``holding``: the claim
+                        # below takes them back at once and they are re-sent under their keys (a
+                        # retry's backoff is skipped; order and exactly-once hold).
                         log.exception("recording the outcome of %d batch(es) failed", len(todo))
                     if claim:
                         try:
@@ -343,9 +346,12 @@ class DeliveryWorker:
                     same = (batch.operation, batch.target)
                     behind = [b for b in queue if (b.operation, b.target) == same]
                     queue = deque(b for b in queue if (b.operation, b.target) != same)
-                    for waiting in behind:
-                        helper.submit(release, waiting)
+                    # Wait for the give-backs too: a claim that ran before one of them (the
+                    # next pipeline's first, on this thread) would take a batch whose lease
+                    # the late give-back then clears under it, and it would go out twice.
+                    given_back = [helper.submit(release, waiting) for waiting in behind]
                     refill.result()
+                    wait(given_back)
                     refill = None
                 if not queue and refill is not None:
                     queue.extend(refill.result())

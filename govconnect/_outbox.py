@@ -326,6 +326,8 @@ class Outbox:
         needed one, and then fsyncs before returning.
         """
         if getattr(self._local, "transaction", None) is not None:
+            if durable:  # nested in a relaxed one: that one must now commit durably
+                self._local.durable = True
             yield
             return
         with self._write(durable=durable) as conn:

@@ -485,3 +485,27 @@ def test_batches_lost_track_of_after_a_failure_go_first_when_the_worker_goes_on(
     assert sorted(set(order)) == list(range(8)) and outbox.pending() == 0
     first_seen = sorted(set(order), key=order.index)
     assert first_seen == list(range(8))  # nothing overtook the batches lost track of
+
+
+def test_give_backs_behind_a_retry_finish_before_anything_is_claimed_again(
+    outbox: Outbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A retry due at once (no backoff) and a slow give-back of the batches queued behind it:
+    the next claim must not run before the give-back, or it would take a batch whose lease the
+    late give-back then clears, and that batch would go out twice."""
+    one_per_row(outbox, CODE, [{"id": i} for i in range(4)])
+    monkeypatch.setattr(RetryPolicy, "next_delay", lambda self, attempt, exc: 0.0)
+    release = outbox.release
+
+    def slow_release(batch: Any) -> None:
+        threading.Event().wait(0.05)
+        release(batch)
+
+    monkeypatch.setattr(outbox, "release", slow_release)
+    seen: list[tuple[str, list[int]]] = []
+    slow = scripted_client([503], seen, on_request=lambda n: n > 1 and threading.Event().wait(0.1))
+    stats = DeliveryWorker(outbox, slow, batch_size=1).drain(timeout=20)
+    assert outbox.pending() == 0 and stats.batches_delivered == 4
+    sends = collections.Counter(key for key, _ in seen)
+    assert sorted(sends.values()) == [1, 1, 1, 2]  # only the retried batch twice
+    assert [ids for _, ids in seen] == [[0], [0], [1], [2], [3]]

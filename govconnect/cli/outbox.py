@@ -159,6 +159,9 @@ def drain(
 ) -> None:
     """Deliver everything pending to the platform, with a progress display; or, with --follow,
     run as the department's delivery service."""
+    if follow and timeout is None and threading.current_thread() is not threading.main_thread():
+        # no signal handler can stop it there: it would run until the process ends
+        raise typer.BadParameter("--follow off the main thread needs --timeout")
     stop = threading.Event()
     try:
         with (
@@ -211,8 +214,8 @@ def drain(
 def _stopping_on_signals(stop: threading.Event, *, enabled: bool) -> Iterator[None]:
     """SIGTERM and SIGINT set ``stop`` (the drain finishes the batch in hand, gives back what it
     claimed ahead, and returns) instead of killing the process mid-batch."""
-    if not enabled:
-        yield
+    if not enabled or threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers can only be set from the main thread
         return
     previous = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
     for sig in previous:
