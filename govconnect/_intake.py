@@ -123,6 +123,10 @@ class IntakeReport:
         return data
 
 
+_WRITTEN = frozenset({"written", "duplicate", "already_processed"})
+"""Journal outcomes of cases that are in the legacy system (and so may have statuses there)."""
+
+
 class IntakeJournal:
     """Which cases this node has finished, and which legacy status changes it has reported.
 
@@ -432,6 +436,9 @@ class IntakeBridge:
 
         A legacy system that cannot answer is logged and counted in ``poll_errors``; statuses
         enqueued before the failure stay, and the bookmark advances only past what was read.
+        Only cases this bridge wrote into the legacy system are reported: a system that exports
+        every case it holds (a drop file of all cases) does not leak the others to the platform,
+        nor send statuses the platform would refuse for cases it never sent.
         """
         enqueued = 0
         names = sorted({h.connector.name for h in self.handlers.values()})
@@ -443,6 +450,8 @@ class IntakeBridge:
                 for update in connector.poll_status(since):
                     if update.at is not None and (newest is None or update.at > newest):
                         newest = update.at
+                    if self.journal.finished(update.case_id) not in _WRITTEN:
+                        continue
                     if self.journal.status_sent(update.case_id, update.status.value):
                         continue
                     self.outbox.enqueue_status(

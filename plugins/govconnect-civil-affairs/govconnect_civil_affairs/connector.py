@@ -5,7 +5,8 @@ stream — one line at a time, file after file — and turns each line into a cl
 services: the catalogued dataset of all cases (with ``since`` for incremental publishing) and a
 lookup of one citizen's cases for the one-window intake. Applications for temporary assistance
 arrive from the one window as intake cases and are dropped into the system's inbox folder as
-fixed-width lines of the same layout.
+fixed-width lines of the same layout; what the clerks then decide comes back the same way, in the
+next drop files (``poll_status``).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from govconnect import (
+    CaseStatus,
     CitizenId,
     ConfigurationError,
     Connector,
@@ -30,6 +32,7 @@ from govconnect import (
     Level,
     Problem,
     Record,
+    StatusUpdate,
     dataset,
     field,
     intake,
@@ -50,6 +53,9 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+LEGACY_STATUS = {"2": CaseStatus.IN_PROGRESS, "3": CaseStatus.COMPLETED, "4": CaseStatus.RETURNED}
+"""案件状态 codes the platform hears of; "1" (受理) is the accepted the bridge reports itself."""
 
 
 class AssistanceCase(Record):
@@ -195,6 +201,36 @@ class CivilAffairsConnector(Connector):
             layout=INTAKE_LAYOUT,
             prefix="MZSQ_",
         )
+
+    def poll_status(self, since: datetime | None) -> Iterator[StatusUpdate]:
+        """What the drop files say about cases since ``since``: 审核中 (in progress), 已批准
+        (completed, with the category and monthly amount granted) or 已终止 (returned).
+
+        The system has no other voice: the application dropped in its inbox reappears in its
+        nightly files under the same case number (AJBH, the one window's case id), with the
+        clerks' decision. The files hold every case; the intake bridge reports only those it
+        wrote. A line whose update time does not parse is skipped (the dataset rejects it).
+        """
+        for _where, values in self._lines():
+            status = LEGACY_STATUS.get(values["AJZT"]) if values is not None else None
+            if values is None or status is None:
+                continue
+            updated = _convert(lambda v: datetime.strptime(v, "%Y%m%d%H%M%S"), values["GXSJ"])
+            if not isinstance(updated, datetime) or (since is not None and updated <= since):
+                continue
+            result: dict[str, Any] = {}
+            if status is CaseStatus.COMPLETED:
+                amount = _convert(lambda v: Decimal(int(v)) / 100, values["JZJE"])
+                result = {"category": CATEGORIES.get(values["JZLB"], values["JZLB"])}
+                if isinstance(amount, Decimal):
+                    result["monthly_amount"] = f"{amount:.2f}"
+            yield StatusUpdate(
+                case_id=values["AJBH"],
+                status=status,
+                result=result,
+                reasons=["救助申请已终止"] if status is CaseStatus.RETURNED else [],
+                at=updated,
+            )
 
     def _lines(self) -> Iterator[tuple[str, dict[str, str] | None]]:
         """``(file:line, legacy values)`` of every complete drop file, oldest first, streamed;

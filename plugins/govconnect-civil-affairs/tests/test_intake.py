@@ -7,12 +7,24 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from govconnect import ExchangeClient, IntakeBridge, IntakeJournal, Outbox, load_registry
+from govconnect import (
+    DeliveryWorker,
+    ExchangeClient,
+    IntakeBridge,
+    IntakeJournal,
+    Outbox,
+    load_registry,
+)
 from govconnect.testing import MockPlatform
 
 from govconnect_civil_affairs import APPLY_MATTER, sample_applications
 from govconnect_civil_affairs.layout import RECORD_BYTES, decode_line
-from govconnect_civil_affairs.sample import write_sample_drop, yuan_to_fen
+from govconnect_civil_affairs.sample import (
+    sample_cases,
+    write_drop_file,
+    write_sample_drop,
+    yuan_to_fen,
+)
 
 NODE = "11010500MZ/SHJZ"
 
@@ -22,7 +34,8 @@ class Env:
 
     def __init__(self, tmp: Path, platform: MockPlatform) -> None:
         self.inbox = tmp / "inbox"
-        write_sample_drop(tmp / "drop", count=10)
+        self.drop = tmp / "drop"
+        write_sample_drop(self.drop, count=10)  # the system's own cases, decided long ago
         settings = {"drop_dir": str(tmp / "drop"), "inbox_dir": str(self.inbox)}
         self.registry = load_registry(config={"connectors": {"civil_affairs": settings}})
         self.platform = platform
@@ -89,6 +102,37 @@ def test_a_bad_amount_is_returned_naming_the_field(env: Env) -> None:
     [outcome] = report.outcomes
     assert any(p.field.endswith("JZJE") for p in outcome.problems), outcome.problems
     assert not env.inbox.exists() or not any(env.inbox.iterdir())
+
+
+def test_the_clerks_decisions_come_back_from_the_next_drop_files(env: Env) -> None:
+    """The applications reappear in the system's next nightly file under their case ids, with
+    the clerks' decisions: each goes back to the platform once; the system's own cases (in the
+    same files, decided too) are not the platform's business and are not reported."""
+    cases = list(sample_applications(3))
+    env.submit(*cases)
+    assert env.bridge.run_once().written == 3
+    decided = []
+    for case, code in zip(cases, "234", strict=True):
+        values = decode_line((env.inbox / f"MZSQ_{case['case_id']}.dat").read_bytes())
+        decided.append({**values, "AJZT": code, "GXSJ": "20260107200000"})
+    own = list(sample_cases(4, seed=99))  # statuses 1-4, other case numbers
+    write_drop_file(env.drop / "MZJZ_20260107_001.DAT", own + decided)
+
+    assert env.bridge.poll_statuses() == 3
+    assert env.bridge.poll_statuses() == 0  # the bookmark and the journal: nothing twice
+    DeliveryWorker(env.outbox, env.client).drain(timeout=30)
+    history = {c["case_id"]: env.platform.case_statuses[c["case_id"]] for c in cases}
+    in_progress, approved, ended = (history[c["case_id"]] for c in cases)
+    assert [h["status"] for h in in_progress] == ["accepted", "in_progress"]
+    assert [h["status"] for h in approved] == ["accepted", "completed"]
+    assert approved[-1]["result"] == {
+        "category": "临时救助",
+        "monthly_amount": f"{int(decided[1]['JZJE']) / 100:.2f}",
+    }
+    assert [h["status"] for h in ended] == ["accepted", "returned"]
+    assert ended[-1]["reasons"] == ["救助申请已终止"]
+    assert set(env.platform.case_statuses) == {c["case_id"] for c in cases}
+    assert env.outbox.dead_letters() == []
 
 
 def test_yuan_to_fen() -> None:
