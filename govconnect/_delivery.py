@@ -153,7 +153,7 @@ class DeliveryWorker:
             return _Outcome("retry", error=exc, delay=delay)
 
     def _send(self, batch: Batch) -> bool:
-        trace = {"message_id": batch.key, "retry": None, "case_id": batch.case_id}
+        trace: dict[str, Any] = {"message_id": batch.key, "retry": None, "case_id": batch.case_id}
         if batch.user_id:
             trace["user_id"] = batch.user_id
         if batch.operation == "publish":
@@ -361,7 +361,7 @@ class DeliveryWorker:
         finally:
             # Give back what was not sent and record what was, before returning: the caller
             # looks at the outbox next, and must not see these batches as still in flight.
-            last = [helper.submit(release, unsent) for unsent in queue]
+            last: list[Future[Any]] = [helper.submit(release, unsent) for unsent in queue]
             if pending:
                 last.append(helper.submit(work, 0))
             wait(last)

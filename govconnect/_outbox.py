@@ -637,7 +637,20 @@ class Outbox:
             " FROM outbox_dead ORDER BY id LIMIT ?",
             (limit,),
         )
-        return [DeadLetter(*row[:8], [Problem(**p) for p in orjson.loads(row[8])]) for row in rows]
+        return [
+            DeadLetter(
+                id=row[0],
+                batch_key=row[1],
+                operation=row[2],
+                target=row[3],
+                records=row[4],
+                attempts=row[5],
+                dead_at=row[6],
+                reason=row[7],
+                problems=[Problem(**p) for p in orjson.loads(row[8])],
+            )
+            for row in rows
+        ]
 
     def replay(self, dead_ids: Iterable[int] | None = None) -> int:
         """Put dead batches back (all of them when ``dead_ids`` is None); returns batches replayed.
