@@ -31,6 +31,7 @@ from typing import Any
 
 import httpx
 import orjson
+from _records import make_records
 
 from govconnect import DeliveryStats, DeliveryWorker, ExchangeClient, Outbox
 from govconnect import _platform as P
@@ -80,19 +81,6 @@ class Platform:
         self.proc.stdin.close()
         self.proc.wait(timeout=30)
         self.proc.stdout.close()
-
-
-def make_records(n: int) -> list[dict[str, Any]]:
-    return [
-        {
-            "id": i,
-            "name": f"居民{i}",
-            "district": "110105",
-            "household": f"H{i // 4:07d}",
-            "updated": "2026-11-21T08:00:00+08:00",
-        }
-        for i in range(n)
-    ]
 
 
 def bare(platform: Platform, code: str, records: list[dict[str, Any]], batch: int) -> float:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+from _records import make_records
 
 from govconnect import Outbox
 
@@ -30,19 +31,6 @@ CREATE TABLE outbox (
     user_id TEXT, case_id TEXT, created_at REAL NOT NULL, next_attempt_at REAL NOT NULL
 )
 """
-
-
-def make_records(n: int) -> list[dict[str, Any]]:
-    return [
-        {
-            "id": i,
-            "name": f"居民{i}",
-            "district": "110105",
-            "household": f"H{i // 4:07d}",
-            "updated": "2026-11-21T08:00:00+08:00",
-        }
-        for i in range(n)
-    ]
 
 
 def bare(path: Path, records: list[dict[str, Any]], synchronous: str) -> float:

@@ -354,7 +354,8 @@ class AuditLog:
     def append(self, **call: Any) -> AuditRecord:
         """Append one record to the chain, commit it, and return it as read back would be.
 
-        Takes the keywords of :meth:`write`; use :meth:`write` on hot paths that need no record.
+        Takes the keywords of :func:`_content` (the one place the columns are named); use
+        :meth:`write` on hot paths that need no record.
         """
         pending = self._commit(_content(**call))
         c = pending.content
@@ -369,46 +370,10 @@ class AuditLog:
             pending.hash,
         )
 
-    def write(
-        self,
-        *,
-        service: str,
-        outcome: str,
-        status: int,
-        consumer: str | None = None,
-        purpose: str | None = None,
-        params_digest: str | None = None,
-        request_hash: str | None = None,
-        message_id: str | None = None,
-        case_id: str | None = None,
-        officer: str | None = None,
-        fields: Sequence[str] = (),
-        withheld: Sequence[str] = (),
-        masked: Sequence[str] = (),
-        rows: int = 0,
-        reason: str | None = None,
-    ) -> tuple[int, str]:
+    def write(self, **call: Any) -> tuple[int, str]:
         """Append one record to the chain and commit it before returning its ``(seq, hash)``
-        (the gateway calls this once per request)."""
-        pending = self._commit(
-            _content(
-                service=service,
-                outcome=outcome,
-                status=status,
-                consumer=consumer,
-                purpose=purpose,
-                params_digest=params_digest,
-                request_hash=request_hash,
-                message_id=message_id,
-                case_id=case_id,
-                officer=officer,
-                fields=fields,
-                withheld=withheld,
-                masked=masked,
-                rows=rows,
-                reason=reason,
-            )
-        )
+        (the gateway calls this once per request). The keywords are :func:`_content`'s."""
+        pending = self._commit(_content(**call))
         return pending.seq, pending.hash
 
     def _commit(self, content: list[Any]) -> _Pending:

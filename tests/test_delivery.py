@@ -22,6 +22,7 @@ from govconnect import (
     make_plugin_manager,
 )
 from govconnect.testing import DEFAULT_NODE, MockPlatform
+from tests.outbox_support import one_per_row
 
 CODE = "111112001/2001"
 FAST = RetryPolicy(max_attempts=200, deadline=120, initial=0.005, max_wait=0.05, jitter=0.005)
@@ -53,12 +54,6 @@ def outbox(tmp_path: Path) -> Outbox:
     """Records enqueued together share a row; see one_per_row for per-record rows."""
     with Outbox(tmp_path / "outbox.sqlite", synchronous="NORMAL") as box:
         yield box
-
-
-def one_per_row(outbox: Outbox, code: str, records: list[Any], **trace: Any) -> None:
-    """Each record in a row of its own (small enqueues): the worker's batch_size shapes batches."""
-    for record in records:
-        outbox.enqueue(code, [record], **trace)
 
 
 def kinds(events: list[ExchangeEvent]) -> list[str]:

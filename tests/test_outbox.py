@@ -24,6 +24,7 @@ from govconnect import (
     make_plugin_manager,
 )
 from govconnect.cli import outbox as outbox_cli
+from tests.outbox_support import one_per_row
 
 CODE = "111112001/2001"
 OTHER = "111112001/2002"
@@ -53,13 +54,6 @@ def outbox(tmp_path: Path, clock: Clock, events: list[ExchangeEvent]) -> Outbox:
     path = tmp_path / "outbox.sqlite"
     with Outbox(path, clock=clock, on_event=events.append) as box:
         yield box
-
-
-def one_per_row(outbox: Outbox, code: str, records: list[Any], **trace: Any) -> None:
-    """Each record in a row of its own, as small enqueues make them: rows without a key of their
-    own, which a claim combines up to its batch_size."""
-    for record in records:
-        outbox.enqueue(code, [record], **trace)
 
 
 def test_enqueue_is_committed_before_it_returns(outbox: Outbox) -> None:
