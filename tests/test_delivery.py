@@ -504,3 +504,26 @@ def test_give_backs_behind_a_retry_finish_before_anything_is_claimed_again(
     sends = collections.Counter(key for key, _ in seen)
     assert sorted(sends.values()) == [1, 1, 1, 2]  # only the retried batch twice
     assert [ids for _, ids in seen] == [[0], [0], [1], [2], [3]]
+
+
+def test_large_batches_shrink_how_far_the_worker_claims_ahead(
+    outbox: Outbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Claims ahead hold about _AHEAD_BYTES of payloads at most: with ~1 KB batches and a 2.5 KB
+    budget, no claim asks for more than 2, however large prefetch is."""
+    from govconnect import _delivery
+
+    monkeypatch.setattr(_delivery, "_AHEAD_BYTES", 2500)
+    one_per_row(outbox, CODE, [{"id": i, "pad": "x" * 1000} for i in range(12)])
+    asked: list[int] = []
+    claim_many = outbox.claim_many
+
+    def recording(owner: str, count: int, **kwargs: Any) -> Any:
+        asked.append(count)
+        return claim_many(owner, count, **kwargs)
+
+    monkeypatch.setattr(outbox, "claim_many", recording)
+    stats = DeliveryWorker(outbox, scripted_client([], []), batch_size=1, prefetch=32).drain(
+        timeout=10
+    )
+    assert stats.records_delivered == 12 and max(asked) == 2, asked
