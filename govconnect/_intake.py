@@ -22,7 +22,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol
@@ -95,9 +95,18 @@ class IntakeReport:
     returned: int = 0
     deferred: int = 0
     statuses_enqueued: int = 0
+    poll_errors: int = 0
+    """Status polls that failed (the legacy system could not answer); retried next round."""
     fields_filled: int = 0
     seconds: float = 0.0
     outcomes: list[CaseOutcome] = field(default_factory=list)
+
+    def merge(self, other: IntakeReport) -> None:
+        """Add another round's totals and outcomes to these."""
+        for f in fields(self):
+            if f.name != "outcomes":
+                setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
+        self.outcomes.extend(other.outcomes)
 
     def add(self, outcome: CaseOutcome) -> None:
         self.outcomes.append(outcome)
@@ -427,7 +436,9 @@ class IntakeBridge:
                 if on_case is not None:
                     on_case(outcome)
         report.statuses_enqueued = report.written + report.duplicates + report.returned
+        errors = self.poll_errors
         report.statuses_enqueued += self.poll_statuses()
+        report.poll_errors = self.poll_errors - errors
         report.seconds = time.perf_counter() - started
         return report
 

@@ -158,3 +158,15 @@ def test_document_shape_errors() -> None:
         Catalog.from_document({"schema_version": 1})
     with pytest.raises(CatalogValidationError, match="JSON object"):
         Catalog.from_document([])  # type: ignore[arg-type]
+
+
+def test_validate_rules_raises_every_problem_of_a_catalog_built_in_code(
+    document: dict[str, Any],
+) -> None:
+    """A catalog built from models (not parsed) is checked on demand, all problems at once."""
+    catalog = Catalog.from_document(document)
+    assert catalog.validate_rules() is catalog
+    broken = catalog.model_copy(update={"resources": [catalog.resources[0]] * 2})
+    with pytest.raises(CatalogValidationError) as info:
+        broken.validate_rules()
+    assert info.value.problems == broken.problems() != []

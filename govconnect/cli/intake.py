@@ -64,7 +64,7 @@ def run(
             done = 0
             while True:
                 report = _round(bridge, quiet=as_json)
-                _merge(total, report)
+                total.merge(report)
                 delivered.merge(DeliveryWorker(outbox, client).drain(timeout=120))
                 done += 1
                 if once or (rounds is not None and done >= rounds):
@@ -103,22 +103,6 @@ def _round(bridge: IntakeBridge, *, quiet: bool) -> IntakeReport:
         return bridge.run_once(on_case=tick)
 
 
-def _merge(total: IntakeReport, report: IntakeReport) -> None:
-    for name in (
-        "pulled",
-        "written",
-        "duplicates",
-        "already_processed",
-        "returned",
-        "deferred",
-        "statuses_enqueued",
-        "fields_filled",
-        "seconds",
-    ):
-        setattr(total, name, getattr(total, name) + getattr(report, name))
-    total.outcomes.extend(report.outcomes)
-
-
 def print_report(report: IntakeReport, delivered: DeliveryStats | None = None) -> None:
     table = Table(title="Intake summary")
     table.add_column("what")
@@ -130,6 +114,7 @@ def print_report(report: IntakeReport, delivered: DeliveryStats | None = None) -
         ("returned with reasons", report.returned),
         ("deferred (legacy system unavailable)", report.deferred),
         ("status changes enqueued", report.statuses_enqueued),
+        ("status polls failed (retried next round)", report.poll_errors),
         ("fields filled without re-typing", report.fields_filled),
     ]
     if delivered is not None:

@@ -234,7 +234,11 @@ class CivilAffairsConnector(Connector):
 
     def _lines(self) -> Iterator[tuple[str, dict[str, str] | None]]:
         """``(file:line, legacy values)`` of every complete drop file, oldest first, streamed;
-        ``None`` for a line that is not a well-formed data line."""
+        ``None`` for a line that is not a well-formed data line.
+
+        A file whose trailer miscounts its lines (truncated, or appended to) is refused before
+        any of its lines is yielded: nothing of a file that may be damaged is published or
+        reported, and the files before it stand."""
         folder = self.settings.drop_dir
         if not folder.is_dir():
             raise ConfigurationError(f"drop folder {str(folder)!r} does not exist")
@@ -243,18 +247,7 @@ class CivilAffairsConnector(Connector):
             if expected is None:
                 log.info("skipping %s: no trailer yet (still being written)", path.name)
                 continue
-            seen = 0
-            with path.open("rb") as fh:
-                for number, line in enumerate(fh, start=1):
-                    if line[:1] == b"T":
-                        break
-                    seen += 1
-                    where = f"{path.name}:{number}"
-                    try:
-                        yield where, decode_line(line, where)
-                    except InvalidInputError as exc:
-                        log.warning("%s: %s", where, exc.problems[0].message)
-                        yield where, None
+            seen = _data_lines(path)
             if seen != expected:
                 raise InvalidInputError(
                     [
@@ -265,6 +258,16 @@ class CivilAffairsConnector(Connector):
                         )
                     ]
                 )
+            with path.open("rb") as fh:
+                for number, line in enumerate(fh, start=1):
+                    if number > seen:  # the trailer
+                        break
+                    where = f"{path.name}:{number}"
+                    try:
+                        yield where, decode_line(line, where)
+                    except InvalidInputError as exc:
+                        log.warning("%s: %s", where, exc.problems[0].message)
+                        yield where, None
 
     @staticmethod
     def _fields(values: dict[str, str]) -> dict[str, Any]:
@@ -295,6 +298,16 @@ def _convert(fn: Any, text: str) -> Any:
         return fn(text)
     except (ValueError, ArithmeticError):
         return f"unreadable {text!r}"
+
+
+def _data_lines(path: Path) -> int:
+    """Lines before the trailer (the last line), counted in C a megabyte at a time."""
+    lines, last = 0, b""
+    with path.open("rb") as fh:
+        while block := fh.read(1 << 20):
+            lines += block.count(b"\n")
+            last = block[-1:]
+    return lines - (1 if last == b"\n" else 0)
 
 
 def _announced_count(path: Path) -> int | None:

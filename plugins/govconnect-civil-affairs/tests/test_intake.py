@@ -135,6 +135,32 @@ def test_the_clerks_decisions_come_back_from_the_next_drop_files(env: Env) -> No
     assert env.outbox.dead_letters() == []
 
 
+def test_a_broken_drop_file_fails_the_poll_not_the_round_and_keeps_what_was_read(
+    env: Env,
+) -> None:
+    """A drop file whose trailer miscounts its lines stops the status poll where it is: what was
+    read before it is reported, the failure is counted in the round's report, and the next round
+    polls again (the bookmark moved only past what was read)."""
+    cases = list(sample_applications(2))
+    env.submit(*cases)
+    env.bridge.run_once()
+    decided = [
+        {**decode_line((env.inbox / f"MZSQ_{c['case_id']}.dat").read_bytes()), "AJZT": "3"}
+        for c in cases
+    ]
+    decided[0]["GXSJ"], decided[1]["GXSJ"] = "20260107200000", "20260108200000"
+    write_drop_file(env.drop / "MZJZ_20260107_001.DAT", decided[:1])
+    broken = env.drop / "MZJZ_20260108_001.DAT"
+    write_drop_file(broken, decided[1:])
+    broken.write_bytes(broken.read_bytes().replace(b"T000000001", b"T000000002"))
+
+    report = env.bridge.run_once()
+    assert (report.statuses_enqueued, report.poll_errors) == (1, 1)
+    write_drop_file(broken, decided[1:])  # the system writes it again, whole
+    report = env.bridge.run_once()
+    assert (report.statuses_enqueued, report.poll_errors) == (1, 0)
+
+
 def test_yuan_to_fen() -> None:
     assert yuan_to_fen("2000.00") == 200000
     assert yuan_to_fen(12.5) == 1250
