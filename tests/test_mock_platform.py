@@ -237,6 +237,28 @@ def test_url_before_start_is_an_error() -> None:
         _ = MockPlatform().url
 
 
+def test_after_stop_url_is_an_error_and_start_serves_again() -> None:
+    platform = MockPlatform(seed=0).start()
+    platform.stop()
+    with pytest.raises(RuntimeError, match="not running"):
+        _ = platform.url
+    with platform:
+        assert client_for(platform).list_resources() == []
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [{"error_rate": 5}, {"reset_rate": -0.1}, {"latency": -1}, {"retry_after": float("nan")}],
+)
+def test_faults_out_of_range_are_refused(changes: dict[str, float]) -> None:
+    name = next(iter(changes))
+    with pytest.raises(ValueError, match=name):
+        Faults(**changes)
+    with MockPlatform() as platform, pytest.raises(ValueError, match=name):
+        platform.set_faults(**changes)
+    assert Faults(error_rate=1.0, latency=0.0).error_rate == 1.0
+
+
 def test_cli_prints_url_and_token_and_serves() -> None:
     code = (
         "import typer\n"

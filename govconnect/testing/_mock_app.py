@@ -53,6 +53,16 @@ class Faults:
     latency: float = 0.0
     retry_after: float = 1.0
 
+    def __post_init__(self) -> None:
+        for name in ("error_rate", "throttle_rate", "reset_rate", "lost_response_rate"):
+            rate = getattr(self, name)
+            if not 0.0 <= rate <= 1.0:
+                raise ValueError(f"{name} is a rate in [0, 1] (0.05 is 5%), not {rate!r}")
+        for name in ("latency", "retry_after"):
+            seconds = getattr(self, name)
+            if not 0.0 <= seconds < math.inf:
+                raise ValueError(f"{name} is seconds >= 0, not {seconds!r}")
+
     @classmethod
     def profile(cls, name: str) -> Faults:
         """A named profile: ``none``, ``flaky`` or ``hostile``."""
