@@ -43,22 +43,26 @@ class AlwaysNew:
         """Nothing to release."""
 
 
+registration = intake(
+    matter_code=MATTER,
+    name="登记",
+    target={"sfzh": True, "xm": True, "yy": True},
+    mapping={
+        "sfzh": From("applicant.citizen_id"),
+        "xm": From("applicant.name"),
+        "yy": From("form.reason", required=False),
+    },
+)
+"""The one intake declaration both connectors below make; only their sinks differ."""
+
+
 class Registration(Connector):
     name = "registration"
     department = Department(code="DEPT09", name="测试局")
     system = LegacySystem(code="SYS09", name="登记系统")
     Settings = DropSettings
 
-    @intake(
-        matter_code=MATTER,
-        name="登记",
-        target={"sfzh": True, "xm": True, "yy": True},
-        mapping={
-            "sfzh": From("applicant.citizen_id"),
-            "xm": From("applicant.name"),
-            "yy": From("form.reason", required=False),
-        },
-    )
+    @registration
     def register(self) -> FileDropSink:
         return FileDropSink(self.settings.folder, format="json")
 
@@ -66,16 +70,7 @@ class Registration(Connector):
 class Forgetful(Registration):
     name = "forgetful"
 
-    @intake(
-        matter_code=MATTER,
-        name="登记",
-        target={"sfzh": True, "xm": True, "yy": True},
-        mapping={
-            "sfzh": From("applicant.citizen_id"),
-            "xm": From("applicant.name"),
-            "yy": From("form.reason", required=False),
-        },
-    )
+    @registration
     def register(self) -> AlwaysNew:  # type: ignore[override]
         return AlwaysNew()
 

@@ -190,9 +190,73 @@ def test_wrong_token_is_401(mock_platform: MockPlatform) -> None:
     assert caught.value.problems[0].field == f"header:{P.HEADER_AUTHORIZATION}"
 
 
+def raw_client(platform: MockPlatform) -> httpx.Client:
+    """Plain HTTP with the required headers, to send what ``ExchangeClient`` never would."""
+    headers = {
+        P.HEADER_AUTHORIZATION: f"Bearer {platform.token}",
+        P.HEADER_NODE: DEFAULT_NODE,
+        P.HEADER_MESSAGE_ID: "m1",
+        P.HEADER_USER_ID: "u1",
+        P.HEADER_IDEMPOTENCY_KEY: "k1",
+    }
+    return httpx.Client(base_url=platform.url, headers=headers, timeout=5)
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "what"),
+    [
+        ("PUT", P.resource_path(CODE), "a resource"),
+        ("POST", P.PATH_RECORDS, "a batch"),
+        ("POST", P.case_status_path("CASE-1"), "a status change"),
+    ],
+)
+def test_a_body_that_is_not_an_object_is_422(
+    mock_platform: MockPlatform, method: str, path: str, what: str
+) -> None:
+    with raw_client(mock_platform) as http:
+        response = http.request(method, path, content=b"[1, 2]")
+    assert response.status_code == 422
+    assert response.json()["message"] == f"{what} is a JSON object"
+    assert response.json()["problems"] == [{"field": "body", "rule": "type", "message": "object"}]
+
+
+@pytest.mark.parametrize("version", ["abc", "0", "-1", ""])
+def test_get_resource_with_a_bad_version_is_400(mock_platform: MockPlatform, version: str) -> None:
+    registered(mock_platform)
+    with raw_client(mock_platform) as http:
+        response = http.get(P.resource_path(CODE), params={"version": version})
+    assert response.status_code == 400
+    assert response.json()["problems"][0]["field"] == "version"
+    with raw_client(mock_platform) as http:
+        assert http.get(P.resource_path(CODE), params={"version": "1"}).json()["version"] == 1
+        assert http.get(P.resource_path(CODE), params={"version": "2"}).status_code == 404
+
+
 def test_url_before_start_is_an_error() -> None:
     with pytest.raises(RuntimeError, match="not running"):
         _ = MockPlatform().url
+
+
+def test_after_stop_url_is_an_error_and_start_serves_again() -> None:
+    platform = MockPlatform(seed=0).start()
+    platform.stop()
+    with pytest.raises(RuntimeError, match="not running"):
+        _ = platform.url
+    with platform:
+        assert client_for(platform).list_resources() == []
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [{"error_rate": 5}, {"reset_rate": -0.1}, {"latency": -1}, {"retry_after": float("nan")}],
+)
+def test_faults_out_of_range_are_refused(changes: dict[str, float]) -> None:
+    name = next(iter(changes))
+    with pytest.raises(ValueError, match=name):
+        Faults(**changes)
+    with MockPlatform() as platform, pytest.raises(ValueError, match=name):
+        platform.set_faults(**changes)
+    assert Faults(error_rate=1.0, latency=0.0).error_rate == 1.0
 
 
 def test_cli_prints_url_and_token_and_serves() -> None:

@@ -15,11 +15,11 @@ from .._catalog import Catalog, Resource, resource_problems
 from .._classification import Level
 from .._connector import Service
 from .._exceptions import GovConnectError, Problem
-from .._fields import information_items
+from .._fields import X_PERSONAL, information_items
 from .._identity import CitizenId, CreditCode
 from .._masking import mask_value
 from .._validation import problems_from_pydantic
-from ._conformance import ConformanceSession, Outcome, check, failed, passed
+from ._conformance import ConformanceSession, Outcome, check, failed, is_dataset, passed
 
 __all__: list[str] = []
 
@@ -114,16 +114,14 @@ def _sample_query(session: ConformanceSession, svc: Service) -> Outcome:
 @check(
     "dataset_streams",
     "the dataset streams records (an iterator, not a list built in memory)",
-    applies=lambda svc: svc.kind == "dataset",
+    applies=is_dataset,
     order=40,
 )
 def _dataset_streams(session: ConformanceSession, svc: Service) -> Outcome:
-    instance = session.connector()
-    if isinstance(instance, Outcome):
-        return instance
-    params = session.sample_params(svc)
-    if isinstance(params, Outcome):
-        return params
+    call = session.service_call(svc)
+    if isinstance(call, Outcome):
+        return call
+    instance, params = call
     produced = svc.function(instance, params) if svc.takes_params else svc.function(instance)
     try:
         if not isinstance(produced, Iterator):
@@ -152,8 +150,7 @@ def _personal_masked(session: ConformanceSession, svc: Service) -> Outcome:
     personal = [
         name
         for name, info in svc.record_model.model_fields.items()
-        if isinstance(info.json_schema_extra, dict)
-        and info.json_schema_extra.get("x-personal-information")
+        if isinstance(info.json_schema_extra, dict) and info.json_schema_extra.get(X_PERSONAL)
     ]
     if not personal:
         return passed("no personal information")

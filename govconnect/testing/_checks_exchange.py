@@ -18,7 +18,7 @@ from .._outbox import Outbox
 from .._publish import Publisher
 from .._registry import load_registry
 from ..hookspecs import hookimpl
-from ._conformance import ConformanceSession, Outcome, check, failed, passed
+from ._conformance import ConformanceSession, Outcome, check, failed, is_dataset, passed
 from ._mock_platform import MockPlatform
 
 __all__: list[str] = []
@@ -36,7 +36,7 @@ def _platform(session: ConformanceSession) -> MockPlatform:
 @check(
     "exchange_round_trip",
     "the dataset is published through the outbox and delivered exactly once to the mock platform",
-    applies=lambda svc: svc.kind == "dataset",
+    applies=is_dataset,
     order=80,
 )
 def _exchange_round_trip(session: ConformanceSession, svc: Service) -> Outcome:

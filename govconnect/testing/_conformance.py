@@ -148,6 +148,11 @@ def target_label(target: Target) -> str:
     return f"{target.connector.name}.{target_name(target)}"
 
 
+def is_dataset(target: Target) -> bool:
+    """``applies=`` of the checks that only look at datasets."""
+    return isinstance(target, Service) and target.kind == "dataset"
+
+
 @dataclass(frozen=True)
 class Check:
     """A standard check: a name for reports and test ids, a sentence, and the function to run.
@@ -283,13 +288,21 @@ class ConformanceSession:
             self._records[svc.name] = self._read(svc)
         return self._records[svc.name]
 
-    def _read(self, svc: Service) -> list[BaseModel] | Outcome:
+    def service_call(self, svc: Service) -> tuple[Connector, BaseModel] | Outcome:
+        """The connector and the validated sample parameters to call ``svc`` with, or the failure."""
         instance = self.connector()
         if isinstance(instance, Outcome):
             return instance
         params = self.sample_params(svc)
         if isinstance(params, Outcome):
             return params
+        return instance, params
+
+    def _read(self, svc: Service) -> list[BaseModel] | Outcome:
+        call = self.service_call(svc)
+        if isinstance(call, Outcome):
+            return call
+        instance, params = call
         try:
             return list(islice(instance.run(svc, params), SAMPLE_LIMIT))
         except GovConnectError as exc:

@@ -53,6 +53,16 @@ class Faults:
     latency: float = 0.0
     retry_after: float = 1.0
 
+    def __post_init__(self) -> None:
+        for name in ("error_rate", "throttle_rate", "reset_rate", "lost_response_rate"):
+            rate = getattr(self, name)
+            if not 0.0 <= rate <= 1.0:
+                raise ValueError(f"{name} is a rate in [0, 1] (0.05 is 5%), not {rate!r}")
+        for name in ("latency", "retry_after"):
+            seconds = getattr(self, name)
+            if not 0.0 <= seconds < math.inf:
+                raise ValueError(f"{name} is seconds >= 0, not {seconds!r}")
+
     @classmethod
     def profile(cls, name: str) -> Faults:
         """A named profile: ``none``, ``flaky`` or ``hostile``."""
@@ -253,6 +263,16 @@ async def _body(request: Request) -> Any:
         ) from exc
 
 
+async def _object_body(request: Request, what: str) -> dict[str, Any]:
+    """The JSON body, which must be an object (``what`` names it: "a batch is a JSON object")."""
+    body = await _body(request)
+    if not isinstance(body, dict):
+        raise _Rejected(
+            422, "invalid", f"{what} is a JSON object", [_problem("body", "type", "object")]
+        )
+    return body
+
+
 async def _list_resources(request: Request, state: PlatformState, node: str) -> Response:
     with state.lock:
         latest = [versions[max(versions)] for _, versions in sorted(state.catalog.items())]
@@ -262,9 +282,16 @@ async def _list_resources(request: Request, state: PlatformState, node: str) -> 
 async def _get_resource(request: Request, state: PlatformState, node: str) -> Response:
     code = request.path_params["code"]
     version = request.query_params.get("version")
+    if version is not None and not (version.isdigit() and int(version) >= 1):
+        raise _Rejected(
+            400,
+            "bad_request",
+            f"version {version!r} is not an integer >= 1",
+            [_problem("version", "integer", "version must be an integer >= 1")],
+        )
     with state.lock:
         versions = state.catalog.get(code, {})
-        if version is not None and version.isdigit():
+        if version is not None:
             found = versions.get(int(version))
         else:
             found = versions[max(versions)] if versions else None
@@ -280,12 +307,8 @@ async def _get_resource(request: Request, state: PlatformState, node: str) -> Re
 
 async def _put_resource(request: Request, state: PlatformState, node: str) -> Response:
     code = request.path_params["code"]
-    body = await _body(request)
+    body = await _object_body(request, "a resource")
     problems = []
-    if not isinstance(body, dict):
-        raise _Rejected(
-            422, "invalid", "a resource is a JSON object", [_problem("body", "type", "object")]
-        )
     if body.get("code") != code:
         problems.append(_problem("code", "matches_path", "code must equal the code in the path"))
     if not isinstance(body.get("code"), str) or not P.RESOURCE_CODE_PATTERN.match(body["code"]):
@@ -339,11 +362,7 @@ async def _publish(request: Request, state: PlatformState, node: str) -> Respons
             [_problem(f"header:{P.HEADER_IDEMPOTENCY_KEY}", "required", "missing")],
         )
     raw = await request.body()
-    body = await _body(request)
-    if not isinstance(body, dict):
-        raise _Rejected(
-            422, "invalid", "a batch is a JSON object", [_problem("body", "type", "object")]
-        )
+    body = await _object_body(request, "a batch")
     code = body.get("resource_code")
     problems = _check_records(body.get("records"))
     with state.lock:
@@ -416,12 +435,8 @@ async def _ack_case(request: Request, state: PlatformState, node: str) -> Respon
 
 async def _post_status(request: Request, state: PlatformState, node: str) -> Response:
     case_id = request.path_params["case_id"]
-    body = await _body(request)
+    body = await _object_body(request, "a status change")
     problems = []
-    if not isinstance(body, dict):
-        raise _Rejected(
-            422, "invalid", "a status change is a JSON object", [_problem("body", "type", "object")]
-        )
     status = body.get("status")
     if status not in P.CASE_STATUSES:
         problems.append(_problem("status", "enum", "one of " + ", ".join(P.CASE_STATUSES)))

@@ -114,7 +114,7 @@ class MockPlatform:
             self._thread.join(timeout)
         if self._sock is not None:
             self._sock.close()
-        self._server = self._thread = None
+        self._server = self._thread = self._sock = None
 
     def __enter__(self) -> MockPlatform:
         return self.start()
