@@ -37,8 +37,12 @@ COMMON_FILES = {
     "pyproject.toml",
     "{pkg}/__init__.py",
     "{pkg}/connector.py",
+    "{pkg}/records.py",
     "{pkg}/sample.py",
+    "{pkg}/sample_data.py",
+    "tests/conftest.py",
     "tests/test_conformance.py",
+    "tests/test_lookup.py",
 }
 EXPECTED_FILES = {
     "sql": COMMON_FILES | {"tests/test_legacy.py"},

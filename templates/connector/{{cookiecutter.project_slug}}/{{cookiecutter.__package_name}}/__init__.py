@@ -12,8 +12,10 @@ from __future__ import annotations
 from govconnect import hookimpl
 from govconnect.testing import Conformance
 
-from .connector import {{ [cookiecutter.__class_name, "Person", "PersonQuery"] | sort | join(", ") }}
-from .sample import MATTER_CODE, SAMPLE_CITIZEN_ID, sample_case, sample_legacy_system
+from .connector import {{ cookiecutter.__class_name }}
+from .records import Person, PersonQuery
+from .sample import sample_legacy_system
+from .sample_data import MATTER_CODE, SAMPLE_CITIZEN_ID, sample_case
 
 __all__ = {{ ((["Person", "PersonQuery", cookiecutter.__class_name] | sort(case_sensitive=True) | list) + ["conformance"]) | tojson }}
 

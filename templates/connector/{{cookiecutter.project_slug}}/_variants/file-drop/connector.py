@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Iterator
-from datetime import date, datetime
+from datetime import datetime
 from pathlib import Path
 
 from govconnect import (
-    CitizenId,
     ConfigurationError,
     Connector,
     Const,
@@ -22,34 +21,16 @@ from govconnect import (
     FileDropSink,
     From,
     LegacySystem,
-    Level,
-    Record,
-    field,
     intake,
     query,
 )
 from pydantic import BaseModel, ConfigDict, Field
 
-from .sample import APPLICATION_COLUMNS, ENCODING, MATTER_CODE
+from .records import Person, PersonQuery
+from .sample import APPLICATION_COLUMNS, ENCODING
+from .sample_data import MATTER_CODE
 
-__all__ = {{ [cookiecutter.__class_name, "Person", "PersonQuery", "Settings"] | sort(case_sensitive=True) | tojson }}
-
-
-class Person(Record):
-    """A person as other departments receive it: English field names, typed and classified."""
-
-    citizen_id: CitizenId = field("公民身份号码", level=Level.SENSITIVE, personal=True)
-    name: str = field("姓名", level=Level.SENSITIVE, personal=True, max_length=50)
-    region_code: str = field("行政区划代码", level=Level.PUBLIC, max_length=6)
-    registered_on: date = field("登记日期", level=Level.INTERNAL)
-
-
-class PersonQuery(BaseModel):
-    """Parameters of the lookup: one citizen ID number, validated before any file is read."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    citizen_id: CitizenId = Field(description="公民身份号码 of the person to look up")
+__all__ = {{ [cookiecutter.__class_name, "Settings"] | sort(case_sensitive=True) | tojson }}
 
 
 class Settings(BaseModel):

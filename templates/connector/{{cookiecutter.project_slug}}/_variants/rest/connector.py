@@ -8,47 +8,28 @@ builds the catalog entry, validates parameters and records, and serves and excha
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 
 from govconnect import (
-    CitizenId,
     Connector,
     Const,
     Department,
     From,
     LegacySystem,
-    Level,
-    Record,
     RetryableError,
     SinkResult,
-    field,
     intake,
     query,
 )
 from pydantic import BaseModel, ConfigDict, Field
 
 from .client import LegacyClient, LegacySystemError
-from .sample import APPLICATION_FIELDS, MATTER_CODE
+from .records import Person, PersonQuery
+from .sample import APPLICATION_FIELDS
+from .sample_data import MATTER_CODE
 
-__all__ = {{ [cookiecutter.__class_name, "ApplicationSink", "Person", "PersonQuery", "Settings"] | sort(case_sensitive=True) | tojson }}
-
-
-class Person(Record):
-    """A person as other departments receive it: English field names, typed and classified."""
-
-    citizen_id: CitizenId = field("公民身份号码", level=Level.SENSITIVE, personal=True)
-    name: str = field("姓名", level=Level.SENSITIVE, personal=True, max_length=50)
-    region_code: str = field("行政区划代码", level=Level.PUBLIC, max_length=6)
-    registered_on: date = field("登记日期", level=Level.INTERNAL)
-
-
-class PersonQuery(BaseModel):
-    """Parameters of the lookup: one citizen ID number, validated before the legacy API is called."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    citizen_id: CitizenId = Field(description="公民身份号码 of the person to look up")
+__all__ = {{ [cookiecutter.__class_name, "ApplicationSink", "Settings"] | sort(case_sensitive=True) | tojson }}
 
 
 class ApplicationSink:

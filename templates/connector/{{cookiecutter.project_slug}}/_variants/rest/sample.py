@@ -11,22 +11,18 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
-from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from govconnect import citizen_id_check_char
+from .sample_data import sample_people
 
 if TYPE_CHECKING:
     import responses
 
 __all__ = [
     "APPLICATION_FIELDS",
-    "MATTER_CODE",
     "SAMPLE_BASE_URL",
-    "SAMPLE_CITIZEN_ID",
     "register_sample_answers",
-    "sample_case",
     "sample_legacy_system",
     "sample_rows",
 ]
@@ -37,45 +33,10 @@ SAMPLE_BASE_URL = "http://legacy.example/api"
 APPLICATION_FIELDS = ("sqbh", "sfzh", "xm", "sqsj", "ly")
 """Fields of an application the legacy API takes: case number, ID number, name, time, source."""
 
-MATTER_CODE = "{{ cookiecutter.matter_code }}"
-"""Matter code (事项编码) of the applications the intake handler passes to the legacy API."""
-
-_PEOPLE = [
-    ("张伟", "110105", date(1985, 3, 12), 11),
-    ("王芳", "110105", date(1990, 7, 1), 22),
-    ("李娜", "110101", date(1978, 11, 30), 24),
-]
-
 
 def sample_rows() -> list[dict[str, Any]]:
-    """Records as the legacy API returns them: legacy field names, dates as YYYYMMDD text."""
-    rows = []
-    for name, region, born, seq in _PEOPLE:
-        first17 = f"{region}{born:%Y%m%d}{seq:03d}"
-        rows.append(
-            {
-                "sfzh": first17 + citizen_id_check_char(first17),
-                "xm": name,
-                "xzqh": region,
-                "djrq": "20200101",
-            }
-        )
-    return rows
-
-
-SAMPLE_CITIZEN_ID = sample_rows()[0]["sfzh"]
-"""A citizen ID the fake API knows: the conformance kit's sample lookup."""
-
-
-def sample_case() -> dict[str, Any]:
-    """An application as the one window sends it: the conformance kit's sample intake case."""
-    row = sample_rows()[1]
-    return {
-        "case_id": "SQ2026000001",
-        "matter_code": MATTER_CODE,
-        "applicant": {"kind": "person", "name": row["xm"], "citizen_id": row["sfzh"]},
-        "submitted_at": "2026-01-05T09:30:00+08:00",
-    }
+    """The sample people as the legacy API returns them: dates as YYYYMMDD text."""
+    return [{**person, "djrq": f"{person['djrq']:%Y%m%d}"} for person in sample_people()]
 
 
 def register_sample_answers(mock: responses.RequestsMock, base_url: str = SAMPLE_BASE_URL) -> None:

@@ -15,12 +15,8 @@ from govconnect import InvalidInputError, RetryableError
 
 from {{ cookiecutter.__package_name }} import {{ cookiecutter.__class_name }}
 from {{ cookiecutter.__package_name }}.client import LegacyClient, LegacySystemError
-from {{ cookiecutter.__package_name }}.sample import (
-    MATTER_CODE,
-    SAMPLE_BASE_URL,
-    SAMPLE_CITIZEN_ID,
-    register_sample_answers,
-)
+from {{ cookiecutter.__package_name }}.sample import SAMPLE_BASE_URL, register_sample_answers
+from {{ cookiecutter.__package_name }}.sample_data import MATTER_CODE, SAMPLE_CITIZEN_ID
 
 
 def test_client_reads_a_person(legacy_http: responses.RequestsMock) -> None:

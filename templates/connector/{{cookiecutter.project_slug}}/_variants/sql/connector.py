@@ -1,54 +1,35 @@
 """The connector: {{ cookiecutter.system_name }} reached through its SQL database.
 
 Declares the services the legacy system offers to other departments, with their catalog metadata
-(资源目录) and the classification of every field. govconnect builds the catalog entry, validates
-parameters and records, and serves and exchanges the data; this module only reads the legacy table
-and, for the intake handler, says where an application goes.
+(资源目录); the records they serve, with the classification of every field, are in ``records.py``.
+govconnect builds the catalog entry, validates parameters and records, and serves and exchanges the
+data; this module only reads the legacy table and, for the intake handler, says where an
+application goes.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import date
 from typing import Any
 
 import sqlalchemy as sa
 from govconnect import (
-    CitizenId,
     Connector,
     Const,
     DatabaseSink,
     Department,
     From,
     LegacySystem,
-    Level,
-    Record,
-    field,
     intake,
     query,
 )
 from pydantic import BaseModel, ConfigDict, Field
 
-from .sample import MATTER_CODE, application_table, legacy_table
+from .records import Person, PersonQuery
+from .sample import application_table, legacy_table
+from .sample_data import MATTER_CODE
 
-__all__ = {{ [cookiecutter.__class_name, "Person", "PersonQuery", "Settings"] | sort(case_sensitive=True) | tojson }}
-
-
-class Person(Record):
-    """A person as other departments receive it: English field names, typed and classified."""
-
-    citizen_id: CitizenId = field("公民身份号码", level=Level.SENSITIVE, personal=True)
-    name: str = field("姓名", level=Level.SENSITIVE, personal=True, max_length=50)
-    region_code: str = field("行政区划代码", level=Level.PUBLIC, max_length=6)
-    registered_on: date = field("登记日期", level=Level.INTERNAL)
-
-
-class PersonQuery(BaseModel):
-    """Parameters of the lookup: one citizen ID number, validated before the database is asked."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    citizen_id: CitizenId = Field(description="公民身份号码 of the person to look up")
+__all__ = {{ [cookiecutter.__class_name, "Settings"] | sort(case_sensitive=True) | tojson }}
 
 
 class Settings(BaseModel):
