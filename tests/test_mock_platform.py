@@ -316,7 +316,11 @@ def test_cli_prints_url_and_token_and_serves() -> None:
         proc.stderr.close()
 
 
-def test_cli_refuses_unknown_profile() -> None:
+@pytest.mark.parametrize(
+    ("args", "named"),
+    [(["--faults", "nope"], "--faults"), (["--retry-after", "-1"], "--retry-after")],
+)
+def test_cli_refuses_bad_settings_naming_them(args: list[str], named: str) -> None:
     import typer
     from typer.testing import CliRunner
 
@@ -328,8 +332,8 @@ def test_cli_refuses_unknown_profile() -> None:
     def root() -> None: ...
 
     mock_platform.register(app)
-    result = CliRunner().invoke(app, ["mock-platform", "--faults", "nope"])
-    assert result.exit_code == 2
+    result = CliRunner().invoke(app, ["mock-platform", *args], env={"COLUMNS": "200"})
+    assert result.exit_code == 2 and named in result.output, result.output
 
 
 def test_a_busy_port_is_an_error(mock_platform: MockPlatform) -> None:

@@ -27,7 +27,7 @@ def mock_platform(
         None, "--token", envvar="GOVCONNECT_MOCK_TOKEN", help="Token to accept (default: random)."
     ),
     retry_after: float | None = typer.Option(
-        None, "--retry-after", help="Seconds the platform asks throttled callers to wait."
+        None, "--retry-after", min=0, help="Seconds the platform asks throttled callers to wait."
     ),
     cases: int = typer.Option(0, "--cases", min=0, help="File this many sample cases at start."),
     node: str = typer.Option(DEFAULT_NODE, "--node", help="The node the sample cases are for."),
