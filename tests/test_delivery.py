@@ -418,12 +418,8 @@ def test_a_drain_that_fails_for_good_is_raised_when_leaving_delivering(
     assert "failed (5 in a row)" in caplog.text
 
 
-def test_slow_requests_shrink_how_far_the_worker_claims_ahead(
-    outbox: Outbox, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """At 50 ms a request and a 0.4 s lease, a quarter lease holds 2 sends: claims stay that small,
-    so nothing queued outlives its lease and nothing is sent twice."""
-    one_per_row(outbox, CODE, [{"id": i} for i in range(12)])
+def claims_asked(outbox: Outbox, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """How many batches each claim the worker makes asks for, in order."""
     asked: list[int] = []
     claim_many = outbox.claim_many
 
@@ -432,6 +428,16 @@ def test_slow_requests_shrink_how_far_the_worker_claims_ahead(
         return claim_many(owner, count, **kwargs)
 
     monkeypatch.setattr(outbox, "claim_many", recording)
+    return asked
+
+
+def test_slow_requests_shrink_how_far_the_worker_claims_ahead(
+    outbox: Outbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """At 50 ms a request and a 0.4 s lease, a quarter lease holds 2 sends: claims stay that small,
+    so nothing queued outlives its lease and nothing is sent twice."""
+    one_per_row(outbox, CODE, [{"id": i} for i in range(12)])
+    asked = claims_asked(outbox, monkeypatch)
     seen: list[tuple[str, list[int]]] = []
     slow = scripted_client([], seen, on_request=lambda n: threading.Event().wait(0.05))
     worker = DeliveryWorker(outbox, slow, batch_size=1, lease=0.4, prefetch=32)
@@ -515,14 +521,7 @@ def test_large_batches_shrink_how_far_the_worker_claims_ahead(
 
     monkeypatch.setattr(_delivery, "_AHEAD_BYTES", 2500)
     one_per_row(outbox, CODE, [{"id": i, "pad": "x" * 1000} for i in range(12)])
-    asked: list[int] = []
-    claim_many = outbox.claim_many
-
-    def recording(owner: str, count: int, **kwargs: Any) -> Any:
-        asked.append(count)
-        return claim_many(owner, count, **kwargs)
-
-    monkeypatch.setattr(outbox, "claim_many", recording)
+    asked = claims_asked(outbox, monkeypatch)
     stats = DeliveryWorker(outbox, scripted_client([], []), batch_size=1, prefetch=32).drain(
         timeout=10
     )
