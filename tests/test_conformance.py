@@ -159,3 +159,17 @@ def test_conformance_tests_for_a_broken_declaration_fails_in_one_test() -> None:
 
     cls = conformance_tests(Nameless)
     assert [n for n in vars(cls) if n.startswith("test_")] == ["test_declaration"]
+
+
+def test_a_long_list_of_bad_records_says_how_many_and_shows_the_first_twenty() -> None:
+    from govconnect.testing._checks import _sample_query
+
+    class Session:
+        def records(self, svc: object) -> list[object]:
+            return [{"not": "a record"}] * 25
+
+    svc = sample_connector.Registry.services()["person"]
+    outcome = _sample_query(Session(), svc)  # type: ignore[arg-type]
+    assert outcome.status == "failed" and len(outcome.problems) == 20
+    assert outcome.detail == "25 problem(s) (the first 20 shown)"
+    assert outcome.problems[0].rule == "conformance.record_type"

@@ -107,7 +107,8 @@ def _sample_query(session: ConformanceSession, svc: Service) -> Outcome:
                 )
             )
     if problems:
-        return failed(*problems[:20])
+        shown = " (the first 20 shown)" if len(problems) > 20 else ""
+        return failed(*problems[:20], detail=f"{len(problems)} problem(s){shown}")
     return passed(f"{len(records)} record(s)")
 
 
