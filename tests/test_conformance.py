@@ -169,7 +169,7 @@ def test_a_long_list_of_bad_records_says_how_many_and_shows_the_first_twenty() -
             return [{"not": "a record"}] * 25
 
     svc = sample_connector.Registry.services()["person"]
-    outcome = _sample_query(Session(), svc)  # type: ignore[arg-type]
+    outcome = _sample_query.run(Session(), svc)  # type: ignore[arg-type]
     assert outcome.status == "failed" and len(outcome.problems) == 20
     assert outcome.detail == "25 problem(s) (the first 20 shown)"
     assert outcome.problems[0].rule == "conformance.record_type"
