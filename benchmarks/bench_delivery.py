@@ -34,7 +34,7 @@ import orjson
 from _records import make_records
 
 from govconnect import DeliveryStats, DeliveryWorker, ExchangeClient, Outbox
-from govconnect import _platform as P
+from govconnect.exchange import platform as P
 from govconnect.testing import DEFAULT_NODE
 
 SERVER = """

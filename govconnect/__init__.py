@@ -6,35 +6,6 @@ five-minute tour and docs/ for the plugin hooks and the platform contract.
 
 from __future__ import annotations
 
-from ._audit import AuditLog, AuditRecord, ServiceUsage, VerifyReport
-from ._case import (
-    Applicant,
-    Case,
-    CaseStatus,
-    Channel,
-    ElectronicLicence,
-    FileMaterial,
-    Material,
-    Organization,
-    Person,
-)
-from ._catalog import (
-    Catalog,
-    Category,
-    OpenAttributes,
-    Provider,
-    Resource,
-    ResourceFormat,
-    Sharing,
-    SharingMethod,
-    SharingType,
-    UpdateCycle,
-    catalog_problems,
-    parse_resource_code,
-)
-from ._classification import Level
-from ._client import ExchangeClient, PlatformDiff, PublishResult
-from ._codetables import ETHNICITY, GENDER, NATIONAL_CODE_TABLES, CodeTable
 from ._config import Config, load_config
 from ._connector import (
     Connector,
@@ -46,9 +17,6 @@ from ._connector import (
     dataset,
     query,
 )
-from ._delivery import OUTBOX_POLICY, DeliveryStats, DeliveryWorker
-from ._diff import CatalogDiff, ItemChange, ResourceChange, diff_catalogs
-from ._events import EventKind, ExchangeEvent
 from ._exceptions import (
     AccessDeniedError,
     AuditIntegrityError,
@@ -76,38 +44,24 @@ from ._export import (
     to_json,
     to_openapi,
 )
-from ._fields import DataType, InformationItem, Record, field, information_items
-from ._gateway import Gateway, canonical_request, create_app, request_hash
-from ._handlers import IntakeHandler, StatusUpdate, intake
-from ._identity import (
-    CitizenId,
-    CreditCode,
-    citizen_id_check_char,
-    credit_code_check_char,
-    mask,
-    mask_citizen_id,
-    mask_credit_code,
-    organization_code_check_char,
-)
-from ._intake import CaseOutcome, IntakeBridge, IntakeJournal, IntakeReport
-from ._mapping import Compute, Concat, Const, Expr, From, MappingContext, apply_mapping
-from ._masking import mask_value
-from ._outbox import DeadLetter, Outbox, OutboxStatus
 from ._plugins import PluginManager, make_plugin_manager
-from ._policy import (
-    Consumer,
-    FieldView,
-    GatewayConfig,
-    GatewaySettings,
-    Policy,
-    generate_token,
-    hash_token,
-    load_gateway_config,
-)
-from ._publish import Publisher, PublishReport, PublishState, Reject
 from ._registry import Registry, load_registry
-from ._retry import RetryPolicy
-from ._sinks import (
+from ._validation import problems_from_pydantic, validate_model
+from .bridge.bridge import CaseOutcome, IntakeBridge, IntakeJournal, IntakeReport
+from .cases.case import (
+    Applicant,
+    Case,
+    CaseStatus,
+    Channel,
+    ElectronicLicence,
+    FileMaterial,
+    Material,
+    Organization,
+    Person,
+)
+from .cases.handlers import IntakeHandler, StatusUpdate, intake
+from .cases.mapping import Compute, Concat, Const, Expr, From, MappingContext, apply_mapping
+from .cases.sinks import (
     ApiSink,
     DatabaseSink,
     FileDropSink,
@@ -117,8 +71,54 @@ from ._sinks import (
     SinkResult,
     target_fields,
 )
-from ._validation import problems_from_pydantic, validate_model
+from .catalog.classification import Level
+from .catalog.codetables import ETHNICITY, GENDER, NATIONAL_CODE_TABLES, CodeTable
+from .catalog.diff import CatalogDiff, ItemChange, ResourceChange, diff_catalogs
+from .catalog.fields import DataType, InformationItem, Record, field, information_items
+from .catalog.identity import (
+    CitizenId,
+    CreditCode,
+    citizen_id_check_char,
+    credit_code_check_char,
+    mask,
+    mask_citizen_id,
+    mask_credit_code,
+    organization_code_check_char,
+)
+from .catalog.model import (
+    Catalog,
+    Category,
+    OpenAttributes,
+    Provider,
+    Resource,
+    ResourceFormat,
+    Sharing,
+    SharingMethod,
+    SharingType,
+    UpdateCycle,
+    catalog_problems,
+    parse_resource_code,
+)
+from .exchange.client import ExchangeClient, PlatformDiff, PublishResult
+from .exchange.delivery import OUTBOX_POLICY, DeliveryStats, DeliveryWorker
+from .exchange.events import EventKind, ExchangeEvent
+from .exchange.outbox import DeadLetter, Outbox, OutboxStatus
+from .exchange.retry import RetryPolicy
+from .gateway.app import Gateway, canonical_request, create_app, request_hash
+from .gateway.audit import AuditLog, AuditRecord, ServiceUsage, VerifyReport
+from .gateway.masking import mask_value
+from .gateway.policy import (
+    Consumer,
+    FieldView,
+    GatewayConfig,
+    GatewaySettings,
+    Policy,
+    generate_token,
+    hash_token,
+    load_gateway_config,
+)
 from .hookspecs import hookimpl
+from .publish.publisher import Publisher, PublishReport, PublishState, Reject
 
 __version__ = "0.1.0"
 

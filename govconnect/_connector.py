@@ -32,7 +32,11 @@ from typing import Any, ClassVar, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from ._catalog import (
+from ._exceptions import ConfigurationError, Problem, ServiceDefinitionError
+from ._validation import problems_from_pydantic, validate_model
+from .cases.handlers import IntakeHandler, StatusUpdate, inspect_handlers, no_status_updates
+from .catalog.fields import information_items
+from .catalog.model import (
     OpenAttributes,
     Provider,
     Resource,
@@ -43,10 +47,6 @@ from ._catalog import (
     UpdateCycle,
     resource_problems,
 )
-from ._exceptions import ConfigurationError, Problem, ServiceDefinitionError
-from ._fields import information_items
-from ._handlers import IntakeHandler, StatusUpdate, inspect_handlers, no_status_updates
-from ._validation import problems_from_pydantic, validate_model
 
 __all__ = [
     "CODE_PATTERN",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ._codetables import NATIONAL_CODE_TABLES, CodeTable
+from .catalog.codetables import NATIONAL_CODE_TABLES, CodeTable
 from .hookspecs import hookimpl
 
 

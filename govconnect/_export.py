@@ -16,8 +16,8 @@ from typing import Any
 
 from pydantic.json_schema import models_json_schema
 
-from ._catalog import Catalog, Resource, SharingMethod, SharingType, UpdateCycle
 from ._connector import Service
+from .catalog.model import Catalog, Resource, SharingMethod, SharingType, UpdateCycle
 
 __all__ = [
     "EXPORT_FORMATS",

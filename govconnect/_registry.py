@@ -13,13 +13,13 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ._catalog import Catalog
-from ._codetables import CodeTable
 from ._config import Config, load_config
 from ._connector import Connector, Service
-from ._events import ExchangeEvent
 from ._exceptions import ConfigurationError, PluginError, Problem, ServiceDefinitionError
 from ._plugins import PluginManager, make_plugin_manager
+from .catalog.codetables import CodeTable
+from .catalog.model import Catalog
+from .exchange.events import ExchangeEvent
 
 if TYPE_CHECKING:
     import typer

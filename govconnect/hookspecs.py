@@ -26,9 +26,9 @@ import pluggy
 if TYPE_CHECKING:
     import typer
 
-    from ._codetables import CodeTable
     from ._connector import Connector
-    from ._events import ExchangeEvent
+    from .catalog.codetables import CodeTable
+    from .exchange.events import ExchangeEvent
 
 PROJECT = "govconnect"
 """The one name shared by the hook markers, the plugin manager and the entry-point group."""

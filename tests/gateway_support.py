@@ -30,8 +30,8 @@ from govconnect import (
     load_registry,
     query,
 )
-from govconnect._gateway import Gateway
-from govconnect._policy import GatewayConfig, hash_token, load_gateway_config
+from govconnect.gateway.app import Gateway
+from govconnect.gateway.policy import GatewayConfig, hash_token, load_gateway_config
 
 CITIZEN_ID = "11010519491231002X"
 CREDIT_CODE = "91350100M000100Y43"

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from govconnect._audit import GENESIS, AuditLog, parse_time
 from govconnect._exceptions import AuditIntegrityError, ConfigurationError
 from govconnect.cli import build
+from govconnect.gateway.audit import GENESIS, AuditLog, parse_time
 
 
 def fill(path: Path, n: int = 6) -> AuditLog:
@@ -88,7 +88,7 @@ def test_edit_with_rehash_is_detected_at_the_edited_record(log_path: Path) -> No
     # an attacker who recomputes the edited record's own hash still breaks the next link
     with AuditLog(log_path) as log:
         rec = next(r for r in log.records() if r.seq == 3)
-    from govconnect._audit import _chain_hash
+    from govconnect.gateway.audit import _chain_hash
 
     tamper(log_path, "UPDATE audit SET consumer = 'someone-else' WHERE seq = 3")
     conn = sqlite3.connect(log_path)
@@ -204,8 +204,8 @@ def test_params_digest_is_keyed_by_a_private_key_file(
 ) -> None:
     import stat
 
-    from govconnect._audit import KEY_ENV
-    from govconnect._policy import digest
+    from govconnect.gateway.audit import KEY_ENV
+    from govconnect.gateway.policy import digest
 
     monkeypatch.delenv(KEY_ENV, raising=False)
     path = tmp_path / "keyed.sqlite"
@@ -227,7 +227,7 @@ def test_params_digest_is_keyed_by_a_private_key_file(
 
 
 def test_unwritable_key_location(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from govconnect._audit import KEY_ENV
+    from govconnect.gateway.audit import KEY_ENV
 
     monkeypatch.delenv(KEY_ENV, raising=False)
     with AuditLog(tmp_path / "k.sqlite") as log:
@@ -367,7 +367,7 @@ def test_cli_log_from_gateway_config(cli: CliRunner, log_path: Path, tmp_path: P
 
 
 def test_cli_hash_token(cli: CliRunner) -> None:
-    from govconnect._policy import hash_token
+    from govconnect.gateway.policy import hash_token
 
     res = run(cli, "gateway", "hash-token", input="my-token\n")
     assert res.exit_code == 0 and res.output.strip() == hash_token("my-token")

@@ -10,8 +10,8 @@ from govconnect_household import sample_cases
 from typer.testing import CliRunner
 
 from govconnect import load_registry
-from govconnect._demo import run_demo
 from govconnect.cli import build
+from govconnect.cli.story import run_demo
 
 
 def test_demo_numbers_add_up(tmp_path: Path) -> None:

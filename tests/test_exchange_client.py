@@ -21,7 +21,7 @@ from govconnect import (
     RetryableError,
     RetryPolicy,
 )
-from govconnect import _platform as P
+from govconnect.exchange import platform as P
 
 TOKEN = "s3cret-token-value"
 NODE = "11010000000/household"

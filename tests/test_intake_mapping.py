@@ -28,7 +28,7 @@ from govconnect import (
     intake,
     target_fields,
 )
-from govconnect._mapping import mapping_problems
+from govconnect.cases.mapping import mapping_problems
 
 CASE = {
     "case_id": "C-0001",

@@ -7,7 +7,7 @@ from datetime import date
 import pytest
 
 from govconnect import CitizenId, CreditCode
-from govconnect._masking import masker_for
+from govconnect.gateway.masking import masker_for
 
 
 @pytest.mark.parametrize(

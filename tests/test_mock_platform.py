@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from govconnect import ExchangeClient, PlatformRejectedError, RetryableError, RetryPolicy
-from govconnect import _platform as P
+from govconnect.exchange import platform as P
 from govconnect.testing import DEFAULT_NODE, FAULT_PROFILES, Faults, MockPlatform
 
 CODE = "111112001/2001"

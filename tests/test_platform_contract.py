@@ -23,7 +23,7 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
 from govconnect import ExchangeClient, PlatformRejectedError, RetryPolicy
-from govconnect import _platform as P
+from govconnect.exchange import platform as P
 from govconnect.testing import DEFAULT_NODE, MockPlatform
 from govconnect.testing._mock_app import PlatformState, create_app
 

@@ -8,8 +8,8 @@ import pytest
 
 from govconnect import Level
 from govconnect._exceptions import AccessDeniedError, AuthenticationError, ConfigurationError
-from govconnect._masking import mask_value
-from govconnect._policy import (
+from govconnect.gateway.masking import mask_value
+from govconnect.gateway.policy import (
     HASH_NAME,
     Consumer,
     Policy,

@@ -8,7 +8,7 @@ from email.utils import format_datetime
 import pytest
 
 from govconnect import ExchangeError, PlatformRejectedError, RetryableError, RetryPolicy
-from govconnect._retry import is_retryable, parse_retry_after
+from govconnect.exchange.retry import is_retryable, parse_retry_after
 
 
 class FakeTime:

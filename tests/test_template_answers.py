@@ -10,8 +10,8 @@ from cookiecutter.exceptions import FailedHookException
 from cookiecutter.main import cookiecutter
 
 from govconnect import InvalidInputError
-from govconnect._catalog import RESOURCE_CODE
 from govconnect._connector import CODE_PATTERN, NAME_PATTERN
+from govconnect.catalog.model import RESOURCE_CODE
 from govconnect.cli.new import load_template_hook, render_connector, template_path
 
 hook = load_template_hook()

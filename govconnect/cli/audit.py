@@ -9,10 +9,10 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from .._audit import AuditLog
 from .._config import load_config
 from .._exceptions import ConfigurationError
-from .._policy import load_gateway_config
+from ..gateway.audit import AuditLog
+from ..gateway.policy import load_gateway_config
 from ._common import console, err_console, handles_errors, print_json, registry
 
 audit_app = typer.Typer(help="Verify, export and summarise the audit log.", no_args_is_help=True)

@@ -10,10 +10,10 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from .._catalog import Catalog
-from .._diff import CatalogDiff, diff_catalogs
 from .._exceptions import CatalogValidationError, ConfigurationError
 from .._export import export_catalog
+from ..catalog.diff import CatalogDiff, diff_catalogs
+from ..catalog.model import Catalog
 from ._common import console, err_console, handles_errors, print_json, registry
 
 catalog_app = typer.Typer(help="Show, export and diff the resource catalog.", no_args_is_help=True)

@@ -1,4 +1,4 @@
-"""``govconnect demo``: the main job end to end on embedded defaults (see govconnect._demo)."""
+"""``govconnect demo``: the main job end to end on embedded defaults (see govconnect.cli.story)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from .._demo import run_demo
 from ._common import console, handles_errors, print_json
+from .story import run_demo
 
 DEFAULT_DIR = Path(".govconnect/demo")
 

@@ -9,10 +9,10 @@ import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from .._client import ExchangeClient
-from .._delivery import DeliveryStats, DeliveryWorker
-from .._intake import CaseOutcome, IntakeBridge, IntakeReport
-from .._outbox import Outbox
+from ..bridge.bridge import CaseOutcome, IntakeBridge, IntakeReport
+from ..exchange.client import ExchangeClient
+from ..exchange.delivery import DeliveryStats, DeliveryWorker
+from ..exchange.outbox import Outbox
 from ._common import console, handles_errors, print_json, registry
 
 intake_app = typer.Typer(help="Pull intake cases into the legacy systems.", no_args_is_help=True)

@@ -16,10 +16,10 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from .._client import ExchangeClient
-from .._delivery import DeliveryStats, DeliveryWorker
 from .._exceptions import GovConnectError
-from .._outbox import Outbox
+from ..exchange.client import ExchangeClient
+from ..exchange.delivery import DeliveryStats, DeliveryWorker
+from ..exchange.outbox import Outbox
 
 __all__ = ["DEFAULT_OUTBOX", "outbox_app", "register"]
 

@@ -18,11 +18,11 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from .._client import ExchangeClient
-from .._delivery import DeliveryStats, DeliveryWorker
 from .._exceptions import GovConnectError
-from .._outbox import Outbox
-from .._publish import Publisher, PublishReport
+from ..exchange.client import ExchangeClient
+from ..exchange.delivery import DeliveryStats, DeliveryWorker
+from ..exchange.outbox import Outbox
+from ..publish.publisher import Publisher, PublishReport
 from ._common import console, err_console, handles_errors, print_json, registry
 
 

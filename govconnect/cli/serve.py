@@ -14,7 +14,7 @@ import typer
 
 from .._config import Config
 from .._exceptions import ConfigurationError
-from .._policy import GatewayConfig, generate_token, hash_token, load_gateway_config
+from ..gateway.policy import GatewayConfig, generate_token, hash_token, load_gateway_config
 from ._common import console, err_console, handles_errors, registry
 
 gateway_app = typer.Typer(help="Configure the department gateway.", no_args_is_help=True)
@@ -52,7 +52,7 @@ def serve(
     """Serve the loaded connectors' query services to the consumers of the gateway file."""
     import uvicorn
 
-    from .._gateway import Gateway
+    from ..gateway.app import Gateway
 
     reg = registry(ctx)
     gateway = Gateway(reg, gateway_config(config, reg.config), audit=audit_log)
@@ -99,7 +99,7 @@ def check(
     config: Path = typer.Option(..., "--config", help="Gateway file to check."),
 ) -> None:
     """Check a gateway file against the loaded services; list each consumer's grant."""
-    from .._policy import Policy
+    from ..gateway.policy import Policy
 
     reg = registry(ctx)
     services = [s for s in reg.services() if s.kind == "query"]

@@ -11,14 +11,14 @@ from collections.abc import Iterator
 
 from pydantic import ValidationError
 
-from .._catalog import Catalog, Resource, resource_problems
-from .._classification import Level
 from .._connector import Service
 from .._exceptions import GovConnectError, Problem
-from .._fields import X_PERSONAL, information_items
-from .._identity import CitizenId, CreditCode
-from .._masking import mask_value
 from .._validation import problems_from_pydantic
+from ..catalog.classification import Level
+from ..catalog.fields import X_PERSONAL, information_items
+from ..catalog.identity import CitizenId, CreditCode
+from ..catalog.model import Catalog, Resource, resource_problems
+from ..gateway.masking import mask_value
 from ._conformance import ConformanceSession, Outcome, check, failed, is_dataset, passed
 
 __all__: list[str] = []

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from .._client import ExchangeClient
 from .._connector import Service
-from .._delivery import DeliveryWorker
 from .._exceptions import Problem
-from .._outbox import Outbox
-from .._publish import Publisher
 from .._registry import load_registry
+from ..exchange.client import ExchangeClient
+from ..exchange.delivery import DeliveryWorker
+from ..exchange.outbox import Outbox
 from ..hookspecs import hookimpl
+from ..publish.publisher import Publisher
 from ._conformance import ConformanceSession, Outcome, check, failed, is_dataset, passed
 from ._mock_platform import MockPlatform
 

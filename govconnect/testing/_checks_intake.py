@@ -14,11 +14,11 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from .._case import Case
 from .._exceptions import GovConnectError, InvalidInputError, Problem
-from .._handlers import IntakeHandler
-from .._mapping import MappingContext, apply_mapping, mapping_problems
 from .._validation import problems_from_pydantic
+from ..cases.case import Case
+from ..cases.handlers import IntakeHandler
+from ..cases.mapping import MappingContext, apply_mapping, mapping_problems
 from ._conformance import (
     ConformanceSession,
     Outcome,

@@ -40,9 +40,9 @@ from pydantic import BaseModel
 
 from .._connector import Connector, Service
 from .._exceptions import GovConnectError, InvalidInputError, Problem, ServiceDefinitionError
-from .._handlers import IntakeHandler
 from .._registry import Registry, load_registry
 from .._validation import validate_model
+from ..cases.handlers import IntakeHandler
 
 __all__ = [
     "CHECKS",

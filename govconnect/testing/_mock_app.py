@@ -30,7 +30,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from .. import _platform as P
+from ..exchange import platform as P
 
 __all__ = ["FAULT_PROFILES", "Faults", "PlatformState", "create_app"]
 

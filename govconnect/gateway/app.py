@@ -45,21 +45,21 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from ._audit import AuditLog
-from ._connector import Connector, Service
-from ._exceptions import (
+from .._connector import Connector, Service
+from .._exceptions import (
     AccessDeniedError,
     AuthenticationError,
     ConfigurationError,
     InvalidInputError,
     Problem,
 )
-from ._export import GATEWAY_PARAMETERS, service_path, to_openapi
-from ._gateway_metrics import Metrics
-from ._gateway_openapi import discovery_paths
-from ._policy import Consumer, GatewayConfig, Policy, digest
-from ._registry import Registry
-from ._validation import validate_model
+from .._export import GATEWAY_PARAMETERS, service_path, to_openapi
+from .._registry import Registry
+from .._validation import validate_model
+from .audit import AuditLog
+from .metrics import Metrics
+from .openapi import discovery_paths
+from .policy import Consumer, GatewayConfig, Policy, digest
 
 __all__ = ["Gateway", "canonical_request", "create_app", "request_hash"]
 

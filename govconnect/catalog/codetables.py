@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from ._exceptions import InvalidInputError, Problem
+from .._exceptions import InvalidInputError, Problem
 
 __all__ = ["ETHNICITY", "GENDER", "NATIONAL_CODE_TABLES", "CodeTable"]
 

@@ -29,11 +29,11 @@ from typing import Any
 
 import orjson
 
-from ._client import ExchangeClient
-from ._events import EventKind, ExchangeEvent
-from ._exceptions import PlatformRejectedError, RetryableError
-from ._outbox import Batch, Observers, Outbox
-from ._retry import RetryPolicy
+from .._exceptions import PlatformRejectedError, RetryableError
+from .client import ExchangeClient
+from .events import EventKind, ExchangeEvent
+from .outbox import Batch, Observers, Outbox
+from .retry import RetryPolicy
 
 __all__ = ["OUTBOX_POLICY", "DeliveryStats", "DeliveryWorker"]
 

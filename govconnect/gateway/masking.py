@@ -12,9 +12,9 @@ from collections.abc import Callable
 from datetime import date
 from typing import Any
 
-from ._connector import Service
-from ._fields import _unwrap
-from ._identity import CitizenId, CreditCode, mask, mask_citizen_id, mask_credit_code
+from .._connector import Service
+from ..catalog.fields import _unwrap
+from ..catalog.identity import CitizenId, CreditCode, mask, mask_citizen_id, mask_credit_code
 
 __all__ = ["Masker", "mask_value", "masker_for"]
 

@@ -35,8 +35,8 @@ from typing import IO, Any
 
 import orjson
 
-from ._exceptions import AuditIntegrityError, ConfigurationError
-from ._policy import HASH_NAME, digest
+from .._exceptions import AuditIntegrityError, ConfigurationError
+from .policy import HASH_NAME, digest
 
 __all__ = [
     "GENESIS",

@@ -42,12 +42,12 @@ from pydantic import (
     model_validator,
 )
 
-from ._catalog import SharingType
-from ._classification import Level
-from ._connector import Service
-from ._exceptions import AccessDeniedError, AuthenticationError, ConfigurationError
-from ._masking import Masker, masker_for
-from ._validation import problems_from_pydantic
+from .._connector import Service
+from .._exceptions import AccessDeniedError, AuthenticationError, ConfigurationError
+from .._validation import problems_from_pydantic
+from ..catalog.classification import Level
+from ..catalog.model import SharingType
+from .masking import Masker, masker_for
 
 __all__ = [
     "Consumer",

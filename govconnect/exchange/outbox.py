@@ -33,12 +33,12 @@ from typing import Any
 
 import orjson
 
-from . import _platform as P
-from ._client import status_body
-from ._events import EventKind, ExchangeEvent
-from ._exceptions import ConfigurationError, InvalidInputError, Problem
-from ._observers import Observers
-from ._outbox_claims import BATCHES_SCHEMA, Batch, claim_batches
+from .._exceptions import ConfigurationError, InvalidInputError, Problem
+from . import platform as P
+from .client import status_body
+from .events import EventKind, ExchangeEvent
+from .observers import Observers
+from .outbox_claims import BATCHES_SCHEMA, Batch, claim_batches
 
 __all__ = ["Batch", "DeadLetter", "Observers", "Outbox", "OutboxStatus"]
 

@@ -17,9 +17,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, computed_field
 
-from ._exceptions import CatalogValidationError, Problem
-from ._fields import InformationItem
-from ._validation import problems_from_pydantic
+from .._exceptions import CatalogValidationError, Problem
+from .._validation import problems_from_pydantic
+from .fields import InformationItem
 
 __all__ = [
     "CATALOG_SCHEMA_VERSION",

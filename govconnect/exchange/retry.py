@@ -23,7 +23,7 @@ from typing import Any
 import tenacity
 from tenacity import RetryCallState
 
-from ._exceptions import RetryableError
+from .._exceptions import RetryableError
 
 __all__ = [
     "RetryPolicy",

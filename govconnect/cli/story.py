@@ -14,14 +14,14 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from ._client import ExchangeClient
-from ._delivery import DeliveryStats, DeliveryWorker
-from ._exceptions import ConfigurationError
-from ._export import export_catalog
-from ._intake import IntakeBridge, IntakeReport
-from ._outbox import Outbox
-from ._registry import load_registry
-from ._retry import RetryPolicy
+from .._exceptions import ConfigurationError
+from .._export import export_catalog
+from .._registry import load_registry
+from ..bridge.bridge import IntakeBridge, IntakeReport
+from ..exchange.client import ExchangeClient
+from ..exchange.delivery import DeliveryStats, DeliveryWorker
+from ..exchange.outbox import Outbox
+from ..exchange.retry import RetryPolicy
 
 __all__ = ["DEMO_NODE", "run_demo"]
 
@@ -50,7 +50,7 @@ def run_demo(
         raise ConfigurationError(
             "the demo needs the household plugin: pip install -e plugins/govconnect-household"
         ) from None
-    from .testing import MockPlatform
+    from ..testing import MockPlatform
 
     started = time.perf_counter()
     shutil.rmtree(workdir, ignore_errors=True)

@@ -21,13 +21,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from ._case import CaseStatus
-from ._exceptions import Problem
-from ._mapping import Expr, mapping_problems
-from ._sinks import Sink, target_fields
+from .._exceptions import Problem
+from .case import CaseStatus
+from .mapping import Expr, mapping_problems
+from .sinks import Sink, target_fields
 
 if TYPE_CHECKING:
-    from ._connector import Connector
+    from .._connector import Connector
 
 __all__ = ["IntakeHandler", "StatusUpdate", "inspect_handlers", "intake"]
 

@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from ._identity import CitizenId, CreditCode
+from ..catalog.identity import CitizenId, CreditCode
 
 __all__ = [
     "Applicant",

@@ -29,16 +29,16 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from pydantic import ValidationError
 
-from ._case import Case, CaseStatus
-from ._connector import Connector
-from ._exceptions import ConfigurationError, InvalidInputError, Problem, RetryableError
-from ._handlers import IntakeHandler
-from ._mapping import MappingContext, apply_mapping, mapping_problems
-from ._sinks import Sink
-from ._validation import problems_from_pydantic
+from .._connector import Connector
+from .._exceptions import ConfigurationError, InvalidInputError, Problem, RetryableError
+from .._validation import problems_from_pydantic
+from ..cases.case import Case, CaseStatus
+from ..cases.handlers import IntakeHandler
+from ..cases.mapping import MappingContext, apply_mapping, mapping_problems
+from ..cases.sinks import Sink
 
 if TYPE_CHECKING:
-    from ._registry import Registry
+    from .._registry import Registry
 
 __all__ = ["CaseOutcome", "IntakeBridge", "IntakeJournal", "IntakeReport"]
 

@@ -24,9 +24,9 @@ import annotated_types
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.fields import FieldInfo
 
-from ._classification import Level
-from ._exceptions import Problem
-from ._identity import _IdentityStr
+from .._exceptions import Problem
+from .classification import Level
+from .identity import _IdentityStr
 
 __all__ = ["DataType", "InformationItem", "Record", "field", "information_items"]
 

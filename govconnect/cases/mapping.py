@@ -30,8 +30,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from ._codetables import CodeTable
-from ._exceptions import GovConnectError, InvalidInputError, Problem
+from .._exceptions import GovConnectError, InvalidInputError, Problem
+from ..catalog.codetables import CodeTable
 
 __all__ = [
     "Compute",

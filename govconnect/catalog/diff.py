@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from ._catalog import Catalog, Resource
+from .model import Catalog, Resource
 
 __all__ = ["CatalogDiff", "ItemChange", "ResourceChange", "diff_catalogs"]
 

@@ -23,7 +23,7 @@ from pydantic import GetCoreSchemaHandler, GetJsonSchemaHandler
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import core_schema
 
-from ._exceptions import IdentityError
+from .._exceptions import IdentityError
 
 __all__ = [
     "CitizenId",

@@ -34,14 +34,14 @@ from typing import IO, TYPE_CHECKING, Any
 import orjson
 from pydantic import TypeAdapter, ValidationError
 
-from ._catalog import UpdateCycle
-from ._connector import Connector, Service
-from ._exceptions import ConfigurationError, Problem, PublishAbortedError
-from ._outbox import Outbox
-from ._validation import problems_from_pydantic
+from .._connector import Connector, Service
+from .._exceptions import ConfigurationError, Problem, PublishAbortedError
+from .._validation import problems_from_pydantic
+from ..catalog.model import UpdateCycle
+from ..exchange.outbox import Outbox
 
 if TYPE_CHECKING:
-    from ._registry import Registry
+    from .._registry import Registry
 
 __all__ = ["CYCLE_SECONDS", "PublishReport", "PublishState", "Publisher", "Reject"]
 

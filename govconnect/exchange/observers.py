@@ -10,11 +10,11 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from ._events import ExchangeEvent
+from .events import ExchangeEvent
 
 __all__ = ["Observers"]
 
-log = logging.getLogger("govconnect._outbox")
+log = logging.getLogger("govconnect.exchange.outbox")
 
 
 class Observers:

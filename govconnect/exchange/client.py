@@ -22,8 +22,7 @@ from typing import Any
 import httpx
 import orjson
 
-from . import _platform as P
-from ._exceptions import (
+from .._exceptions import (
     ConfigurationError,
     ExchangeError,
     InvalidInputError,
@@ -31,7 +30,8 @@ from ._exceptions import (
     Problem,
     RetryableError,
 )
-from ._retry import DEFAULT_POLICY, RetryPolicy, parse_retry_after
+from . import platform as P
+from .retry import DEFAULT_POLICY, RetryPolicy, parse_retry_after
 
 __all__ = ["ExchangeClient", "PlatformDiff", "PublishResult"]
 

@@ -1,0 +1,9 @@
+"""The intake bridge: cases from the unified intake platform into legacy systems, statuses back.
+
+Lives here: the bridge that claims cases, maps them and writes them through their sinks
+(``bridge``) and the journal that makes every case apply once (``journal``).
+
+May import: the connector framework at the top of the package (connector, registry),
+``govconnect.cases``, ``govconnect.exchange``, ``govconnect.catalog`` and the core modules.
+Not ``gateway``, ``publish``, ``testing`` or ``cli``.
+"""
