@@ -23,6 +23,7 @@ from ._exceptions import (
     AuthenticationError,
     CatalogValidationError,
     ConfigurationError,
+    DiscoveryError,
     ExchangeError,
     GovConnectError,
     IdentityError,
@@ -99,6 +100,16 @@ from .catalog.model import (
     catalog_problems,
     parse_resource_code,
 )
+from .discovery import (
+    ColumnEvidence,
+    ColumnReport,
+    Detector,
+    DiscoveryReport,
+    Finding,
+    TableReport,
+    Term,
+    discover,
+)
 from .exchange.client import ExchangeClient, PlatformDiff, PublishResult
 from .exchange.delivery import OUTBOX_POLICY, DeliveryStats, DeliveryWorker
 from .exchange.events import EventKind, ExchangeEvent
@@ -146,6 +157,8 @@ __all__ = [
     "Channel",
     "CitizenId",
     "CodeTable",
+    "ColumnEvidence",
+    "ColumnReport",
     "Compute",
     "Concat",
     "Config",
@@ -160,6 +173,9 @@ __all__ = [
     "DeliveryStats",
     "DeliveryWorker",
     "Department",
+    "Detector",
+    "DiscoveryError",
+    "DiscoveryReport",
     "ElectronicLicence",
     "EventKind",
     "ExchangeClient",
@@ -169,6 +185,7 @@ __all__ = [
     "FieldView",
     "FileDropSink",
     "FileMaterial",
+    "Finding",
     "FixedField",
     "FixedWidthLayout",
     "From",
@@ -224,6 +241,8 @@ __all__ = [
     "Sink",
     "SinkResult",
     "StatusUpdate",
+    "TableReport",
+    "Term",
     "UpdateCycle",
     "VerifyReport",
     "__version__",
@@ -235,6 +254,7 @@ __all__ = [
     "credit_code_check_char",
     "dataset",
     "diff_catalogs",
+    "discover",
     "export_catalog",
     "field",
     "generate_token",

@@ -14,6 +14,7 @@ should do about it::
     ├── ExchangeError               talking to the exchange platform failed
     │   ├── RetryableError          transient (connect error, timeout, 429, 5xx): try again later
     │   └── PlatformRejectedError   the platform refused the request (4xx): do not retry
+    ├── DiscoveryError              a legacy database could not be discovered (unreachable, refused)
     ├── AccessDeniedError           the caller is not entitled to this (gateway 403): ask for a grant
     │   └── AuthenticationError     the caller is not a known consumer (gateway 401): fix credentials
     └── AuditIntegrityError         the audit log's hash chain is broken: investigate, never repair
@@ -33,6 +34,7 @@ __all__ = [
     "AuthenticationError",
     "CatalogValidationError",
     "ConfigurationError",
+    "DiscoveryError",
     "ExchangeError",
     "GovConnectError",
     "IdentityError",
@@ -170,6 +172,13 @@ class PlatformRejectedError(ExchangeError):
         super().__init__(
             f"platform refused ({status}): {message}" + (f" — {detail}" if detail else "")
         )
+
+
+class DiscoveryError(GovConnectError):
+    """A legacy database could not be discovered at all: unreachable, credentials refused, no such
+    schema or file. The message never carries the password. (A single table that fails — missing,
+    permission denied, timed out — is reported in the discovery report instead, and the other
+    tables are still discovered.)"""
 
 
 class AccessDeniedError(GovConnectError):

@@ -18,7 +18,7 @@ Each hook is documented in ``docs/plugin_hooks.md``; a test fails when one is mi
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import pluggy
@@ -28,6 +28,8 @@ if TYPE_CHECKING:
 
     from ._connector import Connector
     from .catalog.codetables import CodeTable
+    from .discovery.detectors import Detector
+    from .discovery.dictionary import Term
     from .exchange.events import ExchangeEvent
 
 PROJECT = "govconnect"
@@ -88,4 +90,27 @@ def exchange_event(event: ExchangeEvent) -> None:
     Called for every event (enqueued, sent, retried, delivered, dead-lettered, replayed) in the
     process that caused it. Every implementation receives every event; return values are ignored.
     An exception raised here is logged and swallowed: observation never breaks delivery.
+    """
+
+
+# --- discovery: called when a legacy database is discovered ---------------------------------------
+
+
+@hookspec
+def discovery_dictionary() -> Mapping[str, Term | str]:
+    """Contribute entries to the abbreviation dictionary used by ``govconnect discover``.
+
+    Return a mapping of column name (case-insensitive, e.g. ``"hjszd"``) to a
+    :class:`govconnect.Term` (title, kind, code table) or a plain title string. Entries of later
+    plugins override earlier ones, so a department can correct a built-in title.
+    """
+
+
+@hookspec
+def register_detectors() -> Sequence[Detector]:
+    """Contribute detectors that look at a column's sampled values during discovery.
+
+    Return a list of objects with a ``name`` and a ``detect(column: ColumnEvidence)`` method that
+    yields :class:`govconnect.Finding` objects. Reasons carry counts, never sampled values. A
+    detector that raises is reported in the column's reasons (by name) and discovery goes on.
     """

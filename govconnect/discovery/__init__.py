@@ -1,0 +1,37 @@
+"""Discovery: compile the catalog from the legacy system itself (issue 12).
+
+``discover(url)`` reflects a database read-only, samples a bounded number of rows per table and
+suggests, per column, a title, a catalog data type, an identity type, a code table, a personal flag
+and a classification level — each with a reason that carries counts, never values. The result is
+a :class:`DiscoveryReport` that people read (``govconnect discover sql``) and generators consume.
+:func:`drift` compares it with a catalog (the catalog's "dynamic update", 动态更新).
+
+Layering: this package uses ``govconnect.catalog`` and the top-level framework modules only; the
+CLI and ``govconnect.testing`` build on it, never the reverse.
+"""
+
+from __future__ import annotations
+
+from .detectors import BUILTIN_DETECTORS, ColumnEvidence, Detector, Finding, PatternDetector
+from .dictionary import BUILTIN_TERMS, Dictionary, Term
+from .discover import DEFAULT_SAMPLE, discover, safe_url
+from .model import COLUMN_KEYS, TABLE_KEYS, ColumnReport, DiscoveryReport, TableReport
+
+__all__ = [
+    "BUILTIN_DETECTORS",
+    "BUILTIN_TERMS",
+    "COLUMN_KEYS",
+    "DEFAULT_SAMPLE",
+    "TABLE_KEYS",
+    "ColumnEvidence",
+    "ColumnReport",
+    "Detector",
+    "Dictionary",
+    "DiscoveryReport",
+    "Finding",
+    "PatternDetector",
+    "TableReport",
+    "Term",
+    "discover",
+    "safe_url",
+]
