@@ -17,6 +17,7 @@ __all__ = ["COMMAND_MODULES", "app", "main"]
 COMMAND_MODULES = [
     "govconnect.cli.plugins",
     "govconnect.cli.catalog",
+    "govconnect.cli.discover",
     "govconnect.cli.demo",
     "govconnect.cli.intake",
     "govconnect.cli.publish",

@@ -109,6 +109,7 @@ def suggest(
     term, key = _term(dictionary, name, comment)
     _title(column, comment, term, key)
     column.kind = term.kind if term else None
+    column.dictionary_title = term.title if term else None
     column.reasons.append(f"data type {data_type.value} ({data_type.label}) from {sql_type}.")
     findings: list[Finding] = []
     if raw_values is None:

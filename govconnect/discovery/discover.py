@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -96,6 +97,7 @@ def discover(
             "not a database URL (expected dialect+driver://user@host/db)"
         ) from None
     shown = safe_url(parsed)
+    _refuse_missing_sqlite_file(parsed)
     registry = registry if registry is not None else load_registry()
     dictionary, detectors, code_tables = _plugins(registry)
     try:
@@ -135,6 +137,14 @@ def discover(
     finally:
         engine.dispose()
     return report
+
+
+def _refuse_missing_sqlite_file(url: URL) -> None:
+    database = url.database or ""
+    if url.get_backend_name() == "sqlite" and database and database != ":memory:":
+        path = Path(database.removeprefix("file:").split("?", 1)[0])
+        if not path.is_file():
+            raise DiscoveryError(f"SQLite database file {str(path)!r} does not exist")
 
 
 def _connect(engine: Engine, url: URL, shown: str) -> Connection:

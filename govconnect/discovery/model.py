@@ -64,6 +64,8 @@ class ColumnReport:
     """What the column holds (``phone``, ``updated``…) when known; extra, not in the contract."""
     sampled: bool = True
     """False for columns whose values were not read (binary columns)."""
+    dictionary_title: str | None = None
+    """The dictionary's title for the name even when the comment gave the title (extra)."""
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -82,6 +84,7 @@ class ColumnReport:
             "reasons": list(self.reasons),
             "kind": self.kind,
             "sampled": self.sampled,
+            "dictionary_title": self.dictionary_title,
         }
 
 
