@@ -34,6 +34,8 @@ MAX_VALUE_CHARS = 256
 
 _IDENTITY_TYPES = {"citizen_id": "CitizenId", "credit_code": "CreditCode"}
 _KEYISH_SUFFIXES = ("id", "bh", "hm", "dm", "no", "code")
+_KEY_TYPES = (DataType.CHAR, DataType.INTEGER)
+"""Sample-unique amounts, dates and memos are coincidence, not keys."""
 
 
 def normalise_values(raw: Iterable[Any]) -> tuple[list[str], int]:
@@ -192,7 +194,9 @@ def candidate_key(
 
     for col in sorted(table.columns, key=rank):
         values = sample.get(col.name)
-        if not values or not col.sampled or col.data_type in (DataType.MEMO, DataType.GENERAL):
+        if not values or not col.sampled or col.data_type not in _KEY_TYPES:
+            continue
+        if col.personal and not col.identity:  # a name or an address is no record key
             continue
         normalised, blanks = normalise_values(values)
         if blanks == 0 and len(set(normalised)) == len(values):
