@@ -17,6 +17,7 @@ from ._conformance import (
     skipped,
 )
 from ._legacy_http import fake_legacy_http
+from ._legacy_schema import LEGACY_TABLES, ColumnSpec, LegacySchema, TableSpec, legacy_schema
 from ._mock_app import FAULT_PROFILES, Faults
 from ._mock_platform import DEFAULT_NODE, MockPlatform
 
@@ -24,17 +25,22 @@ __all__ = [
     "CHECKS",
     "DEFAULT_NODE",
     "FAULT_PROFILES",
+    "LEGACY_TABLES",
     "Check",
     "CheckResult",
+    "ColumnSpec",
     "Conformance",
     "ConformanceSession",
     "Faults",
+    "LegacySchema",
     "MockPlatform",
     "Outcome",
+    "TableSpec",
     "check",
     "conformance_tests",
     "failed",
     "fake_legacy_http",
+    "legacy_schema",
     "passed",
     "run_conformance",
     "skipped",
