@@ -119,7 +119,7 @@ def suggest(
         column.reasons.append("binary column: values were not read.")
     else:
         values, blanks = normalise_values(raw_values)
-        if not values:
+        if not values and raw_values:
             column.reasons.append(f"no non-blank values among {len(raw_values)} sampled rows.")
         evidence = ColumnEvidence(table, name, data_type, term, values, blanks, code_tables)
         findings = _run(detectors, evidence)

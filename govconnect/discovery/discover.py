@@ -259,6 +259,8 @@ def _discover_table(
         table.error = f"table {name!r}: cannot sample ({_driver_message(exc, url)})"
         return table
     table.rows_estimate, table.sampled_rows = estimate, got.rows
+    if got.rows == 0:
+        table.reasons.append("the table is empty: suggestions come from names and comments alone.")
     dialect = conn.dialect
     for info in columns:
         col_name = info["name"]

@@ -10,7 +10,8 @@ service that is not one table) is not compared and is listed as unmatched.
 The result is a :class:`~govconnect.catalog.diff.CatalogDiff` — the same shape ``govconnect catalog
 diff`` prints — of the catalog against itself with each matched resource's items rewritten from the
 table: columns added (no item), items removed (no column), items retyped (catalog data type code)
-or lengthened/shortened (declared length). Titles, levels and personal flags are people's
+or lengthened (the column now holds longer values than the item declares; a shorter column still
+fits the catalog and is not drift). Titles, levels and personal flags are people's
 decisions, so they are carried over unchanged and never reported as drift.
 """
 
@@ -27,7 +28,7 @@ from .model import ColumnReport, DiscoveryReport, TableReport
 
 __all__ = ["MATCH_SHARE", "Drift", "drift"]
 
-MATCH_SHARE = 0.5
+MATCH_SHARE = 0.7
 """A resource is compared with a table when at least this share of its items match columns."""
 
 
@@ -105,8 +106,8 @@ def _rewritten(
             continue
         item = old[name]
         length = item.length
-        if item.length is not None and column.length is not None:
-            length = column.length
+        if item.length is not None and column.length is not None and column.length > item.length:
+            length = column.length  # longer than declared: values may no longer fit
         items.append(item.model_copy(update={"data_type": column.data_type, "length": length}))
     return resource.model_copy(update={"items": items})
 

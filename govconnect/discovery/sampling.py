@@ -166,7 +166,7 @@ class SQLiteSampler(Sampler):
         raw = conn.connection.dbapi_connection
         deadline = time.monotonic() + self.timeout
         if raw is not None:
-            raw.set_progress_handler(lambda: int(time.monotonic() > deadline), 10_000)
+            raw.set_progress_handler(lambda: int(time.monotonic() > deadline), 1_000)
 
     def end(self, conn: Connection) -> None:
         raw = conn.connection.dbapi_connection
