@@ -50,7 +50,7 @@ def normalise_values(raw: Iterable[Any]) -> tuple[list[str], int]:
             continue
         text = str(value)[:MAX_VALUE_CHARS]
         if isinstance(value, str):
-            text = unicodedata.normalize("NFKC", text).strip()
+            text = (text if text.isascii() else unicodedata.normalize("NFKC", text)).strip()
         if not text:
             blanks += 1
             continue

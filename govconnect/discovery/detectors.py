@@ -87,8 +87,20 @@ def share_sentence(hits: int, total: int, what: str) -> str:
     return f"{hits} of {total} sampled non-blank values {what}"
 
 
-def _count(values: Sequence[str], test: Callable[[str], bool]) -> int:
-    return sum(1 for v in values if test(v))
+def _count(values: Sequence[str], test: Callable[[str], bool], share: float = 0.0) -> int:
+    """How many values pass ``test`` — or ``-1`` as soon as ``share`` can no longer be reached
+    (most columns fail most tests within their first few values, so this is what keeps
+    discovery of wide schemas fast)."""
+    allowed_misses = len(values) - share * len(values)
+    hits = misses = 0
+    for value in values:
+        if test(value):
+            hits += 1
+        else:
+            misses += 1
+            if misses > allowed_misses:
+                return -1
+    return hits
 
 
 def _valid(parse: Callable[[str], object]) -> Callable[[str], bool]:
@@ -119,11 +131,12 @@ class IdentityDetector:
             return
         for kind, test, label in self._kinds:
             what = f"are valid {label}"
-            hits = _count(values, test)
+            named = column.term is not None and column.term.kind == kind
+            hits = _count(values, test, 0.0 if named else IDENTITY_SHARE)
             if hits and hits >= IDENTITY_SHARE * len(values):
                 yield Finding("identity", kind, share_sentence(hits, len(values), what) + ".")
                 return
-            if column.term is not None and column.term.kind == kind:
+            if named:
                 yield Finding(
                     "note",
                     kind,
@@ -154,10 +167,10 @@ class CodeTableDetector:
         for table in column.code_tables.values():
             labels = set(table.codes.values())
             codes = set(table.codes) | set(table.aliases)
-            hits = _count(values, lambda v, c=codes, lb=labels: v in c or v in lb)  # type: ignore[misc]
-            share = hits / len(values)
-            if share < VALUE_SHARE:
+            hits = _count(values, lambda v, c=codes, lb=labels: v in c or v in lb, VALUE_SHARE)  # type: ignore[misc]
+            if hits < 0:
                 continue
+            share = hits / len(values)
             by_label = bool(distinct & labels)
             named = table.name in (hinted, column.name.lower())
             if not (named or by_label or len(distinct) >= 5):
@@ -209,8 +222,8 @@ class DateTextDetector:
         if not values or not column.is_text:
             return
         for pattern, kind, shape in _DATE_PATTERNS:
-            hits = _count(values, lambda v, p=pattern: _parse_temporal(v, p))  # type: ignore[misc]
-            if hits >= VALUE_SHARE * len(values):
+            hits = _count(values, lambda v, p=pattern: _parse_temporal(v, p), VALUE_SHARE)  # type: ignore[misc]
+            if hits >= 0:
                 what = f"are calendar {kind}s written as {shape} text"
                 yield Finding("temporal", kind, share_sentence(hits, len(values), what) + ".")
                 return
@@ -307,8 +320,8 @@ class PatternDetector:
         if not values or not column.is_text:
             return
         for kind, test, what, strong in self.patterns:
-            hits = _count(values, test)
-            if hits >= self.share * len(values):
+            hits = _count(values, test, self.share)
+            if hits >= 0:
                 reason = share_sentence(hits, len(values), what) + "."
                 yield Finding("personal", kind, reason, strong=strong)
                 return
