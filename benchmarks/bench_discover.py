@@ -129,9 +129,22 @@ def run_baseline(schema: str, sample: int) -> dict[str, Any]:
     return {"seconds": elapsed, "tables": len(names), "rows": rows}
 
 
+def peak_rss_mb() -> float:
+    """This process's peak RSS. ``VmHWM`` is per address space; ``ru_maxrss`` on Linux keeps the
+    parent's high-water mark across fork + exec, so it would report the setup's memory."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def child(side: str, schema: str, sample: int) -> None:
     result = (run_discover if side == "discover" else run_baseline)(schema, sample)
-    result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    result["peak_rss_mb"] = peak_rss_mb()
     print(json.dumps(result))
 
 

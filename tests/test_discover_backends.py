@@ -3,7 +3,7 @@
 Asserted on every backend:
 
 - precision and recall of ``personal`` are at least 0.9, and of ``identity`` at least 0.95
-  (the sample's truth: 31 personal columns of 62, 5 identity columns; the schema holds on purpose
+  (the sample's truth: 31 personal columns of 76, 6 identity columns; the schema holds on purpose
   one column no detector can know — a diagnosis — and one office address that looks personal);
 - the JSON contract keys are present, and the report is JSON;
 - no sampled value appears in the report, JSON or human;

@@ -15,9 +15,11 @@ method (see :class:`Detector`).
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from functools import cached_property
 from typing import Protocol, runtime_checkable
 
 from ..catalog.codetables import CodeTable
@@ -59,6 +61,12 @@ class ColumnEvidence:
     def is_text(self) -> bool:
         return self.data_type in (DataType.CHAR, DataType.MEMO)
 
+    @cached_property
+    def counts(self) -> Counter[str]:
+        """Distinct values with their counts: code and date columns repeat a few values a lot,
+        so tests run once per distinct value."""
+        return Counter(self.values)
+
 
 @dataclass(frozen=True)
 class Finding:
@@ -87,17 +95,17 @@ def share_sentence(hits: int, total: int, what: str) -> str:
     return f"{hits} of {total} sampled non-blank values {what}"
 
 
-def _count(values: Sequence[str], test: Callable[[str], bool], share: float = 0.0) -> int:
-    """How many values pass ``test`` — or ``-1`` as soon as ``share`` can no longer be reached
-    (most columns fail most tests within their first few values, so this is what keeps
+def _count(column: ColumnEvidence, test: Callable[[str], bool], share: float = 0.0) -> int:
+    """How many sampled values pass ``test`` — or ``-1`` as soon as ``share`` can no longer be
+    reached (most columns fail most tests within their first few values, so this is what keeps
     discovery of wide schemas fast)."""
-    allowed_misses = len(values) - share * len(values)
+    allowed_misses = len(column.values) * (1.0 - share)
     hits = misses = 0
-    for value in values:
+    for value, n in column.counts.items():
         if test(value):
-            hits += 1
+            hits += n
         else:
-            misses += 1
+            misses += n
             if misses > allowed_misses:
                 return -1
     return hits
@@ -132,7 +140,7 @@ class IdentityDetector:
         for kind, test, label in self._kinds:
             what = f"are valid {label}"
             named = column.term is not None and column.term.kind == kind
-            hits = _count(values, test, 0.0 if named else IDENTITY_SHARE)
+            hits = _count(column, test, 0.0 if named else IDENTITY_SHARE)
             if hits and hits >= IDENTITY_SHARE * len(values):
                 yield Finding("identity", kind, share_sentence(hits, len(values), what) + ".")
                 return
@@ -167,7 +175,7 @@ class CodeTableDetector:
         for table in column.code_tables.values():
             labels = set(table.codes.values())
             codes = set(table.codes) | set(table.aliases)
-            hits = _count(values, lambda v, c=codes, lb=labels: v in c or v in lb, VALUE_SHARE)  # type: ignore[misc]
+            hits = _count(column, lambda v, c=codes, lb=labels: v in c or v in lb, VALUE_SHARE)  # type: ignore[misc]
             if hits < 0:
                 continue
             share = hits / len(values)
@@ -222,7 +230,7 @@ class DateTextDetector:
         if not values or not column.is_text:
             return
         for pattern, kind, shape in _DATE_PATTERNS:
-            hits = _count(values, lambda v, p=pattern: _parse_temporal(v, p), VALUE_SHARE)  # type: ignore[misc]
+            hits = _count(column, lambda v, p=pattern: _parse_temporal(v, p), VALUE_SHARE)  # type: ignore[misc]
             if hits >= 0:
                 what = f"are calendar {kind}s written as {shape} text"
                 yield Finding("temporal", kind, share_sentence(hits, len(values), what) + ".")
@@ -320,7 +328,7 @@ class PatternDetector:
         if not values or not column.is_text:
             return
         for kind, test, what, strong in self.patterns:
-            hits = _count(values, test, self.share)
+            hits = _count(column, test, self.share)
             if hits >= 0:
                 reason = share_sentence(hits, len(values), what) + "."
                 yield Finding("personal", kind, reason, strong=strong)
