@@ -180,8 +180,9 @@ def test_usage_errors_exit_2(sample_db: str) -> None:
 
 
 def test_chinese_and_mixed_case_table_names(sample_db: str) -> None:
+    # "hj_hzxx" finds HJ_HZXX: a table name is matched regardless of case when only one fits
     proc = govconnect(
-        "discover", "sql", sample_db, "--table", "临时登记", "--table", "HJ_HZXX", "--json"
+        "discover", "sql", sample_db, "--table", "临时登记", "--table", "hj_hzxx", "--json"
     )
     assert proc.returncode == 0, proc.stderr
     tables = {t["name"]: t for t in json.loads(proc.stdout)["tables"]}

@@ -17,9 +17,15 @@ from hypothesis import strategies as st
 from govconnect import CodeTable, Finding, Level, Term, hookimpl, load_registry
 from govconnect.catalog.codetables import NATIONAL_CODE_TABLES
 from govconnect.catalog.fields import DataType
-from govconnect.discovery import BUILTIN_DETECTORS, BUILTIN_TERMS, ColumnEvidence, Dictionary
-from govconnect.discovery.classify import suggest
-from govconnect.discovery.discover import _plugins
+from govconnect.discovery import (
+    BUILTIN_DETECTORS,
+    BUILTIN_TERMS,
+    ColumnEvidence,
+    ColumnReport,
+    Dictionary,
+)
+from govconnect.discovery.classify import Toolkit, suggest
+from govconnect.discovery.discover import toolkit
 from govconnect.testing._legacy_schema import (
     _bank_card,
     _citizen_id,
@@ -31,6 +37,15 @@ from govconnect.testing._legacy_schema import (
 
 ROOT = Path(__file__).resolve().parents[1]
 TABLES = {t.name: t for t in NATIONAL_CODE_TABLES}
+
+
+DEFAULT = Toolkit(Dictionary(), BUILTIN_DETECTORS, TABLES)
+
+
+def check(name: str, values: list[str], length: int = 40, tools: Toolkit = DEFAULT) -> ColumnReport:
+    """The suggestions for a VARCHAR(length) column ``name`` holding ``values``."""
+    declared = ColumnReport(name, f"VARCHAR({length})", True, length)
+    return suggest("t", declared, None, values, tools)
 
 
 def evidence(values: list[str], name: str = "col", term: Term | None = None) -> ColumnEvidence:
@@ -109,18 +124,7 @@ def test_full_width_digits_still_validate() -> None:
         v.translate(str.maketrans("0123456789X", "０１２３４５６７８９Ｘ"))
         for v in generated(_clean_citizen_id)
     ]
-    col = suggest(
-        "t",
-        "hm",
-        (DataType.CHAR, "str", 18),
-        "CHAR(18)",
-        True,
-        None,
-        values,
-        Dictionary(),
-        BUILTIN_DETECTORS,
-        TABLES,
-    )
+    col = check("hm", values, 18, DEFAULT)
     assert col.identity == "citizen_id" and col.python_type == "CitizenId"
 
 
@@ -164,35 +168,13 @@ def test_personal_patterns() -> None:
 
 def test_a_dictionary_term_that_is_business_data_outweighs_an_address_shape() -> None:
     values = ["北京市朝阳区建国路88号"] * 10
-    col = suggest(
-        "t",
-        "zcdz",
-        (DataType.CHAR, "str", 100),
-        "VARCHAR(100)",
-        True,
-        None,
-        values,
-        Dictionary(),
-        BUILTIN_DETECTORS,
-        TABLES,
-    )
+    col = check("zcdz", values, 100, DEFAULT)
     assert not col.personal and col.level == "internal"
     assert any("not personal" in r for r in col.reasons)
 
 
 def test_personal_information_is_never_suggested_below_sensitive() -> None:
-    col = suggest(
-        "t",
-        "lxdh",
-        (DataType.CHAR, "str", 20),
-        "VARCHAR(20)",
-        True,
-        None,
-        [],
-        Dictionary(),
-        BUILTIN_DETECTORS,
-        TABLES,
-    )
+    col = check("lxdh", [], 20, DEFAULT)
     assert col.personal and col.level is Level.SENSITIVE and col.title_source == "dictionary"
 
 
@@ -210,18 +192,7 @@ legacy_text = st.one_of(
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(legacy_text, max_size=40), st.sampled_from(["xm", "sfzh", "xb", "zz", "x"]))
 def test_fuzz_detectors_never_raise_and_never_quote_a_value(values: list[str], name: str) -> None:
-    col = suggest(
-        "t",
-        name,
-        (DataType.CHAR, "str", 40),
-        "VARCHAR(40)",
-        True,
-        None,
-        values,
-        Dictionary(),
-        BUILTIN_DETECTORS,
-        TABLES,
-    )
+    col = check(name, values, 40, DEFAULT)
     assert col.level >= Level.INTERNAL
     if col.personal:
         assert col.level is Level.SENSITIVE
@@ -280,37 +251,16 @@ plugin = SimpleNamespace(
 
 def test_plugins_extend_the_dictionary_detectors_and_code_tables() -> None:
     reg = load_registry(plugins=[plugin], entry_points=False, config={})
-    dictionary, detectors, tables = _plugins(reg)
+    tools = toolkit(reg)
+    dictionary = tools.dictionary
     assert dictionary.lookup("CPH") == Term("车牌号")
     assert dictionary.lookup("xm") == Term("姓名(本地)")  # later plugins override
     assert dictionary.lookup("gmsfhm") is not None  # built-ins stay
-    col = suggest(
-        "t",
-        "cph",
-        (DataType.CHAR, "str", 10),
-        "VARCHAR(10)",
-        True,
-        None,
-        ["京A12345"] * 5,
-        dictionary,
-        detectors,
-        tables,
-    )
+    col = check("cph", ["京A12345"] * 5, 10, tools)
     assert col.personal and col.kind == "licence_plate" and col.title == "车牌号"
     assert any("detector 'broken' failed (RuntimeError)" in r for r in col.reasons)
     assert not any("京A" in r for r in col.reasons)
-    codes = suggest(
-        "t",
-        "hyzk",
-        (DataType.CHAR, "str", 2),
-        "CHAR(2)",
-        True,
-        None,
-        ["10", "20", "30", "40", "90"] * 4,
-        dictionary,
-        detectors,
-        tables,
-    )
+    codes = check("hyzk", ["10", "20", "30", "40", "90"] * 4, 2, tools)
     assert codes.code_table == "marital"
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..catalog.classification import Level
@@ -27,7 +28,14 @@ from .detectors import ColumnEvidence, Detector, Finding
 from .dictionary import Dictionary, Term
 from .model import ColumnReport, TableReport
 
-__all__ = ["MAX_VALUE_CHARS", "candidate_key", "normalise_values", "replication_key", "suggest"]
+__all__ = [
+    "MAX_VALUE_CHARS",
+    "Toolkit",
+    "candidate_key",
+    "normalise_values",
+    "replication_key",
+    "suggest",
+]
 
 MAX_VALUE_CHARS = 256
 """Detectors see at most this many characters of a value (memo columns can be megabytes)."""
@@ -80,7 +88,8 @@ def _title(column: ColumnReport, comment: str | None, term: Term | None, key: st
         column.reasons.append("title from the column comment.")
     elif term is not None:
         column.title, column.title_source = term.title, "dictionary"
-        column.reasons.append(f"title from the abbreviation dictionary entry {key!r}.")
+        entry = f"entry {key!r}" if key else "(the name is a dictionary title)"
+        column.reasons.append(f"title from the abbreviation dictionary {entry}.")
     else:
         column.reasons.append("no comment and no dictionary entry: the title is a person's call.")
 
@@ -92,27 +101,31 @@ def _term(dictionary: Dictionary, name: str, comment: str | None) -> tuple[Term 
     return dictionary.by_title(comment) or dictionary.by_title(name), None
 
 
+@dataclass(frozen=True)
+class Toolkit:
+    """What plugins contribute to discovery: the dictionary, the detectors, the code tables."""
+
+    dictionary: Dictionary
+    detectors: Sequence[Detector]
+    code_tables: Mapping[str, CodeTable] = field(default_factory=dict)
+
+
 def suggest(
     table: str,
-    name: str,
-    type_facts: tuple[DataType, str, int | None],
-    sql_type: str,
-    nullable: bool,
+    column: ColumnReport,
     comment: str | None,
     raw_values: Sequence[Any] | None,
-    dictionary: Dictionary,
-    detectors: Sequence[Detector],
-    code_tables: Mapping[str, CodeTable],
+    toolkit: Toolkit,
 ) -> ColumnReport:
-    """The suggestions for one column; ``raw_values`` is ``None`` when the column was not read."""
-    data_type, python_type, length = type_facts
-    column = ColumnReport(name, sql_type, nullable, length, data_type=data_type)
-    column.python_type = python_type
-    term, key = _term(dictionary, name, comment)
+    """Fill in the suggestions for one column whose declared facts (name, SQL type, nullable,
+    length, data type) are set; ``raw_values`` is ``None`` when the column was not read."""
+    term, key = _term(toolkit.dictionary, column.name, comment)
     _title(column, comment, term, key)
     column.kind = term.kind if term else None
     column.dictionary_title = term.title if term else None
-    column.reasons.append(f"data type {data_type.value} ({data_type.label}) from {sql_type}.")
+    column.reasons.append(
+        f"data type {column.data_type.value} ({column.data_type.label}) from {column.sql_type}."
+    )
     findings: list[Finding] = []
     if raw_values is None:
         column.sampled = False
@@ -121,8 +134,10 @@ def suggest(
         values, blanks = normalise_values(raw_values)
         if not values and raw_values:
             column.reasons.append(f"no non-blank values among {len(raw_values)} sampled rows.")
-        evidence = ColumnEvidence(table, name, data_type, term, values, blanks, code_tables)
-        findings = _run(detectors, evidence)
+        evidence = ColumnEvidence(
+            table, column.name, column.data_type, term, values, blanks, toolkit.code_tables
+        )
+        findings = _run(toolkit.detectors, evidence)
     _apply(column, findings, term)
     return column
 

@@ -282,16 +282,16 @@ _PATTERNS: tuple[tuple[str, Callable[[str], bool], str, bool], ...] = (
         re.compile(r"(?:\+?86[- ]?)?1[3-9]\d{9}").fullmatch,
         "are mobile phone numbers",
         True,
-    ),  # type: ignore[dict-item]
+    ),  # type: ignore[list-item]
     (
         "phone",
-        re.compile(r"0\d{2,3}-?\d{7,8}(?:-\d{1,5})?").fullmatch,  # type: ignore[dict-item]
+        re.compile(r"0\d{2,3}-?\d{7,8}(?:-\d{1,5})?").fullmatch,  # type: ignore[list-item]
         "are landline phone numbers",
         True,
     ),
     (
         "email",
-        re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}").fullmatch,  # type: ignore[dict-item]
+        re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}").fullmatch,  # type: ignore[list-item]
         "are e-mail addresses",
         True,
     ),

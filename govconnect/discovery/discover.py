@@ -19,16 +19,15 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import URL, Connection, Engine, make_url
+from sqlalchemy.engine import URL, Connection, Dialect, Engine, make_url
 from sqlalchemy.engine.reflection import Inspector
 
 from .._exceptions import DiscoveryError
 from .._registry import Registry, _call_each, load_registry
-from ..catalog.codetables import CodeTable
-from .classify import candidate_key, replication_key, suggest
+from .classify import Toolkit, candidate_key, replication_key, suggest
 from .detectors import Detector
 from .dictionary import Dictionary
-from .model import DiscoveryReport, TableReport
+from .model import ColumnReport, DiscoveryReport, TableReport
 from .sampling import COUNT_CAP, Sample, Sampler, open_engine, sampler_for
 from .sqltypes import catalog_type, is_binary, type_name
 
@@ -63,14 +62,28 @@ def _driver_message(exc: BaseException, url: URL) -> str:
     return _scrub(str(orig if orig is not None else exc), url)
 
 
-def _plugins(registry: Registry) -> tuple[Dictionary, list[Detector], Mapping[str, CodeTable]]:
+def toolkit(registry: Registry) -> Toolkit:
+    """The dictionary, detectors and code tables the registry's plugins contribute."""
     dictionary = Dictionary({})
     for _name, terms in _call_each(registry, "discovery_dictionary"):
         dictionary.update(terms or {})
     detectors: list[Detector] = []
     for _name, found in _call_each(registry, "register_detectors"):
         detectors.extend(found or ())
-    return dictionary, detectors, registry.code_tables
+    return Toolkit(dictionary, detectors, registry.code_tables)
+
+
+def declared(info: Mapping[str, Any], dialect: Dialect) -> ColumnReport:
+    """A column's declared facts from reflection, before any suggestion."""
+    data_type, python_type, length = catalog_type(info["type"])
+    return ColumnReport(
+        name=info["name"],
+        sql_type=type_name(info["type"], dialect),
+        nullable=bool(info.get("nullable", True)),
+        length=length,
+        data_type=data_type,
+        python_type=python_type,
+    )
 
 
 def discover(
@@ -99,7 +112,7 @@ def discover(
     shown = safe_url(parsed)
     _refuse_missing_sqlite_file(parsed)
     registry = registry if registry is not None else load_registry()
-    dictionary, detectors, code_tables = _plugins(registry)
+    tools = toolkit(registry)
     try:
         engine = open_engine(parsed, timeout)
     except Exception as exc:  # unknown dialect, driver not installed
@@ -109,7 +122,7 @@ def discover(
         with _connect(engine, parsed, shown) as conn:
             inspector = sa.inspect(conn)
             names = _table_names(inspector, schema, parsed, shown)
-            wanted = list(tables) if tables else names
+            wanted = [_resolve(n, names) for n in tables] if tables else names
             reflected = _reflect(inspector, schema, [n for n in wanted if n in names])
             conn.rollback()
             sampler = sampler_for(engine, timeout)
@@ -122,21 +135,20 @@ def discover(
                     continue
                 report.tables.append(
                     _discover_table(
-                        conn,
-                        sampler,
-                        name,
-                        schema,
-                        reflected[name],
-                        sample,
-                        dictionary,
-                        detectors,
-                        code_tables,
-                        parsed,
+                        conn, sampler, name, schema, reflected[name], sample, tools, parsed
                     )
                 )
     finally:
         engine.dispose()
     return report
+
+
+def _resolve(name: str, names: Sequence[str]) -> str:
+    """``--table rk_jbxx`` finds ``RK_JBXX`` when exactly one table matches without case."""
+    if name in names:
+        return name
+    folded = [n for n in names if n.casefold() == name.casefold()]
+    return folded[0] if len(folded) == 1 else name
 
 
 def _refuse_missing_sqlite_file(url: URL) -> None:
@@ -150,9 +162,7 @@ def _refuse_missing_sqlite_file(url: URL) -> None:
 def _connect(engine: Engine, url: URL, shown: str) -> Connection:
     try:
         return engine.connect()
-    except sa.exc.DBAPIError as exc:
-        raise DiscoveryError(f"cannot connect to {shown}: {_driver_message(exc, url)}") from None
-    except Exception as exc:
+    except Exception as exc:  # DBAPIError, or a driver's own error before it gets wrapped
         raise DiscoveryError(f"cannot connect to {shown}: {_driver_message(exc, url)}") from None
 
 
@@ -218,9 +228,7 @@ def _discover_table(
     schema: str | None,
     facts: dict[str, Any],
     sample_size: int,
-    dictionary: Dictionary,
-    detectors: Sequence[Detector],
-    code_tables: Mapping[str, CodeTable],
+    tools: Toolkit,
     url: URL,
 ) -> TableReport:
     table = TableReport(name, schema)
@@ -261,22 +269,11 @@ def _discover_table(
     table.rows_estimate, table.sampled_rows = estimate, got.rows
     if got.rows == 0:
         table.reasons.append("the table is empty: suggestions come from names and comments alone.")
-    dialect = conn.dialect
     for info in columns:
-        col_name = info["name"]
+        name_ = info["name"]
+        raw = got.values.get(name_) if name_ in got.values else None
         table.columns.append(
-            suggest(
-                name,
-                col_name,
-                catalog_type(info["type"]),
-                type_name(info["type"], dialect),
-                bool(info.get("nullable", True)),
-                info.get("comment"),
-                got.values.get(col_name) if col_name in got.values else None,
-                dictionary,
-                detectors,
-                code_tables,
-            )
+            suggest(name, declared(info, conn.dialect), info.get("comment"), raw, tools)
         )
     pk = list((facts.get("pk") or {}).get("constrained_columns") or [])
     unique = [u["column_names"] for u in facts.get("unique") or []]
