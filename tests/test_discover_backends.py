@@ -201,3 +201,33 @@ def test_binary_empty_quoted_and_chinese_names(legacy: Legacy) -> None:
     log = legacy.table("rz_czrz")
     assert {"desc", "ip dz"} <= {c.name for c in log.columns}
     assert log.key == ["id"] and log.replication_key == "czsj"
+
+
+def test_a_table_larger_than_the_sample_is_read_bounded(sql_url: str) -> None:
+    """Statistics give the estimate (PostgreSQL ``reltuples`` — the sample is then a block
+    sample —, MariaDB ``table_rows``); SQLite has none, so a count capped at 100,000 rows does."""
+    name = unique_name("gcd_big")
+    engine = sa.create_engine(sql_url)
+    md = sa.MetaData()
+    table = sa.Table(
+        name, md, sa.Column("id", sa.Integer, primary_key=True), sa.Column("xm", sa.String(20))
+    )
+    md.create_all(engine)
+    try:
+        with engine.begin() as conn:
+            conn.execute(table.insert(), [{"id": i, "xm": f"张{i}"} for i in range(1, 3001)])
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            if engine.dialect.name == "postgresql":
+                conn.exec_driver_sql(f'ANALYZE "{name}"')
+            elif engine.dialect.name in ("mysql", "mariadb"):
+                conn.exec_driver_sql(f"ANALYZE TABLE `{name}`")
+        (found,) = discover(sql_url, tables=[name], sample=100).tables
+        assert found.error is None
+        assert 0 < found.sampled_rows <= 100
+        if engine.dialect.name == "sqlite":
+            assert found.rows_estimate == 3000
+        else:  # an estimate, not a count: statistics are approximate
+            assert 1500 <= (found.rows_estimate or 0) <= 6000
+    finally:
+        md.drop_all(engine)
+        engine.dispose()

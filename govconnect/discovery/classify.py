@@ -205,13 +205,14 @@ def candidate_key(
 
     def rank(col: ColumnReport) -> tuple[int, int]:
         keyish = col.name.lower().endswith(_KEYISH_SUFFIXES)
-        return (0 if col.identity else 1 if keyish else 2, table.columns.index(col))
+        identity = col.identity or col.kind in _IDENTITY_TYPES
+        return (0 if identity else 1 if keyish else 2, table.columns.index(col))
 
     for col in sorted(table.columns, key=rank):
         values = sample.get(col.name)
         if not values or not col.sampled or col.data_type not in _KEY_TYPES:
             continue
-        if col.personal and not col.identity:  # a name or an address is no record key
+        if col.personal and col.kind not in _IDENTITY_TYPES:  # a name or an address is no key
             continue
         normalised, blanks = normalise_values(values)
         if blanks == 0 and len(set(normalised)) == len(values):

@@ -15,8 +15,8 @@ directly: ``python_type`` names the annotation to write (``CitizenId``, ``date``
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, Literal, Protocol, TypeVar
 
 from ..catalog.classification import Level
 from ..catalog.fields import DataType
@@ -24,6 +24,21 @@ from ..catalog.fields import DataType
 __all__ = ["COLUMN_KEYS", "TABLE_KEYS", "ColumnReport", "DiscoveryReport", "TableReport"]
 
 TitleSource = Literal["comment", "dictionary", "none"]
+
+
+class _Named(Protocol):
+    name: str
+
+
+N = TypeVar("N", bound=_Named)
+
+
+def _named(items: list[N], name: str) -> N:
+    for item in items:
+        if item.name == name:
+            return item
+    raise KeyError(name)
+
 
 COLUMN_KEYS = (
     "name",
@@ -68,24 +83,10 @@ class ColumnReport:
     """The dictionary's title for the name even when the comment gave the title (extra)."""
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "sql_type": self.sql_type,
-            "nullable": self.nullable,
-            "length": self.length,
-            "title": self.title,
-            "title_source": self.title_source,
-            "data_type": self.data_type.value,
-            "python_type": self.python_type,
-            "identity": self.identity,
-            "code_table": self.code_table,
-            "personal": self.personal,
-            "level": self.level.value,
-            "reasons": list(self.reasons),
-            "kind": self.kind,
-            "sampled": self.sampled,
-            "dictionary_title": self.dictionary_title,
-        }
+        """The contract keys first (field order), enums as their plain values."""
+        data = asdict(self)
+        data.update(data_type=self.data_type.value, level=self.level.value)
+        return data
 
 
 @dataclass
@@ -103,23 +104,16 @@ class TableReport:
     error: str | None = None
 
     def column(self, name: str) -> ColumnReport:
-        for col in self.columns:
-            if col.name == name:
-                return col
-        raise KeyError(name)
+        return _named(self.columns, name)
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "schema": self.schema,
-            "rows_estimate": self.rows_estimate,
-            "sampled_rows": self.sampled_rows,
-            "key": self.key,
-            "replication_key": self.replication_key,
-            "columns": [c.as_dict() for c in self.columns],
-            "reasons": list(self.reasons),
-            "error": self.error,
-        }
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
+        data.update(
+            key=list(self.key) if self.key is not None else None,
+            columns=[c.as_dict() for c in self.columns],
+            reasons=list(self.reasons),
+        )
+        return data
 
 
 @dataclass
@@ -135,10 +129,7 @@ class DiscoveryReport:
         return [t for t in self.tables if t.error is not None]
 
     def table(self, name: str) -> TableReport:
-        for t in self.tables:
-            if t.name == name:
-                return t
-        raise KeyError(name)
+        return _named(self.tables, name)
 
     def as_dict(self) -> dict[str, Any]:
         return {

@@ -34,11 +34,18 @@ COUNT_CAP = 100_000
 
 
 class Sample:
-    """Sampled rows, column by column; ``exhaustive`` when the whole table was read."""
+    """Sampled rows, column by column; ``exhaustive`` when the whole table was read (fewer rows
+    than the limit from a plain ``LIMIT``; a block sample may return fewer and still be partial)."""
 
-    def __init__(self, columns: Sequence[str], rows: Sequence[Sequence[Any]], limit: int) -> None:
+    def __init__(
+        self,
+        columns: Sequence[str],
+        rows: Sequence[Sequence[Any]],
+        limit: int,
+        partial: bool = False,
+    ) -> None:
         self.rows = len(rows)
-        self.exhaustive = len(rows) < limit
+        self.exhaustive = len(rows) < limit and not partial
         self.values: dict[str, list[Any]] = {
             name: [row[i] for row in rows] for i, name in enumerate(columns)
         }
@@ -116,7 +123,11 @@ class Sampler:
             rows = conn.execute(sa.select(sa.literal(1)).select_from(clause).limit(limit)).all()
             return Sample((), rows, limit)
         rows = conn.execute(self.sample_query(clause, columns, limit, estimate)).all()
-        return Sample(columns, rows, limit)
+        return Sample(columns, rows, limit, partial=self.samples_blocks(limit, estimate))
+
+    def samples_blocks(self, limit: int, estimate: int | None) -> bool:
+        """Whether ``sample_query`` reads a random part of the table rather than ``LIMIT n``."""
+        return False
 
     def bounded_count(self, conn: Connection, table: str, schema: str | None) -> int:
         inner = sa.select(sa.literal(1)).select_from(sa.table(table, schema=schema))
@@ -139,11 +150,14 @@ class PostgresSampler(Sampler):
         ).scalar()
         return int(value) if value is not None and value > 0 else None
 
+    def samples_blocks(self, limit: int, estimate: int | None) -> bool:
+        return estimate is not None and estimate > 10 * limit
+
     def sample_query(
         self, table: sa.TableClause, columns: Sequence[str], limit: int, estimate: int | None
     ) -> sa.Select[Any]:
-        if estimate is not None and estimate > 10 * limit:
-            percent = min(100.0, 400.0 * limit / estimate)
+        if self.samples_blocks(limit, estimate):
+            percent = min(100.0, 400.0 * limit / (estimate or 1))
             sampled = sa.tablesample(table, sa.func.system(percent))
             return sa.select(*(sampled.c[c] for c in columns)).limit(limit)
         return super().sample_query(table, columns, limit, estimate)
