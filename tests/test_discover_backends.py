@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -228,6 +230,47 @@ def test_a_table_larger_than_the_sample_is_read_bounded(sql_url: str) -> None:
             assert found.rows_estimate == 3000
         else:  # an estimate, not a count: statistics are approximate
             assert 1500 <= (found.rows_estimate or 0) <= 6000
+    finally:
+        md.drop_all(engine)
+        engine.dispose()
+
+
+@pytest.mark.parametrize("backend", ["postgresql", "mariadb"])
+def test_a_locked_table_times_out_and_the_others_are_still_discovered(
+    backend: str, tmp_path: Path
+) -> None:
+    """A batch job holds a lock on one table: its sample waits past the statement timeout, is
+    cancelled by the server, and only that table is reported failed."""
+    url = database_url(backend, tmp_path)
+    engine = sa.create_engine(url)
+    md = sa.MetaData()
+    locked, free = unique_name("gcd_lock"), unique_name("gcd_free")
+    for name in (locked, free):
+        sa.Table(
+            name, md, sa.Column("id", sa.Integer, primary_key=True), sa.Column("xm", sa.String(20))
+        )
+    md.create_all(engine)
+    try:
+        with engine.begin() as conn:
+            for name in (locked, free):
+                conn.execute(md.tables[name].insert(), [{"id": 1, "xm": "王伟"}])
+        with engine.connect() as holder:
+            if backend == "postgresql":
+                holder.exec_driver_sql(f'LOCK TABLE "{locked}" IN ACCESS EXCLUSIVE MODE')
+            else:
+                holder.exec_driver_sql(f"LOCK TABLES `{locked}` WRITE")
+            started = time.monotonic()
+            report = discover(url, tables=[locked, free], timeout=1.0)
+            elapsed = time.monotonic() - started
+            if backend != "postgresql":
+                holder.exec_driver_sql("UNLOCK TABLES")
+            holder.rollback()
+        bad, good = report.tables
+        # PostgreSQL already waits for the lock while reflecting the table, MariaDB while sampling
+        assert bad.error is not None and locked in bad.error
+        assert "statement timed out after 1 s" in bad.error
+        assert good.error is None and good.sampled_rows == 1
+        assert elapsed < 30
     finally:
         md.drop_all(engine)
         engine.dispose()

@@ -62,6 +62,17 @@ def _driver_message(exc: BaseException, url: URL) -> str:
     return _scrub(str(orig if orig is not None else exc), url)
 
 
+_TIMEOUT_WORDS = ("timeout", "max_statement_time", "max_execution_time", "interrupted")
+
+
+def _failure(table: str, stage: str, exc: BaseException, url: URL, timeout: float) -> str:
+    """One line naming the table; a statement timeout says so in the same words on every backend."""
+    message = _driver_message(exc, url)
+    if any(word in message.lower() for word in _TIMEOUT_WORDS):
+        message = f"statement timed out after {timeout:g} s: {message}"
+    return f"table {table!r}: {stage} ({message})"
+
+
 def toolkit(registry: Registry) -> Toolkit:
     """The dictionary, detectors and code tables the registry's plugins contribute."""
     dictionary = Dictionary({})
@@ -123,7 +134,7 @@ def discover(
             inspector = sa.inspect(conn)
             names = _table_names(inspector, schema, parsed, shown)
             wanted = [_resolve(n, names) for n in tables] if tables else names
-            reflected = _reflect(inspector, schema, [n for n in wanted if n in names])
+            reflected = _reflect(conn, inspector, schema, [n for n in wanted if n in names])
             conn.rollback()
             sampler = sampler_for(engine, timeout)
             for name in wanted:
@@ -180,7 +191,7 @@ def _table_names(inspector: Inspector, schema: str | None, url: URL, shown: str)
 
 
 def _reflect(
-    inspector: Inspector, schema: str | None, names: list[str]
+    conn: Connection, inspector: Inspector, schema: str | None, names: list[str]
 ) -> dict[str, dict[str, Any]]:
     """Columns, primary key, unique constraints and indexes per table, batched where possible."""
     out: dict[str, dict[str, Any]] = {n: {} for n in names}
@@ -198,6 +209,7 @@ def _reflect(
         except (sa.exc.DBAPIError, NotImplementedError) as exc:  # per table below
             log.info("batch reflection %s failed (%s); reflecting table by table", method, exc)
             found = {}
+            conn.rollback()  # PostgreSQL: the failed statement aborted the transaction
         for (_schema, table), value in found.items():
             if table in out:
                 out[table][part] = value
@@ -235,7 +247,7 @@ def _discover_table(
     try:
         _reflect_one(sa.inspect(conn), name, schema, facts)
     except sa.exc.DBAPIError as exc:
-        table.error = f"table {name!r}: cannot reflect ({_driver_message(exc, url)})"
+        table.error = _failure(name, "cannot reflect", exc, url, sampler.timeout)
         return table
     finally:
         if conn.in_transaction():
@@ -264,7 +276,7 @@ def _discover_table(
                 sampler.end(conn)
             tx.rollback()
     except sa.exc.DBAPIError as exc:
-        table.error = f"table {name!r}: cannot sample ({_driver_message(exc, url)})"
+        table.error = _failure(name, "cannot sample", exc, url, sampler.timeout)
         return table
     table.rows_estimate, table.sampled_rows = estimate, got.rows
     if got.rows == 0:
