@@ -11,8 +11,11 @@ import random
 from pathlib import Path
 from types import SimpleNamespace
 
+import pytest
+import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sqlalchemy.dialects import postgresql
 
 from govconnect import CodeTable, Finding, Level, Term, hookimpl, load_registry
 from govconnect.catalog.codetables import NATIONAL_CODE_TABLES
@@ -26,6 +29,7 @@ from govconnect.discovery import (
 )
 from govconnect.discovery.classify import Toolkit, suggest
 from govconnect.discovery.discover import toolkit
+from govconnect.discovery.sqltypes import catalog_type
 from govconnect.testing._legacy_schema import (
     _bank_card,
     _citizen_id,
@@ -304,3 +308,35 @@ def test_discovery_imports_only_the_catalog_and_the_framework_modules() -> None:
     for path in files:
         forbidden = _imports(path) - ALLOWED_TOP
         assert not forbidden, f"{path.name} imports {sorted(forbidden)}"
+
+
+# --- declared types --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("type_", "expected"),
+    [
+        (sa.CHAR(18), ("C", "str", 18)),
+        (sa.String(5000), ("M", "str", 5000)),
+        (sa.Text(), ("M", "str", None)),
+        (sa.Integer(), ("I", "int", None)),
+        (sa.SmallInteger(), ("I", "int", None)),
+        (sa.Numeric(12, 2), ("N", "Decimal", 12)),
+        (postgresql.MONEY(), ("Y", "Decimal", None)),
+        (sa.Float(), ("F", "float", None)),
+        (postgresql.DOUBLE_PRECISION(), ("B", "float", None)),
+        (sa.Date(), ("D", "date", None)),
+        (sa.DateTime(), ("T", "datetime", None)),
+        (sa.Boolean(), ("L", "bool", None)),
+        (sa.LargeBinary(), ("G", "bytes", None)),
+        (postgresql.BYTEA(), ("G", "bytes", None)),
+        (sa.JSON(), ("G", "Any", None)),
+        (postgresql.INTERVAL(), ("C", "timedelta", None)),
+        (sa.types.NullType(), ("C", "str", None)),  # SQLite's typeless columns
+    ],
+)
+def test_declared_types_map_to_catalog_codes(
+    type_: sa.types.TypeEngine[object], expected: tuple[str, str, int | None]
+) -> None:
+    code, python_type, length = catalog_type(type_)
+    assert (code.value, python_type, length) == expected

@@ -35,19 +35,18 @@ def type_name(type_: sa.types.TypeEngine[object], dialect: Dialect) -> str:
 
 def catalog_type(type_: sa.types.TypeEngine[object]) -> tuple[DataType, str, int | None]:
     """``(data type code, python type name, length)`` for a reflected column type."""
+    kind = type(type_).__name__.upper()
+    if kind in ("MONEY", "SMALLMONEY"):  # PostgreSQL / SQL Server currency types
+        return DataType.CURRENCY, "Decimal", None
+    if kind == "INTERVAL" or isinstance(type_, sa.Interval):
+        return DataType.CHAR, "timedelta", None
     if isinstance(type_, sa.Boolean):
         return DataType.LOGICAL, "bool", None
     if isinstance(type_, sa.Integer):
         return DataType.INTEGER, "int", None
     if isinstance(type_, sa.Numeric) and not isinstance(type_, sa.Float):
-        digits = getattr(type_, "precision", None)
-        if type(type_).__name__.upper() == "MONEY":
-            return DataType.CURRENCY, "Decimal", digits
-        return DataType.NUMERIC, "Decimal", digits
-    if isinstance(type_, sa.Double) or type(type_).__name__.upper() in (
-        "DOUBLE",
-        "DOUBLE_PRECISION",
-    ):
+        return DataType.NUMERIC, "Decimal", getattr(type_, "precision", None)
+    if isinstance(type_, sa.Double) or kind in ("DOUBLE", "DOUBLE_PRECISION"):
         return DataType.DOUBLE, "float", None
     if isinstance(type_, sa.Float):
         return DataType.FLOAT, "float", None
@@ -66,6 +65,4 @@ def catalog_type(type_: sa.types.TypeEngine[object]) -> tuple[DataType, str, int
         if isinstance(type_, sa.Text) or length is None or length > MEMO_LENGTH:
             return DataType.MEMO, "str", length
         return DataType.CHAR, "str", length
-    if isinstance(type_, sa.Interval):
-        return DataType.CHAR, "timedelta", None
     return DataType.CHAR, "str", None
