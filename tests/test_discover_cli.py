@@ -179,15 +179,19 @@ def test_usage_errors_exit_2(sample_db: str) -> None:
     assert govconnect("discover", "sql").returncode == 2
 
 
-def test_chinese_and_mixed_case_table_names(sample_db: str) -> None:
+def test_empty_binary_quoted_chinese_and_mixed_case_tables(sample_db: str) -> None:
     # "hj_hzxx" finds HJ_HZXX: a table name is matched regardless of case when only one fits
+    tables = ("临时登记", "hj_hzxx", "fj_clxx", "rz_czrz")
     proc = govconnect(
-        "discover", "sql", sample_db, "--table", "临时登记", "--table", "hj_hzxx", "--json"
+        "discover", "sql", sample_db, *(a for t in tables for a in ("--table", t)), "--json"
     )
     assert proc.returncode == 0, proc.stderr
-    tables = {t["name"]: t for t in json.loads(proc.stdout)["tables"]}
-    assert tables["临时登记"]["rows_estimate"] == 0
-    assert tables["HJ_HZXX"]["key"] == ["HH"]
+    found = {t["name"]: t for t in json.loads(proc.stdout)["tables"]}
+    assert found["临时登记"]["rows_estimate"] == 0 and found["临时登记"]["key"] is None
+    assert found["HJ_HZXX"]["key"] == ["HH"]
+    (blob,) = [c for c in found["fj_clxx"]["columns"] if c["name"] == "wjnr"]
+    assert blob["data_type"] == "G" and blob["sampled"] is False
+    assert {"desc", "ip dz"} <= {c["name"] for c in found["rz_czrz"]["columns"]}
 
 
 def test_very_wide_table_is_sampled_within_the_cell_budget(tmp_path: Path) -> None:
