@@ -340,3 +340,10 @@ def test_declared_types_map_to_catalog_codes(
 ) -> None:
     code, python_type, length = catalog_type(type_)
     assert (code.value, python_type, length) == expected
+
+
+def test_every_builtin_dictionary_entry_is_documented() -> None:
+    doc = (ROOT / "docs" / "discovery.md").read_text(encoding="utf-8")
+    appendix = doc.split("## Appendix: the built-in dictionary", 1)[1]
+    for key, term in BUILTIN_TERMS.items():
+        assert f"| `{key}` | {term.title} |" in appendix, key
