@@ -15,9 +15,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from ..catalog.model import Catalog
-from ..discovery import DEFAULT_SAMPLE, DiscoveryReport, TableReport, discover
+from ..discovery import DEFAULT_SAMPLE, DiscoveryReport, Drift, TableReport, discover, drift
 from ..discovery.discover import DEFAULT_TIMEOUT
-from ..discovery.drift import Drift, drift
 from ._common import console, err_console, handles_errors, print_json, registry
 from .catalog import _print_diff, _read_document
 

@@ -12,9 +12,11 @@ CLI and ``govconnect.testing`` build on it, never the reverse.
 
 from __future__ import annotations
 
+from .classify import Toolkit
 from .detectors import BUILTIN_DETECTORS, ColumnEvidence, Detector, Finding, PatternDetector
 from .dictionary import BUILTIN_TERMS, Dictionary, Term
-from .discover import DEFAULT_SAMPLE, discover, safe_url
+from .discover import DEFAULT_SAMPLE, discover, safe_url, toolkit
+from .drift import Drift, drift
 from .model import COLUMN_KEYS, TABLE_KEYS, ColumnReport, DiscoveryReport, TableReport
 
 __all__ = [
@@ -28,10 +30,14 @@ __all__ = [
     "Detector",
     "Dictionary",
     "DiscoveryReport",
+    "Drift",
     "Finding",
     "PatternDetector",
     "TableReport",
     "Term",
+    "Toolkit",
     "discover",
+    "drift",
     "safe_url",
+    "toolkit",
 ]
