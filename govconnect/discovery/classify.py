@@ -47,22 +47,29 @@ _KEY_TYPES = (DataType.CHAR, DataType.INTEGER)
 
 
 def normalise_values(raw: Iterable[Any]) -> tuple[list[str], int]:
-    """``(non-blank values as NFKC-normalised stripped strings, count of nulls and blanks)``."""
+    """``(non-blank values as NFKC-normalised stripped strings, count of nulls and blanks)``.
+
+    Runs once per sampled value (9 million for 300 tables of 30 columns), hence the plain loop:
+    ASCII text, the common case, skips normalisation.
+    """
     values: list[str] = []
+    append = values.append
     blanks = 0
     for value in raw:
         if value is None:
             blanks += 1
             continue
-        if isinstance(value, bytes | bytearray | memoryview):
-            continue
-        text = str(value)[:MAX_VALUE_CHARS]
-        if isinstance(value, str):
+        if type(value) is str:
+            text = value[:MAX_VALUE_CHARS]
             text = (text if text.isascii() else unicodedata.normalize("NFKC", text)).strip()
-        if not text:
-            blanks += 1
+        elif isinstance(value, bytes | bytearray | memoryview):
             continue
-        values.append(text)
+        else:
+            text = str(value)[:MAX_VALUE_CHARS]
+        if text:
+            append(text)
+        else:
+            blanks += 1
     return values, blanks
 
 

@@ -95,18 +95,29 @@ def share_sentence(hits: int, total: int, what: str) -> str:
     return f"{hits} of {total} sampled non-blank values {what}"
 
 
+SCREEN = 64
+"""After this many values, a test passing fewer than half the required share is given up: for
+a column that really reaches the share, that happens with a probability below one in a million
+(binomial tail), and it spares the other ~200 tests a non-matching column would take."""
+
+
 def _count(column: ColumnEvidence, test: Callable[[str], bool], share: float = 0.0) -> int:
     """How many sampled values pass ``test`` — or ``-1`` as soon as ``share`` can no longer be
     reached (most columns fail most tests within their first few values, so this is what keeps
     discovery of wide schemas fast)."""
     allowed_misses = len(column.values) * (1.0 - share)
     hits = misses = 0
+    screened = share == 0.0 or len(column.values) < 2 * SCREEN
     for value, n in column.counts.items():
         if test(value):
             hits += n
         else:
             misses += n
             if misses > allowed_misses:
+                return -1
+        if not screened and hits + misses >= SCREEN:
+            screened = True
+            if hits < share * (hits + misses) / 2:
                 return -1
     return hits
 
