@@ -143,7 +143,9 @@ def peak_rss_mb() -> float:
 
 
 def child(side: str, schema: str, sample: int) -> None:
+    cpu = time.process_time()
     result = (run_discover if side == "discover" else run_baseline)(schema, sample)
+    result["cpu_seconds"] = time.process_time() - cpu  # steadier than wall time on a busy machine
     result["peak_rss_mb"] = peak_rss_mb()
     print(json.dumps(result))
 
@@ -182,14 +184,16 @@ def main() -> None:
     finally:
         drop(schema)
     print(
-        f"baseline (inspect + SELECT LIMIT {args.sample}): {base['seconds']:.2f} s, peak RSS {base['peak_rss_mb']:.0f} MB, {base['rows']} rows"
+        f"baseline (inspect + SELECT LIMIT {args.sample}): {base['seconds']:.2f} s ({base['cpu_seconds']:.2f} s CPU), peak RSS {base['peak_rss_mb']:.0f} MB, {base['rows']} rows"
     )
     print(
-        f"discover: {disc['seconds']:.2f} s (target < 60), peak RSS {disc['peak_rss_mb']:.0f} MB (target < 200), "
+        f"discover: {disc['seconds']:.2f} s (target < 60; {disc['cpu_seconds']:.2f} s CPU), peak RSS {disc['peak_rss_mb']:.0f} MB (target < 200), "
         f"{disc['tables']} tables, {disc['columns']} columns, {disc['personal']} suggested personal"
     )
     print(
-        f"ratio discover/baseline: {disc['seconds'] / base['seconds']:.2f}x time, {disc['peak_rss_mb'] / base['peak_rss_mb']:.2f}x peak RSS"
+        f"ratio discover/baseline: {disc['seconds'] / base['seconds']:.2f}x time, "
+        f"{disc['cpu_seconds'] / base['cpu_seconds']:.2f}x CPU, "
+        f"{disc['peak_rss_mb'] / base['peak_rss_mb']:.2f}x peak RSS"
     )
 
 
