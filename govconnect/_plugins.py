@@ -23,7 +23,7 @@ __all__ = ["DEFAULT_PLUGINS", "PluginManager", "make_plugin_manager"]
 
 log = logging.getLogger(__name__)
 
-DEFAULT_PLUGINS = ("govconnect._default_plugins",)
+DEFAULT_PLUGINS = ("govconnect._default_plugins", "govconnect.discovery.plugin")
 
 
 class PluginManager(pluggy.PluginManager):

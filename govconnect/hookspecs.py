@@ -28,8 +28,6 @@ if TYPE_CHECKING:
 
     from ._connector import Connector
     from .catalog.codetables import CodeTable
-    from .discovery.detectors import Detector
-    from .discovery.dictionary import Term
     from .exchange.events import ExchangeEvent
 
 PROJECT = "govconnect"
@@ -97,20 +95,21 @@ def exchange_event(event: ExchangeEvent) -> None:
 
 
 @hookspec
-def discovery_dictionary() -> Mapping[str, Term | str]:
+def discovery_dictionary() -> Mapping[str, Any]:
     """Contribute entries to the abbreviation dictionary used by ``govconnect discover``.
 
     Return a mapping of column name (case-insensitive, e.g. ``"hjszd"``) to a
-    :class:`govconnect.Term` (title, kind, code table) or a plain title string. Entries of later
+    :class:`govconnect.Term` (title, kind, code table) or a plain title string. (Typed ``Any``
+    here: the framework sits below ``govconnect.discovery`` and does not import it.) Entries of later
     plugins override earlier ones, so a department can correct a built-in title.
     """
 
 
 @hookspec
-def register_detectors() -> Sequence[Detector]:
+def register_detectors() -> Sequence[Any]:
     """Contribute detectors that look at a column's sampled values during discovery.
 
-    Return a list of objects with a ``name`` and a ``detect(column: ColumnEvidence)`` method that
-    yields :class:`govconnect.Finding` objects. Reasons carry counts, never sampled values. A
+    Return a list of :class:`govconnect.Detector` objects: a ``name`` and a
+    ``detect(column: ColumnEvidence)`` method that yields :class:`govconnect.Finding` objects. Reasons carry counts, never sampled values. A
     detector that raises is reported in the column's reasons (by name) and discovery goes on.
     """

@@ -6,8 +6,15 @@ and a classification level — each with a reason that carries counts, never val
 a :class:`DiscoveryReport` that people read (``govconnect discover sql``) and generators consume.
 :func:`drift` compares it with a catalog (the catalog's "dynamic update", 动态更新).
 
-Layering: this package uses ``govconnect.catalog`` and the top-level framework modules only; the
-CLI and ``govconnect.testing`` build on it, never the reverse.
+Lives here: the abbreviation dictionary (``dictionary``), the value detectors (``detectors``),
+declared SQL types as catalog codes (``sqltypes``), read-only bounded sampling per dialect
+(``sampling``), the policy that turns findings into suggestions (``classify``), the report
+(``model``), ``discover`` itself (``discover``), schema drift (``drift``) and the built-in plugin
+that registers the dictionary and detectors through the hooks (``plugin``).
+
+May import: ``govconnect.catalog``, the connector framework at the top of the package (registry,
+plugins, hookspecs, export, connector) and the core modules. Not ``bridge``, ``gateway``,
+``publish``, ``testing`` or ``cli`` (those may import discovery).
 """
 
 from __future__ import annotations
