@@ -105,7 +105,10 @@ from .exchange.events import EventKind, ExchangeEvent
 from .exchange.outbox import DeadLetter, Outbox, OutboxStatus
 from .exchange.retry import RetryPolicy
 from .gateway.app import Gateway, create_app
-from .gateway.audit import AuditLog, AuditRecord, ServiceUsage, VerifyReport
+from .gateway.audit import AuditLog
+from .gateway.audit_chain import VerifyReport
+from .gateway.audit_record import AuditRecord
+from .gateway.audit_reports import ServiceUsage
 from .gateway.masking import mask_value
 from .gateway.policy import (
     Consumer,
