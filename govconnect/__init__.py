@@ -104,8 +104,11 @@ from .exchange.delivery import OUTBOX_POLICY, DeliveryStats, DeliveryWorker
 from .exchange.events import EventKind, ExchangeEvent
 from .exchange.outbox import DeadLetter, Outbox, OutboxStatus
 from .exchange.retry import RetryPolicy
-from .gateway.app import Gateway, canonical_request, create_app, request_hash
-from .gateway.audit import AuditLog, AuditRecord, ServiceUsage, VerifyReport
+from .gateway.app import Gateway, create_app
+from .gateway.audit import AuditLog
+from .gateway.audit_chain import VerifyReport
+from .gateway.audit_record import AuditRecord
+from .gateway.audit_reports import ServiceUsage
 from .gateway.masking import mask_value
 from .gateway.policy import (
     Consumer,
@@ -117,6 +120,7 @@ from .gateway.policy import (
     hash_token,
     load_gateway_config,
 )
+from .gateway.request import canonical_request, request_hash
 from .hookspecs import hookimpl
 from .publish.publisher import Publisher, PublishReport, PublishState, Reject
 

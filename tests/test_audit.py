@@ -14,7 +14,9 @@ from typer.testing import CliRunner
 
 from govconnect._exceptions import AuditIntegrityError, ConfigurationError
 from govconnect.cli import build
-from govconnect.gateway.audit import GENESIS, AuditLog, parse_time
+from govconnect.gateway.audit import AuditLog
+from govconnect.gateway.audit_chain import GENESIS
+from govconnect.gateway.audit_record import parse_time
 
 
 def fill(path: Path, n: int = 6) -> AuditLog:
@@ -88,7 +90,7 @@ def test_edit_with_rehash_is_detected_at_the_edited_record(log_path: Path) -> No
     # an attacker who recomputes the edited record's own hash still breaks the next link
     with AuditLog(log_path) as log:
         rec = next(r for r in log.records() if r.seq == 3)
-    from govconnect.gateway.audit import _chain_hash
+    from govconnect.gateway.audit_chain import _chain_hash
 
     tamper(log_path, "UPDATE audit SET consumer = 'someone-else' WHERE seq = 3")
     conn = sqlite3.connect(log_path)

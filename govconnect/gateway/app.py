@@ -19,24 +19,12 @@ services plus the discovery and operations paths, so what is documented is what 
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
-import hashlib
-import hmac
 import itertools
-import json
 import logging
-import os
-import random
 import secrets
 import time
-from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
-from typing import Any
-from urllib.parse import unquote
 
 import orjson
 from starlette.applications import Starlette
@@ -45,7 +33,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from .._connector import Connector, Service
+from .._connector import Connector
 from .._exceptions import (
     AccessDeniedError,
     AuthenticationError,
@@ -53,141 +41,27 @@ from .._exceptions import (
     InvalidInputError,
     Problem,
 )
-from .._export import GATEWAY_PARAMETERS, service_path, to_openapi
+from .._export import GATEWAY_PARAMETERS, to_openapi
 from .._registry import Registry
 from .._validation import validate_model
 from .audit import AuditLog
+from .discovery import DISCOVERY_SERVICE, _allowed, _describe
 from .metrics import Metrics
 from .openapi import discovery_paths
-from .policy import Consumer, GatewayConfig, Policy, digest
+from .paging import _decode_page, _encode_page
+from .policy import Consumer, GatewayConfig, Policy
+from .request import _Call, _header, _new_message_id, _split_query, request_hash
+from .responses import _error, _json, _Outcome
 
-__all__ = ["Gateway", "canonical_request", "create_app", "request_hash"]
+__all__ = ["Gateway", "create_app"]
 
 log = logging.getLogger("govconnect.gateway")
 
-_MAX_HEADER = 128
 _WORKERS = 40  # threads for legacy calls, as many as Starlette's default thread limiter allows
-
-# Message ids the gateway makes up for calls that sent none. They only correlate a call with its
-# audit record (a consumer may choose its own), so they need to be unique, not unpredictable:
-# a seeded generator (re-seeded in forked workers) saves the ``getrandom`` system call of
-# ``uuid4`` — a call that also hands the GIL to the worker threads.
-_ids = random.Random(secrets.randbits(128))
-os.register_at_fork(after_in_child=lambda: _ids.seed(secrets.randbits(128)))
-
-
-def _new_message_id() -> str:
-    """A random UUID4 as 32 hex digits (what ``uuid.uuid4().hex`` gives): the version and variant
-    bits set as ``uuid.UUID(int=..., version=4)`` sets them."""
-    n = _ids.getrandbits(128)
-    n = (n & ~(0xC000 << 48) | (0x8000 << 48)) & ~(0xF000 << 64) | (4 << 76)
-    return f"{n:032x}"
-
-
-def _unquote_plus(text: str) -> str:
-    """One name or value of a query string, decoded as ``urllib.parse.parse_qsl`` does."""
-    if "+" in text:
-        text = text.replace("+", " ")
-    return unquote(text) if "%" in text else text
-
-
-# The stated purpose is one of a few configured phrases, percent-encoded UTF-8 (slow to decode in
-# Python): decoded once each. Only ``purpose`` is cached, never a service parameter.
-_unquote_purpose = lru_cache(maxsize=256)(_unquote_plus)
-
-
-def _parse_query(raw: bytes) -> list[tuple[str, str]]:
-    """``parse_qsl(raw.decode("latin-1"), keep_blank_values=True)`` — what Starlette's
-    ``request.query_params`` is built from — with the ``purpose`` value's decoding cached."""
-    pairs: list[tuple[str, str]] = []
-    if not raw:
-        return pairs
-    for part in raw.decode("latin-1").split("&"):
-        if not part:
-            continue
-        name, _, value = part.partition("=")
-        name = _unquote_plus(name)
-        pairs.append((name, _unquote_purpose(value) if name == "purpose" else _unquote_plus(value)))
-    return pairs
-
-
-def canonical_request(
-    *,
-    service: str,
-    consumer: str | None,
-    params: Mapping[str, str | Sequence[str]],
-    purpose: str | None = None,
-    page: str | None = None,
-    page_size: str | None = None,
-    message_id: str | None = None,
-) -> bytes:
-    """The bytes the request hash is taken over: compact JSON, keys sorted, UTF-8 (no escapes
-    beyond JSON's own; ``json.dumps(doc, sort_keys=True, ensure_ascii=False,
-    separators=(",", ":"))`` produces the same bytes).
-
-    A consumer recomputes it from what it sent (the raw query-string values, the message id it
-    sent or got back in ``X-Message-Id``) to prove later which answer belonged to which query.
-    """
-    doc = {
-        "consumer": consumer,
-        "message_id": message_id,
-        "method": "GET",
-        "page": page,
-        "page_size": page_size,
-        "params": {k: (v if isinstance(v, str) else list(v)) for k, v in sorted(params.items())},
-        "purpose": purpose,
-        "service": service,
-    }
-    return orjson.dumps(doc, option=orjson.OPT_SORT_KEYS)
-
-
-def request_hash(**parts: Any) -> str:
-    """SM3 (hex) of :func:`canonical_request` — what the gateway returns as ``request_hash``."""
-    return digest(canonical_request(**parts))
 
 
 class _NotFound(Exception):
     pass
-
-
-@dataclass
-class _Call:
-    """What the gateway knows about one service call before serving it."""
-
-    service_id: str
-    consumer: Consumer | None
-    params: dict[str, str | list[str]]
-    params_digest: str
-    purpose: str | None
-    page: str | None
-    page_size: str | None
-    message_id: str
-    case_id: str | None
-    officer: str | None
-    request_hash: str = ""
-
-
-@dataclass
-class _Outcome:
-    status: int
-    body: dict[str, Any]
-    outcome: str
-    reason: str | None = None
-    rows: int = 0
-    fields: Sequence[str] = ()
-    withheld: Sequence[str] = ()
-    masked: Sequence[str] = ()
-
-
-DISCOVERY_SERVICE = "(discovery: allowed services)"
-"""The service name under which ``/services/allowed`` calls are audited."""
-
-
-def _error(status: int, error: str, message: str, problems: Sequence[Problem] = ()) -> _Outcome:
-    body: dict[str, Any] = {"error": error, "message": message}
-    if problems:
-        body["problems"] = [p.as_dict() for p in problems]
-    return _Outcome(status, body, outcome=error, reason=message)
 
 
 class Gateway:
@@ -269,20 +143,16 @@ class Gateway:
         ]
         return Starlette(routes=routes)
 
-    @staticmethod
-    def _json(status: int, body: Any, headers: Mapping[str, str] | None = None) -> Response:
-        return Response(orjson.dumps(body), status, headers, media_type="application/json")
-
     async def _healthz(self, request: Request) -> Response:
-        return self._json(200, {"status": "ok"})
+        return _json(200, {"status": "ok"})
 
     async def _readyz(self, request: Request) -> Response:
         try:
             seq, _ = await run_in_threadpool(self.audit.head)
         except Exception as exc:  # any failure means "not ready", reported without internals
             log.warning("readiness: audit log unavailable (%s)", type(exc).__name__)
-            return self._json(503, {"status": "unavailable", "audit_log": "unavailable"})
-        return self._json(
+            return _json(503, {"status": "unavailable", "audit_log": "unavailable"})
+        return _json(
             200,
             {"status": "ready", "services": len(self.services), "audit_records": seq},
         )
@@ -297,26 +167,9 @@ class Gateway:
     async def _openapi(self, request: Request) -> Response:
         return Response(self._openapi_bytes, 200, media_type="application/json")
 
-    def _describe(self, svc: Service) -> dict[str, Any]:
-        r = svc.resource
-        return {
-            "id": svc.id,
-            "code": r.code,
-            "name": r.name,
-            "abstract": r.abstract,
-            "provider": r.provider.code,
-            "path": service_path(svc),
-            "sharing": r.sharing.type.value,
-            "conditions": r.sharing.conditions,
-            "fields": [
-                {"name": i.name, "title": i.title, "level": i.level.value, "personal": i.personal}
-                for i in r.items
-            ],
-        }
-
     async def _list_all(self, request: Request) -> Response:
         """X-Road's listMethods: every service this gateway serves (catalog metadata only)."""
-        return self._json(200, {"services": [self._describe(s) for s in self.services]})
+        return _json(200, {"services": [_describe(s) for s in self.services]})
 
     async def _list_allowed(self, request: Request) -> Response:
         """X-Road's allowedMethods: what *this* consumer may call, and what it would see.
@@ -330,25 +183,13 @@ class Gateway:
             out = _error(401, "unauthenticated", exc.reason, exc.problems)
             if not await self._audit_discovery(None, out.outcome, 401, message_id, exc.reason):
                 out = _error(503, "audit_unavailable", "the audit log is unavailable")
-                return self._json(503, out.body)
-            return self._json(401, out.body, {"WWW-Authenticate": "Bearer"})
-        allowed = []
-        for svc in self.services:
-            if not self.policy.may_call(consumer, svc):
-                continue
-            view = self.policy.view(consumer, svc)
-            entry = self._describe(svc)
-            entry.update(
-                purposes=list(self.policy.allowed_purposes(consumer, svc)),
-                returned_fields=list(view.returned),
-                masked_fields=list(view.masked),
-                withheld_fields=list(view.withheld),
-            )
-            allowed.append(entry)
+                return _json(503, out.body)
+            return _json(401, out.body, {"WWW-Authenticate": "Bearer"})
+        allowed = _allowed(self.policy, consumer, self.services)
         if not await self._audit_discovery(consumer.id, "ok", 200, message_id, None):
             out = _error(503, "audit_unavailable", "the audit log is unavailable; nothing served")
-            return self._json(503, out.body)
-        return self._json(200, {"consumer": consumer.id, "services": allowed})
+            return _json(503, out.body)
+        return _json(200, {"consumer": consumer.id, "services": allowed})
 
     async def _audit_discovery(
         self, consumer: str | None, outcome: str, status: int, message_id: str, reason: str | None
@@ -391,21 +232,7 @@ class Gateway:
     async def _call(self, request: Request) -> Response:
         started = time.perf_counter()
         service_id = request.path_params["service_id"]
-        # As Starlette's QueryParams: the last value of a reserved parameter counts; a service
-        # parameter given twice is a list, in the order given.
-        reserved: dict[str, str] = {}
-        params: dict[str, str | list[str]] = {}
-        for key, value in _parse_query(request.scope["query_string"]):
-            if key in GATEWAY_PARAMETERS:
-                reserved[key] = value
-            elif key not in params:
-                params[key] = value
-            else:
-                seen = params[key]
-                if isinstance(seen, list):
-                    seen.append(value)
-                else:
-                    params[key] = [seen, value]
+        reserved, params = _split_query(request.scope["query_string"])
         raw_purpose = reserved.get("purpose")
         purpose = raw_purpose or None  # an empty purpose states none
         page = reserved.get("page")
@@ -548,45 +375,6 @@ class Gateway:
                 [Problem("page_size", "page_size.range", f"an integer from 1 to {limit}")]
             )
         return size
-
-
-def _header(headers: Mapping[Any, str], name: Any) -> str | None:
-    value = headers.get(name)
-    return value[:_MAX_HEADER] if value else None
-
-
-def _page_mac(key: bytes, offset: int, params_key: str) -> str:
-    return hmac.new(key, f"{offset}:{params_key}".encode(), hashlib.sha256).hexdigest()[:24]
-
-
-def _encode_page(offset: int, params_key: str, key: bytes) -> str:
-    """A ``next_page`` token: the offset, bound to its query, signed so it cannot be forged (a
-    forged offset would make the gateway read and discard a whole table)."""
-    mac = _page_mac(key, offset, params_key)
-    raw = json.dumps({"o": offset, "q": params_key, "m": mac}, separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def _decode_page(token: str | None, params_key: str, key: bytes) -> int:
-    """The offset a ``next_page`` token stands for; it is bound to the query that produced it."""
-    if token is None:
-        return 0
-    bad = InvalidInputError(
-        [Problem("page", "page.invalid", "not a next_page token of this query")]
-    )
-    try:
-        data = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
-    except (binascii.Error, ValueError, UnicodeDecodeError):
-        raise bad from None
-    if not isinstance(data, dict) or data.get("q") != params_key:
-        raise bad
-    offset = data.get("o")
-    if not isinstance(offset, int) or isinstance(offset, bool) or offset < 0:
-        raise bad
-    mac = data.get("m")
-    if not isinstance(mac, str) or not hmac.compare_digest(mac, _page_mac(key, offset, params_key)):
-        raise bad
-    return offset
 
 
 def create_app(

@@ -1,14 +1,18 @@
-"""The gateway's audit log: every request, allowed or refused, in a hash chain.
+"""The gateway's audit log: every request, allowed or refused, in a hash chain, in SQLite.
 
 Each record holds who asked (consumer), what (service, a keyed digest of the parameters — never
 the parameters themselves — and the purpose),
-what they got (fields returned, fields withheld, row count) and the outcome. Records are chained:
-``hash = SM3(prev_hash + canonical JSON of the record)``, and a one-row ``audit_head`` table, updated
-in the same transaction, remembers the last sequence number and hash. So :meth:`AuditLog.verify`
-finds an edited record (its hash no longer matches), a deleted one (a gap, or a broken link),
-a reordered pair (a record linked to one stored elsewhere) and a truncated tail (the head points
-past the end). An inspector who writes down ``govconnect audit head`` can later prove that even the
-head was not rewritten (``verify --anchor SEQ:HASH``).
+what they got (fields returned, fields withheld, row count) and the outcome. Records are chained
+(``hash = SM3(prev_hash + canonical JSON of the record)``, see ``audit_chain``), and a one-row
+``audit_head`` table, updated in the same transaction, remembers the last sequence number and
+hash. So :meth:`AuditLog.verify` finds an edited record, a deleted one, a reordered pair and a
+truncated tail (the head points past the end). An inspector who writes down ``govconnect audit
+head`` can later prove that even the head was not rewritten (``verify --anchor SEQ:HASH``).
+
+This module is the storage; what a record holds and the order it is hashed in is
+``audit_record``, the chain and its check ``audit_chain``, usage and exports ``audit_reports``.
+It also keeps the key of the parameter digests, next to the log file unless the environment
+gives one.
 
 Embedded SQLite in WAL mode. Appends are group-committed: concurrent callers' records are chained
 and inserted in one transaction by whichever caller holds the write lock, and every caller returns
@@ -19,7 +23,6 @@ the sequence number, the head is re-read and the batch retried, so processes nev
 
 from __future__ import annotations
 
-import csv
 import hmac
 import io
 import json
@@ -27,30 +30,23 @@ import os
 import secrets
 import sqlite3
 import threading
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
-from datetime import UTC, date, datetime
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import IO, Any
 
 import orjson
 
-from .._exceptions import AuditIntegrityError, ConfigurationError
-from .policy import HASH_NAME, digest
+from .._exceptions import ConfigurationError
+from .audit_chain import GENESIS, VerifyReport, _chain_hash, _verify_chain
+from .audit_record import _COLUMNS, AuditRecord, _content, _record, parse_time
+from .audit_reports import ServiceUsage, _write_export
+from .policy import HASH_NAME
 
-__all__ = [
-    "GENESIS",
-    "KEY_ENV",
-    "AuditLog",
-    "AuditRecord",
-    "ServiceUsage",
-    "VerifyReport",
-    "parse_time",
-]
+__all__ = ["KEY_ENV", "AuditLog"]
 
-GENESIS = "0" * 64
 KEY_ENV = "GOVCONNECT_AUDIT_KEY"
-EXPORT_FORMATS = ("csv", "jsonl")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS audit (
@@ -86,55 +82,7 @@ CREATE TRIGGER IF NOT EXISTS audit_advance_head AFTER INSERT ON audit BEGIN
 END;
 """
 
-# Columns that the chain hash covers, in the order they are hashed.
-_CONTENT = (
-    "time",
-    "consumer",
-    "service",
-    "purpose",
-    "params_digest",
-    "request_hash",
-    "message_id",
-    "case_id",
-    "officer",
-    "fields",
-    "withheld",
-    "masked",
-    "rows",
-    "outcome",
-    "status",
-    "reason",
-)
-_COLUMNS = ("seq", *_CONTENT, "prev_hash", "hash")
 _APPEND_ATTEMPTS = 100
-
-
-@dataclass(frozen=True)
-class AuditRecord:
-    """One audited request. ``fields`` / ``withheld`` / ``masked`` name record fields."""
-
-    seq: int
-    time: str
-    consumer: str | None
-    service: str
-    purpose: str | None
-    params_digest: str | None
-    request_hash: str | None
-    message_id: str | None
-    case_id: str | None
-    officer: str | None
-    fields: list[str]
-    withheld: list[str]
-    masked: list[str]
-    rows: int
-    outcome: str
-    status: int
-    reason: str | None
-    prev_hash: str
-    hash: str
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 @dataclass(slots=True)
@@ -147,114 +95,6 @@ class _Pending:
     prev: str = ""
     hash: str = ""
     error: Exception | None = None
-
-
-@dataclass(frozen=True)
-class ServiceUsage:
-    """How much one service is used: proof that a system is alive (or a zombie)."""
-
-    service: str
-    calls: int
-    allowed: int
-    refused: int
-    rows: int
-    consumers: int
-    last_used: str | None
-
-
-@dataclass
-class VerifyReport:
-    """Result of :meth:`AuditLog.verify`: how many records were checked and the head."""
-
-    records: int
-    head_seq: int
-    head_hash: str
-    algorithm: str = HASH_NAME
-    problems: list[AuditIntegrityError] = field(default_factory=list)
-
-
-def _content(
-    *,
-    service: str,
-    outcome: str,
-    status: int,
-    consumer: str | None = None,
-    purpose: str | None = None,
-    params_digest: str | None = None,
-    request_hash: str | None = None,
-    message_id: str | None = None,
-    case_id: str | None = None,
-    officer: str | None = None,
-    fields: Sequence[str] = (),
-    withheld: Sequence[str] = (),
-    masked: Sequence[str] = (),
-    rows: int = 0,
-    reason: str | None = None,
-) -> list[Any]:
-    """One record's columns in chain order (the one place that order is written down)."""
-    return [
-        _now(),
-        consumer,
-        service,
-        purpose,
-        params_digest,
-        request_hash,
-        message_id,
-        case_id,
-        officer,
-        _json_list(fields),
-        _json_list(withheld),
-        _json_list(masked),
-        rows,
-        outcome,
-        status,
-        reason,
-    ]
-
-
-def _now() -> str:
-    # ``isoformat`` is several times faster than ``strftime`` and gives the same text
-    # (``2026-03-01T08:00:00.000000Z``) once its ``+00:00`` suffix is swapped for ``Z``.
-    return datetime.now(UTC).isoformat(timespec="microseconds")[:-6] + "Z"
-
-
-def parse_time(value: str | date | datetime) -> str:
-    """A bound for ``--since`` / ``--until`` in the log's own format (UTC, lexically ordered)."""
-    if isinstance(value, str):
-        try:
-            value = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            raise ConfigurationError(
-                f"{value!r} is not an ISO date or date-time (e.g. 2026-03-01 or 2026-03-01T08:00)"
-            ) from None
-    if not isinstance(value, datetime):
-        value = datetime(value.year, value.month, value.day, tzinfo=UTC)
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def _chain_hash(prev_hash: str, content: Sequence[Any]) -> str:
-    """SM3 over the previous hash and the record's content columns as compact JSON (a list
-    or a tuple of the columns: orjson writes both as the same JSON array)."""
-    content = content if isinstance(content, list | tuple) else list(content)
-    return digest(prev_hash.encode() + b"\n" + orjson.dumps(content))
-
-
-# The gateway passes the same few field tuples (one per consumer and service) on every call.
-_JSON_LISTS: dict[tuple[str, ...], str] = {}
-_JSON_LISTS_MAX = 4096
-
-
-def _json_list(values: Sequence[str]) -> str:
-    if type(values) is tuple:
-        found = _JSON_LISTS.get(values)
-        if found is None:
-            found = orjson.dumps(values).decode()
-            if len(_JSON_LISTS) < _JSON_LISTS_MAX:
-                _JSON_LISTS[values] = found
-        return found
-    return orjson.dumps(list(values)).decode()
 
 
 class AuditLog:
@@ -468,61 +308,12 @@ class AuditLog:
         ``anchor`` is a ``(seq, hash)`` an inspector noted earlier: that record must still exist
         with that hash.
         """
-        expected, prev, count = 1, GENESIS, 0
-        anchor_seen = anchor is None
-        for row in self._conn.execute(f"SELECT {', '.join(_COLUMNS)} FROM audit ORDER BY seq"):
-            seq, content, prev_hash, stored = row[0], row[1:-2], row[-2], row[-1]
-            if seq != expected:
-                missing = f"{expected}" if seq == expected + 1 else f"{expected}..{seq - 1}"
-                raise AuditIntegrityError(
-                    expected, "deleted", f"record(s) {missing} are missing from the chain"
-                )
-            if _chain_hash(prev_hash, content) != stored:
-                raise AuditIntegrityError(seq, "altered", "its content does not match its hash")
-            if prev_hash != prev:
-                raise self._broken_link(seq, prev_hash)
-            if anchor is not None and seq == anchor[0]:
-                if stored != anchor[1]:
-                    raise AuditIntegrityError(
-                        seq, "altered", "its hash differs from the anchor noted by the inspector"
-                    )
-                anchor_seen = True
-            prev, expected, count = stored, seq + 1, count + 1
-        head_seq, head_hash = self.head()
-        last = expected - 1
-        if head_seq > last:
-            raise AuditIntegrityError(
-                last + 1,
-                "truncated",
-                f"the log ends at record {last} but its head says {head_seq}: "
-                f"records {last + 1}..{head_seq} were deleted",
-            )
-        if head_seq != last or head_hash != prev:
-            raise AuditIntegrityError(
-                head_seq, "altered", "the head does not match the last record of the chain"
-            )
-        if not anchor_seen:
-            assert anchor is not None
-            raise AuditIntegrityError(
-                anchor[0], "truncated", "the anchored record is no longer in the log"
-            )
-        return VerifyReport(records=count, head_seq=head_seq, head_hash=head_hash)
+        rows = self._conn.execute(f"SELECT {', '.join(_COLUMNS)} FROM audit ORDER BY seq")
+        return _verify_chain(rows, self.head, self._seq_of_hash, anchor)
 
-    def _broken_link(self, seq: int, prev_hash: str) -> AuditIntegrityError:
-        other = self._conn.execute("SELECT seq FROM audit WHERE hash = ?", (prev_hash,)).fetchone()
-        if other is not None:
-            return AuditIntegrityError(
-                min(seq, other[0] + 1),
-                "reordered",
-                f"record {seq} was chained after record {other[0]}, but is stored after "
-                f"record {seq - 1}",
-            )
-        return AuditIntegrityError(
-            seq - 1,
-            "altered",
-            f"record {seq} was chained to a record that is no longer there: record {seq - 1} "
-            "was altered and re-hashed, or replaced",
-        )
+    def _seq_of_hash(self, value: str) -> int | None:
+        row = self._conn.execute("SELECT seq FROM audit WHERE hash = ?", (value,)).fetchone()
+        return None if row is None else row[0]
 
     # --- reports ------------------------------------------------------------------------------
 
@@ -549,22 +340,7 @@ class AuditLog:
         until: str | date | None = None,
     ) -> int:
         """Write records (with their hashes, for offline checking) as CSV or JSON lines."""
-        if fmt not in EXPORT_FORMATS:
-            raise ConfigurationError(f"unknown format {fmt!r}; choose csv or jsonl")
-        n = 0
-        writer = csv.writer(out, lineterminator="\n") if fmt == "csv" else None
-        if writer is not None:
-            writer.writerow(_COLUMNS)
-        for rec in self.records(since, until):
-            if writer is not None:
-                row = rec.as_dict()
-                writer.writerow(
-                    [";".join(row[c]) if isinstance(row[c], list) else row[c] for c in _COLUMNS]
-                )
-            else:
-                out.write(json.dumps(rec.as_dict(), ensure_ascii=False) + "\n")
-            n += 1
-        return n
+        return _write_export(self.records(since, until), out, fmt)
 
     def export_text(self, fmt: str = "jsonl", **bounds: Any) -> str:
         buf = io.StringIO()
@@ -588,10 +364,3 @@ def _read_or_create_key(path: Path) -> bytes:
     with os.fdopen(fd, "wb") as fh:
         fh.write(key + b"\n")
     return key
-
-
-def _record(row: Sequence[Any]) -> AuditRecord:
-    values = dict(zip(_COLUMNS, row, strict=True))
-    for key in ("fields", "withheld", "masked"):
-        values[key] = json.loads(values[key])
-    return AuditRecord(**values)
