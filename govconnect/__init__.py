@@ -47,7 +47,9 @@ from ._export import (
 from ._plugins import PluginManager, make_plugin_manager
 from ._registry import Registry, load_registry
 from ._validation import problems_from_pydantic, validate_model
-from .bridge.bridge import CaseOutcome, IntakeBridge, IntakeJournal, IntakeReport
+from .bridge.bridge import IntakeBridge
+from .bridge.journal import IntakeJournal
+from .bridge.report import CaseOutcome, IntakeReport
 from .cases.case import (
     Applicant,
     Case,
