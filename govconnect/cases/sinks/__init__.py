@@ -32,7 +32,7 @@ import httpx
 import sqlalchemy as sa
 from pydantic import BaseModel
 
-from .._exceptions import InvalidInputError, Problem, RetryableError
+from ..._exceptions import InvalidInputError, Problem, RetryableError
 
 __all__ = [
     "ApiSink",
