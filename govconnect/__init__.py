@@ -7,16 +7,7 @@ five-minute tour and docs/ for the plugin hooks and the platform contract.
 from __future__ import annotations
 
 from ._config import Config, load_config
-from ._connector import (
-    Connector,
-    Department,
-    LegacySystem,
-    NoParams,
-    NoSettings,
-    Service,
-    dataset,
-    query,
-)
+from ._connector import Connector, Department, LegacySystem, NoSettings, Service
 from ._exceptions import (
     AccessDeniedError,
     AuditIntegrityError,
@@ -46,8 +37,11 @@ from ._export import (
 )
 from ._plugins import PluginManager, make_plugin_manager
 from ._registry import Registry, load_registry
+from ._service_declaration import NoParams, dataset, query
 from ._validation import problems_from_pydantic, validate_model
-from .bridge.bridge import CaseOutcome, IntakeBridge, IntakeJournal, IntakeReport
+from .bridge.bridge import IntakeBridge
+from .bridge.journal import IntakeJournal
+from .bridge.report import CaseOutcome, IntakeReport
 from .cases.case import (
     Applicant,
     Case,

@@ -9,7 +9,8 @@ import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from ..bridge.bridge import CaseOutcome, IntakeBridge, IntakeReport
+from ..bridge.bridge import IntakeBridge
+from ..bridge.report import CaseOutcome, IntakeReport
 from ..exchange.client import ExchangeClient
 from ..exchange.delivery import DeliveryStats, DeliveryWorker
 from ..exchange.outbox import Outbox

@@ -17,7 +17,8 @@ from typing import Any
 from .._exceptions import ConfigurationError
 from .._export import export_catalog
 from .._registry import load_registry
-from ..bridge.bridge import IntakeBridge, IntakeReport
+from ..bridge.bridge import IntakeBridge
+from ..bridge.report import IntakeReport
 from ..exchange.client import ExchangeClient
 from ..exchange.delivery import DeliveryStats, DeliveryWorker
 from ..exchange.outbox import Outbox
