@@ -36,6 +36,7 @@ TOP_LEVEL: dict[str, str] = {
     "_validation": "core",
     "_config": "core",
     "_connector": "framework",
+    "_service_declaration": "framework",
     "_plugins": "framework",
     "_default_plugins": "framework",
     "_registry": "framework",
