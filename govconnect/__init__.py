@@ -100,9 +100,9 @@ from .catalog.model import (
     parse_resource_code,
 )
 from .exchange.client import ExchangeClient, PlatformDiff, PublishResult
-from .exchange.delivery import OUTBOX_POLICY, DeliveryStats, DeliveryWorker
+from .exchange.delivery.worker import OUTBOX_POLICY, DeliveryStats, DeliveryWorker
 from .exchange.events import EventKind, ExchangeEvent
-from .exchange.outbox import DeadLetter, Outbox, OutboxStatus
+from .exchange.outbox.store import DeadLetter, Outbox, OutboxStatus
 from .exchange.retry import RetryPolicy
 from .gateway.app import Gateway, canonical_request, create_app, request_hash
 from .gateway.audit import AuditLog, AuditRecord, ServiceUsage, VerifyReport

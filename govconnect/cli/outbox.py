@@ -18,8 +18,8 @@ from rich.table import Table
 
 from .._exceptions import GovConnectError
 from ..exchange.client import ExchangeClient
-from ..exchange.delivery import DeliveryStats, DeliveryWorker
-from ..exchange.outbox import Outbox
+from ..exchange.delivery.worker import DeliveryStats, DeliveryWorker
+from ..exchange.outbox.store import Outbox
 
 __all__ = ["DEFAULT_OUTBOX", "outbox_app", "register"]
 

@@ -19,8 +19,8 @@ from .._export import export_catalog
 from .._registry import load_registry
 from ..bridge.bridge import IntakeBridge, IntakeReport
 from ..exchange.client import ExchangeClient
-from ..exchange.delivery import DeliveryStats, DeliveryWorker
-from ..exchange.outbox import Outbox
+from ..exchange.delivery.worker import DeliveryStats, DeliveryWorker
+from ..exchange.outbox.store import Outbox
 from ..exchange.retry import RetryPolicy
 
 __all__ = ["DEMO_NODE", "run_demo"]

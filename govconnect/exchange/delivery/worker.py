@@ -29,15 +29,17 @@ from typing import Any
 
 import orjson
 
-from .._exceptions import PlatformRejectedError, RetryableError
-from .client import ExchangeClient
-from .events import EventKind, ExchangeEvent
-from .outbox import Batch, Observers, Outbox
-from .retry import RetryPolicy
+from ..._exceptions import PlatformRejectedError, RetryableError
+from ..client import ExchangeClient
+from ..events import EventKind, ExchangeEvent
+from ..observers import Observers
+from ..outbox.claims import Batch
+from ..outbox.store import Outbox
+from ..retry import RetryPolicy
 
 __all__ = ["OUTBOX_POLICY", "DeliveryStats", "DeliveryWorker"]
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("govconnect.exchange.delivery")
 
 _MAX_CONSECUTIVE_FAILURES = 5
 

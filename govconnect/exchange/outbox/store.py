@@ -33,16 +33,16 @@ from typing import Any
 
 import orjson
 
-from .._exceptions import ConfigurationError, InvalidInputError, Problem
-from . import platform as P
-from .client import status_body
-from .events import EventKind, ExchangeEvent
-from .observers import Observers
-from .outbox_claims import BATCHES_SCHEMA, Batch, claim_batches
+from ..._exceptions import ConfigurationError, InvalidInputError, Problem
+from .. import platform as P
+from ..client import status_body
+from ..events import EventKind, ExchangeEvent
+from ..observers import Observers
+from .claims import BATCHES_SCHEMA, Batch, claim_batches
 
 __all__ = ["Batch", "DeadLetter", "Observers", "Outbox", "OutboxStatus"]
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("govconnect.exchange.outbox")
 
 OUTBOX_TABLE = """
 CREATE TABLE IF NOT EXISTS outbox (
