@@ -102,7 +102,9 @@ from .catalog.model import (
 from .exchange.client import ExchangeClient, PlatformDiff, PublishResult
 from .exchange.delivery.worker import OUTBOX_POLICY, DeliveryStats, DeliveryWorker
 from .exchange.events import EventKind, ExchangeEvent
-from .exchange.outbox.store import DeadLetter, Outbox, OutboxStatus
+from .exchange.outbox.dead_letters import DeadLetter
+from .exchange.outbox.status import OutboxStatus
+from .exchange.outbox.store import Outbox
 from .exchange.retry import RetryPolicy
 from .gateway.app import Gateway, canonical_request, create_app, request_hash
 from .gateway.audit import AuditLog, AuditRecord, ServiceUsage, VerifyReport
