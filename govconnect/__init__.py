@@ -100,7 +100,8 @@ from .catalog.model import (
     parse_resource_code,
 )
 from .exchange.client import ExchangeClient, PlatformDiff, PublishResult
-from .exchange.delivery.worker import OUTBOX_POLICY, DeliveryStats, DeliveryWorker
+from .exchange.delivery.stats import DeliveryStats
+from .exchange.delivery.worker import OUTBOX_POLICY, DeliveryWorker
 from .exchange.events import EventKind, ExchangeEvent
 from .exchange.outbox.dead_letters import DeadLetter
 from .exchange.outbox.status import OutboxStatus

@@ -11,7 +11,8 @@ from rich.table import Table
 
 from ..bridge.bridge import CaseOutcome, IntakeBridge, IntakeReport
 from ..exchange.client import ExchangeClient
-from ..exchange.delivery.worker import DeliveryStats, DeliveryWorker
+from ..exchange.delivery.stats import DeliveryStats
+from ..exchange.delivery.worker import DeliveryWorker
 from ..exchange.outbox.store import Outbox
 from ._common import console, handles_errors, print_json, registry
 

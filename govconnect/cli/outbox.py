@@ -18,7 +18,8 @@ from rich.table import Table
 
 from .._exceptions import GovConnectError
 from ..exchange.client import ExchangeClient
-from ..exchange.delivery.worker import DeliveryStats, DeliveryWorker
+from ..exchange.delivery.stats import DeliveryStats
+from ..exchange.delivery.worker import DeliveryWorker
 from ..exchange.outbox.store import Outbox
 
 __all__ = ["DEFAULT_OUTBOX", "outbox_app", "register"]

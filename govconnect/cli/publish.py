@@ -20,7 +20,8 @@ from rich.table import Table
 
 from .._exceptions import GovConnectError
 from ..exchange.client import ExchangeClient
-from ..exchange.delivery.worker import DeliveryStats, DeliveryWorker
+from ..exchange.delivery.stats import DeliveryStats
+from ..exchange.delivery.worker import DeliveryWorker
 from ..exchange.outbox.store import Outbox
 from ..publish.publisher import Publisher, PublishReport
 from ._common import console, err_console, handles_errors, print_json, registry

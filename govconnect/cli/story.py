@@ -19,7 +19,8 @@ from .._export import export_catalog
 from .._registry import load_registry
 from ..bridge.bridge import IntakeBridge, IntakeReport
 from ..exchange.client import ExchangeClient
-from ..exchange.delivery.worker import DeliveryStats, DeliveryWorker
+from ..exchange.delivery.stats import DeliveryStats
+from ..exchange.delivery.worker import DeliveryWorker
 from ..exchange.outbox.store import Outbox
 from ..exchange.retry import RetryPolicy
 
