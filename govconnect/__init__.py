@@ -94,9 +94,12 @@ from .catalog.model import (
     parse_resource_code,
 )
 from .exchange.client import ExchangeClient, PlatformDiff, PublishResult
-from .exchange.delivery import OUTBOX_POLICY, DeliveryStats, DeliveryWorker
+from .exchange.delivery.stats import DeliveryStats
+from .exchange.delivery.worker import OUTBOX_POLICY, DeliveryWorker
 from .exchange.events import EventKind, ExchangeEvent
-from .exchange.outbox import DeadLetter, Outbox, OutboxStatus
+from .exchange.outbox.dead_letters import DeadLetter
+from .exchange.outbox.status import OutboxStatus
+from .exchange.outbox.store import Outbox
 from .exchange.retry import RetryPolicy
 from .gateway.app import Gateway, create_app
 from .gateway.audit import AuditLog
