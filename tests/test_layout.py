@@ -45,7 +45,7 @@ TOP_LEVEL: dict[str, str] = {
     "__init__": "api",
     "__main__": "cli",
 }
-MAX_LINES = 520  # the rule is "no module over ~500 lines"
+MAX_LINES = 500
 
 
 def _module_name(path: Path) -> str:
@@ -120,7 +120,7 @@ def test_imports_flow_one_way() -> None:
     assert not violations, "\n".join(violations)
 
 
-def test_no_module_is_over_about_500_lines() -> None:
+def test_no_module_is_over_500_lines() -> None:
     long = {
         str(p.relative_to(ROOT)): n
         for p in _sources()
