@@ -56,7 +56,9 @@ def open_log(ctx: typer.Context, log: Path | None, config: Path | None) -> Audit
         path = load_config(obj.get("config")).state_dir / "audit.sqlite"
     if not Path(path).exists():
         raise ConfigurationError(f"no audit log at {str(path)!r}")
-    return AuditLog(path)
+    # read-only: these commands never create or change anything (not even the key file), so
+    # they work on an inspector's read-only copy
+    return AuditLog(path, readonly=True)
 
 
 @audit_app.command("verify")
@@ -79,9 +81,19 @@ def verify(
     with open_log(ctx, log, config) as audit:
         report = audit.verify(expected)
     console.print(
-        f"audit log intact: {report.records} record(s), {_plain(report.algorithm)} chain, "
+        f"audit log intact: {report.records} record(s), {_plain(report.chain)} chain, "
         f"head {report.head_seq}:{_plain(report.head_hash)}"
     )
+    if report.keyed_from is None:
+        err_console.print(
+            "[yellow]warning:[/] this log is not keyed (written before keying): a forgery needs "
+            "no key. A gateway keys it from its next record when it next starts."
+        )
+    elif report.unkeyed:
+        err_console.print(
+            f"note: records 1..{report.unkeyed} were written before keying and are chained "
+            f"without a key; keyed from record {report.keyed_from} (since {report.created})"
+        )
 
 
 @audit_app.command("head")

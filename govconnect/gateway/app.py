@@ -100,6 +100,7 @@ class Gateway:
             path = audit or self.settings.audit_log or registry.config.state_dir / "audit.sqlite"
             self.audit, self._owns_audit = AuditLog(path), True
         self.audit.params_digest({})  # load (or create) the digest key now, not mid-request
+        self.audit.seal()  # key the chain now: a new log, or one written before keying
         settings_overlay = config.connectors
         self.connectors: dict[str, Connector] = {}
         for name in sorted({s.connector.name for s in self.services}):
