@@ -96,6 +96,13 @@ def test_an_unrouted_path_is_audited_and_json(client: httpx.Client, gateway: Gat
     assert rec.status == 404 and rec.consumer is None and rec.officer == "张三"
 
 
+def test_a_trailing_slash_is_not_an_unaudited_redirect(
+    client: httpx.Client, gateway: Gateway
+) -> None:
+    assert_json_error(client.get("/healthz/"), 404, "not_found")
+    assert [r.status for r in records(gateway)] == [404]
+
+
 def test_an_unexpected_error_in_a_call_is_an_audited_json_500(
     client: httpx.Client, gateway: Gateway, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -148,7 +148,9 @@ class Gateway:
             Route("/openapi.json", self._openapi),
         ]
         handlers = {404: self._http_error, 405: self._http_error, Exception: self._internal_error}
-        return Starlette(routes=routes, exception_handlers=handlers)  # type: ignore[arg-type]
+        app = Starlette(routes=routes, exception_handlers=handlers)  # type: ignore[arg-type]
+        app.router.redirect_slashes = False  # a redirect would be an unaudited, non-JSON answer
+        return app
 
     async def _http_error(self, request: Request, exc: Exception) -> Response:
         status = exc.status_code if isinstance(exc, HTTPException) else 404
