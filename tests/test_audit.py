@@ -594,6 +594,7 @@ def unkeyed_log(path: Path, n: int) -> None:
                 f"INSERT INTO audit VALUES ({', '.join('?' * 19)})", (i, *content, prev, h)
             )
             prev = h
+        conn.execute("UPDATE audit_head SET seq = ?, hash = ?", (n, prev))  # schema 1's trigger
     conn.close()
 
 

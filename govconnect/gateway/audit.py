@@ -97,10 +97,9 @@ CREATE TABLE IF NOT EXISTS audit_head (
 );
 CREATE TABLE IF NOT EXISTS audit_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 INSERT OR IGNORE INTO audit_head (id, seq, hash) VALUES (1, 0, '0000000000000000000000000000000000000000000000000000000000000000');
-CREATE TRIGGER IF NOT EXISTS audit_advance_head AFTER INSERT ON audit BEGIN
-    UPDATE audit_head SET seq = NEW.seq, hash = NEW.hash WHERE id = 1;
-END;
 """
+# Schema 1 moved the head with a trigger; a keyed log moves it (with its MAC) in the appending
+# transaction, and its seal drops the trigger.
 
 _APPEND_ATTEMPTS = 100
 
@@ -349,10 +348,13 @@ class AuditLog:
                 writer = self._writer
                 writer.execute("BEGIN IMMEDIATE")
                 try:
-                    writer.executemany(self._insert, rows)
+                    if len(rows) == 1:
+                        writer.execute(self._insert, rows[0])
+                    else:
+                        writer.executemany(self._insert, rows)
                     writer.execute(
-                        "UPDATE audit_head SET mac = ? WHERE id = 1",
-                        (key.head(sealed.log_id, seq, prev),),
+                        "UPDATE audit_head SET seq = ?, hash = ?, mac = ? WHERE id = 1",
+                        (seq, prev, key.head(sealed.log_id, seq, prev)),
                     )
                     writer.execute("COMMIT")
                 except BaseException:

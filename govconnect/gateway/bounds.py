@@ -82,9 +82,9 @@ def clean_text(value: str | None, limit: int | None = None) -> str | None:
         return None
     if limit is not None and len(value) > limit:
         value = value[:limit]
-    if _UNSAFE.search(value) is not None:
-        value = _UNSAFE.sub("\ufffd", value)
-    return value
+    if value.isprintable():  # the common case, fast: no C0/C1, no format or separator character
+        return value
+    return _UNSAFE.sub("\ufffd", value)
 
 
 def decode_header(raw: bytes) -> str:
