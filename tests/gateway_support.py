@@ -15,6 +15,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+import pytest
 from pydantic import BaseModel, ConfigDict, Field
 
 from govconnect import (
@@ -240,6 +241,14 @@ def gateway_config(**gateway: Any) -> GatewayConfig:
 
 def make_gateway(tmp_path: Path, **gateway: Any) -> Gateway:
     return Gateway(registry(), gateway_config(**gateway), audit=tmp_path / "audit.sqlite")
+
+
+@pytest.fixture
+def gateway(tmp_path: Path) -> Iterator[Gateway]:
+    """A gateway over a fresh audit log, closed after the test (import it as a fixture)."""
+    gw = make_gateway(tmp_path)
+    yield gw
+    gw.close()
 
 
 def path_of(service: str) -> str:

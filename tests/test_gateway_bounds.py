@@ -7,7 +7,6 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Iterator
-from pathlib import Path
 from urllib.parse import urlencode
 
 import httpx
@@ -23,17 +22,11 @@ from govconnect.gateway.bounds import (
     decode_header,
 )
 
-from .gateway_support import CITIZEN_ID, asgi_get, make_gateway, path_of, serve_in_thread
+from .gateway_support import CITIZEN_ID, asgi_get, path_of, serve_in_thread
+from .gateway_support import gateway as gateway  # the fixture
 
 CORE = {"Authorization": "Bearer tok-core-p"}
 OPEN = path_of("open_case")
-
-
-@pytest.fixture
-def gateway(tmp_path: Path) -> Gateway:
-    gw = make_gateway(tmp_path)
-    yield gw
-    gw.close()
 
 
 @pytest.fixture
