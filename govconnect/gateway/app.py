@@ -50,7 +50,7 @@ from .audit import AuditLog
 from .bounds import MAX_PURPOSE, MAX_QUERY_BYTES, Guard, decode_header, text_headers
 from .discovery import DISCOVERY_SERVICE, _allowed, _describe
 from .metrics import Metrics
-from .openapi import discovery_paths
+from .openapi import discovery_paths, document_bounds
 from .paging import _decode_page, _encode_page
 from .policy import Consumer, GatewayConfig, Policy
 from .request import _Call, _new_message_id, _split_query, request_hash
@@ -121,6 +121,7 @@ class Gateway:
             self.services, title=self.settings.title, max_page_size=self.settings.max_page_size
         )
         self.openapi["paths"].update(discovery_paths())
+        document_bounds(self.openapi)
         self._openapi_bytes = orjson.dumps(self.openapi)
         self.app: ASGIApp = Guard(self._build_app(), self.refuse)
 
