@@ -258,3 +258,16 @@ def test_hostile_requests_over_real_http(gateway: Gateway) -> None:
     assert [r.status for r in recs] == [200, 422, 405, 404, 414]
     assert recs[0].officer == "张三"
     assert json.loads(json.dumps(recs[1].as_dict()))["outcome"] == "invalid_params"
+
+
+def test_when_even_the_refusal_fails_the_answer_is_still_json(
+    gateway: Gateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def boom(*args: object) -> None:
+        raise RuntimeError("no audit, no digest")
+
+    monkeypatch.setattr(gateway, "_handle", boom)
+    monkeypatch.setattr(gateway.audit, "params_digest", boom)
+    status, reply, body = asgi_get(gateway.app, OPEN, b"citizen_id=1")
+    assert status == 503 and reply[b"content-type"] == b"application/json"
+    assert json.loads(body)["error"] == "audit_unavailable"

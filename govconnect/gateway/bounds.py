@@ -24,6 +24,7 @@ import re
 from collections.abc import Awaitable, Callable, Sequence
 from urllib.parse import unquote
 
+import orjson
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -214,4 +215,14 @@ class Guard:
                 return
             log.error("unexpected %s escaped the gateway", type(exc).__name__)
             out = _error(500, "internal", "the gateway failed")
-            await (await self.refuse(scope, out))(scope, receive, send)
+            try:
+                response = await self.refuse(scope, out)
+            except Exception as again:  # not even the refusal could be made: still no trace
+                log.error("refusing failed too (%s)", type(again).__name__)
+                response = _unaudited(_error(503, "audit_unavailable", "the gateway failed"))
+            await response(scope, receive, send)
+
+
+def _unaudited(out: _Outcome) -> Response:
+    """The error body when the refusal itself failed (the audit log is then unusable too: 503)."""
+    return Response(orjson.dumps(out.body), out.status, media_type="application/json")
