@@ -29,9 +29,11 @@ from pathlib import Path
 import orjson
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+from starlette.types import ASGIApp, Scope
 
 from .._connector import Connector
 from .._exceptions import (
@@ -45,12 +47,13 @@ from .._export import GATEWAY_PARAMETERS, to_openapi
 from .._registry import Registry
 from .._validation import validate_model
 from .audit import AuditLog
+from .bounds import MAX_PURPOSE, MAX_QUERY_BYTES, Guard, decode_header, text_headers
 from .discovery import DISCOVERY_SERVICE, _allowed, _describe
 from .metrics import Metrics
-from .openapi import discovery_paths
+from .openapi import discovery_paths, document_bounds
 from .paging import _decode_page, _encode_page
 from .policy import Consumer, GatewayConfig, Policy
-from .request import _Call, _header, _new_message_id, _split_query, request_hash
+from .request import _Call, _new_message_id, _split_query, request_hash
 from .responses import _error, _json, _Outcome
 
 __all__ = ["Gateway", "create_app"]
@@ -97,6 +100,7 @@ class Gateway:
             path = audit or self.settings.audit_log or registry.config.state_dir / "audit.sqlite"
             self.audit, self._owns_audit = AuditLog(path), True
         self.audit.params_digest({})  # load (or create) the digest key now, not mid-request
+        self.audit.seal()  # key the chain now: a new log, or one written before keying
         settings_overlay = config.connectors
         self.connectors: dict[str, Connector] = {}
         for name in sorted({s.connector.name for s in self.services}):
@@ -117,8 +121,9 @@ class Gateway:
             self.services, title=self.settings.title, max_page_size=self.settings.max_page_size
         )
         self.openapi["paths"].update(discovery_paths())
+        document_bounds(self.openapi)
         self._openapi_bytes = orjson.dumps(self.openapi)
-        self.app = self._build_app()
+        self.app: ASGIApp = Guard(self._build_app(), self.refuse)
 
     def close(self) -> None:
         self._executor.shutdown(wait=True)
@@ -130,6 +135,8 @@ class Gateway:
     # --- app ----------------------------------------------------------------------------------
 
     def _build_app(self) -> Starlette:
+        """The routes; a method not allowed, a path not served and an unexpected error are each
+        audited and answered with the JSON error body (Starlette's defaults are plain text)."""
         # Service calls are nearly all the traffic: their route is tried second, right after the
         # one path it would otherwise swallow (Starlette tries routes in order, one regex each).
         routes = [
@@ -141,7 +148,71 @@ class Gateway:
             Route("/metrics", self._metrics),
             Route("/openapi.json", self._openapi),
         ]
-        return Starlette(routes=routes)
+        handlers = {404: self._http_error, 405: self._http_error, Exception: self._internal_error}
+        app = Starlette(routes=routes, exception_handlers=handlers)  # type: ignore[arg-type]
+        app.router.redirect_slashes = False  # a redirect would be an unaudited, non-JSON answer
+        return app
+
+    async def _http_error(self, request: Request, exc: Exception) -> Response:
+        status = exc.status_code if isinstance(exc, HTTPException) else 404
+        if status == 405:
+            allow = {"Allow": "GET, HEAD"}
+            message = f"method {request.method[:16]!r} is not allowed here; use GET"
+            return await self.refuse(
+                request.scope, _error(405, "method_not_allowed", message), allow
+            )
+        return await self.refuse(request.scope, _error(404, "not_found", "no such path"))
+
+    async def _internal_error(self, request: Request, exc: Exception) -> Response:
+        log.error("unexpected %s serving a request", type(exc).__name__)
+        return await self.refuse(request.scope, _error(500, "internal", "the gateway failed"))
+
+    async def refuse(
+        self, scope: Scope, out: _Outcome, headers: dict[str, str] | None = None
+    ) -> Response:
+        """Audit and answer a request refused outside a service call's own path: a transport
+        bound broken, a path not served, a method not allowed, an unexpected error. Nothing is
+        answered unaudited; the record holds what the call's would, within the same bounds."""
+        raw, text, _ = self._headers(scope)
+        message_id = text.get(b"x-message-id") or _new_message_id()
+        consumer, _ = self._consumer(raw)
+        path = str(scope.get("path", ""))
+        service = path.removeprefix("/services/") if path.startswith("/services/") else path
+        query = scope.get("query_string") or b""
+        reserved, params = _split_query(query) if len(query) <= MAX_QUERY_BYTES else ({}, {})
+        purpose = reserved.get("purpose")
+        rh = request_hash(
+            service=service,
+            consumer=consumer.id if consumer else None,
+            params=params,
+            purpose=purpose,
+            page=reserved.get("page"),
+            page_size=reserved.get("page_size"),
+            message_id=message_id,
+        )
+        out.body["request_hash"] = rh
+        record = {
+            "consumer": consumer.id if consumer else None,
+            "service": service,
+            "purpose": purpose or None,
+            "params_digest": self.audit.params_digest(params),
+            "request_hash": rh,
+            "message_id": message_id,
+            "case_id": text.get(b"x-case-id"),
+            "officer": text.get(b"x-handling-officer"),
+            "outcome": out.outcome,
+            "status": out.status,
+            "reason": out.reason,
+        }
+        try:
+            await run_in_threadpool(lambda: self.audit.write(**record))
+        except Exception as exc:  # nothing is answered that is not audited
+            log.error("audit append failed (%s); refusing %s", type(exc).__name__, message_id)
+            out = _error(503, "audit_unavailable", "the audit log is unavailable")
+            out.body["request_hash"] = rh
+        self.metrics.observe("(unrouted)", out, 0.0)
+        reply = {"X-Request-Hash": rh, "X-Message-Id": message_id, **(headers or {})}
+        return Response(orjson.dumps(out.body), out.status, reply, media_type="application/json")
 
     async def _healthz(self, request: Request) -> Response:
         return _json(200, {"status": "ok"})
@@ -176,12 +247,13 @@ class Gateway:
 
         Audited like a service call (a refused one too): a credential that is tried here leaves
         the same trace as one tried on a service."""
-        message_id = _header(request.headers, "x-message-id") or _new_message_id()
-        try:
-            consumer = self._authenticate(request)
-        except AuthenticationError as exc:
-            out = _error(401, "unauthenticated", exc.reason, exc.problems)
-            if not await self._audit_discovery(None, out.outcome, 401, message_id, exc.reason):
+        raw, text, _ = self._headers(request.scope)
+        message_id = text.get(b"x-message-id") or _new_message_id()
+        consumer, failure = self._consumer(raw)
+        if consumer is None:
+            assert failure is not None
+            out = _error(401, "unauthenticated", failure.reason, failure.problems)
+            if not await self._audit_discovery(None, out.outcome, 401, message_id, failure.reason):
                 out = _error(503, "audit_unavailable", "the audit log is unavailable")
                 return _json(503, out.body)
             return _json(401, out.body, {"WWW-Authenticate": "Bearer"})
@@ -212,20 +284,34 @@ class Gateway:
             return False
         return True
 
-    def _authenticate(self, request: Request) -> Consumer:
-        header = self.settings.client_cert_header
-        subject = request.headers.get(header) if header else None
-        return self.policy.authenticate(request.headers.get("authorization"), subject)
-
-    def _call_headers(self, request: Request) -> dict[bytes, str]:
-        """The headers a service call reads, in one pass over the raw list (the first of each
-        name counts, as ``request.headers.get`` has it): a missing header costs no KeyError."""
+    def _headers(self, scope: Scope) -> tuple[dict[bytes, bytes], dict[bytes, str], list[Problem]]:
+        """The headers the gateway reads, in one pass over the raw list (the first of each name
+        counts, as ``request.headers.get`` has it), and the audited text headers among them
+        decoded and bounded (``bounds.text_headers``), with the problems of those that are not."""
         wanted = self._wanted_headers
-        found: dict[bytes, str] = {}
-        for name, value in request.scope["headers"]:
-            if name in wanted and name not in found:
-                found[name] = value.decode("latin-1")
-        return found
+        raw: dict[bytes, bytes] = {}
+        for name, value in scope["headers"]:
+            if name in wanted and name not in raw:
+                raw[name] = value
+        text, problems = text_headers(raw)
+        return raw, text, problems
+
+    def _consumer(
+        self, raw: dict[bytes, bytes]
+    ) -> tuple[Consumer | None, AuthenticationError | None]:
+        """Who the credentials name, or why they name nobody."""
+        auth = raw.get(b"authorization")
+        cert = raw.get(self._cert_header) if self._cert_header else None
+        subject: str | None = None
+        if cert:
+            try:  # a subject may hold Chinese (O=朝阳区民政局): UTF-8 as any header text
+                subject = decode_header(cert)
+            except ValueError:
+                subject = cert.decode("latin-1")  # names nobody configured
+        try:
+            return self.policy.authenticate(auth.decode("latin-1") if auth else None, subject), None
+        except AuthenticationError as exc:
+            return None, exc
 
     # --- service calls ------------------------------------------------------------------------
 
@@ -237,17 +323,19 @@ class Gateway:
         purpose = raw_purpose or None  # an empty purpose states none
         page = reserved.get("page")
         page_size = reserved.get("page_size")
-        headers = self._call_headers(request)
-        message_id = _header(headers, b"x-message-id") or _new_message_id()
-        consumer: Consumer | None = None
-        refusal: _Outcome | None = None
-        try:
-            cert = self._cert_header
-            consumer = self.policy.authenticate(
-                headers.get(b"authorization"), headers.get(cert) if cert else None
+        raw, text, problems = self._headers(request.scope)
+        message_id = text.get(b"x-message-id") or _new_message_id()
+        consumer, failure = self._consumer(raw)
+        if purpose is not None and len(purpose) > MAX_PURPOSE:
+            problems.append(
+                Problem("purpose", "purpose.too_long", f"at most {MAX_PURPOSE} characters")
             )
-        except AuthenticationError as exc:
-            refusal = _error(401, "unauthenticated", exc.reason, exc.problems)
+            purpose = None  # refused, and not stored
+        refusal: _Outcome | None = None
+        if problems:  # bounds first: nothing over them is stored, whoever sent it
+            refusal = _error(422, "invalid_params", "invalid headers or parameters", problems)
+        elif failure is not None:
+            refusal = _error(401, "unauthenticated", failure.reason, failure.problems)
         call = _Call(
             service_id=service_id,
             consumer=consumer,
@@ -257,8 +345,8 @@ class Gateway:
             page=page,
             page_size=page_size,
             message_id=message_id,
-            case_id=_header(headers, b"x-case-id"),
-            officer=_header(headers, b"x-handling-officer"),
+            case_id=text.get(b"x-case-id"),
+            officer=text.get(b"x-handling-officer"),
         )
         call.request_hash = request_hash(
             service=service_id,
@@ -284,7 +372,11 @@ class Gateway:
         out = refusal
         if out is None:
             assert call.consumer is not None
-            out = self._serve(call.consumer, call)
+            try:
+                out = self._serve(call.consumer, call)
+            except Exception as exc:  # a bug or hostile input nobody foresaw: audited, no trace
+                log.error("unexpected %s serving %s", type(exc).__name__, call.message_id)
+                out = _error(500, "internal", "the gateway failed")
         out.body["request_hash"] = call.request_hash
         try:
             self.audit.write(
@@ -379,6 +471,6 @@ class Gateway:
 
 def create_app(
     registry: Registry, config: GatewayConfig, *, audit: AuditLog | str | Path | None = None
-) -> Starlette:
+) -> ASGIApp:
     """The gateway's ASGI app (see :class:`Gateway` for the parts behind it)."""
     return Gateway(registry, config, audit=audit).app

@@ -3,11 +3,18 @@
 Each record holds who asked (consumer), what (service, a keyed digest of the parameters — never
 the parameters themselves — and the purpose),
 what they got (fields returned, fields withheld, row count) and the outcome. Records are chained
-(``hash = SM3(prev_hash + canonical JSON of the record)``, see ``audit_chain``), and a one-row
-``audit_head`` table, updated in the same transaction, remembers the last sequence number and
-hash. So :meth:`AuditLog.verify` finds an edited record, a deleted one, a reordered pair and a
-truncated tail (the head points past the end). An inspector who writes down ``govconnect audit
-head`` can later prove that even the head was not rewritten (``verify --anchor SEQ:HASH``).
+with a key kept outside the log (``hash = HMAC-SM3(K, prev_hash, seq, canonical JSON of the
+record)``, see ``audit_chain``), and a one-row ``audit_head`` table, updated in the same
+transaction, remembers the last sequence number and hash with a MAC of its own. So
+:meth:`AuditLog.verify` finds an edited record (re-hashed or not), a forged one, a deleted one, a
+reordered pair and a truncated tail, and an emptied, dropped or replaced log. An inspector who
+writes down ``govconnect audit head`` holds an anchor besides (``verify --anchor SEQ:HASH``).
+
+``verify`` opens its own read-only connection and reads the records and the head in one read
+transaction: it never creates or changes anything (it works on a read-only copy) and a live log
+is checked as one snapshot. A log written before keying (schema 1) is keyed from its next record
+on when a gateway first opens it for writing; its history is verified as before and reported as
+unkeyed.
 
 This module is the storage; what a record holds and the order it is hashed in is
 ``audit_record``, the chain and its check ``audit_chain``, usage and exports ``audit_reports``.
@@ -39,14 +46,27 @@ from typing import IO, Any
 import orjson
 
 from .._exceptions import ConfigurationError
-from .audit_chain import GENESIS, VerifyReport, _chain_hash, _verify_chain
+from .audit_chain import ChainKey, Sealed, VerifyReport
 from .audit_record import _COLUMNS, AuditRecord, _content, _record, parse_time
 from .audit_reports import ServiceUsage, _write_export
+from .audit_sqlite import (
+    KEY_ENV,
+    TABLES,
+    check_seal,
+    connect_readonly,
+    read_head,
+    read_key,
+    read_meta,
+    read_or_create_key,
+    seq_finder,
+    tables,
+    verify_log,
+    write_seal,
+)
 from .policy import HASH_NAME
 
 __all__ = ["KEY_ENV", "AuditLog"]
 
-KEY_ENV = "GOVCONNECT_AUDIT_KEY"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS audit (
@@ -77,10 +97,9 @@ CREATE TABLE IF NOT EXISTS audit_head (
 );
 CREATE TABLE IF NOT EXISTS audit_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 INSERT OR IGNORE INTO audit_head (id, seq, hash) VALUES (1, 0, '0000000000000000000000000000000000000000000000000000000000000000');
-CREATE TRIGGER IF NOT EXISTS audit_advance_head AFTER INSERT ON audit BEGIN
-    UPDATE audit_head SET seq = NEW.seq, hash = NEW.hash WHERE id = 1;
-END;
 """
+# Schema 1 moved the head with a trigger; a keyed log moves it (with its MAC) in the appending
+# transaction, and its seal drops the trigger.
 
 _APPEND_ATTEMPTS = 100
 
@@ -100,23 +119,21 @@ class _Pending:
 class AuditLog:
     """An append-only, hash-chained audit log in one SQLite file."""
 
-    def __init__(self, path: str | Path, *, params_key: bytes | None = None) -> None:
+    def __init__(
+        self, path: str | Path, *, params_key: bytes | None = None, readonly: bool = False
+    ) -> None:
+        """Open (or create) the log for appending; ``readonly`` opens an existing log for
+        reading only — creating nothing, not even the key file (the CLI's reports do)."""
         self.path = Path(path)
+        self.readonly = readonly
         self._params_key = params_key
         self._params_hmac: hmac.HMAC | None = None
         self._memory = str(path) == ":memory:"
-        if str(path) != ":memory:":
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            self._conn = sqlite3.connect(
-                str(path), check_same_thread=False, isolation_level=None, timeout=30
-            )
-            self._conn.execute("PRAGMA journal_mode=WAL")
-            self._conn.execute("PRAGMA synchronous=NORMAL")
-            self._conn.executescript(_SCHEMA)
-            self._check_algorithm()
-        except sqlite3.Error as exc:
-            raise ConfigurationError(f"cannot open audit log {str(path)!r}: {exc}") from exc
+        self._sealed: Sealed | None = None
+        if readonly:
+            self._conn = connect_readonly(self.path)
+        else:
+            self._conn = self._open_for_writing()
         self._lock = threading.Lock()
         self._writer = self._conn.cursor()  # used under ``_lock`` only: no cursor per append
         self._head: tuple[int, str] | None = None
@@ -126,14 +143,58 @@ class AuditLog:
             f"INSERT INTO audit ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})"
         )
 
+    def _open_for_writing(self) -> sqlite3.Connection:
+        fresh = not self._memory and not self.path.exists()
+        if not self._memory:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            conn = sqlite3.connect(
+                str(self.path), check_same_thread=False, isolation_level=None, timeout=30
+            )
+            known = tables(conn)
+            damaged = [t for t in TABLES if t not in known]
+            if known and damaged:
+                conn.close()
+                raise ConfigurationError(
+                    f"audit log {str(self.path)!r} is damaged: table(s) {', '.join(damaged)} "
+                    "missing (`govconnect audit verify` tells more); nothing is appended to it"
+                )
+            if not known and self._orphan_key():
+                # The key of a log exists but the log does not (or is an empty or foreign file):
+                # starting a fresh log here would hide a deleted one.
+                conn.close()
+                if fresh:
+                    self.path.unlink(missing_ok=True)
+                raise ConfigurationError(
+                    f"audit log {str(self.path)!r} is missing or empty, but its key "
+                    f"{str(self.key_path)!r} exists: the log was deleted or replaced. Restore it; "
+                    "to start a new log on purpose, move the old log's key away with it"
+                )
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.executescript(_SCHEMA)
+            self._conn = conn
+            self._check_algorithm()
+        except sqlite3.Error as exc:
+            raise ConfigurationError(f"cannot open audit log {str(self.path)!r}: {exc}") from exc
+        return conn
+
+    def _orphan_key(self) -> bool:
+        return (
+            not self._memory
+            and self._params_key is None
+            and not os.environ.get(KEY_ENV)
+            and self.key_path.exists()
+        )
+
     def _check_algorithm(self) -> None:
         row = self._conn.execute("SELECT value FROM audit_meta WHERE key = 'algorithm'").fetchone()
-        if row is None:
+        if row is None and not self.readonly:
             self._conn.execute(
                 "INSERT OR IGNORE INTO audit_meta (key, value) VALUES ('algorithm', ?)",
                 (HASH_NAME,),
             )
-        elif row[0] != HASH_NAME:
+        elif row is not None and row[0] != HASH_NAME:
             raise ConfigurationError(
                 f"audit log {str(self.path)!r} is chained with {row[0]}, this Python has "
                 f"{HASH_NAME} only"
@@ -156,9 +217,40 @@ class AuditLog:
                 self._params_key = env.encode("utf-8")
             elif self._memory:
                 self._params_key = secrets.token_bytes(32)
+            elif self.readonly:
+                self._params_key = read_key(self.key_path)
             else:
-                self._params_key = _read_or_create_key(self.key_path)
+                self._params_key = read_or_create_key(self.key_path)
         return self._params_key
+
+    # --- the keyed chain ----------------------------------------------------------------------
+
+    def seal(self) -> None:
+        """Key the chain now (the gateway does at start), not at the first append: a new log
+        from its first record, a log written before keying from the record after its last."""
+        with self._lock:
+            self._ensure_sealed()
+
+    def _ensure_sealed(self) -> Sealed:
+        """The log's seal, written once (caller holds the write lock)."""
+        if self._sealed is not None:
+            return self._sealed
+        key = ChainKey(self._key())
+        meta = read_meta(self._conn)
+        if "schema" not in meta:
+            cur = self._writer
+            cur.execute("BEGIN IMMEDIATE")
+            try:
+                meta = read_meta(self._conn)
+                if "schema" not in meta:  # no other process sealed it meanwhile
+                    meta.update(write_seal(cur, key))
+                cur.execute("COMMIT")
+            except BaseException:
+                cur.execute("ROLLBACK")
+                raise
+        sealed = check_seal(meta, key, self._conn, self.path)
+        self._sealed = sealed
+        return sealed
 
     def params_digest(self, params: Mapping[str, Any]) -> str:
         """Keyed digest (HMAC-SM3) of a call's parameters, as the audit record stores it.
@@ -234,6 +326,13 @@ class AuditLog:
 
     def _write(self, batch: list[_Pending]) -> None:
         """Chain and insert ``batch`` in one transaction (caller holds the write lock)."""
+        try:
+            sealed = self._ensure_sealed()
+        except Exception as exc:
+            for p in batch:
+                p.error, p.done = exc, True
+            return
+        key = sealed.key
         for _attempt in range(_APPEND_ATTEMPTS):
             if self._head is None:
                 self._head = self.head()
@@ -241,21 +340,26 @@ class AuditLog:
             rows = []
             for p in batch:
                 seq, p.prev = seq + 1, prev
-                p.seq, p.hash = seq, _chain_hash(prev, p.content)
+                p.seq, p.hash = seq, key.record(prev, seq, p.content)
                 prev = p.hash
                 rows.append((p.seq, *p.content, p.prev, p.hash))
             try:
+                # the rows, the head (moved by the trigger) and the head's MAC: one transaction
                 writer = self._writer
-                if len(rows) == 1:  # one INSERT is its own transaction (the trigger included)
-                    writer.execute(self._insert, rows[0])
-                else:
-                    writer.execute("BEGIN IMMEDIATE")
-                    try:
+                writer.execute("BEGIN IMMEDIATE")
+                try:
+                    if len(rows) == 1:
+                        writer.execute(self._insert, rows[0])
+                    else:
                         writer.executemany(self._insert, rows)
-                        writer.execute("COMMIT")
-                    except BaseException:
-                        writer.execute("ROLLBACK")
-                        raise
+                    writer.execute(
+                        "UPDATE audit_head SET seq = ?, hash = ?, mac = ? WHERE id = 1",
+                        (seq, prev, key.head(sealed.log_id, seq, prev)),
+                    )
+                    writer.execute("COMMIT")
+                except BaseException:
+                    writer.execute("ROLLBACK")
+                    raise
             except sqlite3.IntegrityError:
                 self._head = None  # another process appended first: re-read the head, retry
                 continue
@@ -278,8 +382,7 @@ class AuditLog:
 
     def head(self) -> tuple[int, str]:
         """``(seq, hash)`` of the last record: write it down to anchor the log externally."""
-        row = self._conn.execute("SELECT seq, hash FROM audit_head WHERE id = 1").fetchone()
-        return (int(row[0]), str(row[1])) if row else (0, GENESIS)
+        return read_head(self._conn)
 
     def records(
         self, since: str | date | None = None, until: str | date | None = None
@@ -306,14 +409,20 @@ class AuditLog:
         """Walk the chain; raise :class:`AuditIntegrityError` naming the first bad record.
 
         ``anchor`` is a ``(seq, hash)`` an inspector noted earlier: that record must still exist
-        with that hash.
+        with that hash. Reads through a read-only connection of its own, records and head in one
+        read transaction; creates and changes nothing.
         """
-        rows = self._conn.execute(f"SELECT {', '.join(_COLUMNS)} FROM audit ORDER BY seq")
-        return _verify_chain(rows, self.head, self._seq_of_hash, anchor)
+        if self._memory:
+            with self._lock:
+                return verify_log(self._conn, self.path, self._key, anchor)
+        conn = connect_readonly(self.path)
+        try:
+            return verify_log(conn, self.path, self._key, anchor)
+        finally:
+            conn.close()
 
     def _seq_of_hash(self, value: str) -> int | None:
-        row = self._conn.execute("SELECT seq FROM audit WHERE hash = ?", (value,)).fetchone()
-        return None if row is None else row[0]
+        return seq_finder(self._conn)(value)
 
     # --- reports ------------------------------------------------------------------------------
 
@@ -346,21 +455,3 @@ class AuditLog:
         buf = io.StringIO()
         self.export(buf, fmt, **bounds)
         return buf.getvalue()
-
-
-def _read_or_create_key(path: Path) -> bytes:
-    """The key file's content, creating it (32 random bytes, hex, mode 0600) the first time."""
-    try:
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            key = path.read_bytes().strip()
-            if not key:
-                raise ConfigurationError(f"audit key {str(path)!r} is empty") from None
-            return key
-    except OSError as exc:
-        raise ConfigurationError(f"cannot read or create audit key {str(path)!r}: {exc}") from None
-    key = secrets.token_hex(32).encode()
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(key + b"\n")
-    return key

@@ -19,6 +19,8 @@ from typing import Any
 import orjson
 
 from .._exceptions import ConfigurationError
+from .bounds import HEADER_TEXT_LIMITS as _LIMITS
+from .bounds import MAX_PATH_BYTES, MAX_PURPOSE, MAX_REASON, clean_text
 
 __all__ = ["AuditRecord", "parse_time"]
 
@@ -42,6 +44,7 @@ _CONTENT = (
     "reason",
 )
 _COLUMNS = ("seq", *_CONTENT, "prev_hash", "hash")
+_MAX_ID = 128  # consumer ids, digests, outcome codes: the gateway's own, bounded all the same
 
 
 @dataclass(frozen=True)
@@ -90,24 +93,28 @@ def _content(
     rows: int = 0,
     reason: str | None = None,
 ) -> list[Any]:
-    """One record's columns in chain order (the one place that order is written down)."""
+    """One record's columns in chain order (the one place that order is written down).
+
+    Every text column is cut to its bound and cleared of control characters here, whoever calls
+    (``bounds``): the gateway refuses over-long text before it gets here, so this is the last
+    line that keeps a record within ``MAX_RECORD_BYTES`` and safe to print."""
     return [
         _now(),
-        consumer,
-        service,
-        purpose,
-        params_digest,
-        request_hash,
-        message_id,
-        case_id,
-        officer,
+        clean_text(consumer, _MAX_ID),
+        clean_text(service, MAX_PATH_BYTES) or "",
+        clean_text(purpose, MAX_PURPOSE),
+        clean_text(params_digest, _MAX_ID),
+        clean_text(request_hash, _MAX_ID),
+        clean_text(message_id, _LIMITS[b"x-message-id"]),
+        clean_text(case_id, _LIMITS[b"x-case-id"]),
+        clean_text(officer, _LIMITS[b"x-handling-officer"]),
         _json_list(fields),
         _json_list(withheld),
         _json_list(masked),
         rows,
-        outcome,
+        clean_text(outcome, _MAX_ID),
         status,
-        reason,
+        clean_text(reason, MAX_REASON),
     ]
 
 

@@ -2,7 +2,8 @@
 
 :class:`ServiceUsage` is how much one service is used (proof that a legacy system is alive, or a
 zombie); an export writes records with their hashes as CSV or JSON lines, so an inspector can
-re-check the chain offline. Kept apart from the log's storage, which only reads the records.
+re-check the chain offline; CSV cells that a spreadsheet would run as a formula are defused.
+Kept apart from the log's storage, which only reads the records.
 """
 
 from __future__ import annotations
@@ -19,6 +20,18 @@ from .audit_record import _COLUMNS, AuditRecord
 __all__ = ["EXPORT_FORMATS", "ServiceUsage"]
 
 EXPORT_FORMATS = ("csv", "jsonl")
+
+# A spreadsheet runs a cell that starts with one of these as a formula (CSV injection: a purpose
+# of ``=HYPERLINK(…)`` in an inspector's export); tab and carriage return start one too in some.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _csv_cell(value: object) -> object:
+    """A CSV cell that a spreadsheet shows as text: a leading ``'`` before a formula start (strip
+    it to re-check the chain from a CSV export; JSON lines are exact)."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
 
 
 @dataclass(frozen=True)
@@ -46,7 +59,10 @@ def _write_export(records: Iterable[AuditRecord], out: IO[str], fmt: str) -> int
         if writer is not None:
             row = rec.as_dict()
             writer.writerow(
-                [";".join(row[c]) if isinstance(row[c], list) else row[c] for c in _COLUMNS]
+                [
+                    _csv_cell(";".join(row[c]) if isinstance(row[c], list) else row[c])
+                    for c in _COLUMNS
+                ]
             )
         else:
             out.write(json.dumps(rec.as_dict(), ensure_ascii=False) + "\n")

@@ -15,6 +15,7 @@ import hmac
 import json
 
 from .._exceptions import InvalidInputError, Problem
+from .bounds import MAX_PAGE_TOKEN
 
 __all__: list[str] = []
 
@@ -38,9 +39,13 @@ def _decode_page(token: str | None, params_key: str, key: bytes) -> int:
     bad = InvalidInputError(
         [Problem("page", "page.invalid", "not a next_page token of this query")]
     )
+    # A token this gateway made is under 120 characters: anything much longer is refused before
+    # it is decoded (a deeply nested JSON array once made the decoder recurse into a 500).
+    if len(token) > MAX_PAGE_TOKEN:
+        raise bad
     try:
         data = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
-    except (binascii.Error, ValueError, UnicodeDecodeError):
+    except (binascii.Error, ValueError, UnicodeDecodeError, RecursionError):
         raise bad from None
     if not isinstance(data, dict) or data.get("q") != params_key:
         raise bad

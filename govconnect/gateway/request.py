@@ -2,11 +2,11 @@
 
 A call is a path, a query string and a few headers, all chosen by the caller. Here are the
 pieces the gateway reads them with — the query split into the gateway's reserved parameters and
-the service's (parsed as Starlette would), headers cut to a bounded length, a message id made up
-when none was sent — the :class:`_Call` they fill, and :func:`canonical_request`: the bytes the
-request hash is taken over, which a consumer recomputes from what it sent. This runs on every
-call, so the parsing is written for speed; ``tests/test_gateway_fastpaths.py`` holds it to the
-general code it replaces.
+the service's (parsed as Starlette would), a message id made up when none was sent (headers are
+decoded and bounded by ``bounds``) — the :class:`_Call` they fill, and :func:`canonical_request`:
+the bytes the request hash is taken over, which a consumer recomputes from what it sent. This
+runs on every call, so the parsing is written for speed; ``tests/test_gateway_fastpaths.py``
+holds it to the general code it replaces.
 """
 
 from __future__ import annotations
@@ -26,8 +26,6 @@ from .._export import GATEWAY_PARAMETERS
 from .policy import Consumer, digest
 
 __all__ = ["canonical_request", "request_hash"]
-
-_MAX_HEADER = 128
 
 # Message ids the gateway makes up for calls that sent none. They only correlate a call with its
 # audit record (a consumer may choose its own), so they need to be unique, not unpredictable:
@@ -91,11 +89,6 @@ def _split_query(raw: bytes) -> tuple[dict[str, str], dict[str, str | list[str]]
             else:
                 params[key] = [seen, value]
     return reserved, params
-
-
-def _header(headers: Mapping[Any, str], name: Any) -> str | None:
-    value = headers.get(name)
-    return value[:_MAX_HEADER] if value else None
 
 
 def canonical_request(
