@@ -7,16 +7,7 @@ five-minute tour and docs/ for the plugin hooks and the platform contract.
 from __future__ import annotations
 
 from ._config import Config, load_config
-from ._connector import (
-    Connector,
-    Department,
-    LegacySystem,
-    NoParams,
-    NoSettings,
-    Service,
-    dataset,
-    query,
-)
+from ._connector import Connector, Department, LegacySystem, NoSettings, Service
 from ._exceptions import (
     AccessDeniedError,
     AuditIntegrityError,
@@ -47,8 +38,11 @@ from ._export import (
 )
 from ._plugins import PluginManager, make_plugin_manager
 from ._registry import Registry, load_registry
+from ._service_declaration import NoParams, dataset, query
 from ._validation import problems_from_pydantic, validate_model
-from .bridge.bridge import CaseOutcome, IntakeBridge, IntakeJournal, IntakeReport
+from .bridge.bridge import IntakeBridge
+from .bridge.journal import IntakeJournal
+from .bridge.report import CaseOutcome, IntakeReport
 from .cases.case import (
     Applicant,
     Case,
@@ -111,12 +105,18 @@ from .discovery import (
     discover,
 )
 from .exchange.client import ExchangeClient, PlatformDiff, PublishResult
-from .exchange.delivery import OUTBOX_POLICY, DeliveryStats, DeliveryWorker
+from .exchange.delivery.stats import DeliveryStats
+from .exchange.delivery.worker import OUTBOX_POLICY, DeliveryWorker
 from .exchange.events import EventKind, ExchangeEvent
-from .exchange.outbox import DeadLetter, Outbox, OutboxStatus
+from .exchange.outbox.dead_letters import DeadLetter
+from .exchange.outbox.status import OutboxStatus
+from .exchange.outbox.store import Outbox
 from .exchange.retry import RetryPolicy
-from .gateway.app import Gateway, canonical_request, create_app, request_hash
-from .gateway.audit import AuditLog, AuditRecord, ServiceUsage, VerifyReport
+from .gateway.app import Gateway, create_app
+from .gateway.audit import AuditLog
+from .gateway.audit_chain import VerifyReport
+from .gateway.audit_record import AuditRecord
+from .gateway.audit_reports import ServiceUsage
 from .gateway.masking import mask_value
 from .gateway.policy import (
     Consumer,
@@ -128,6 +128,7 @@ from .gateway.policy import (
     hash_token,
     load_gateway_config,
 )
+from .gateway.request import canonical_request, request_hash
 from .hookspecs import hookimpl
 from .publish.publisher import Publisher, PublishReport, PublishState, Reject
 

@@ -17,6 +17,9 @@ Everything else (catalog entry, validation of parameters and records, OpenAPI, s
 comes from the SDK. Declarations are checked when the connector is loaded, not when the module is
 imported, so a mistake is reported with connector, service and field names and never stops other
 plugins from loading.
+
+The decorators and the reading of params and record models from a method's signature live in
+``_service_declaration``; this module checks the declarations and builds the services from them.
 """
 
 from __future__ import annotations
@@ -25,14 +28,20 @@ import inspect
 import os
 import re
 import typing
-from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime
-from typing import Any, ClassVar, Literal, TypeVar
+from datetime import datetime
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ._exceptions import ConfigurationError, Problem, ServiceDefinitionError
+from ._service_declaration import (
+    ServiceDeclaration,
+    ServiceMeta,
+    models_from_signature,
+    positional_count,
+)
 from ._validation import problems_from_pydantic, validate_model
 from .cases.handlers import IntakeHandler, StatusUpdate, inspect_handlers, no_status_updates
 from .catalog.fields import information_items
@@ -43,8 +52,6 @@ from .catalog.model import (
     ResourceFormat,
     Sharing,
     SharingMethod,
-    SharingType,
-    UpdateCycle,
     resource_problems,
 )
 
@@ -53,17 +60,12 @@ __all__ = [
     "Connector",
     "Department",
     "LegacySystem",
-    "NoParams",
     "NoSettings",
     "Service",
-    "dataset",
-    "query",
 ]
 
 CODE_PATTERN = r"^[0-9A-Za-z][0-9A-Za-z_-]{1,31}$"
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
-
-F = TypeVar("F", bound=Callable[..., Any])
 
 
 class Department(BaseModel):
@@ -84,87 +86,10 @@ class LegacySystem(BaseModel):
     name: str = Field(min_length=1)
 
 
-class NoParams(BaseModel):
-    """Parameters of a service that takes none."""
-
-    model_config = ConfigDict(extra="forbid")
-
-
 class NoSettings(BaseModel):
     """Settings of a connector that needs none."""
 
     model_config = ConfigDict(extra="forbid")
-
-
-class ServiceMeta(BaseModel):
-    """What a service declaration says about itself: the catalog metadata plus identity hints."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    code: str
-    name: str
-    abstract: str
-    sharing: SharingType
-    update_cycle: UpdateCycle
-    published: date
-    conditions: str | None = None
-    legal_basis: str | None = None
-    sharing_method: SharingMethod | None = None
-    method_note: str | None = None
-    format: ResourceFormat | None = None
-    format_detail: str | None = None
-    open_to_public: bool = False
-    open_conditions: str | None = None
-    related: list[str] = Field(default_factory=list)
-    version: int = Field(default=1, ge=1)
-    key: str | None = None
-    replication_key: str | None = None
-    count: str | None = None
-
-
-@dataclass(frozen=True)
-class _Declaration:
-    kind: Literal["query", "dataset"]
-    meta: dict[str, Any]
-    params: type[BaseModel] | None
-    record: type[BaseModel] | None
-    name: str | None
-
-
-def _declare(kind: Literal["query", "dataset"]) -> Callable[..., Callable[[F], F]]:
-    def decorator_factory(
-        *,
-        params: type[BaseModel] | None = None,
-        record: type[BaseModel] | None = None,
-        service_name: str | None = None,
-        **meta: Any,
-    ) -> Callable[[F], F]:
-        def mark(fn: F) -> F:
-            fn.__govconnect_service__ = _Declaration(kind, meta, params, record, service_name)  # type: ignore[attr-defined]
-            return fn
-
-        return mark
-
-    decorator_factory.__name__ = kind
-    return decorator_factory
-
-
-query = _declare("query")
-query.__doc__ = """Declare a query service: parameters in, matching records streamed out.
-
-Keyword arguments are the catalog metadata (``code``, ``name``, ``abstract``, ``sharing``,
-``conditions`` / ``legal_basis``, ``update_cycle``, ``published``, ``format``, ``sharing_method``,
-``open_to_public``, ``related``, ``version``). The params and record models are read from the
-function's annotations (``params: Model`` and ``-> Iterator[Record]``) unless given as ``params=`` /
-``record=``."""
-
-dataset = _declare("dataset")
-dataset.__doc__ = """Declare a dataset service: the whole (or changed part of a) table, streamed.
-
-Takes the same metadata as :func:`query` plus ``key`` (the field that identifies a record, required),
-``replication_key`` (a field that only grows, e.g. ``updated_at``, for incremental publishing; records
-are yielded in its order and a params field named ``since`` receives the bookmark) and ``count`` (the
-name of a connector method returning the row count, for progress and ETA)."""
 
 
 @dataclass(frozen=True)
@@ -335,7 +260,7 @@ def _inspect_connector(
         return {}, {}, problems
     services: dict[str, Service] = {}
     for attr, fn in inspect.getmembers(cls, predicate=inspect.isfunction):
-        decl: _Declaration | None = getattr(fn, "__govconnect_service__", None)
+        decl: ServiceDeclaration | None = getattr(fn, "__govconnect_service__", None)
         if decl is None:
             continue
         sname = decl.name or attr
@@ -353,7 +278,7 @@ def _inspect_connector(
 
 
 def _build_service(
-    cls: type[Connector], sname: str, fn: Callable[..., Any], decl: _Declaration
+    cls: type[Connector], sname: str, fn: Callable[..., Any], decl: ServiceDeclaration
 ) -> tuple[Service | None, list[Problem]]:
     where = f"{cls.name}.{sname}"
     problems: list[Problem] = []
@@ -363,7 +288,7 @@ def _build_service(
         meta = ServiceMeta.model_validate(decl.meta)
     except ValidationError as exc:
         return None, problems + problems_from_pydantic(exc, where)
-    params_model, record_model, sig_problems = _models_from_signature(fn, decl, where)
+    params_model, record_model, sig_problems = models_from_signature(fn, decl, where)
     problems.extend(sig_problems)
     if record_model is None or params_model is None:
         return None, problems
@@ -446,64 +371,7 @@ def _build_service(
             key=meta.key,
             replication_key=meta.replication_key,
             count=meta.count,
-            takes_params=_positional_count(fn) == 2,
+            takes_params=positional_count(fn) == 2,
         ),
         problems,
     )
-
-
-def _positional(fn: Callable[..., Any]) -> list[inspect.Parameter]:
-    return [
-        p
-        for p in inspect.signature(fn).parameters.values()
-        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
-    ]
-
-
-def _positional_count(fn: Callable[..., Any]) -> int:
-    return len(_positional(fn))
-
-
-def _models_from_signature(
-    fn: Callable[..., Any], decl: _Declaration, where: str
-) -> tuple[type[BaseModel] | None, type[BaseModel] | None, list[Problem]]:
-    """Params and record models from ``params=`` / ``record=`` or else from the annotations."""
-    problems: list[Problem] = []
-    hint_error = ""
-    try:
-        hints = typing.get_type_hints(fn)
-    except Exception as exc:  # e.g. a name defined only inside a function: params=/record= help
-        hints, hint_error = {}, f" (annotations unreadable: {exc}; pass params= / record=)"
-    positional = _positional(fn)
-    if len(positional) not in (1, 2):
-        problems.append(
-            Problem(where, "service.signature", "a service takes (self) or (self, params)")
-        )
-    params_model = decl.params
-    if params_model is None:
-        params_model = hints.get(positional[1].name) if len(positional) == 2 else NoParams
-    if not (isinstance(params_model, type) and issubclass(params_model, BaseModel)):
-        message = "annotate params with a pydantic model" + hint_error
-        problems.append(Problem(f"{where}.params", "service.params", message))
-        params_model = None
-    record_model = decl.record
-    if record_model is None:
-        ret = hints.get("return")
-        if typing.get_origin(ret) in _STREAMS and typing.get_args(ret):
-            record_model = typing.get_args(ret)[0]
-            # Iterator[Record | dict[str, Any]]: the service yields mappings the SDK validates
-            members = [
-                a
-                for a in typing.get_args(record_model)
-                if isinstance(a, type) and issubclass(a, BaseModel)
-            ]
-            if len(members) == 1:
-                record_model = members[0]
-    if not (isinstance(record_model, type) and issubclass(record_model, BaseModel)):
-        message = "annotate the return as Iterator[RecordModel] (records stream) or pass record="
-        problems.append(Problem(f"{where}.record", "service.record", message + hint_error))
-        record_model = None
-    return params_model, record_model, problems
-
-
-_STREAMS = (Iterator, Iterable, Generator)

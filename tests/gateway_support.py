@@ -15,6 +15,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+import pytest
 from pydantic import BaseModel, ConfigDict, Field
 
 from govconnect import (
@@ -242,6 +243,14 @@ def make_gateway(tmp_path: Path, **gateway: Any) -> Gateway:
     return Gateway(registry(), gateway_config(**gateway), audit=tmp_path / "audit.sqlite")
 
 
+@pytest.fixture
+def gateway(tmp_path: Path) -> Iterator[Gateway]:
+    """A gateway over a fresh audit log, closed after the test (import it as a fixture)."""
+    gw = make_gateway(tmp_path)
+    yield gw
+    gw.close()
+
+
 def path_of(service: str) -> str:
     return f"/services/11010500009/JZXT/{service}/v1"
 
@@ -267,3 +276,43 @@ def serve_in_thread(app: Any) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(10)
+
+
+def asgi_get(
+    app: Any,
+    path: str,
+    query: bytes = b"",
+    headers: list[tuple[bytes, bytes]] | None = None,
+    method: str = "GET",
+    raw_path: bytes | None = None,
+) -> tuple[int, dict[bytes, bytes], bytes]:
+    """One request straight into the ASGI app, header bytes exactly as given (an HTTP client
+    refuses some bytes a server may still pass on; Starlette's test client re-encodes them)."""
+    import asyncio
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "http",
+        "path": path,
+        "raw_path": raw_path if raw_path is not None else path.encode("utf-8", "surrogatepass"),
+        "root_path": "",
+        "query_string": query,
+        "headers": [(b"host", b"gateway.test"), *(headers or [])],
+        "client": ("127.0.0.1", 40000),
+        "server": ("127.0.0.1", 80),
+    }
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    asyncio.run(app(scope, receive, send))
+    start = next(m for m in sent if m["type"] == "http.response.start")
+    body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+    return start["status"], dict(start.get("headers", [])), body

@@ -14,7 +14,9 @@ from typer.testing import CliRunner
 
 from govconnect._exceptions import AuditIntegrityError, ConfigurationError
 from govconnect.cli import build
-from govconnect.gateway.audit import GENESIS, AuditLog, parse_time
+from govconnect.gateway.audit import AuditLog
+from govconnect.gateway.audit_chain import GENESIS
+from govconnect.gateway.audit_record import parse_time
 
 
 def fill(path: Path, n: int = 6) -> AuditLog:
@@ -54,7 +56,7 @@ def tamper(path: Path, *sql: str) -> None:
 
 
 def verify_error(path: Path) -> AuditIntegrityError:
-    with AuditLog(path) as log, pytest.raises(AuditIntegrityError) as exc:
+    with AuditLog(path, readonly=True) as log, pytest.raises(AuditIntegrityError) as exc:
         log.verify()
     return exc.value
 
@@ -88,7 +90,7 @@ def test_edit_with_rehash_is_detected_at_the_edited_record(log_path: Path) -> No
     # an attacker who recomputes the edited record's own hash still breaks the next link
     with AuditLog(log_path) as log:
         rec = next(r for r in log.records() if r.seq == 3)
-    from govconnect.gateway.audit import _chain_hash
+    from govconnect.gateway.audit_chain import _chain_hash
 
     tamper(log_path, "UPDATE audit SET consumer = 'someone-else' WHERE seq = 3")
     conn = sqlite3.connect(log_path)
@@ -115,7 +117,8 @@ def test_delete_and_renumber_is_detected(log_path: Path) -> None:
         "UPDATE audit_head SET seq = 5",
     )
     err = verify_error(log_path)
-    assert err.seq == 1 and err.kind == "altered"  # record 2 no longer follows record 1
+    assert (err.seq, err.kind) == (2, "deleted")  # the number is in the keyed hash
+    assert "written as 3" in err.detail
 
 
 def test_reorder_is_detected(log_path: Path) -> None:
@@ -138,7 +141,9 @@ def test_truncate_is_detected(log_path: Path) -> None:
     assert "records 5..6 were deleted" in str(err)
 
 
-def test_truncate_with_head_rewritten_is_caught_by_the_anchor(log_path: Path) -> None:
+def test_truncate_with_head_rewritten_is_caught_by_the_head_mac_and_the_anchor(
+    log_path: Path,
+) -> None:
     with AuditLog(log_path) as log:
         anchor = log.head()
     with AuditLog(log_path) as log:
@@ -148,11 +153,11 @@ def test_truncate_with_head_rewritten_is_caught_by_the_anchor(log_path: Path) ->
         "DELETE FROM audit WHERE seq > 4",
         f"UPDATE audit_head SET seq = 4, hash = '{rec4.hash}'",
     )
-    with AuditLog(log_path) as log:
-        assert log.verify().records == 4  # consistent without the anchor…
-        with pytest.raises(AuditIntegrityError) as exc:
-            log.verify(anchor)
-    assert (exc.value.seq, exc.value.kind) == (6, "truncated")
+    err = verify_error(log_path)  # the head's MAC needs the key: caught without the anchor…
+    assert (err.seq, err.kind) == (5, "truncated")
+    with AuditLog(log_path) as log, pytest.raises(AuditIntegrityError) as exc:
+        log.verify(anchor)  # …and with it
+    assert exc.value.kind == "truncated"
 
 
 def test_anchor_with_wrong_hash(log_path: Path) -> None:
@@ -413,3 +418,291 @@ def test_append_on_a_closed_log_raises(tmp_path: Path) -> None:
     log.close()
     with pytest.raises(sqlite3.ProgrammingError):
         log.append(service="D/S/x/v1", outcome="ok", status=200)
+
+
+# --- the keyed chain: a table of tampering kinds x detected -----------------------------------
+
+
+def _rows(path: Path) -> list[tuple]:
+    conn = sqlite3.connect(path)
+    rows = conn.execute("SELECT * FROM audit ORDER BY seq").fetchall()
+    conn.close()
+    return rows
+
+
+def _rehash_from(path: Path, seq: int) -> None:
+    """Recompute every hash from ``seq`` on with the (public) unkeyed algorithm, and the head:
+    what an attacker without the key can do."""
+    from govconnect.gateway.audit_chain import _chain_hash
+
+    rows = _rows(path)
+    prev = GENESIS if seq == 1 else rows[seq - 2][-1]
+    conn = sqlite3.connect(path)
+    with conn:
+        for row in rows[seq - 1 :]:
+            new = _chain_hash(prev, row[1:-2])
+            conn.execute(
+                "UPDATE audit SET prev_hash = ?, hash = ? WHERE seq = ?", (prev, new, row[0])
+            )
+            prev = new
+        conn.execute("UPDATE audit_head SET hash = ?", (prev,))
+    conn.close()
+
+
+def _forge_append(path: Path) -> None:
+    from govconnect.gateway.audit_chain import _chain_hash
+    from govconnect.gateway.audit_record import _content
+
+    last = _rows(path)[-1]
+    content = _content(service="D/S/x/v1", outcome="ok", status=200, consumer="forger")
+    row = (last[0] + 1, *content, last[-1], _chain_hash(last[-1], content))
+    conn = sqlite3.connect(path)
+    with conn:
+        conn.execute(f"INSERT INTO audit VALUES ({', '.join('?' * len(row))})", row)
+    conn.close()
+
+
+def _forge_with_another_key(path: Path, tmp: Path) -> None:
+    other = tmp / "other.sqlite"
+    fill(other, 7).close()
+    forged = _rows(other)[-1]
+    conn = sqlite3.connect(path)
+    with conn:
+        conn.execute(f"INSERT INTO audit VALUES ({', '.join('?' * len(forged))})", forged)
+    conn.close()
+
+
+def _replace_with_fresh_log(path: Path, tmp: Path) -> None:
+    fresh = tmp / "fresh" / "audit.sqlite"
+    AuditLog(fresh).seal()  # a new log, sealed with its own new key
+    path.write_bytes(fresh.read_bytes())
+
+
+def _empty_the_log(path: Path) -> None:
+    tamper(path, "DELETE FROM audit", f"UPDATE audit_head SET seq = 0, hash = '{GENESIS}'")
+
+
+def _truncate_and_fix_head(path: Path) -> None:
+    h4 = _rows(path)[3][-1]
+    tamper(path, "DELETE FROM audit WHERE seq > 4", f"UPDATE audit_head SET seq = 4, hash = '{h4}'")
+
+
+TAMPERING = {
+    # kind: (how, expected (seq, kind))
+    "record edited": (
+        lambda p, t: tamper(p, "UPDATE audit SET rows = 9 WHERE seq = 3"),
+        (3, "altered"),
+    ),
+    "record edited, every later hash recomputed": (
+        lambda p, t: (
+            tamper(p, "UPDATE audit SET consumer = 'x' WHERE seq = 3"),
+            _rehash_from(p, 3),
+        ),
+        (3, "altered"),
+    ),
+    "forged record appended with a correct plain hash": (
+        lambda p, t: _forge_append(p),
+        (7, "altered"),
+    ),
+    "forged record appended, hashed with another key": (
+        _forge_with_another_key,
+        (7, "altered"),
+    ),
+    "record deleted": (lambda p, t: tamper(p, "DELETE FROM audit WHERE seq = 2"), (2, "deleted")),
+    "record deleted and the rest renumbered": (
+        lambda p, t: tamper(
+            p,
+            "DELETE FROM audit WHERE seq = 2",
+            "UPDATE audit SET seq = seq - 1 WHERE seq > 2",
+            "UPDATE audit_head SET seq = 5",
+        ),
+        (2, "deleted"),
+    ),
+    "two records swapped": (
+        lambda p, t: tamper(
+            p,
+            "UPDATE audit SET seq = -4 WHERE seq = 4",
+            "UPDATE audit SET seq = 4 WHERE seq = 5",
+            "UPDATE audit SET seq = 5 WHERE seq = -4",
+        ),
+        (4, "reordered"),
+    ),
+    "tail deleted": (lambda p, t: tamper(p, "DELETE FROM audit WHERE seq > 4"), (5, "truncated")),
+    "tail deleted, head rewritten to match": (
+        lambda p, t: _truncate_and_fix_head(p),
+        (5, "truncated"),
+    ),
+    "every record deleted, head reset": (lambda p, t: _empty_the_log(p), (1, "truncated")),
+    "head hash altered": (
+        lambda p, t: tamper(p, "UPDATE audit_head SET hash = 'x'"),
+        (6, "altered"),
+    ),
+    "head MAC altered": (
+        lambda p, t: tamper(p, "UPDATE audit_head SET mac = 'x'"),
+        (7, "truncated"),
+    ),
+    "records table dropped": (lambda p, t: tamper(p, "DROP TABLE audit"), (0, "dropped")),
+    "every table dropped": (
+        lambda p, t: tamper(
+            p, "DROP TABLE audit", "DROP TABLE audit_head", "DROP TABLE audit_meta"
+        ),
+        (0, "replaced"),
+    ),
+    "file replaced by an empty file": (lambda p, t: p.write_bytes(b""), (0, "replaced")),
+    "file replaced by a fresh log": (_replace_with_fresh_log, (0, "replaced")),
+    "seal removed (downgrade to unkeyed)": (
+        lambda p, t: tamper(p, "DELETE FROM audit_meta WHERE key != 'algorithm'"),
+        (0, "altered"),
+    ),
+    "keyed-from point moved (seal edited)": (
+        lambda p, t: tamper(p, "UPDATE audit_meta SET value = '100' WHERE key = 'keyed_from'"),
+        (0, "replaced"),
+    ),
+}
+
+
+@pytest.mark.parametrize("kind", list(TAMPERING))
+def test_tampering_is_detected_without_an_anchor(kind: str, tmp_path: Path) -> None:
+    path = tmp_path / "audit.sqlite"
+    fill(path).close()
+    how, expected = TAMPERING[kind]
+    with AuditLog(path) as log:
+        assert log.verify().records == 6
+    for extra in path.parent.glob("audit.sqlite-*"):
+        extra.unlink()
+    how(path, tmp_path)
+    err = verify_error(path)
+    assert (err.seq, err.kind) == expected, str(err)
+
+
+# --- migration, read-only verification, a log that disappeared ----------------------------------
+
+
+def unkeyed_log(path: Path, n: int) -> None:
+    """A log as a gateway wrote it before keying (schema 1): plain SM3 links, no seal."""
+    from govconnect.gateway.audit_chain import _chain_hash
+    from govconnect.gateway.audit_record import _content
+
+    AuditLog(path).close()  # the tables, nothing sealed, no key
+    conn = sqlite3.connect(path)
+    prev = GENESIS
+    with conn:
+        for i in range(1, n + 1):
+            content = _content(service="D/S/old/v1", outcome="ok", status=200, rows=i)
+            h = _chain_hash(prev, content)
+            conn.execute(
+                f"INSERT INTO audit VALUES ({', '.join('?' * 19)})", (i, *content, prev, h)
+            )
+            prev = h
+        conn.execute("UPDATE audit_head SET seq = ?, hash = ?", (n, prev))  # schema 1's trigger
+    conn.close()
+
+
+def test_an_unkeyed_log_is_verified_as_before_and_keyed_from_its_next_record(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "old.sqlite"
+    unkeyed_log(path, 3)
+    with AuditLog(path, readonly=True) as log:
+        report = log.verify()
+    assert (report.records, report.keyed_from, report.unkeyed, report.chain) == (3, None, 3, "SM3")
+    with AuditLog(path) as log:  # a gateway opens it: keyed from record 4 on
+        log.append(service="D/S/new/v1", outcome="ok", status=200)
+    with AuditLog(path, readonly=True) as log:
+        report = log.verify()
+    assert (report.records, report.keyed_from, report.unkeyed) == (4, 4, 3)
+    assert report.chain == "HMAC-SM3"
+    # the unkeyed history can be re-hashed without the key, but the keyed link after it breaks
+    from govconnect.gateway.audit_chain import _chain_hash
+
+    rows = _rows(path)
+    tamper(path, "UPDATE audit SET rows = 99 WHERE seq = 3")
+    edited = _rows(path)[2]
+    tamper(
+        path, f"UPDATE audit SET hash = '{_chain_hash(rows[1][-1], edited[1:-2])}' WHERE seq = 3"
+    )
+    err = verify_error(path)
+    assert (err.seq, err.kind) == (3, "altered")
+
+
+def test_verify_creates_and_changes_nothing_on_a_read_only_copy(tmp_path: Path) -> None:
+    import hashlib
+    import os
+    import stat
+
+    folder = tmp_path / "copy"
+    folder.mkdir()
+    path = folder / "audit.sqlite"
+    fill(path).close()
+    key = path.with_name("audit.sqlite.key")
+    (tmp_path / "audit.key").write_bytes(key.read_bytes())
+    key.unlink()  # the inspector's copy: the log alone, the key given by the environment
+    before = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.iterdir()}
+    os.chmod(path, stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
+    os.chmod(folder, stat.S_IRUSR | stat.S_IXUSR)
+    try:
+        os.environ["GOVCONNECT_AUDIT_KEY"] = (tmp_path / "audit.key").read_text().strip()
+        cli = CliRunner()
+        build()
+        res = run(cli, "audit", "verify", "--log", str(path))
+        assert res.exit_code == 0, res.output
+        assert "intact: 6 record(s), HMAC-SM3 chain" in res.output
+        for command in ("head", "usage", "export"):
+            assert run(cli, "audit", command, "--log", str(path)).exit_code == 0
+    finally:
+        os.environ.pop("GOVCONNECT_AUDIT_KEY", None)
+        os.chmod(folder, stat.S_IRWXU)
+        os.chmod(path, stat.S_IRUSR | stat.S_IWUSR)
+    after = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.iterdir()}
+    assert after == before
+
+
+def test_verify_of_a_keyed_log_without_its_key_says_so(tmp_path: Path) -> None:
+    path = tmp_path / "audit.sqlite"
+    fill(path).close()
+    path.with_name("audit.sqlite.key").unlink()
+    with (
+        AuditLog(path, readonly=True) as log,
+        pytest.raises(ConfigurationError, match="no audit key"),
+    ):
+        log.verify()
+    assert not path.with_name("audit.sqlite.key").exists()
+
+
+def test_a_deleted_log_is_not_silently_started_afresh(tmp_path: Path) -> None:
+    path = tmp_path / "audit.sqlite"
+    fill(path).close()
+    path.unlink()
+    with pytest.raises(ConfigurationError, match="missing or empty, but its key"):
+        AuditLog(path)
+    assert not path.exists()
+    path.write_bytes(b"")  # replaced by an empty file
+    with pytest.raises(ConfigurationError, match="missing or empty, but its key"):
+        AuditLog(path)
+    fill(tmp_path / "damaged.sqlite").close()
+    tamper(tmp_path / "damaged.sqlite", "DROP TABLE audit_head")
+    with pytest.raises(ConfigurationError, match="damaged"):
+        AuditLog(tmp_path / "damaged.sqlite")
+
+
+def test_verify_reads_records_and_head_in_one_snapshot(tmp_path: Path) -> None:
+    """A live log: appends between reading the records and reading the head are not seen."""
+    import threading
+
+    path = tmp_path / "live.sqlite"
+    writer = fill(path)
+    stop = threading.Event()
+
+    def append() -> None:
+        while not stop.is_set():
+            writer.append(service="D/S/live/v1", outcome="ok", status=200)
+
+    thread = threading.Thread(target=append)
+    thread.start()
+    try:
+        reports = [AuditLog(path, readonly=True).verify() for _ in range(20)]
+    finally:
+        stop.set()
+        thread.join(10)
+    writer.close()
+    assert all(r.head_seq == r.records for r in reports)

@@ -134,3 +134,65 @@ def test_console_script_runs() -> None:
         [str(exe), "no-such-command"], capture_output=True, text=True, timeout=60
     )
     assert usage.returncode == 2
+
+
+# --- audit data is hostile too ------------------------------------------------------------------
+
+HOSTILE = ["[/x]", "[bold red]fake[/]", '=HYPERLINK("http://evil")', "+1", "-2", "@SUM(A1)"]
+
+
+@pytest.fixture
+def hostile_log(tmp_path: Path) -> Path:
+    """A log whose caller-chosen text is rich markup and spreadsheet formulas — and one record
+    written (as by an older gateway) with control characters straight into the table."""
+    import sqlite3
+
+    from govconnect.gateway.audit import AuditLog
+
+    path = tmp_path / "hostile.sqlite"
+    with AuditLog(path) as log:
+        for i, text in enumerate(HOSTILE):
+            log.append(
+                service=f"D/S/{text}/v1",
+                consumer="C1",
+                purpose=text,
+                officer=text,
+                outcome="ok",
+                status=200,
+                rows=1,
+                params_digest=log.params_digest({"citizen_id": "11010519491231002X"}),
+                message_id=f"m{i}",
+            )
+    conn = sqlite3.connect(path)
+    with conn:  # unchained on purpose: only the display is under test here
+        conn.execute("UPDATE audit SET consumer = 'C1\x1b[2J' WHERE seq = 1")
+    conn.close()
+    return path
+
+
+def test_audit_find_and_usage_print_markup_as_text(hostile_log: Path) -> None:
+    found = run("audit", "find", "--log", str(hostile_log), "-p", "citizen_id=11010519491231002X")
+    assert found.exit_code == 0, found.output
+    assert f"{len(HOSTILE)} call(s)" in found.output
+    for text in ("[/x]", "[bold", "fake", "@SUM(A1)"):  # the table may wrap a cell
+        assert text in found.output  # shown, not interpreted, not hidden
+    assert found.output.count(" ok ") == len(HOSTILE)  # every record has its row
+    assert "\x1b" not in found.output
+    usage = run("audit", "usage", "--log", str(hostile_log))
+    assert usage.exit_code == 0, usage.output
+    assert "D/S/[/x]/v1" in usage.output and "never" in usage.output
+
+
+def test_audit_csv_export_defuses_formulas(hostile_log: Path) -> None:
+    import csv
+    import io
+
+    res = run("audit", "export", "--log", str(hostile_log), "--format", "csv")
+    assert res.exit_code == 0, res.output
+    rows = list(csv.DictReader(io.StringIO(res.output)))
+    purposes = [r["purpose"] for r in rows]
+    assert purposes[2:] == ['\'=HYPERLINK("http://evil")', "'+1", "'-2", "'@SUM(A1)"]
+    for row in rows:
+        assert not any(v.startswith(("=", "+", "-", "@")) for v in row.values())
+    jsonl = run("audit", "export", "--log", str(hostile_log))
+    assert '"purpose": "=HYPERLINK' in jsonl.output  # JSON lines stay exact

@@ -517,9 +517,9 @@ def test_large_batches_shrink_how_far_the_worker_claims_ahead(
 ) -> None:
     """Claims ahead hold about _AHEAD_BYTES of payloads at most: with ~1 KB batches and a 2.5 KB
     budget, no claim asks for more than 2, however large prefetch is."""
-    from govconnect.exchange import delivery as _delivery
+    from govconnect.exchange.delivery import pipeline as _pipeline
 
-    monkeypatch.setattr(_delivery, "_AHEAD_BYTES", 2500)
+    monkeypatch.setattr(_pipeline, "_AHEAD_BYTES", 2500)
     one_per_row(outbox, CODE, [{"id": i, "pad": "x" * 1000} for i in range(12)])
     asked = claims_asked(outbox, monkeypatch)
     stats = DeliveryWorker(outbox, scripted_client([], []), batch_size=1, prefetch=32).drain(

@@ -9,8 +9,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import parse_qsl, quote
 
-from govconnect.gateway.app import _new_message_id, _parse_query
-from govconnect.gateway.audit import AuditLog, _json_list, _now
+from govconnect.gateway.audit import AuditLog
+from govconnect.gateway.audit_record import _json_list, _now
+from govconnect.gateway.request import _new_message_id, _parse_query
 
 
 def test_query_parsing_matches_parse_qsl() -> None:

@@ -12,9 +12,10 @@ import pytest
 from starlette.testclient import TestClient
 
 from govconnect import load_registry
-from govconnect.gateway.app import Gateway, canonical_request, request_hash
+from govconnect.gateway.app import Gateway
 from govconnect.gateway.audit import AuditLog
 from govconnect.gateway.policy import digest, load_gateway_config
+from govconnect.gateway.request import canonical_request, request_hash
 
 from .gateway_support import CITIZEN_ID, PURPOSE, make_gateway, path_of, serve_in_thread
 
@@ -192,7 +193,7 @@ def test_audit_failure_refuses_to_serve(client: TestClient, gateway: Gateway) ->
 
 
 def test_discovery_of_allowed_services_is_audited(client: TestClient, gateway: Gateway) -> None:
-    from govconnect.gateway.app import DISCOVERY_SERVICE
+    from govconnect.gateway.discovery import DISCOVERY_SERVICE
 
     ok = client.get("/services/allowed", headers=SENSITIVE)
     assert ok.status_code == 200

@@ -18,7 +18,8 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from govconnect.gateway.app import DISCOVERY_SERVICE, Gateway
+from govconnect.gateway.app import Gateway
+from govconnect.gateway.discovery import DISCOVERY_SERVICE
 from govconnect.gateway.policy import load_gateway_config
 
 from .gateway_support import CITIZEN_ID, PURPOSE, config_data, registry

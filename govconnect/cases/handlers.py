@@ -19,19 +19,26 @@ import inspect
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, ClassVar, Protocol, TypeVar
 
 from .._exceptions import Problem
 from .case import CaseStatus
 from .mapping import Expr, mapping_problems
 from .sinks import Sink, target_fields
 
-if TYPE_CHECKING:
-    from .._connector import Connector
-
-__all__ = ["IntakeHandler", "StatusUpdate", "inspect_handlers", "intake"]
+__all__ = ["HandlerOwner", "IntakeHandler", "StatusUpdate", "inspect_handlers", "intake"]
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+class HandlerOwner(Protocol):
+    """What intake needs of the class that declares ``@intake`` handlers: its name.
+
+    That class is a connector (``govconnect.Connector``), but the connector framework builds on this
+    package, so this package names only what it uses and never imports the connector.
+    """
+
+    name: ClassVar[str]
 
 
 @dataclass(frozen=True)
@@ -58,7 +65,7 @@ class _IntakeDeclaration:
 class IntakeHandler:
     """A validated intake handler of a connector class."""
 
-    connector: type[Connector]
+    connector: type[HandlerOwner]
     method: str
     matter_code: str
     name: str
@@ -66,8 +73,8 @@ class IntakeHandler:
     target: dict[str, bool]
     target_name: str
 
-    def sink(self, connector: Connector) -> Sink:
-        """Build this handler's sink for a connector instance."""
+    def sink(self, connector: HandlerOwner) -> Sink:
+        """Build this handler's sink for an instance of its connector class."""
         sink = getattr(connector, self.method)()
         if not isinstance(sink, Sink):
             raise TypeError(f"{self.connector.name}.{self.method} returned {sink!r}, not a Sink")
@@ -93,7 +100,7 @@ def intake(
     return mark
 
 
-def inspect_handlers(cls: type[Connector]) -> tuple[dict[str, IntakeHandler], list[Problem]]:
+def inspect_handlers(cls: type[HandlerOwner]) -> tuple[dict[str, IntakeHandler], list[Problem]]:
     """The connector's intake handlers by matter code, and every problem of their declarations."""
     handlers: dict[str, IntakeHandler] = {}
     problems: list[Problem] = []

@@ -7,11 +7,14 @@ from enum import StrEnum
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from .._config import load_config
 from .._exceptions import ConfigurationError
 from ..gateway.audit import AuditLog
+from ..gateway.bounds import clean_text
 from ..gateway.policy import load_gateway_config
 from ._common import console, err_console, handles_errors, print_json, registry
 
@@ -19,6 +22,18 @@ audit_app = typer.Typer(help="Verify, export and summarise the audit log.", no_a
 
 LOG_OPTION = typer.Option(None, "--log", help="Audit log file (SQLite).")
 CONFIG_OPTION = typer.Option(None, "--config", help="Gateway file naming the audit log.")
+
+
+def _cell(value: object) -> Text:
+    """A table cell from audit data: plain text, never rich markup (a purpose of ``[/x]`` must
+    neither crash the table nor hide a record), control characters neutralised (logs written
+    before the gateway cleaned them may still hold some)."""
+    return Text(clean_text(str(value)) or "")
+
+
+def _plain(value: object) -> str:
+    """Audit data inside a markup string (``console.print(f"…")``): escaped and cleaned."""
+    return escape(clean_text(str(value)) or "")
 
 
 class ExportFormat(StrEnum):
@@ -41,7 +56,9 @@ def open_log(ctx: typer.Context, log: Path | None, config: Path | None) -> Audit
         path = load_config(obj.get("config")).state_dir / "audit.sqlite"
     if not Path(path).exists():
         raise ConfigurationError(f"no audit log at {str(path)!r}")
-    return AuditLog(path)
+    # read-only: these commands never create or change anything (not even the key file), so
+    # they work on an inspector's read-only copy
+    return AuditLog(path, readonly=True)
 
 
 @audit_app.command("verify")
@@ -64,9 +81,19 @@ def verify(
     with open_log(ctx, log, config) as audit:
         report = audit.verify(expected)
     console.print(
-        f"audit log intact: {report.records} record(s), {report.algorithm} chain, "
-        f"head {report.head_seq}:{report.head_hash}"
+        f"audit log intact: {report.records} record(s), {_plain(report.chain)} chain, "
+        f"head {report.head_seq}:{_plain(report.head_hash)}"
     )
+    if report.keyed_from is None:
+        err_console.print(
+            "[yellow]warning:[/] this log is not keyed (written before keying): a forgery needs "
+            "no key. A gateway keys it from its next record when it next starts."
+        )
+    elif report.unkeyed:
+        err_console.print(
+            f"note: records 1..{report.unkeyed} were written before keying and are chained "
+            f"without a key; keyed from record {report.keyed_from} (since {report.created})"
+        )
 
 
 @audit_app.command("head")
@@ -77,7 +104,7 @@ def head(
     """Print SEQ:HASH of the last record; note it elsewhere to anchor the log."""
     with open_log(ctx, log, config) as audit:
         seq, value = audit.head()
-    console.print(f"{seq}:{value}")
+    console.print(f"{seq}:{_plain(value)}")
 
 
 @audit_app.command("export")
@@ -125,13 +152,8 @@ def find(
         table.add_column(col)
     for r in found:
         table.add_row(
-            str(r.seq),
-            r.time,
-            r.consumer or "-",
-            r.service,
-            r.purpose or "",
-            r.outcome,
-            str(r.rows),
+            *map(_cell, (r.seq, r.time, r.consumer or "-", r.service, r.purpose or "")),
+            *map(_cell, (r.outcome, r.rows)),
         )
     console.print(table)
 
@@ -170,13 +192,7 @@ def usage(
     for col in ("service", "calls", "allowed", "refused", "rows", "consumers", "last used"):
         table.add_column(col)
     for r in rows:
-        table.add_row(
-            r["service"],
-            str(r["calls"]),
-            str(r["allowed"]),
-            str(r["refused"]),
-            str(r["rows"]),
-            str(r["consumers"]),
-            r["last_used"] or "[red]never[/]",
-        )
+        figures_cells = (r["calls"], r["allowed"], r["refused"], r["rows"], r["consumers"])
+        last = _cell(r["last_used"]) if r["last_used"] else Text("never", style="red")
+        table.add_row(_cell(r["service"]), *map(_cell, figures_cells), last)
     console.print(table)

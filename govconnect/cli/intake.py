@@ -9,10 +9,12 @@ import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from ..bridge.bridge import CaseOutcome, IntakeBridge, IntakeReport
+from ..bridge.bridge import IntakeBridge
+from ..bridge.report import CaseOutcome, IntakeReport
 from ..exchange.client import ExchangeClient
-from ..exchange.delivery import DeliveryStats, DeliveryWorker
-from ..exchange.outbox import Outbox
+from ..exchange.delivery.stats import DeliveryStats
+from ..exchange.delivery.worker import DeliveryWorker
+from ..exchange.outbox.store import Outbox
 from ._common import console, handles_errors, print_json, registry
 
 intake_app = typer.Typer(help="Pull intake cases into the legacy systems.", no_args_is_help=True)

@@ -18,8 +18,9 @@ from rich.table import Table
 
 from .._exceptions import GovConnectError
 from ..exchange.client import ExchangeClient
-from ..exchange.delivery import DeliveryStats, DeliveryWorker
-from ..exchange.outbox import Outbox
+from ..exchange.delivery.stats import DeliveryStats
+from ..exchange.delivery.worker import DeliveryWorker
+from ..exchange.outbox.store import Outbox
 
 __all__ = ["DEFAULT_OUTBOX", "outbox_app", "register"]
 

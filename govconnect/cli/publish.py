@@ -20,8 +20,9 @@ from rich.table import Table
 
 from .._exceptions import GovConnectError
 from ..exchange.client import ExchangeClient
-from ..exchange.delivery import DeliveryStats, DeliveryWorker
-from ..exchange.outbox import Outbox
+from ..exchange.delivery.stats import DeliveryStats
+from ..exchange.delivery.worker import DeliveryWorker
+from ..exchange.outbox.store import Outbox
 from ..publish.publisher import Publisher, PublishReport
 from ._common import console, err_console, handles_errors, print_json, registry
 

@@ -17,10 +17,12 @@ from typing import Any
 from .._exceptions import ConfigurationError
 from .._export import export_catalog
 from .._registry import load_registry
-from ..bridge.bridge import IntakeBridge, IntakeReport
+from ..bridge.bridge import IntakeBridge
+from ..bridge.report import IntakeReport
 from ..exchange.client import ExchangeClient
-from ..exchange.delivery import DeliveryStats, DeliveryWorker
-from ..exchange.outbox import Outbox
+from ..exchange.delivery.stats import DeliveryStats
+from ..exchange.delivery.worker import DeliveryWorker
+from ..exchange.outbox.store import Outbox
 from ..exchange.retry import RetryPolicy
 
 __all__ = ["DEMO_NODE", "run_demo"]

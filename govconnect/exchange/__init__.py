@@ -2,8 +2,8 @@
 
 Lives here: the platform contract's constants (``platform``), the HTTP exchange client
 (``client``), the retry policy (``retry``), exchange events and their observers (``events``,
-``observers``), the durable outbox (``outbox`` and its ``outbox_*`` parts) and the delivery
-worker that drains it (``delivery``).
+``observers``), the durable outbox (the ``outbox`` subpackage) and the delivery worker that
+drains it (the ``delivery`` subpackage).
 
 May import: the core modules at the top of the package (``govconnect._exceptions``,
 ``govconnect._validation``) and nothing else of govconnect; it knows nothing of connectors.

@@ -1,14 +1,25 @@
-"""The gateway's audit log: every request, allowed or refused, in a hash chain.
+"""The gateway's audit log: every request, allowed or refused, in a hash chain, in SQLite.
 
 Each record holds who asked (consumer), what (service, a keyed digest of the parameters — never
 the parameters themselves — and the purpose),
-what they got (fields returned, fields withheld, row count) and the outcome. Records are chained:
-``hash = SM3(prev_hash + canonical JSON of the record)``, and a one-row ``audit_head`` table, updated
-in the same transaction, remembers the last sequence number and hash. So :meth:`AuditLog.verify`
-finds an edited record (its hash no longer matches), a deleted one (a gap, or a broken link),
-a reordered pair (a record linked to one stored elsewhere) and a truncated tail (the head points
-past the end). An inspector who writes down ``govconnect audit head`` can later prove that even the
-head was not rewritten (``verify --anchor SEQ:HASH``).
+what they got (fields returned, fields withheld, row count) and the outcome. Records are chained
+with a key kept outside the log (``hash = HMAC-SM3(K, prev_hash, seq, canonical JSON of the
+record)``, see ``audit_chain``), and a one-row ``audit_head`` table, updated in the same
+transaction, remembers the last sequence number and hash with a MAC of its own. So
+:meth:`AuditLog.verify` finds an edited record (re-hashed or not), a forged one, a deleted one, a
+reordered pair and a truncated tail, and an emptied, dropped or replaced log. An inspector who
+writes down ``govconnect audit head`` holds an anchor besides (``verify --anchor SEQ:HASH``).
+
+``verify`` opens its own read-only connection and reads the records and the head in one read
+transaction: it never creates or changes anything (it works on a read-only copy) and a live log
+is checked as one snapshot. A log written before keying (schema 1) is keyed from its next record
+on when a gateway first opens it for writing; its history is verified as before and reported as
+unkeyed.
+
+This module is the storage; what a record holds and the order it is hashed in is
+``audit_record``, the chain and its check ``audit_chain``, usage and exports ``audit_reports``.
+It also keeps the key of the parameter digests, next to the log file unless the environment
+gives one.
 
 Embedded SQLite in WAL mode. Appends are group-committed: concurrent callers' records are chained
 and inserted in one transaction by whichever caller holds the write lock, and every caller returns
@@ -19,7 +30,6 @@ the sequence number, the head is re-read and the batch retried, so processes nev
 
 from __future__ import annotations
 
-import csv
 import hmac
 import io
 import json
@@ -27,30 +37,36 @@ import os
 import secrets
 import sqlite3
 import threading
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
-from datetime import UTC, date, datetime
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import IO, Any
 
 import orjson
 
-from .._exceptions import AuditIntegrityError, ConfigurationError
-from .policy import HASH_NAME, digest
+from .._exceptions import ConfigurationError
+from .audit_chain import ChainKey, Sealed, VerifyReport
+from .audit_record import _COLUMNS, AuditRecord, _content, _record, parse_time
+from .audit_reports import ServiceUsage, _write_export
+from .audit_sqlite import (
+    KEY_ENV,
+    TABLES,
+    check_seal,
+    connect_readonly,
+    read_head,
+    read_key,
+    read_meta,
+    read_or_create_key,
+    seq_finder,
+    tables,
+    verify_log,
+    write_seal,
+)
+from .policy import HASH_NAME
 
-__all__ = [
-    "GENESIS",
-    "KEY_ENV",
-    "AuditLog",
-    "AuditRecord",
-    "ServiceUsage",
-    "VerifyReport",
-    "parse_time",
-]
+__all__ = ["KEY_ENV", "AuditLog"]
 
-GENESIS = "0" * 64
-KEY_ENV = "GOVCONNECT_AUDIT_KEY"
-EXPORT_FORMATS = ("csv", "jsonl")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS audit (
@@ -81,60 +97,11 @@ CREATE TABLE IF NOT EXISTS audit_head (
 );
 CREATE TABLE IF NOT EXISTS audit_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 INSERT OR IGNORE INTO audit_head (id, seq, hash) VALUES (1, 0, '0000000000000000000000000000000000000000000000000000000000000000');
-CREATE TRIGGER IF NOT EXISTS audit_advance_head AFTER INSERT ON audit BEGIN
-    UPDATE audit_head SET seq = NEW.seq, hash = NEW.hash WHERE id = 1;
-END;
 """
+# Schema 1 moved the head with a trigger; a keyed log moves it (with its MAC) in the appending
+# transaction, and its seal drops the trigger.
 
-# Columns that the chain hash covers, in the order they are hashed.
-_CONTENT = (
-    "time",
-    "consumer",
-    "service",
-    "purpose",
-    "params_digest",
-    "request_hash",
-    "message_id",
-    "case_id",
-    "officer",
-    "fields",
-    "withheld",
-    "masked",
-    "rows",
-    "outcome",
-    "status",
-    "reason",
-)
-_COLUMNS = ("seq", *_CONTENT, "prev_hash", "hash")
 _APPEND_ATTEMPTS = 100
-
-
-@dataclass(frozen=True)
-class AuditRecord:
-    """One audited request. ``fields`` / ``withheld`` / ``masked`` name record fields."""
-
-    seq: int
-    time: str
-    consumer: str | None
-    service: str
-    purpose: str | None
-    params_digest: str | None
-    request_hash: str | None
-    message_id: str | None
-    case_id: str | None
-    officer: str | None
-    fields: list[str]
-    withheld: list[str]
-    masked: list[str]
-    rows: int
-    outcome: str
-    status: int
-    reason: str | None
-    prev_hash: str
-    hash: str
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 @dataclass(slots=True)
@@ -149,134 +116,24 @@ class _Pending:
     error: Exception | None = None
 
 
-@dataclass(frozen=True)
-class ServiceUsage:
-    """How much one service is used: proof that a system is alive (or a zombie)."""
-
-    service: str
-    calls: int
-    allowed: int
-    refused: int
-    rows: int
-    consumers: int
-    last_used: str | None
-
-
-@dataclass
-class VerifyReport:
-    """Result of :meth:`AuditLog.verify`: how many records were checked and the head."""
-
-    records: int
-    head_seq: int
-    head_hash: str
-    algorithm: str = HASH_NAME
-    problems: list[AuditIntegrityError] = field(default_factory=list)
-
-
-def _content(
-    *,
-    service: str,
-    outcome: str,
-    status: int,
-    consumer: str | None = None,
-    purpose: str | None = None,
-    params_digest: str | None = None,
-    request_hash: str | None = None,
-    message_id: str | None = None,
-    case_id: str | None = None,
-    officer: str | None = None,
-    fields: Sequence[str] = (),
-    withheld: Sequence[str] = (),
-    masked: Sequence[str] = (),
-    rows: int = 0,
-    reason: str | None = None,
-) -> list[Any]:
-    """One record's columns in chain order (the one place that order is written down)."""
-    return [
-        _now(),
-        consumer,
-        service,
-        purpose,
-        params_digest,
-        request_hash,
-        message_id,
-        case_id,
-        officer,
-        _json_list(fields),
-        _json_list(withheld),
-        _json_list(masked),
-        rows,
-        outcome,
-        status,
-        reason,
-    ]
-
-
-def _now() -> str:
-    # ``isoformat`` is several times faster than ``strftime`` and gives the same text
-    # (``2026-03-01T08:00:00.000000Z``) once its ``+00:00`` suffix is swapped for ``Z``.
-    return datetime.now(UTC).isoformat(timespec="microseconds")[:-6] + "Z"
-
-
-def parse_time(value: str | date | datetime) -> str:
-    """A bound for ``--since`` / ``--until`` in the log's own format (UTC, lexically ordered)."""
-    if isinstance(value, str):
-        try:
-            value = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            raise ConfigurationError(
-                f"{value!r} is not an ISO date or date-time (e.g. 2026-03-01 or 2026-03-01T08:00)"
-            ) from None
-    if not isinstance(value, datetime):
-        value = datetime(value.year, value.month, value.day, tzinfo=UTC)
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def _chain_hash(prev_hash: str, content: Sequence[Any]) -> str:
-    """SM3 over the previous hash and the record's content columns as compact JSON (a list
-    or a tuple of the columns: orjson writes both as the same JSON array)."""
-    content = content if isinstance(content, list | tuple) else list(content)
-    return digest(prev_hash.encode() + b"\n" + orjson.dumps(content))
-
-
-# The gateway passes the same few field tuples (one per consumer and service) on every call.
-_JSON_LISTS: dict[tuple[str, ...], str] = {}
-_JSON_LISTS_MAX = 4096
-
-
-def _json_list(values: Sequence[str]) -> str:
-    if type(values) is tuple:
-        found = _JSON_LISTS.get(values)
-        if found is None:
-            found = orjson.dumps(values).decode()
-            if len(_JSON_LISTS) < _JSON_LISTS_MAX:
-                _JSON_LISTS[values] = found
-        return found
-    return orjson.dumps(list(values)).decode()
-
-
 class AuditLog:
     """An append-only, hash-chained audit log in one SQLite file."""
 
-    def __init__(self, path: str | Path, *, params_key: bytes | None = None) -> None:
+    def __init__(
+        self, path: str | Path, *, params_key: bytes | None = None, readonly: bool = False
+    ) -> None:
+        """Open (or create) the log for appending; ``readonly`` opens an existing log for
+        reading only — creating nothing, not even the key file (the CLI's reports do)."""
         self.path = Path(path)
+        self.readonly = readonly
         self._params_key = params_key
         self._params_hmac: hmac.HMAC | None = None
         self._memory = str(path) == ":memory:"
-        if str(path) != ":memory:":
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            self._conn = sqlite3.connect(
-                str(path), check_same_thread=False, isolation_level=None, timeout=30
-            )
-            self._conn.execute("PRAGMA journal_mode=WAL")
-            self._conn.execute("PRAGMA synchronous=NORMAL")
-            self._conn.executescript(_SCHEMA)
-            self._check_algorithm()
-        except sqlite3.Error as exc:
-            raise ConfigurationError(f"cannot open audit log {str(path)!r}: {exc}") from exc
+        self._sealed: Sealed | None = None
+        if readonly:
+            self._conn = connect_readonly(self.path)
+        else:
+            self._conn = self._open_for_writing()
         self._lock = threading.Lock()
         self._writer = self._conn.cursor()  # used under ``_lock`` only: no cursor per append
         self._head: tuple[int, str] | None = None
@@ -286,14 +143,58 @@ class AuditLog:
             f"INSERT INTO audit ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})"
         )
 
+    def _open_for_writing(self) -> sqlite3.Connection:
+        fresh = not self._memory and not self.path.exists()
+        if not self._memory:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            conn = sqlite3.connect(
+                str(self.path), check_same_thread=False, isolation_level=None, timeout=30
+            )
+            known = tables(conn)
+            damaged = [t for t in TABLES if t not in known]
+            if known and damaged:
+                conn.close()
+                raise ConfigurationError(
+                    f"audit log {str(self.path)!r} is damaged: table(s) {', '.join(damaged)} "
+                    "missing (`govconnect audit verify` tells more); nothing is appended to it"
+                )
+            if not known and self._orphan_key():
+                # The key of a log exists but the log does not (or is an empty or foreign file):
+                # starting a fresh log here would hide a deleted one.
+                conn.close()
+                if fresh:
+                    self.path.unlink(missing_ok=True)
+                raise ConfigurationError(
+                    f"audit log {str(self.path)!r} is missing or empty, but its key "
+                    f"{str(self.key_path)!r} exists: the log was deleted or replaced. Restore it; "
+                    "to start a new log on purpose, move the old log's key away with it"
+                )
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.executescript(_SCHEMA)
+            self._conn = conn
+            self._check_algorithm()
+        except sqlite3.Error as exc:
+            raise ConfigurationError(f"cannot open audit log {str(self.path)!r}: {exc}") from exc
+        return conn
+
+    def _orphan_key(self) -> bool:
+        return (
+            not self._memory
+            and self._params_key is None
+            and not os.environ.get(KEY_ENV)
+            and self.key_path.exists()
+        )
+
     def _check_algorithm(self) -> None:
         row = self._conn.execute("SELECT value FROM audit_meta WHERE key = 'algorithm'").fetchone()
-        if row is None:
+        if row is None and not self.readonly:
             self._conn.execute(
                 "INSERT OR IGNORE INTO audit_meta (key, value) VALUES ('algorithm', ?)",
                 (HASH_NAME,),
             )
-        elif row[0] != HASH_NAME:
+        elif row is not None and row[0] != HASH_NAME:
             raise ConfigurationError(
                 f"audit log {str(self.path)!r} is chained with {row[0]}, this Python has "
                 f"{HASH_NAME} only"
@@ -316,9 +217,40 @@ class AuditLog:
                 self._params_key = env.encode("utf-8")
             elif self._memory:
                 self._params_key = secrets.token_bytes(32)
+            elif self.readonly:
+                self._params_key = read_key(self.key_path)
             else:
-                self._params_key = _read_or_create_key(self.key_path)
+                self._params_key = read_or_create_key(self.key_path)
         return self._params_key
+
+    # --- the keyed chain ----------------------------------------------------------------------
+
+    def seal(self) -> None:
+        """Key the chain now (the gateway does at start), not at the first append: a new log
+        from its first record, a log written before keying from the record after its last."""
+        with self._lock:
+            self._ensure_sealed()
+
+    def _ensure_sealed(self) -> Sealed:
+        """The log's seal, written once (caller holds the write lock)."""
+        if self._sealed is not None:
+            return self._sealed
+        key = ChainKey(self._key())
+        meta = read_meta(self._conn)
+        if "schema" not in meta:
+            cur = self._writer
+            cur.execute("BEGIN IMMEDIATE")
+            try:
+                meta = read_meta(self._conn)
+                if "schema" not in meta:  # no other process sealed it meanwhile
+                    meta.update(write_seal(cur, key))
+                cur.execute("COMMIT")
+            except BaseException:
+                cur.execute("ROLLBACK")
+                raise
+        sealed = check_seal(meta, key, self._conn, self.path)
+        self._sealed = sealed
+        return sealed
 
     def params_digest(self, params: Mapping[str, Any]) -> str:
         """Keyed digest (HMAC-SM3) of a call's parameters, as the audit record stores it.
@@ -394,6 +326,13 @@ class AuditLog:
 
     def _write(self, batch: list[_Pending]) -> None:
         """Chain and insert ``batch`` in one transaction (caller holds the write lock)."""
+        try:
+            sealed = self._ensure_sealed()
+        except Exception as exc:
+            for p in batch:
+                p.error, p.done = exc, True
+            return
+        key = sealed.key
         for _attempt in range(_APPEND_ATTEMPTS):
             if self._head is None:
                 self._head = self.head()
@@ -401,21 +340,26 @@ class AuditLog:
             rows = []
             for p in batch:
                 seq, p.prev = seq + 1, prev
-                p.seq, p.hash = seq, _chain_hash(prev, p.content)
+                p.seq, p.hash = seq, key.record(prev, seq, p.content)
                 prev = p.hash
                 rows.append((p.seq, *p.content, p.prev, p.hash))
             try:
+                # the rows, the head (moved by the trigger) and the head's MAC: one transaction
                 writer = self._writer
-                if len(rows) == 1:  # one INSERT is its own transaction (the trigger included)
-                    writer.execute(self._insert, rows[0])
-                else:
-                    writer.execute("BEGIN IMMEDIATE")
-                    try:
+                writer.execute("BEGIN IMMEDIATE")
+                try:
+                    if len(rows) == 1:
+                        writer.execute(self._insert, rows[0])
+                    else:
                         writer.executemany(self._insert, rows)
-                        writer.execute("COMMIT")
-                    except BaseException:
-                        writer.execute("ROLLBACK")
-                        raise
+                    writer.execute(
+                        "UPDATE audit_head SET seq = ?, hash = ?, mac = ? WHERE id = 1",
+                        (seq, prev, key.head(sealed.log_id, seq, prev)),
+                    )
+                    writer.execute("COMMIT")
+                except BaseException:
+                    writer.execute("ROLLBACK")
+                    raise
             except sqlite3.IntegrityError:
                 self._head = None  # another process appended first: re-read the head, retry
                 continue
@@ -438,8 +382,7 @@ class AuditLog:
 
     def head(self) -> tuple[int, str]:
         """``(seq, hash)`` of the last record: write it down to anchor the log externally."""
-        row = self._conn.execute("SELECT seq, hash FROM audit_head WHERE id = 1").fetchone()
-        return (int(row[0]), str(row[1])) if row else (0, GENESIS)
+        return read_head(self._conn)
 
     def records(
         self, since: str | date | None = None, until: str | date | None = None
@@ -466,63 +409,20 @@ class AuditLog:
         """Walk the chain; raise :class:`AuditIntegrityError` naming the first bad record.
 
         ``anchor`` is a ``(seq, hash)`` an inspector noted earlier: that record must still exist
-        with that hash.
+        with that hash. Reads through a read-only connection of its own, records and head in one
+        read transaction; creates and changes nothing.
         """
-        expected, prev, count = 1, GENESIS, 0
-        anchor_seen = anchor is None
-        for row in self._conn.execute(f"SELECT {', '.join(_COLUMNS)} FROM audit ORDER BY seq"):
-            seq, content, prev_hash, stored = row[0], row[1:-2], row[-2], row[-1]
-            if seq != expected:
-                missing = f"{expected}" if seq == expected + 1 else f"{expected}..{seq - 1}"
-                raise AuditIntegrityError(
-                    expected, "deleted", f"record(s) {missing} are missing from the chain"
-                )
-            if _chain_hash(prev_hash, content) != stored:
-                raise AuditIntegrityError(seq, "altered", "its content does not match its hash")
-            if prev_hash != prev:
-                raise self._broken_link(seq, prev_hash)
-            if anchor is not None and seq == anchor[0]:
-                if stored != anchor[1]:
-                    raise AuditIntegrityError(
-                        seq, "altered", "its hash differs from the anchor noted by the inspector"
-                    )
-                anchor_seen = True
-            prev, expected, count = stored, seq + 1, count + 1
-        head_seq, head_hash = self.head()
-        last = expected - 1
-        if head_seq > last:
-            raise AuditIntegrityError(
-                last + 1,
-                "truncated",
-                f"the log ends at record {last} but its head says {head_seq}: "
-                f"records {last + 1}..{head_seq} were deleted",
-            )
-        if head_seq != last or head_hash != prev:
-            raise AuditIntegrityError(
-                head_seq, "altered", "the head does not match the last record of the chain"
-            )
-        if not anchor_seen:
-            assert anchor is not None
-            raise AuditIntegrityError(
-                anchor[0], "truncated", "the anchored record is no longer in the log"
-            )
-        return VerifyReport(records=count, head_seq=head_seq, head_hash=head_hash)
+        if self._memory:
+            with self._lock:
+                return verify_log(self._conn, self.path, self._key, anchor)
+        conn = connect_readonly(self.path)
+        try:
+            return verify_log(conn, self.path, self._key, anchor)
+        finally:
+            conn.close()
 
-    def _broken_link(self, seq: int, prev_hash: str) -> AuditIntegrityError:
-        other = self._conn.execute("SELECT seq FROM audit WHERE hash = ?", (prev_hash,)).fetchone()
-        if other is not None:
-            return AuditIntegrityError(
-                min(seq, other[0] + 1),
-                "reordered",
-                f"record {seq} was chained after record {other[0]}, but is stored after "
-                f"record {seq - 1}",
-            )
-        return AuditIntegrityError(
-            seq - 1,
-            "altered",
-            f"record {seq} was chained to a record that is no longer there: record {seq - 1} "
-            "was altered and re-hashed, or replaced",
-        )
+    def _seq_of_hash(self, value: str) -> int | None:
+        return seq_finder(self._conn)(value)
 
     # --- reports ------------------------------------------------------------------------------
 
@@ -549,49 +449,9 @@ class AuditLog:
         until: str | date | None = None,
     ) -> int:
         """Write records (with their hashes, for offline checking) as CSV or JSON lines."""
-        if fmt not in EXPORT_FORMATS:
-            raise ConfigurationError(f"unknown format {fmt!r}; choose csv or jsonl")
-        n = 0
-        writer = csv.writer(out, lineterminator="\n") if fmt == "csv" else None
-        if writer is not None:
-            writer.writerow(_COLUMNS)
-        for rec in self.records(since, until):
-            if writer is not None:
-                row = rec.as_dict()
-                writer.writerow(
-                    [";".join(row[c]) if isinstance(row[c], list) else row[c] for c in _COLUMNS]
-                )
-            else:
-                out.write(json.dumps(rec.as_dict(), ensure_ascii=False) + "\n")
-            n += 1
-        return n
+        return _write_export(self.records(since, until), out, fmt)
 
     def export_text(self, fmt: str = "jsonl", **bounds: Any) -> str:
         buf = io.StringIO()
         self.export(buf, fmt, **bounds)
         return buf.getvalue()
-
-
-def _read_or_create_key(path: Path) -> bytes:
-    """The key file's content, creating it (32 random bytes, hex, mode 0600) the first time."""
-    try:
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            key = path.read_bytes().strip()
-            if not key:
-                raise ConfigurationError(f"audit key {str(path)!r} is empty") from None
-            return key
-    except OSError as exc:
-        raise ConfigurationError(f"cannot read or create audit key {str(path)!r}: {exc}") from None
-    key = secrets.token_hex(32).encode()
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(key + b"\n")
-    return key
-
-
-def _record(row: Sequence[Any]) -> AuditRecord:
-    values = dict(zip(_COLUMNS, row, strict=True))
-    for key in ("fields", "withheld", "masked"):
-        values[key] = json.loads(values[key])
-    return AuditRecord(**values)

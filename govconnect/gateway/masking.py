@@ -2,7 +2,8 @@
 
 Citizen IDs and credit codes use the SDK's own helpers (region and check characters kept); names
 keep the surname's first character, phone numbers the carrier prefix and last four digits, dates
-the year, addresses the district. Anything else personal is masked whole. The rule is chosen once
+the year, addresses the district. Anything else personal is masked whole. No mask's length
+depends on the original's (docs/gateway.md lists the format of each). The rule is chosen once
 per field from its type, name and catalog title (``phone``, ``电话``, ``姓名``, ``地址``…).
 """
 
@@ -14,39 +15,58 @@ from typing import Any
 
 from .._connector import Service
 from ..catalog.fields import _unwrap
-from ..catalog.identity import CitizenId, CreditCode, mask, mask_citizen_id, mask_credit_code
+from ..catalog.identity import CitizenId, CreditCode, mask_citizen_id, mask_credit_code
 
 __all__ = ["Masker", "mask_value", "masker_for"]
 
 Masker = Callable[[Any], Any]
 
 
+# Every mask but the identity numbers' has a fixed length: a masked value whose length followed
+# the original's would tell a two-character name from a four-character one, or a short address
+# from a long one. Identity numbers are validated to one length (18), so their published
+# prefix/suffix rule leaks nothing either.
+NAME_MASK = "**"
+PHONE_MASK = "****"
+DATE_MASK = "-**-**"
+ADDRESS_MASK = "********"
+OTHER_MASK = "****"
+_PHONE_LEN = 11
+_ADDRESS_KEEP = 6
+_ADDRESS_MIN = 9  # an address keeps its district only when at least a third stays hidden
+
+
 def _mask_name(value: str) -> str:
-    """``张*`` / ``欧阳**``: the surname's first character kept."""
-    return mask(value, 1, 0)
+    """``张**`` / ``欧**``: the surname's first character and a fixed mask (3 characters)."""
+    return value[:1] + NAME_MASK if len(value) >= 2 else "*" + NAME_MASK
 
 
 def _mask_phone(value: str) -> str:
-    """``138****5678``: the carrier prefix and the last four digits kept — for mobile numbers.
-    A shorter number (a landline) keeps at most a third of its digits, so it is never readable."""
-    if len(value) >= 11:
-        return mask(value, 3, 4)
-    keep = len(value) // 3
-    return mask(value, keep - keep // 2, keep // 2)
+    """``138****5678``: the carrier prefix and the last four digits of a mobile number (11
+    characters or more); any shorter number (a landline) is masked whole, as 11 stars."""
+    if len(value) >= _PHONE_LEN:
+        return value[:3] + PHONE_MASK + value[-4:]
+    return "*" * _PHONE_LEN
 
 
 def _mask_date(value: str) -> str:
-    """``1949-**-**``: the year kept (enough for age bands), month and day hidden."""
-    return value[:4] + "".join("*" if c.isdigit() else c for c in value[4:])
+    """``1949-**-**``: the year kept (enough for age bands), month and day hidden (10 characters,
+    a date-time too)."""
+    year = value[:4]
+    return (year if len(year) == 4 and year.isdigit() else "****") + DATE_MASK
 
 
 def _mask_address(value: str) -> str:
-    """``北京市朝阳区******``: the district part kept, the street and door hidden."""
-    return mask(value, min(6, max(len(value) // 2, 1)), 0)
+    """``北京市朝阳区********``: the district part (first six characters) kept when at least a
+    third of the address stays hidden, else a fixed mask of the same length (14 characters)."""
+    if len(value) >= _ADDRESS_MIN:
+        return value[:_ADDRESS_KEEP] + ADDRESS_MASK
+    return "*" * (_ADDRESS_KEEP + len(ADDRESS_MASK))
 
 
 def _mask_all(value: str) -> str:
-    return "*" * max(len(value), 1)
+    """``****`` whatever the value."""
+    return OTHER_MASK
 
 
 def masker_for(name: str, title: str, annotation: Any) -> Masker:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["discovery_paths"]
+__all__ = ["discovery_paths", "document_bounds"]
 
 _FIELD = {
     "type": "object",
@@ -121,3 +121,23 @@ def discovery_paths() -> dict[str, Any]:
             }
         },
     }
+
+
+# Answers any path may give, decided before routing (docs/gateway.md, "Bounds"): documented on
+# every operation so that a client generated from the document expects them.
+_BOUND_RESPONSES = {
+    "414": "path or query string over its bound (path.too_long, query.too_long)",
+    "431": "a header, or all headers, over the bound (header.too_long, headers.too_many)",
+    "500": "an error nobody foresaw: audited, answered with the error body",
+}
+
+
+def document_bounds(doc: dict[str, Any]) -> None:
+    """Add the bound refusals and the internal error to every operation of ``doc``."""
+    for item in doc.get("paths", {}).values():
+        for operation in item.values():
+            if isinstance(operation, dict) and "responses" in operation:
+                for status, description in _BOUND_RESPONSES.items():
+                    operation["responses"].setdefault(
+                        status, {"description": description, "content": _ERROR}
+                    )

@@ -38,7 +38,7 @@ from .._connector import Connector, Service
 from .._exceptions import ConfigurationError, Problem, PublishAbortedError
 from .._validation import problems_from_pydantic
 from ..catalog.model import UpdateCycle
-from ..exchange.outbox import Outbox
+from ..exchange.outbox.store import Outbox
 
 if TYPE_CHECKING:
     from .._registry import Registry

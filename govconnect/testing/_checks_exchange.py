@@ -14,8 +14,8 @@ from .._connector import Service
 from .._exceptions import Problem
 from .._registry import load_registry
 from ..exchange.client import ExchangeClient
-from ..exchange.delivery import DeliveryWorker
-from ..exchange.outbox import Outbox
+from ..exchange.delivery.worker import DeliveryWorker
+from ..exchange.outbox.store import Outbox
 from ..hookspecs import hookimpl
 from ..publish.publisher import Publisher
 from ._conformance import ConformanceSession, Outcome, check, failed, is_dataset, passed

@@ -1,4 +1,5 @@
-"""Claiming batches from the outbox, inside the caller's ``BEGIN IMMEDIATE`` transaction.
+"""Claiming batches from the outbox and settling them, inside the caller's ``BEGIN IMMEDIATE``
+transaction.
 
 An outbox row holds a *chunk*: one or more records enqueued together (up to the outbox's batch
 size), or one case status change. A batch is one or more consecutive rows of one target
@@ -9,40 +10,30 @@ next attempt — and leaves the chunk rows untouched, so a claim costs reading t
 
 The batches of a target always cover its lowest rows: a row of a target is claimed exactly when its
 id is at or below the highest ``last_id`` among the target's live batches (its *frontier*).
+
+A claimed batch is leased to its owner until it is settled: delivered (its rows and its batch row
+leave, a line goes to ``outbox_delivered``), rescheduled for a retry or given back unsent (the lease
+is dropped, the key kept), or buried (see ``dead_letters``).
 """
 
 from __future__ import annotations
 
 import sqlite3
 import uuid
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
-__all__ = ["BATCHES_SCHEMA", "Batch", "claim_batches"]
-
-BATCHES_SCHEMA = """
-CREATE TABLE IF NOT EXISTS outbox_batches (
-    key             TEXT PRIMARY KEY,
-    operation       TEXT NOT NULL,
-    target          TEXT NOT NULL,
-    first_id        INTEGER NOT NULL,
-    last_id         INTEGER NOT NULL,
-    user_id         TEXT,
-    case_id         TEXT,
-    records         INTEGER NOT NULL,
-    created_at      REAL NOT NULL,
-    attempts        INTEGER NOT NULL DEFAULT 0,
-    next_attempt_at REAL NOT NULL,
-    lease_owner     TEXT,
-    lease_until     REAL,
-    last_error      TEXT,
-    row_count       INTEGER NOT NULL DEFAULT 0
-);
-CREATE INDEX IF NOT EXISTS outbox_batches_by_first ON outbox_batches(first_id);
-"""
+__all__ = [
+    "Batch",
+    "claim_batches",
+    "delete_rows",
+    "release_batch",
+    "reschedule_batch",
+    "settle_delivered",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -303,3 +294,53 @@ def _find_unclaimed(
 
 
 _INLINE_TERMS = 64
+
+
+def settle_delivered(
+    conn: sqlite3.Connection, delivered: Sequence[tuple[Batch, bool]], now: float
+) -> None:
+    """The platform applied (or had already applied) the batches, each with its duplicate flag:
+    they leave the outbox and each leaves a line in ``outbox_delivered``."""
+    for batch, duplicate in delivered:
+        if conn.execute("DELETE FROM outbox_batches WHERE key = ?", (batch.key,)).rowcount:
+            delete_rows(conn, batch)
+        conn.execute(
+            "INSERT OR IGNORE INTO outbox_delivered VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                batch.key,
+                batch.operation,
+                batch.target,
+                batch.records,
+                batch.ids[0],
+                batch.ids[-1],
+                batch.attempt,
+                int(duplicate),
+                now,
+            ),
+        )
+
+
+def reschedule_batch(conn: sqlite3.Connection, batch: Batch, due_at: float, error: str) -> None:
+    """Release the lease; the batch (same key) is due again at ``due_at``."""
+    conn.execute(
+        "UPDATE outbox_batches SET lease_owner = NULL, lease_until = NULL,"
+        " next_attempt_at = ?, last_error = ? WHERE key = ? AND lease_owner = ?",
+        (due_at, error[:2000], batch.key, batch.owner),
+    )
+
+
+def release_batch(conn: sqlite3.Connection, batch: Batch) -> None:
+    """Give a claimed batch back unsent: same key, due as before, the attempt not counted."""
+    conn.execute(
+        "UPDATE outbox_batches SET lease_owner = NULL, lease_until = NULL,"
+        " attempts = attempts - 1 WHERE key = ? AND lease_owner = ?",
+        (batch.key, batch.owner),
+    )
+
+
+def delete_rows(conn: sqlite3.Connection, batch: Batch) -> None:
+    """Delete the batch's rows from ``outbox`` (its target's rows in its span)."""
+    conn.execute(
+        "DELETE FROM outbox WHERE id BETWEEN ? AND ? AND operation = ? AND target = ?",
+        (*batch.span, batch.operation, batch.target),
+    )

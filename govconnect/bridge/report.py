@@ -1,0 +1,77 @@
+"""What became of the cases of an intake round: one outcome per case, and the round's totals.
+
+``IntakeBridge.run_once`` answers an :class:`IntakeReport`; the journal records each finished
+case's :class:`CaseOutcome`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from typing import Any, Literal
+
+from .._exceptions import Problem
+
+__all__ = ["CaseOutcome", "IntakeReport"]
+
+
+Outcome = Literal["written", "duplicate", "already_processed", "returned", "deferred"]
+
+
+@dataclass
+class CaseOutcome:
+    """What happened to one case."""
+
+    case_id: str
+    matter_code: str
+    outcome: Outcome
+    problems: list[Problem] = field(default_factory=list)
+    reference: str | None = None
+    fields_filled: int = 0
+
+
+@dataclass
+class IntakeReport:
+    """Totals of one or more intake rounds."""
+
+    pulled: int = 0
+    written: int = 0
+    duplicates: int = 0
+    already_processed: int = 0
+    returned: int = 0
+    deferred: int = 0
+    statuses_enqueued: int = 0
+    poll_errors: int = 0
+    """Status polls that failed (the legacy system could not answer); retried next round."""
+    fields_filled: int = 0
+    seconds: float = 0.0
+    outcomes: list[CaseOutcome] = field(default_factory=list)
+
+    def merge(self, other: IntakeReport) -> None:
+        """Add another round's totals and outcomes to these."""
+        for f in fields(self):
+            if f.name != "outcomes":
+                setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
+        self.outcomes.extend(other.outcomes)
+
+    def add(self, outcome: CaseOutcome) -> None:
+        self.outcomes.append(outcome)
+        if outcome.outcome == "written":
+            self.written += 1
+        elif outcome.outcome == "duplicate":
+            self.duplicates += 1
+        elif outcome.outcome == "already_processed":
+            self.already_processed += 1
+        elif outcome.outcome == "returned":
+            self.returned += 1
+        else:
+            self.deferred += 1
+        self.fields_filled += outcome.fields_filled
+
+    def as_dict(self) -> dict[str, Any]:
+        data = {k: v for k, v in self.__dict__.items() if k != "outcomes"}
+        data["returned_reasons"] = {
+            o.case_id: [str(p) for p in o.problems]
+            for o in self.outcomes
+            if o.outcome == "returned"
+        }
+        return data

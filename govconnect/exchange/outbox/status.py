@@ -1,0 +1,76 @@
+"""What the outbox holds, for operators and for idle workers: counts by state (``OutboxStatus``),
+pending records, when something is next due; and forgetting old lines of the delivered log.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+
+__all__ = ["OutboxStatus", "count_pending", "next_due_at", "purge_delivered", "read_status"]
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxStatus:
+    pending: int
+    due: int
+    in_flight: int
+    waiting: int
+    dead: int
+    dead_records: int
+    delivered_batches: int
+    delivered_records: int
+    oldest_pending: float | None
+
+
+def read_status(conn: sqlite3.Connection, now: float) -> OutboxStatus:
+    """Records by state at ``now`` (leased, waiting for a retry, due), dead letters, deliveries."""
+    pending, oldest = conn.execute(
+        "SELECT coalesce(sum(records), 0), min(created_at) FROM outbox"
+    ).fetchone()
+    in_flight, waiting = conn.execute(
+        "SELECT coalesce(sum(CASE WHEN lease_until > ?1 THEN records END), 0),"
+        " coalesce(sum(CASE WHEN coalesce(lease_until, 0) <= ?1 AND next_attempt_at > ?1"
+        " THEN records END), 0) FROM outbox_batches",
+        (now,),
+    ).fetchone()
+    dead, dead_records = conn.execute(
+        "SELECT count(*), coalesce(sum(records), 0) FROM outbox_dead"
+    ).fetchone()
+    batches, records = conn.execute(
+        "SELECT count(*), coalesce(sum(records), 0) FROM outbox_delivered"
+    ).fetchone()
+    return OutboxStatus(
+        pending,
+        pending - in_flight - waiting,
+        in_flight,
+        waiting,
+        dead,
+        dead_records,
+        batches,
+        records,
+        oldest,
+    )
+
+
+def count_pending(conn: sqlite3.Connection) -> int:
+    """Records (and status changes) not yet delivered nor dead-lettered."""
+    return conn.execute("SELECT coalesce(sum(records), 0) FROM outbox").fetchone()[0]
+
+
+def next_due_at(conn: sqlite3.Connection, now: float) -> float | None:
+    """When something may next be claimable (wall-clock), or None when the outbox is empty;
+    ``now`` when no batch is live (nothing waits for one: look again at once)."""
+    if conn.execute("SELECT 1 FROM outbox LIMIT 1").fetchone() is None:
+        return None
+    row = conn.execute(
+        "SELECT min(max(next_attempt_at, coalesce(lease_until, 0))) FROM outbox_batches"
+    ).fetchone()
+    return row[0] if row[0] is not None else now
+
+
+def purge_delivered(conn: sqlite3.Connection, delivered_before: float) -> int:
+    """Forget delivered batches older than ``delivered_before`` (wall-clock seconds)."""
+    return conn.execute(
+        "DELETE FROM outbox_delivered WHERE delivered_at < ?", (delivered_before,)
+    ).rowcount

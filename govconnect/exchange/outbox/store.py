@@ -1,0 +1,309 @@
+"""The ``Outbox``: the object its users hold. It opens the file and enqueues records and status
+changes itself; claiming, settling, dead letters and status are done by the modules named for them.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+import time
+import uuid
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from typing import Any
+
+from ..._exceptions import ConfigurationError, Problem
+from .. import platform as P
+from ..events import EventKind, ExchangeEvent
+from ..observers import Observers
+from .chunks import check_code, encoded_rows, publish_rows, status_row
+from .claims import Batch, claim_batches, release_batch, reschedule_batch, settle_delivered
+from .connections import Connections
+from .dead_letters import DeadLetter, bury_batch, read_dead_letters, replay_dead_letters
+from .schema import INSERT_ROW, SCHEMA, is_current, migrate
+from .status import OutboxStatus, count_pending, next_due_at, purge_delivered, read_status
+
+__all__ = ["Outbox"]
+
+
+class Outbox(Connections):
+    """A durable outbox in one SQLite file (WAL mode); share one object between threads.
+
+    ``synchronous`` is SQLite's ``PRAGMA synchronous``: ``FULL`` (default) survives power loss,
+    ``NORMAL`` survives a process crash (kill -9) and is faster. ``batch_size`` is how many records
+    enqueued together share a row, and so the size of the requests they usually go out in (the
+    delivery worker never splits a row; it combines small ones). ``secure_delete`` zeroes the
+    payloads of delivered rows in the file (SQLite's ``secure_delete``, set explicitly rather than
+    left to how SQLite was built); ``False`` keeps only the in-page part zeroed (``FAST``) and
+    leaves overflow pages to be overwritten when reused: about a tenth faster drains, with
+    delivered personal data lingering in free pages meanwhile. ``clock`` gives wall-clock seconds.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        synchronous: str = "FULL",
+        batch_size: int = 500,
+        secure_delete: bool = True,
+        busy_timeout: float = 30.0,
+        pm: Any = None,
+        on_event: Callable[[ExchangeEvent], None] | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if synchronous.upper() not in {"OFF", "NORMAL", "FULL", "EXTRA"}:
+            raise ConfigurationError(
+                f"synchronous must be OFF/NORMAL/FULL/EXTRA, not {synchronous!r}"
+            )
+        if not 1 <= batch_size <= P.MAX_BATCH_RECORDS:
+            raise ConfigurationError(
+                f"batch_size must be between 1 and {P.MAX_BATCH_RECORDS} (the platform's largest"
+                f" batch), not {batch_size}"
+            )
+        self.batch_size = batch_size
+        super().__init__(
+            path,
+            synchronous=synchronous.upper(),
+            secure_delete="ON" if secure_delete else "FAST",
+            busy_timeout=busy_timeout,
+            clock=clock,
+        )
+        self.observers = Observers(pm, on_event)
+        self._work = threading.Event()  # set when this object commits something to deliver
+        self._conn().executescript(f"BEGIN IMMEDIATE; {SCHEMA} COMMIT;")
+        self._migrate()
+        with self._write() as conn:
+            row = conn.execute("SELECT value FROM outbox_meta WHERE key = 'uid'").fetchone()
+            if row is None:
+                conn.execute("INSERT INTO outbox_meta VALUES ('uid', ?)", (uuid.uuid4().hex,))
+
+    def _migrate(self) -> None:
+        """Bring an outbox file of an earlier schema up to this one, in one transaction."""
+        if is_current(self._conn()):
+            return
+        with self._write() as conn:
+            migrate(conn)
+
+    # --- enqueue -------------------------------------------------------------------------------
+
+    def enqueue(
+        self,
+        resource_code: str,
+        records: Iterable[Mapping[str, Any]],
+        *,
+        user_id: str | None = None,
+        case_id: str | None = None,
+        within: Callable[[sqlite3.Connection], None] | None = None,
+    ) -> range:
+        """Commit records for publishing to ``resource_code``; returns the ids of the rows that
+        hold them (one per ``batch_size`` records).
+
+        All or nothing: a record that breaks the contract (not an object, a bad ``op``, a delete
+        without ``id``, not JSON-serialisable) refuses the whole call, naming ``records[i]``.
+        ``within(conn)`` runs inside the same transaction, so state that must move together with
+        the records (a publishing bookmark) commits or rolls back with them.
+        """
+        check_code(resource_code)
+        rows = publish_rows(resource_code, records, self.batch_size, user_id, case_id, self.clock())
+        return self._insert(rows, "publish", resource_code, case_id, within)
+
+    def enqueue_encoded(
+        self,
+        resource_code: str,
+        payloads: Iterable[bytes],
+        *,
+        user_id: str | None = None,
+        within: Callable[[sqlite3.Connection], None] | None = None,
+    ) -> range:
+        """Like :meth:`enqueue` for records the caller already encoded as JSON objects (the
+        dataset publisher validates and encodes whole batches at once and is trusted here)."""
+        check_code(resource_code)
+        rows = encoded_rows(resource_code, payloads, self.batch_size, user_id, self.clock())
+        return self._insert(rows, "publish", resource_code, None, within)
+
+    def enqueue_status(
+        self,
+        case_id: str,
+        status: str,
+        *,
+        result: Mapping[str, Any] | None = None,
+        reasons: Sequence[str] | None = None,
+        user_id: str | None = None,
+        within: Callable[[sqlite3.Connection], None] | None = None,
+    ) -> int:
+        """Commit a case status change (with result data) for posting; returns its outbox id.
+
+        ``within(conn)`` runs in the same transaction (the intake journal records the case there,
+        so a case is never both unreported and marked finished, nor reported twice)."""
+        row = status_row(case_id, status, result, reasons, user_id, self.clock())
+        ids = self._insert(iter([row]), "status", None, case_id, within)
+        return ids[0]
+
+    def _insert(
+        self,
+        rows: Iterator[tuple[Any, ...]],
+        operation: str,
+        resource: str | None,
+        case: str | None,
+        within: Callable[[sqlite3.Connection], None] | None = None,
+    ) -> range:
+        """Insert ``rows`` in one transaction; returns their ids. The ENQUEUED event counts the
+        records they hold."""
+        records = 0
+
+        def counted() -> Iterator[tuple[Any, ...]]:
+            nonlocal records
+            for row in rows:
+                records += row[4]
+                yield row
+
+        with self._write() as conn:
+            cursor = conn.executemany(INSERT_ROW, counted())
+            count = cursor.rowcount
+            last = conn.execute("SELECT last_insert_rowid()").fetchone()[0] if count else 0
+            if within is not None:
+                within(conn)
+        ids = range(last - count + 1, last + 1)
+        if count:
+            self._work.set()
+            self.observers.emit(
+                ExchangeEvent(
+                    EventKind.ENQUEUED,
+                    str(ids[0]),
+                    operation,
+                    resource_code=resource,
+                    case_id=case,
+                    records=records,
+                    extra={"last_id": ids[-1]},
+                )
+            )
+        return ids
+
+    # --- claiming and settling (used by the delivery worker) -----------------------------------
+
+    def claim(
+        self, owner: str, *, batch_size: int = 500, lease: float = 30.0, scan_limit: int = 1_000_000
+    ) -> Batch | None:
+        """Lease the next due batch to ``owner``, or None when nothing is due now."""
+        batches = self.claim_many(
+            owner, 1, batch_size=batch_size, lease=lease, scan_limit=scan_limit
+        )
+        return batches[0] if batches else None
+
+    def claim_many(
+        self,
+        owner: str,
+        count: int,
+        *,
+        batch_size: int = 500,
+        lease: float = 30.0,
+        scan_limit: int = 1_000_000,
+        held: Collection[str] | None = None,
+    ) -> list[Batch]:
+        """Lease up to ``count`` due batches to ``owner`` in one transaction.
+
+        Batches of one target come back in order; the owner must send them in that order and give
+        back (:meth:`release`) those behind one that has to wait for a retry. ``held``: the keys
+        of the batches the owner still holds, unsent or unsettled; any other batch leased to it
+        is taken to be lost track of and reclaimed first (see :func:`claim_batches`). The commit
+        is fsynced only when a key was fixed or reclaimed (not for full rows, keyed at enqueue).
+        """
+        with self._write(durable=False) as conn:
+            batches, fixed = claim_batches(
+                conn, owner, self.clock(), count, batch_size, lease, scan_limit, held
+            )
+            if fixed:
+                self._fix_keys()
+        return batches
+
+    def mark_delivered(self, batch: Batch, *, duplicate: bool = False) -> None:
+        """The platform applied (or had already applied) the batch: it leaves the outbox."""
+        self.mark_delivered_many([(batch, duplicate)])
+
+    def mark_delivered_many(self, delivered: Sequence[tuple[Batch, bool]]) -> None:
+        """Several delivered batches (with their duplicate flags) in one transaction."""
+        now = self.clock()
+        with self._write(durable=False) as conn:
+            settle_delivered(conn, delivered, now)
+
+    def reschedule(self, batch: Batch, delay: float, error: str) -> None:
+        """Release the lease; the batch (same key) is due again in ``delay`` seconds."""
+        with self._write(durable=False) as conn:
+            reschedule_batch(conn, batch, self.clock() + delay, error)
+
+    def release(self, batch: Batch) -> None:
+        """Give a claimed batch back unsent (same key, due as before): a pipelining worker whose
+        previous batch of the same target must wait for a retry returns the next one this way."""
+        with self._write(durable=False) as conn:
+            release_batch(conn, batch)
+
+    def bury(self, batch: Batch, reason: str, problems: Sequence[Problem] = ()) -> int | None:
+        """Move the batch to dead letters with ``reason``; returns the dead letter's id."""
+        with self._write() as conn:
+            return bury_batch(conn, batch, reason, problems, self.clock())
+
+    # --- dead letters --------------------------------------------------------------------------
+
+    def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
+        return read_dead_letters(self._conn(), limit)
+
+    def replay(self, dead_ids: Iterable[int] | None = None) -> int:
+        """Put dead batches back (all of them when ``dead_ids`` is None); returns batches replayed.
+
+        A replayed batch keeps its idempotency key, so if the platform did apply it before the
+        batch was given up, the replay is acknowledged as a duplicate, not applied twice. It is
+        due now and goes out before the rows of its target still waiting (it is their oldest);
+        rows of its target delivered while it was dead stay delivered, so replaying old upserts
+        may apply them after newer ones: the operator decides.
+        """
+        now = self.clock()
+        with self._write() as conn:
+            replayed = replay_dead_letters(conn, dead_ids, now)
+        if replayed:
+            self._work.set()
+        for key, operation, target, case_id, records, dead_id in replayed:
+            self.observers.emit(
+                ExchangeEvent(
+                    EventKind.REPLAYED,
+                    key,
+                    operation,
+                    resource_code=target if operation == "publish" else None,
+                    case_id=case_id,
+                    records=records,
+                    extra={"dead_letter": dead_id},
+                )
+            )
+        return len(replayed)
+
+    # --- inspection and housekeeping -----------------------------------------------------------
+
+    def status(self) -> OutboxStatus:
+        return read_status(self._conn(), self.clock())
+
+    def pending(self) -> int:
+        """Records (and status changes) not yet delivered nor dead-lettered."""
+        return count_pending(self._conn())
+
+    def wake(self) -> None:
+        """Wake the workers of this process idling in :meth:`wait_for_work`."""
+        self._work.set()
+
+    def wait_for_work(self, timeout: float) -> None:
+        """Return when this object commits something new to deliver, or after ``timeout``
+        seconds: an idle worker in this process wakes at once (enqueues by other processes are
+        seen on the next look, ``timeout`` later at the latest)."""
+        self._work.wait(timeout)
+        self._work.clear()
+
+    def next_due(self) -> float | None:
+        """When something may next be claimable (wall-clock), or None when the outbox is empty.
+
+        Asked after a claim found nothing: then every pending row waits behind a batch, so the
+        earliest moment a batch's retry falls due or its lease runs out is the time to look again.
+        """
+        return next_due_at(self._conn(), self.clock())
+
+    def purge(self, delivered_before: float) -> int:
+        """Forget delivered batches older than ``delivered_before`` (wall-clock seconds)."""
+        with self._write() as conn:
+            return purge_delivered(conn, delivered_before)

@@ -1,0 +1,183 @@
+"""The SQLite side of the audit log that the store and its verifier share: read-only opening,
+the key file, the seal, and the check of the whole log in one read transaction.
+
+Kept apart from ``audit`` (appending and reports) so that what ``verify`` does is in one place:
+it opens nothing for writing, creates no file (not even the key), and reads the tables, the
+seal, every record and the head as one snapshot.
+"""
+
+from __future__ import annotations
+
+import hmac
+import os
+import secrets
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+
+from .._exceptions import AuditIntegrityError, ConfigurationError
+from .audit_chain import GENESIS, SCHEMA_VERSION, ChainKey, Sealed, VerifyReport, _verify_chain
+from .audit_record import _COLUMNS, _now
+
+__all__: list[str] = []
+
+KEY_ENV = "GOVCONNECT_AUDIT_KEY"
+TABLES = ("audit", "audit_head", "audit_meta")
+
+
+def verify_log(
+    conn: sqlite3.Connection,
+    path: Path,
+    key: Callable[[], bytes],
+    anchor: tuple[int, str] | None,
+) -> VerifyReport:
+    """Check the log behind ``conn`` (see :meth:`AuditLog.verify`); ``key`` loads the audit
+    key when the log turns out to be keyed."""
+    conn.execute("BEGIN")  # one snapshot: a live log's appends cannot fall between reads
+    try:
+        missing = [t for t in TABLES if t not in tables(conn)]
+        if missing:
+            kind = "replaced" if len(missing) == len(TABLES) else "dropped"
+            raise AuditIntegrityError(
+                0, kind, f"table(s) {', '.join(missing)} missing: not the audit log it was"
+            )
+        meta = read_meta(conn)
+        sealed = _read_seal(conn, meta, path, key)
+        rows = conn.execute(f"SELECT {', '.join(_COLUMNS)} FROM audit ORDER BY seq")
+        report = _verify_chain(rows, lambda: read_head(conn), seq_finder(conn), anchor, sealed)
+    finally:
+        conn.execute("ROLLBACK")
+    if meta.get("algorithm"):
+        report.algorithm = meta["algorithm"]
+    return report
+
+
+def _read_seal(
+    conn: sqlite3.Connection, meta: dict[str, str], path: Path, key: Callable[[], bytes]
+) -> Sealed | None:
+    """The seal of a keyed log, checked against the key; ``None`` for an unkeyed one."""
+    if "schema" not in meta:
+        if "mac" in columns(conn, "audit_head"):
+            raise AuditIntegrityError(0, "altered", "the log was keyed, but its seal was removed")
+        return None
+    if meta["schema"] != str(SCHEMA_VERSION):
+        raise ConfigurationError(
+            f"audit log {str(path)!r} has schema {meta['schema']!r}; this govconnect "
+            f"reads schema {SCHEMA_VERSION} and older"
+        )
+    return check_seal(meta, ChainKey(key()), conn, path)
+
+
+def connect_readonly(path: Path) -> sqlite3.Connection:
+    """A connection that cannot write, and creates no file: ``mode=ro`` while a writer has the
+    log open (its ``-wal`` exists, so nothing needs creating), else ``immutable=1`` (a closed
+    log: SQLite would otherwise create a ``-shm`` beside it, impossible in a read-only folder)."""
+    if not path.is_file():
+        raise ConfigurationError(f"no audit log at {str(path)!r}")
+    live = path.with_name(path.name + "-wal").exists()
+    uri = path.resolve().as_uri() + ("?mode=ro" if live else "?immutable=1")
+    try:
+        conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    except sqlite3.Error as exc:
+        raise ConfigurationError(f"cannot read audit log {str(path)!r}: {exc}") from None
+    return conn
+
+
+def tables(conn: sqlite3.Connection) -> set[str]:
+    return {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+
+
+def columns(conn: sqlite3.Connection, table: str) -> set[str]:
+    return {r[1] for r in conn.execute(f"PRAGMA table_info({table})")}
+
+
+def read_meta(conn: sqlite3.Connection) -> dict[str, str]:
+    return dict(conn.execute("SELECT key, value FROM audit_meta").fetchall())
+
+
+def read_head(conn: sqlite3.Connection) -> tuple[int, str]:
+    row = conn.execute("SELECT seq, hash FROM audit_head WHERE id = 1").fetchone()
+    return (int(row[0]), str(row[1])) if row else (0, GENESIS)
+
+
+def seq_finder(conn: sqlite3.Connection) -> Callable[[str], int | None]:
+    def seq_of_hash(value: str) -> int | None:
+        row = conn.execute("SELECT seq FROM audit WHERE hash = ?", (value,)).fetchone()
+        return None if row is None else int(row[0])
+
+    return seq_of_hash
+
+
+def write_seal(cur: sqlite3.Cursor, key: ChainKey) -> dict[str, str]:
+    """Seal an unsealed log inside the caller's transaction: keyed from the record after its
+    head (a new log from record 1); the head gets its MAC. Returns the meta rows written."""
+    if "mac" not in columns(cur.connection, "audit_head"):
+        cur.execute("ALTER TABLE audit_head ADD COLUMN mac TEXT")
+    cur.execute("DROP TRIGGER IF EXISTS audit_advance_head")  # appends move the head and its MAC
+    row = cur.execute("SELECT seq, hash FROM audit_head WHERE id = 1").fetchone()
+    seq, head_hash = (int(row[0]), str(row[1])) if row else (0, GENESIS)
+    log_id, created = secrets.token_hex(16), _now()
+    meta = {
+        "schema": str(SCHEMA_VERSION),
+        "log_id": log_id,
+        "keyed_from": str(seq + 1),
+        "created": created,
+        "seal": key.seal(log_id, seq + 1, created),
+    }
+    cur.executemany("INSERT OR REPLACE INTO audit_meta (key, value) VALUES (?, ?)", meta.items())
+    cur.execute("UPDATE audit_head SET mac = ? WHERE id = 1", (key.head(log_id, seq, head_hash),))
+    return meta
+
+
+def check_seal(meta: dict[str, str], key: ChainKey, conn: sqlite3.Connection, path: Path) -> Sealed:
+    """The seal of ``meta`` if the key signed it; else the log was replaced or its seal edited."""
+    try:
+        log_id, created, seal = meta["log_id"], meta["created"], meta["seal"]
+        keyed_from = int(meta["keyed_from"])
+    except (KeyError, ValueError):
+        raise AuditIntegrityError(0, "altered", "the log's seal is incomplete") from None
+    if not hmac.compare_digest(seal, key.seal(log_id, keyed_from, created)):
+        raise AuditIntegrityError(
+            0,
+            "replaced",
+            f"the seal of {str(path)!r} does not match the audit key: the file was replaced by "
+            "a log made with another key, or its seal was edited",
+        )
+
+    def head_mac() -> str | None:
+        row = conn.execute("SELECT mac FROM audit_head WHERE id = 1").fetchone()
+        return None if row is None else row[0]
+
+    return Sealed(key, log_id, keyed_from, created, head_mac)
+
+
+def read_key(path: Path) -> bytes:
+    """The key file's content, for readers: never created here."""
+    try:
+        key = path.read_bytes().strip()
+    except OSError:
+        raise ConfigurationError(
+            f"no audit key: set ${KEY_ENV} or keep the log's key file {str(path)!r} beside it"
+        ) from None
+    if not key:
+        raise ConfigurationError(f"audit key {str(path)!r} is empty")
+    return key
+
+
+def read_or_create_key(path: Path) -> bytes:
+    """The key file's content, creating it (32 random bytes, hex, mode 0600) the first time."""
+    try:
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            key = path.read_bytes().strip()
+            if not key:
+                raise ConfigurationError(f"audit key {str(path)!r} is empty") from None
+            return key
+    except OSError as exc:
+        raise ConfigurationError(f"cannot read or create audit key {str(path)!r}: {exc}") from None
+    key = secrets.token_hex(32).encode()
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(key + b"\n")
+    return key
