@@ -113,7 +113,7 @@ def discover(
     when not given). Raises :class:`~govconnect.DiscoveryError` when the database cannot be used.
     """
     if sample < 1:
-        raise DiscoveryError(f"--sample must be at least 1, got {sample}")
+        raise DiscoveryError(f"the sample must be at least 1 row, got {sample}")
     try:
         parsed = make_url(url)
     except Exception:
@@ -149,6 +149,10 @@ def discover(
                         conn, sampler, name, schema, reflected[name], sample, tools, parsed
                     )
                 )
+    except sa.exc.SQLAlchemyError as exc:  # the connection itself failed mid-way
+        raise DiscoveryError(
+            f"discovering {shown} failed: {_driver_message(exc, parsed)}"
+        ) from None
     finally:
         engine.dispose()
     return report
