@@ -24,6 +24,7 @@ from ._exceptions import (
     PublishAbortedError,
     RetryableError,
     ServiceDefinitionError,
+    UnexpectedResponseError,
 )
 from ._export import (
     EXPORT_FORMATS,
@@ -222,6 +223,7 @@ __all__ = [
     "Sink",
     "SinkResult",
     "StatusUpdate",
+    "UnexpectedResponseError",
     "UpdateCycle",
     "VerifyReport",
     "__version__",
