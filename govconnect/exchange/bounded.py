@@ -174,7 +174,11 @@ class _Inflater:
         return out, self._zlib.unconsumed_tail
 
     def flush(self) -> bytes:
-        return self._zlib.flush()
+        """What is left; a stream that ended before its end marker is an error, not a short body."""
+        tail = self._zlib.flush()
+        if not self._zlib.eof:
+            raise zlib.error("the compressed stream is truncated")
+        return tail
 
 
 def read_body(
