@@ -17,8 +17,8 @@ from ._conformance import (
     skipped,
 )
 from ._legacy_http import fake_legacy_http
-from ._mock_app import FAULT_PROFILES, Faults
 from ._mock_platform import DEFAULT_NODE, MockPlatform
+from ._mock_state import FAULT_PROFILES, Faults
 
 __all__ = [
     "CHECKS",
