@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import contextlib
 import socket
+import subprocess
+import sys
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from types import TracebackType
 
 Answer = Callable[[socket.socket, bytes], None]
@@ -116,3 +119,40 @@ def _read_request(conn: socket.socket) -> bytes:
             break
         body += chunk
     return head + b"\r\n\r\n" + body
+
+
+_CLI = (
+    "import typer\n"
+    "from govconnect.cli import mock_platform\n"
+    "app = typer.Typer()\n"
+    "@app.callback()\n"
+    "def root() -> None: ...\n"
+    "mock_platform.register(app)\n"
+    "app()\n"
+)
+
+
+@contextlib.contextmanager
+def mock_platform_cli(*args: str) -> Iterator[tuple[str, list[str]]]:
+    """``govconnect mock-platform ARGS`` in its own process: (its URL, the lines it printed after)."""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _CLI, "mock-platform", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    try:
+        url = None
+        deadline = time.monotonic() + 20
+        while url is None and time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if line.startswith("URL:"):
+                url = line.split()[1]
+        assert url is not None, proc.stderr.read()
+        yield url, [proc.stdout.readline()]
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        proc.stdout.close()
+        proc.stderr.close()

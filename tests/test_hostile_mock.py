@@ -7,10 +7,6 @@ arrived at a ``govconnect mock-platform`` server.
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import time
-
 import httpx
 import orjson
 import pytest
@@ -18,6 +14,7 @@ import pytest
 from govconnect import ExchangeClient, PlatformRejectedError, RetryPolicy
 from govconnect.exchange import platform as P
 from govconnect.testing import DEFAULT_NODE, MockPlatform
+from tests.hostile_support import mock_platform_cli
 
 CODE = "111112001/2001"
 OTHER = "11010000000/other"
@@ -157,30 +154,9 @@ def test_the_inspect_endpoint_takes_only_the_platforms_token(mock_platform: Mock
 
 
 def test_the_cli_server_can_be_inspected_from_another_process() -> None:
-    code = (
-        "import typer\n"
-        "from govconnect.cli import mock_platform\n"
-        "app = typer.Typer()\n"
-        "@app.callback()\n"
-        "def root() -> None: ...\n"
-        "mock_platform.register(app)\n"
-        "app()\n"
-    )
-    args = ["mock-platform", "--port", "0", "--token", "tok-1", "--cases", "2", "--node", OTHER]
-    proc = subprocess.Popen(
-        [sys.executable, "-c", code, *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        url = None
-        deadline = time.monotonic() + 20
-        while url is None and time.monotonic() < deadline:
-            line = proc.stdout.readline()  # type: ignore[union-attr]
-            if line.startswith("URL:"):
-                url = line.split()[1]
-        assert url is not None
+    args = ["--port", "0", "--token", "tok-1", "--cases", "2", "--node", OTHER]
+    with mock_platform_cli(*args) as (url, printed):
+        assert f"node {OTHER}" in printed[0]
         seen = inspect(url, "tok-1").json()
         assert {c["node"] for c in seen["cases"].values()} == {OTHER}
         with (
@@ -194,8 +170,3 @@ def test_the_cli_server_can_be_inspected_from_another_process() -> None:
             pytest.raises(PlatformRejectedError),
         ):
             wrong_node.pull_cases()
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-        proc.stdout.close()  # type: ignore[union-attr]
-        proc.stderr.close()  # type: ignore[union-attr]
