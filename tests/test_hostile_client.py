@@ -323,3 +323,31 @@ def test_every_hostile_answer_is_one_of_the_exchange_tree() -> None:
             pytest.raises(ExchangeError),
         ):
             client.pull_cases()
+
+
+@pytest.mark.parametrize(
+    ("answer", "retried"),
+    [
+        (response(302, b"", {"Location": "https://login.example/"}), False),
+        (ok_json(b"<html>maintenance</html>"), False),
+        (ok_json(b'{"accepted": "all"}'), False),
+        (response(503, b"{}", {"Retry-After": "nan"}), True),
+    ],
+)
+def test_the_delivery_worker_dead_letters_contract_breaches_and_retries_the_transient(
+    tmp_path: Path, answer: bytes, retried: bool
+) -> None:
+    """A broken answer is dead-lettered at once with the reason (its key kept for a replay);
+    only transient failures wait for another attempt."""
+    with (
+        RawServer(answer) as server,
+        client_for(server.url) as client,
+        Outbox(tmp_path / "outbox.sqlite") as outbox,
+    ):
+        outbox.enqueue(CODE, [{"id": 1}])
+        DeliveryWorker(outbox, client).run_once()
+        dead = outbox.dead_letters()
+        assert (len(dead) == 0) is retried
+        if not retried:
+            assert "POST /v1/exchange/records" in dead[0].reason
+            assert dead[0].reason.startswith("failed after 1 attempt(s)")
