@@ -180,7 +180,7 @@ def test_any_platform_answer_is_success_or_an_exchange_error(
     assert all(math.isfinite(s) and 0 <= s <= POLICY_BOUND for s in sleeps), sleeps
 
 
-@settings(max_examples=3000, deadline=None)
+@settings(max_examples=2000, deadline=None)
 @given(hostile_seconds | st.text(max_size=80))
 def test_parse_retry_after_is_absent_or_finite_and_positive(value: str) -> None:
     seconds = parse_retry_after(value)
