@@ -48,7 +48,7 @@ for line in sys.stdin:
         platform.set_faults(command["profile"], latency=command.get("latency", 0.0))
         answer = {}
     elif command["op"] == "count":
-        applied = collections.Counter(r["id"] for r in platform.records(command["code"]))
+        applied = collections.Counter(platform.application_counts(command["code"]))
         answer = {"applied": sum(applied.values()), "distinct": len(applied),
                   "faults": platform.faults_injected, "refused": platform.duplicates_refused}
     else:

@@ -25,6 +25,7 @@ from ._exceptions import (
     PublishAbortedError,
     RetryableError,
     ServiceDefinitionError,
+    UnexpectedResponseError,
 )
 from ._export import (
     EXPORT_FORMATS,
@@ -244,6 +245,7 @@ __all__ = [
     "StatusUpdate",
     "TableReport",
     "Term",
+    "UnexpectedResponseError",
     "UpdateCycle",
     "VerifyReport",
     "__version__",

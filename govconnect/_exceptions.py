@@ -13,7 +13,9 @@ should do about it::
     │   └── PublishAbortedError     too many records of a dataset were rejected; nothing more sent
     ├── ExchangeError               talking to the exchange platform failed
     │   ├── RetryableError          transient (connect error, timeout, 429, 5xx): try again later
-    │   └── PlatformRejectedError   the platform refused the request (4xx): do not retry
+    │   ├── PlatformRejectedError   the platform refused the request (4xx): do not retry
+    │   └── UnexpectedResponseError the answer breaks the contract (3xx, not JSON, wrong shape,
+    │                               too large): do not retry, fix the URL or ask the platform
     ├── DiscoveryError              a legacy database could not be discovered (unreachable, refused)
     ├── AccessDeniedError           the caller is not entitled to this (gateway 403): ask for a grant
     │   └── AuthenticationError     the caller is not a known consumer (gateway 401): fix credentials
@@ -45,6 +47,7 @@ __all__ = [
     "PublishAbortedError",
     "RetryableError",
     "ServiceDefinitionError",
+    "UnexpectedResponseError",
 ]
 
 
@@ -172,6 +175,24 @@ class PlatformRejectedError(ExchangeError):
         super().__init__(
             f"platform refused ({status}): {message}" + (f" — {detail}" if detail else "")
         )
+
+
+class UnexpectedResponseError(ExchangeError):
+    """The platform answered, but not as the contract says: retrying the same call cannot help.
+
+    ``reason`` is machine-readable: ``redirect`` (a 3xx: the contract has none, so the base URL is
+    wrong or a proxy intercepts; following it would hand the token to another origin),
+    ``not_json`` or ``shape`` (a 2xx whose body is not the documented JSON), ``too_large`` (the
+    decoded body passed the client's ``max_response_bytes``, a gzip bomb included) or
+    ``encoding`` (a ``Content-Encoding`` the client does not decode). None of these is transient:
+    the same request gets the same answer, so the delivery worker dead-letters the batch (its
+    idempotency key kept, so a replay after the fix cannot apply it twice).
+    """
+
+    def __init__(self, message: str, *, reason: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.status = status
 
 
 class DiscoveryError(GovConnectError):

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 from typing import Any
 
@@ -13,6 +11,7 @@ import pytest
 from govconnect import ExchangeClient, PlatformRejectedError, RetryableError, RetryPolicy
 from govconnect.exchange import platform as P
 from govconnect.testing import DEFAULT_NODE, FAULT_PROFILES, Faults, MockPlatform
+from tests.hostile_support import mock_platform_cli
 
 CODE = "111112001/2001"
 
@@ -260,46 +259,9 @@ def test_faults_out_of_range_are_refused(changes: dict[str, float]) -> None:
 
 
 def test_cli_prints_url_and_token_and_serves() -> None:
-    code = (
-        "import typer\n"
-        "from govconnect.cli import mock_platform\n"
-        "app = typer.Typer()\n"
-        "@app.callback()\n"
-        "def root() -> None: ...\n"
-        "mock_platform.register(app)\n"
-        "app()\n"
-    )
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            code,
-            "mock-platform",
-            "--port",
-            "0",
-            "--faults",
-            "flaky",
-            "--seed",
-            "1",
-            "--token",
-            "tok-1",
-            "--cases",
-            "2",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        url = None
-        deadline = time.monotonic() + 20
-        while url is None and time.monotonic() < deadline:
-            line = proc.stdout.readline()
-            if line.startswith("URL:"):
-                url = line.split()[1]
-        assert url is not None, proc.stderr.read()
-        token_line = proc.stdout.readline()
-        assert "tok-1" in token_line
+    args = ["--port", "0", "--faults", "flaky", "--seed", "1", "--token", "tok-1", "--cases", "2"]
+    with mock_platform_cli(*args) as (url, printed):
+        assert "tok-1" in printed[0]
         client = ExchangeClient(
             url,
             token="tok-1",
@@ -309,11 +271,6 @@ def test_cli_prints_url_and_token_and_serves() -> None:
         )
         assert len(client.pull_cases()) == 2
         client.close()
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-        proc.stdout.close()
-        proc.stderr.close()
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,13 @@ from email.utils import format_datetime
 
 import pytest
 
-from govconnect import ExchangeError, PlatformRejectedError, RetryableError, RetryPolicy
+from govconnect import (
+    ConfigurationError,
+    ExchangeError,
+    PlatformRejectedError,
+    RetryableError,
+    RetryPolicy,
+)
 from govconnect.exchange.retry import is_retryable, parse_retry_after
 
 
@@ -142,10 +148,22 @@ def test_policy_is_data() -> None:
         ("5", 5.0),
         ("0.25", 0.25),
         (" 3 ", 3.0),
-        ("-4", 0.0),
         ("", None),
         (None, None),
         ("soon", None),
+        # hostile values are treated as absent (the policy's backoff applies), never nan or inf:
+        ("-4", None),
+        ("0", None),
+        ("nan", None),
+        ("NaN", None),
+        ("inf", None),
+        ("-inf", None),
+        ("1e400", None),
+        ("1e3", None),
+        ("\u0661\u0662", None),  # Arabic-Indic digits: float() takes them, RFC 9110 does not
+        ("9" * 400, None),
+        ("99999999999999", 99999999999999.0),  # huge but finite: capped by the policy
+        ("Mon, 32 Foo 2026 99:99:99 GMT", None),
     ],
 )
 def test_parse_retry_after(value: str | None, expected: float | None) -> None:
@@ -157,4 +175,42 @@ def test_parse_retry_after_http_date() -> None:
     later = format_datetime(now + timedelta(seconds=30), usegmt=True)
     assert parse_retry_after(later, now=now.timestamp) == pytest.approx(30.0)
     earlier = format_datetime(now - timedelta(seconds=30), usegmt=True)
-    assert parse_retry_after(earlier, now=now.timestamp) == 0.0
+    assert parse_retry_after(earlier, now=now.timestamp) is None  # "at once": use the backoff
+    naive = "Thu, 01 Jan 2026 00:00:30 -0000"  # a date without zone information is UTC
+    assert parse_retry_after(naive, now=now.timestamp) == pytest.approx(30.0)
+    assert parse_retry_after("Thu, 01 Jan 9999 00:00:00 GMT", now=now.timestamp) > 1e9
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-5", "0", "Thu, 01 Jan 1970 00:00:00 GMT"])
+def test_a_hostile_retry_after_falls_back_to_the_backoff(value: str) -> None:
+    """Before: nan/inf/negative came back as nan/inf/0, a nan wait reached the outbox's
+    next_attempt_at and a 0 wait let a platform make the client spin."""
+    p = RetryPolicy(initial=1.0, jitter=0.0, max_wait=8.0)
+    exc = RetryableError("x", status=503, retry_after=parse_retry_after(value))
+    assert [p.next_delay(n, exc) for n in (1, 2, 3)] == [1.0, 2.0, 4.0]
+
+
+@pytest.mark.parametrize("seconds", [float("nan"), float("inf"), -1.0, 0.0, 1e308, True])
+def test_a_retry_after_from_elsewhere_is_still_bounded(seconds: float) -> None:
+    """A RetryableError built by hand (a plugin, a test) cannot smuggle in an unbounded wait."""
+    p = RetryPolicy(initial=1.0, jitter=0.0, max_wait=8.0, max_retry_after=30.0)
+    delay = p.next_delay(1, RetryableError("x", retry_after=seconds))
+    assert delay in (1.0, 30.0)
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"max_retry_after": float("inf")},
+        {"max_retry_after": float("nan")},
+        {"max_wait": -1.0},
+        {"initial": float("nan")},
+        {"jitter": float("inf")},
+        {"max_attempts": 0},
+        {"deadline": float("nan")},
+        {"deadline": -1},
+    ],
+)
+def test_policy_refuses_unbounded_numbers(changes: dict[str, float]) -> None:
+    with pytest.raises(ConfigurationError):
+        RetryPolicy(**changes)

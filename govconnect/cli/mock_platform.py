@@ -1,7 +1,9 @@
 """``govconnect mock-platform``: the mock exchange platform in the foreground, for manual testing.
 
-It prints its URL and the token to use, keeps everything in memory until stopped (Ctrl-C), and
-misbehaves as the chosen fault profile says: ``none``, ``flaky`` or ``hostile``.
+It prints its URL and the token to use (bound to ``--node``: it reads that node's cases only),
+keeps its bounded state in memory until stopped (Ctrl-C), answers ``GET /_mock/inspect`` so tests in
+other processes or languages can count what arrived, and misbehaves as the chosen fault profile
+says: ``none``, ``flaky`` or ``hostile``.
 """
 
 from __future__ import annotations
@@ -10,8 +12,9 @@ import typer
 import uvicorn
 from rich.console import Console
 
-from ..testing._mock_app import FAULT_PROFILES
+from ..exchange.platform import NODE_PATTERN
 from ..testing._mock_platform import DEFAULT_NODE, MockPlatform
+from ..testing._mock_state import FAULT_PROFILES
 
 __all__ = ["mock_platform", "register"]
 
@@ -30,14 +33,20 @@ def mock_platform(
         None, "--retry-after", min=0, help="Seconds the platform asks throttled callers to wait."
     ),
     cases: int = typer.Option(0, "--cases", min=0, help="File this many sample cases at start."),
-    node: str = typer.Option(DEFAULT_NODE, "--node", help="The node the sample cases are for."),
+    node: str = typer.Option(
+        DEFAULT_NODE, "--node", help="The node the token authenticates and sample cases are for."
+    ),
 ) -> None:
     """Run the mock exchange platform (a real HTTP server) until interrupted."""
     if faults not in FAULT_PROFILES:
         raise typer.BadParameter(
             f"choose one of {', '.join(FAULT_PROFILES)}", param_hint="--faults"
         )
-    platform = MockPlatform(faults=faults, seed=seed, token=token, host=host, port=port)
+    if not NODE_PATTERN.match(node):
+        raise typer.BadParameter(
+            "{department_code}/{system_code}, e.g. 11010000000/intake", param_hint="--node"
+        )
+    platform = MockPlatform(faults=faults, seed=seed, token=token, host=host, port=port, node=node)
     if retry_after is not None:
         platform.set_faults(retry_after=retry_after)
     for n in range(1, cases + 1):
@@ -46,8 +55,12 @@ def mock_platform(
     console = Console()
     console.print(f"[bold]mock exchange platform[/] listening on {platform.url}")
     console.print(f"URL:    {platform.url}")
-    console.print(f"token:  {platform.token}")
+    console.print(f"token:  {platform.token}  (node {node})")
     console.print(f"faults: {faults} {platform.faults}")
+    console.print(
+        f"inspect: GET {platform.url}/_mock/inspect; other nodes' tokens: POST"
+        f' {platform.url}/_mock/tokens {{"node": "D/S"}} (both with this token)'
+    )
     console.print(f"{cases} sample case(s) filed for node {node}; press Ctrl-C to stop")
     console.file.flush()
     uvicorn.Server(platform.config()).run(sockets=[sock])

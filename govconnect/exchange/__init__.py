@@ -1,7 +1,8 @@
 """Getting records and events to the exchange platform reliably, exactly once.
 
 Lives here: the platform contract's constants (``platform``), the HTTP exchange client
-(``client``), the retry policy (``retry``), exchange events and their observers (``events``,
+(``client``) with its bounds on answers (``bounded``: deadline and size; ``answers``: the
+documented shapes), the retry policy (``retry``), exchange events and their observers (``events``,
 ``observers``), the durable outbox (the ``outbox`` subpackage) and the delivery worker that
 drains it (the ``delivery`` subpackage).
 

@@ -13,6 +13,7 @@ dropped connections, 429, 5xx) become :class:`RetryableError` carrying ``Retry-A
 from __future__ import annotations
 
 import logging
+import math
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -31,9 +32,17 @@ from .._exceptions import (
     RetryableError,
 )
 from . import platform as P
+from .answers import Answer, as_object, as_objects, member, redirect
+from .bounded import ACCEPT_ENCODING, deadline, install_deadline, read_body
 from .retry import DEFAULT_POLICY, RetryPolicy, parse_retry_after
 
-__all__ = ["ExchangeClient", "PlatformDiff", "PublishResult"]
+__all__ = [
+    "DEFAULT_MAX_RESPONSE_BYTES",
+    "DEFAULT_REQUEST_DEADLINE",
+    "ExchangeClient",
+    "PlatformDiff",
+    "PublishResult",
+]
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +51,11 @@ _RETRYABLE_TRANSPORT_ERRORS = (
     httpx.NetworkError,
     httpx.RemoteProtocolError,
 )
+
+DEFAULT_MAX_RESPONSE_BYTES = 16 * 1024 * 1024
+"""16 MiB decoded: a page of 1,000 cases or a large catalog fits many times; a runaway answer not."""
+DEFAULT_REQUEST_DEADLINE = 60.0
+"""Seconds one attempt may take from connecting to the last byte of the answer, however it trickles."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +101,11 @@ class ExchangeClient:
 
     ``node`` is ``{department_code}/{system_code}``; ``user_id`` is the default handling officer,
     overridable per call. The token is sent as ``Authorization: Bearer`` and never logged.
+
+    What a platform (or anything posing as one) can make the client do is bounded: an answer's
+    decoded body is at most ``max_response_bytes``, one attempt ends by ``request_deadline``
+    seconds however slowly the bytes arrive (``timeout`` still bounds each socket operation), a
+    3xx is never followed, and only the documented JSON counts as success.
     """
 
     def __init__(
@@ -101,6 +120,8 @@ class ExchangeClient:
         transport: httpx.BaseTransport | None = None,
         limits: httpx.Limits | None = None,
         new_message_id: Callable[[], str] = lambda: uuid.uuid4().hex,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        request_deadline: float = DEFAULT_REQUEST_DEADLINE,
     ) -> None:
         if not P.NODE_PATTERN.match(node):
             raise ConfigurationError(f"node {node!r} is not {{department_code}}/{{system_code}}")
@@ -108,6 +129,12 @@ class ExchangeClient:
             raise ConfigurationError("a platform token is required")
         if not user_id:
             raise ConfigurationError("a default user id (handling officer) is required")
+        if not (isinstance(max_response_bytes, int) and max_response_bytes > 0):
+            raise ConfigurationError(f"max_response_bytes is bytes > 0, not {max_response_bytes!r}")
+        if not 0 < request_deadline < math.inf:
+            raise ConfigurationError(f"request_deadline is seconds > 0, not {request_deadline!r}")
+        self.max_response_bytes = max_response_bytes
+        self.request_deadline = request_deadline
         self.node = node
         self.user_id = user_id
         self.retry = retry
@@ -117,8 +144,13 @@ class ExchangeClient:
             timeout=timeout,
             transport=transport,
             limits=limits or httpx.Limits(max_connections=32, max_keepalive_connections=16),
-            headers={P.HEADER_AUTHORIZATION: f"Bearer {token}", P.HEADER_NODE: node},
+            headers={
+                P.HEADER_AUTHORIZATION: f"Bearer {token}",
+                P.HEADER_NODE: node,
+                "Accept-Encoding": ACCEPT_ENCODING,
+            },
         )
+        install_deadline(self._http)
 
     def __repr__(self) -> str:
         return f"ExchangeClient({str(self._http.base_url)!r}, node={self.node!r})"
@@ -147,12 +179,13 @@ class ExchangeClient:
             raise InvalidInputError(
                 [Problem("code", "pattern", "resource code like 111112001/2001")]
             )
-        response = self._request("PUT", P.resource_path(code), content=orjson.dumps(body), **trace)
-        return response.json()
+        answer = self._request("PUT", P.resource_path(code), content=orjson.dumps(body), **trace)
+        return as_object(answer, "resource")
 
     def list_resources(self, **trace: Any) -> list[dict[str, Any]]:
         """The latest version of every resource in the platform's catalog."""
-        return self._request("GET", P.PATH_RESOURCES, **trace).json()["resources"]
+        answer = self._request("GET", P.PATH_RESOURCES, **trace)
+        return as_objects(answer, as_object(answer, "resources"), "resources", key="code")
 
     def get_resource(
         self, code: str, version: int | None = None, **trace: Any
@@ -160,11 +193,12 @@ class ExchangeClient:
         """One resource (latest version unless ``version``), or None when the platform has none."""
         params = {"version": version} if version is not None else None
         try:
-            return self._request("GET", P.resource_path(code), params=params, **trace).json()
+            answer = self._request("GET", P.resource_path(code), params=params, **trace)
         except PlatformRejectedError as exc:
             if exc.status == 404:
                 return None
             raise
+        return as_object(answer, "resource")
 
     def diff_catalog(
         self, resources: Iterable[Mapping[str, Any] | Any], **trace: Any
@@ -231,23 +265,28 @@ class ExchangeClient:
         if not joined:
             raise InvalidInputError([Problem("records", "non_empty", "a batch needs a record")])
         body = b'{"resource_code":%b,"records":[%b]}' % (orjson.dumps(resource_code), joined)
-        data = self._request(
+        answer = self._request(
             "POST", P.PATH_RECORDS, content=body, idempotency_key=idempotency_key, **trace
-        ).json()
+        )
+        data = as_object(answer, "batch result")
         return PublishResult(
-            data["resource_code"], data["accepted"], data["duplicate"], data["batch_id"]
+            member(answer, data, "resource_code", str),
+            member(answer, data, "accepted", int),
+            member(answer, data, "duplicate", bool),
+            member(answer, data, "batch_id", str),
         )
 
     # --- intake --------------------------------------------------------------------------------
 
     def pull_cases(self, limit: int = 100, **trace: Any) -> list[dict[str, Any]]:
         """New cases addressed to this node, oldest first; each comes back until acknowledged."""
-        return self._request("GET", P.PATH_CASES, params={"limit": limit}, **trace).json()["cases"]
+        answer = self._request("GET", P.PATH_CASES, params={"limit": limit}, **trace)
+        return as_objects(answer, as_object(answer, "cases"), "cases", key="case_id")
 
     def ack_case(self, case_id: str, **trace: Any) -> None:
         """Acknowledge a case once it is safely stored (idempotent)."""
         trace.setdefault("case_id", case_id)
-        self._request("POST", P.case_ack_path(case_id), **trace)
+        as_object(self._request("POST", P.case_ack_path(case_id), **trace), "acknowledgement")
 
     def post_status(
         self,
@@ -262,13 +301,14 @@ class ExchangeClient:
         """Post a status change (accepted / in_progress / completed / returned) with result data."""
         body = status_body(status, result=result, reasons=reasons)
         trace.setdefault("case_id", case_id)
-        return self._request(
+        answer = self._request(
             "POST",
             P.case_status_path(case_id),
             content=orjson.dumps(body),
             idempotency_key=idempotency_key,
             **trace,
-        ).json()
+        )
+        return as_object(answer, "status answer")
 
     # --- the one request path ------------------------------------------------------------------
 
@@ -284,7 +324,7 @@ class ExchangeClient:
         user_id: str | None = None,
         case_id: str | None = None,
         retry: RetryPolicy | bool | None = True,
-    ) -> httpx.Response:
+    ) -> Answer:
         headers = {
             P.HEADER_MESSAGE_ID: message_id or self._new_message_id(),
             P.HEADER_USER_ID: user_id or self.user_id,
@@ -297,7 +337,7 @@ class ExchangeClient:
             headers["Content-Type"] = "application/json"
         policy = self.retry if retry is True else (retry or None)
 
-        def once() -> httpx.Response:
+        def once() -> Answer:
             return self._send_once(method, path, content, params, headers)
 
         if policy is None:
@@ -311,26 +351,41 @@ class ExchangeClient:
         content: bytes | None,
         params: Mapping[str, Any] | None,
         headers: dict[str, str],
-    ) -> httpx.Response:
+    ) -> Answer:
+        what = f"{method} {path}"
         extra = {"method": method, "path": path, "message_id": headers[P.HEADER_MESSAGE_ID]}
         try:
-            response = self._http.request(
-                method, path, content=content, params=params, headers=headers
-            )
+            with deadline(self.request_deadline) as end:
+                request = self._http.build_request(
+                    method, path, content=content, params=params, headers=headers
+                )
+                response = self._http.send(request, stream=True)
+                try:
+                    status = response.status_code
+                    if 300 <= status < 400:
+                        raise redirect(what, response)
+                    body = read_body(
+                        response,
+                        limit=self.max_response_bytes,
+                        what=what,
+                        end=end,
+                        truncate=status >= 400,
+                    )
+                finally:
+                    response.close()
         except _RETRYABLE_TRANSPORT_ERRORS as exc:
             log.info("%s %s: %s", method, path, type(exc).__name__, extra=extra)
-            raise RetryableError(f"{method} {path}: {type(exc).__name__}: {exc}") from exc
+            raise RetryableError(f"{what}: {type(exc).__name__}: {exc}") from exc
         except httpx.HTTPError as exc:
-            raise ExchangeError(f"{method} {path}: {type(exc).__name__}: {exc}") from exc
-        status = response.status_code
+            raise ExchangeError(f"{what}: {type(exc).__name__}: {exc}") from exc
         log.debug("%s %s -> %d", method, path, status, extra={**extra, "status": status})
-        if status < 400:
-            return response
-        error, message, problems = _error_body(response)
+        if status < 300:
+            return Answer(what, status, body)
+        error, message, problems = _error_body(body)
         if status == 429 or status >= 500:
             retry_after = parse_retry_after(response.headers.get(P.HEADER_RETRY_AFTER))
             raise RetryableError(
-                f"{method} {path}: {status} {error}: {message}",
+                f"{what}: {status} {error}: {message}",
                 status=status,
                 retry_after=retry_after,
             )
@@ -356,17 +411,18 @@ def status_body(
     return body
 
 
-def _error_body(response: httpx.Response) -> tuple[str, str, list[Problem]]:
+def _error_body(content: bytes) -> tuple[str, str, list[Problem]]:
     """(error, message, problems) from an error response, tolerating a body that is not ours."""
     try:
-        data = orjson.loads(response.content)
+        data = orjson.loads(content)
     except orjson.JSONDecodeError:
-        return "http_error", response.text[:200], []
+        return "http_error", content[:200].decode("utf-8", "replace"), []
     if not isinstance(data, dict):
         return "http_error", str(data)[:200], []
+    raw = data.get("problems")
     problems = [
         Problem(str(p.get("field", "")), str(p.get("rule", "")), str(p.get("message", "")))
-        for p in data.get("problems") or []
+        for p in (raw if isinstance(raw, list) else [])
         if isinstance(p, dict)
     ]
     return str(data.get("error", "http_error")), str(data.get("message", "")), problems

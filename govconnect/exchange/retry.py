@@ -14,16 +14,19 @@ Sleep and clock are injectable so tests never really wait.
 from __future__ import annotations
 
 import logging
+import math
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from datetime import UTC
 from email.utils import parsedate_to_datetime
 from typing import Any
 
 import tenacity
 from tenacity import RetryCallState
 
-from .._exceptions import RetryableError
+from .._exceptions import ConfigurationError, RetryableError
 
 __all__ = [
     "RetryPolicy",
@@ -41,24 +44,46 @@ def is_retryable(exc: BaseException) -> bool:
     return isinstance(exc, RetryableError)
 
 
+_DELTA_SECONDS = re.compile(r"[0-9]{1,15}(?:\.[0-9]{1,9})?")
+"""``Retry-After`` as delta-seconds: ASCII digits (RFC 9110), decimals tolerated. ``float()`` alone
+would also take ``nan``, ``inf``, ``-5``, ``1e400`` and digits of other scripts."""
+
+_MAX_HEADER = 64
+"""Longer values are not a number of seconds nor an HTTP-date; they are not even parsed."""
+
+
 def parse_retry_after(value: str | None, *, now: Callable[[], float] = time.time) -> float | None:
-    """Seconds to wait from a ``Retry-After`` value (delta-seconds, a decimal, or an HTTP-date)."""
-    if value is None or not value.strip():
+    """Seconds to wait from a ``Retry-After`` value (delta-seconds, a decimal, or an HTTP-date).
+
+    Only a wait the caller can act on comes back: a finite number of seconds greater than 0.
+    Everything else is treated as absent (``None``), so the policy's own backoff applies: ``nan``,
+    ``inf``, a negative or zero value, an HTTP-date now or in the past (it would mean "at once",
+    and a platform answering that every time would make the client spin), garbage. A huge value
+    comes back as it is; :class:`RetryPolicy` caps every wait at ``max_retry_after``.
+    """
+    if value is None or len(value) > _MAX_HEADER:
         return None
     value = value.strip()
-    try:
-        return max(float(value), 0.0)
-    except ValueError:
-        pass
+    if _DELTA_SECONDS.fullmatch(value):
+        seconds = float(value)
+        return seconds if seconds > 0 else None
     try:
         when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+        if when.tzinfo is None:  # "-0000" is UTC with no zone information (RFC 5322)
+            when = when.replace(tzinfo=UTC)
+        seconds = when.timestamp() - now()
+    except (TypeError, ValueError, IndexError, OverflowError):
         return None
-    return max(when.timestamp() - now(), 0.0)
+    return seconds if 0 < seconds < math.inf else None
 
 
 class wait_retry_after(tenacity.wait.wait_base):
-    """Wait what the platform asked for (``Retry-After``, capped), else fall back to ``fallback``."""
+    """Wait what the platform asked for (``Retry-After``, capped), else fall back to ``fallback``.
+
+    A ``retry_after`` that is not a finite number above 0 (a ``RetryableError`` built elsewhere
+    than :func:`parse_retry_after`) counts as absent, so the wait is always finite and at most
+    ``max(cap, fallback)``: the delivery worker stores it as the batch's next attempt time.
+    """
 
     def __init__(self, fallback: tenacity.wait.wait_base, cap: float) -> None:
         self.fallback = fallback
@@ -67,9 +92,18 @@ class wait_retry_after(tenacity.wait.wait_base):
     def __call__(self, retry_state: RetryCallState) -> float:
         outcome = retry_state.outcome
         exc = outcome.exception() if outcome is not None and outcome.failed else None
-        if isinstance(exc, RetryableError) and exc.retry_after is not None:
-            return min(exc.retry_after, self.cap)
+        if isinstance(exc, RetryableError) and _usable(exc.retry_after):
+            return min(float(exc.retry_after), self.cap)  # type: ignore[arg-type]
         return float(self.fallback(retry_state))
+
+
+def _usable(seconds: object) -> bool:
+    """A wait worth honouring: a real number of seconds, finite and above 0."""
+    return (
+        isinstance(seconds, int | float)
+        and not isinstance(seconds, bool)
+        and 0 < seconds < math.inf
+    )
 
 
 class stop_at_deadline(tenacity.stop.stop_base):
@@ -94,7 +128,10 @@ class RetryPolicy:
     ``deadline`` bounds the total time spent on one exchange (seconds from its first attempt, or
     from its enqueueing for the outbox); ``max_attempts`` bounds the tries; the backoff grows as
     ``initial * 2**n`` up to ``max_wait`` plus up to ``jitter`` seconds; a ``Retry-After`` is obeyed
-    up to ``max_retry_after``.
+    up to ``max_retry_after``, the documented maximum of any wait a platform can ask for.
+
+    Every number must be finite and not negative (``deadline`` may be ``math.inf``), so no wait
+    computed from the policy can be ``nan`` or infinite.
     """
 
     max_attempts: int = 6
@@ -105,6 +142,18 @@ class RetryPolicy:
     max_retry_after: float = 120.0
     sleep: Callable[[float], None] = field(default=time.sleep, compare=False)
     clock: Callable[[], float] = field(default=time.monotonic, compare=False)
+
+    def __post_init__(self) -> None:
+        if not (isinstance(self.max_attempts, int) and self.max_attempts >= 1):
+            raise ConfigurationError(f"max_attempts is an integer >= 1, not {self.max_attempts!r}")
+        for name in ("initial", "max_wait", "jitter", "max_retry_after"):
+            value = getattr(self, name)
+            if not 0 <= value < math.inf:
+                raise ConfigurationError(
+                    f"{name} is a finite number of seconds >= 0, not {value!r}"
+                )
+        if not self.deadline >= 0:  # 0: one attempt only; math.inf: no deadline
+            raise ConfigurationError(f"deadline is seconds >= 0, not {self.deadline!r}")
 
     def with_(self, **changes: Any) -> RetryPolicy:
         return replace(self, **changes)

@@ -18,8 +18,8 @@ from ._conformance import (
 )
 from ._legacy_http import fake_legacy_http
 from ._legacy_schema import LEGACY_TABLES, ColumnSpec, LegacySchema, TableSpec, legacy_schema
-from ._mock_app import FAULT_PROFILES, Faults
 from ._mock_platform import DEFAULT_NODE, MockPlatform
+from ._mock_state import FAULT_PROFILES, Faults
 
 __all__ = [
     "CHECKS",

@@ -56,7 +56,7 @@ def _exchange_round_trip(session: ConformanceSession, svc: Service) -> Outcome:
     with (
         Outbox(folder / "outbox.sqlite") as outbox,
         ExchangeClient(
-            platform.url, token=platform.token, node=node, user_id="conformance"
+            platform.url, token=platform.token_for(node), node=node, user_id="conformance"
         ) as client,
     ):
         publisher = Publisher(

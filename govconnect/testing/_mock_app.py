@@ -1,6 +1,8 @@
-"""The mock exchange platform's application: state, fault injection and the contract's routes.
+"""The mock exchange platform's application: fault injection and the contract's routes.
 
-Implements ``docs/platform-api.yaml`` in memory. :mod:`._mock_platform` serves it on loopback.
+Implements ``docs/platform-api.yaml`` over the bounded in-memory state of :mod:`._mock_state`;
+:mod:`._mock_inspect` adds the test kit's own inspect endpoint (not part of the contract).
+:mod:`._mock_platform` serves it on loopback.
 
 Faults are applied *before* any state change (a 5xx, a 429 or a reset never applied anything), except
 the ``lost_response_rate`` fault, which applies a mutating request and then resets the connection:
@@ -12,15 +14,10 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import math
-import random
-import secrets
 import socket
 import struct
-import threading
 import time
-from collections import defaultdict
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, replace
 from typing import Any
 
 import orjson
@@ -31,62 +28,12 @@ from starlette.routing import Route
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from ..exchange import platform as P
+from ._mock_inspect import inspect_routes
+from ._mock_state import FAULT_PROFILES, BatchKey, Faults, PlatformState
 
 __all__ = ["FAULT_PROFILES", "Faults", "PlatformState", "create_app"]
 
 _TRANSPORT_KEY = "govconnect.transport"
-
-
-@dataclass(frozen=True, slots=True)
-class Faults:
-    """What the mock does wrong, as rates in [0, 1] per request (drawn from one seeded RNG).
-
-    ``error_rate`` answers 500, ``throttle_rate`` 429 with ``Retry-After: retry_after``,
-    ``reset_rate`` resets the TCP connection before reading the request, ``lost_response_rate``
-    applies a mutating request then resets the connection, ``latency`` delays every answer.
-    """
-
-    error_rate: float = 0.0
-    throttle_rate: float = 0.0
-    reset_rate: float = 0.0
-    lost_response_rate: float = 0.0
-    latency: float = 0.0
-    retry_after: float = 1.0
-
-    def __post_init__(self) -> None:
-        for name in ("error_rate", "throttle_rate", "reset_rate", "lost_response_rate"):
-            rate = getattr(self, name)
-            if not 0.0 <= rate <= 1.0:
-                raise ValueError(f"{name} is a rate in [0, 1] (0.05 is 5%), not {rate!r}")
-        for name in ("latency", "retry_after"):
-            seconds = getattr(self, name)
-            if not 0.0 <= seconds < math.inf:
-                raise ValueError(f"{name} is seconds >= 0, not {seconds!r}")
-
-    @classmethod
-    def profile(cls, name: str) -> Faults:
-        """A named profile: ``none``, ``flaky`` or ``hostile``."""
-        try:
-            return FAULT_PROFILES[name]
-        except KeyError:
-            known = ", ".join(FAULT_PROFILES)
-            raise ValueError(f"unknown fault profile {name!r} (known: {known})") from None
-
-    def replace(self, **changes: float) -> Faults:
-        return replace(self, **changes)
-
-
-FAULT_PROFILES: dict[str, Faults] = {
-    "none": Faults(),
-    "flaky": Faults(error_rate=0.03, throttle_rate=0.03, reset_rate=0.01, lost_response_rate=0.01),
-    "hostile": Faults(
-        error_rate=0.10,
-        throttle_rate=0.10,
-        reset_rate=0.05,
-        lost_response_rate=0.10,
-        latency=0.002,
-    ),
-}
 
 
 class _Rejected(Exception):
@@ -101,53 +48,6 @@ class _Rejected(Exception):
 
 def _problem(field: str, rule: str, message: str) -> dict[str, str]:
     return {"field": field, "rule": rule, "message": message}
-
-
-class PlatformState:
-    """Everything the mock platform holds, guarded by one lock; read it through ``MockPlatform``."""
-
-    def __init__(self, *, token: str, faults: Faults = Faults(), seed: int | None = None) -> None:
-        self.lock = threading.Lock()
-        self.token = token
-        self.faults = faults
-        self.rng = random.Random(seed)
-        self.outage_until = 0.0
-        self.catalog: dict[str, dict[int, dict[str, Any]]] = {}
-        self.applied: dict[str, list[dict[str, Any]]] = defaultdict(list)
-        self.latest: dict[str, dict[Any, dict[str, Any]]] = defaultdict(dict)
-        self.applications: dict[tuple[str, Any], int] = defaultdict(int)
-        self.keys: dict[str, tuple[str, dict[str, Any]]] = {}
-        self.duplicates = 0
-        self.cases: dict[str, list[dict[str, Any]]] = defaultdict(list)
-        self.case_owner: dict[str, str] = {}
-        self.acked: set[str] = set()
-        self.statuses: dict[str, list[dict[str, Any]]] = defaultdict(list)
-        self.status_keys: dict[str, dict[str, Any]] = {}
-        self.requests = 0
-        self.faults_injected: dict[str, int] = defaultdict(int)
-
-    def draw(self) -> str | None:
-        """Pick the fault for one request (or None), consuming the seeded RNG deterministically."""
-        with self.lock:
-            self.requests += 1
-            if time.monotonic() < self.outage_until:
-                fault = "outage"
-            else:
-                f, roll = self.faults, self.rng.random()
-                fault = None
-                for name, rate in (
-                    ("error", f.error_rate),
-                    ("throttle", f.throttle_rate),
-                    ("reset", f.reset_rate),
-                    ("lost_response", f.lost_response_rate),
-                ):
-                    if roll < rate:
-                        fault = name
-                        break
-                    roll -= rate
-            if fault is not None:
-                self.faults_injected[fault] += 1
-            return fault
 
 
 def _json(status: int, body: Any, headers: Mapping[str, str] | None = None) -> Response:
@@ -230,8 +130,8 @@ def _endpoint(state: PlatformState, handler: Handler, *, mutating: bool) -> Call
 
 
 def _authenticate(request: Request, state: PlatformState) -> str:
-    auth = request.headers.get(P.HEADER_AUTHORIZATION, "")
-    if not secrets.compare_digest(auth.encode(), f"Bearer {state.token}".encode()):
+    token = state.known_token(request.headers.get(P.HEADER_AUTHORIZATION, ""))
+    if token is None:
         raise _Rejected(
             401,
             "unauthorized",
@@ -251,6 +151,13 @@ def _authenticate(request: Request, state: PlatformState) -> str:
             problems.append(_problem(f"header:{header}", "required", f"{header} is required"))
     if problems:
         raise _Rejected(400, "bad_request", "missing or malformed headers", problems)
+    if state.bind(token, node) != node:  # a token authenticates one node, never another's cases
+        raise _Rejected(
+            401,
+            "unauthorized",
+            f"this token is not issued to node {node!r}",
+            [_problem(f"header:{P.HEADER_NODE}", "token_node", "not the token's node")],
+        )
     return node
 
 
@@ -349,6 +256,9 @@ def _check_records(records: Any) -> list[dict[str, str]]:
             problems.append(_problem(f"records[{i}].op", "enum", "op is upsert or delete"))
         elif op == "delete" and "id" not in record:
             problems.append(_problem(f"records[{i}].id", "required", "a delete needs the id"))
+        rid = record.get("id")
+        if rid is not None and (not isinstance(rid, str | int) or isinstance(rid, bool)):
+            problems.append(_problem(f"records[{i}].id", "type", "an id is a string or integer"))
     return problems
 
 
@@ -370,12 +280,12 @@ async def _publish(request: Request, state: PlatformState, node: str) -> Respons
             problems.insert(0, _problem("resource_code", "registered", "not in the catalog"))
     if problems:
         raise _Rejected(422, "invalid", "batch refused", problems)
-    digest = hashlib.sha256(raw).hexdigest()
+    digest = hashlib.sha256(raw).digest()
     records: list[dict[str, Any]] = body["records"]
     with state.lock:
         seen = state.keys.get(key)
         if seen is not None:
-            if seen[0] != digest:
+            if seen.digest != digest:
                 raise _Rejected(
                     422,
                     "invalid",
@@ -383,25 +293,10 @@ async def _publish(request: Request, state: PlatformState, node: str) -> Respons
                     [_problem(f"header:{P.HEADER_IDEMPOTENCY_KEY}", "reused", "key reuse")],
                 )
             state.duplicates += 1
-            return _json(200, {**seen[1], "duplicate": True})
-        applied, latest = state.applied[code], state.latest[code]
-        for record in records:
-            applied.append(record)
-            rid = record.get("id")
-            if rid is not None:
-                state.applications[(code, rid)] += 1
-                if record.get("op", "upsert") == "delete":
-                    latest.pop(rid, None)
-                else:
-                    latest[rid] = record
-        result = {
-            "resource_code": code,
-            "accepted": len(records),
-            "duplicate": False,
-            "batch_id": f"b{len(state.keys) + 1}",
-        }
-        state.keys[key] = (digest, result)
-    return _json(200, result)
+            return _json(200, seen.answer(duplicate=True))
+        applied = BatchKey(digest, code, state.apply(code, records), f"b{len(state.keys) + 1}")
+        state.keys[key] = applied
+    return _json(200, applied.answer(duplicate=False))
 
 
 async def _pull_cases(request: Request, state: PlatformState, node: str) -> Response:
@@ -481,6 +376,7 @@ def create_app(state: PlatformState) -> Starlette:
 
     return Starlette(
         routes=[
+            *inspect_routes(state),
             route(P.PATH_RESOURCES, _list_resources, "GET"),
             route(P.PATH_RESOURCE, _get_resource, "GET"),
             route(P.PATH_RESOURCE, _put_resource, "PUT"),

@@ -2,8 +2,10 @@
 
 Vendors and tests need a platform that misbehaves on purpose. :class:`MockPlatform` serves the
 application of :mod:`._mock_app` with uvicorn in a background thread on ``127.0.0.1`` (a free port
-unless one is given), keeps all state in memory, exposes it for inspection and lets a test change the
-faults while it runs. ``govconnect mock-platform`` serves the same thing in the foreground.
+unless one is given), keeps its bounded state in memory (:mod:`._mock_state`), exposes it for
+inspection — in process through the properties below, over HTTP through ``/_mock/inspect``
+(:mod:`._mock_inspect`) — and lets a test change the faults while it runs. ``govconnect
+mock-platform`` serves the same thing in the foreground.
 """
 
 from __future__ import annotations
@@ -20,7 +22,9 @@ from typing import Any
 
 import uvicorn
 
-from ._mock_app import Faults, PlatformState, _ResettableH11Protocol, create_app
+from ._mock_app import _ResettableH11Protocol, create_app
+from ._mock_inspect import summary
+from ._mock_state import DEFAULT_HISTORY, Faults, PlatformState, record_key
 
 __all__ = ["DEFAULT_NODE", "MockPlatform"]
 
@@ -42,6 +46,10 @@ class MockPlatform:
 
     ``faults`` is a profile name (``none``, ``flaky``, ``hostile``) or a :class:`Faults`; change it
     while running with :meth:`set_faults`, or take the platform down with :meth:`outage`.
+
+    ``token`` authenticates one node: ``node`` when given, else the first node that uses it. A
+    test playing several nodes asks :meth:`token_for` for each other node's token. ``history``
+    is how many of the most recent records per resource :meth:`records` keeps.
     """
 
     def __init__(
@@ -52,9 +60,13 @@ class MockPlatform:
         token: str | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
+        node: str | None = None,
+        history: int = DEFAULT_HISTORY,
     ) -> None:
         self.token = token or secrets.token_urlsafe(24)
-        self._state = PlatformState(token=self.token, faults=_faults(faults), seed=seed)
+        self._state = PlatformState(
+            token=self.token, faults=_faults(faults), seed=seed, node=node, history=history
+        )
         self._host, self._port = host, port
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
@@ -149,6 +161,11 @@ class MockPlatform:
         with self._state.lock:
             self._state.outage_until = 0.0
 
+    def token_for(self, node: str) -> str:
+        """The token that authenticates ``node`` (issued on first ask; the platform's own token
+        if that is already bound to ``node``)."""
+        return self._state.issue_token(node)
+
     # --- intake --------------------------------------------------------------------------------
 
     def enqueue_case(
@@ -168,15 +185,16 @@ class MockPlatform:
     # --- inspection ----------------------------------------------------------------------------
 
     def records(self, resource_code: str) -> list[dict[str, Any]]:
-        """Every record applied for the resource, in order (a record applied twice appears twice)."""
+        """The most recent records applied for the resource, in order, at most ``history`` of
+        them (a record applied twice appears twice). Count with :meth:`application_counts`."""
         with self._state.lock:
-            return list(self._state.applied.get(resource_code, ()))
+            return list(self._state.recent.get(resource_code, ()))
 
     @property
     def records_received(self) -> dict[str, int]:
         """Records applied per resource code."""
         with self._state.lock:
-            return {code: len(rows) for code, rows in self._state.applied.items()}
+            return dict(self._state.received)
 
     def latest(self, resource_code: str) -> dict[Any, dict[str, Any]]:
         """Latest state per record id (deletes removed) — what a consumer of the resource sees."""
@@ -186,7 +204,23 @@ class MockPlatform:
     def applications(self, resource_code: str, record_id: Any) -> int:
         """How many times a record with this id was applied (upserts and deletes)."""
         with self._state.lock:
-            return self._state.applications.get((resource_code, record_id), 0)
+            counts = self._state.applications.get(resource_code, {})
+            return counts.get(record_key(record_id), 0)
+
+    def application_counts(self, resource_code: str) -> dict[Any, int]:
+        """Applications per record id of the resource: ``{id: n}``; n > 1 means applied twice."""
+        with self._state.lock:
+            return dict(self._state.applications.get(resource_code, {}))
+
+    def inspect(self) -> dict[str, Any]:
+        """What ``GET /_mock/inspect`` answers: counters, catalog, resources, cases."""
+        return summary(self._state)
+
+    @property
+    def retained_entries(self) -> int:
+        """Entries held in memory (records, ids, keys, cases): bounded by distinct ids, not by
+        records received; the soak test watches it."""
+        return self._state.retained()
 
     @property
     def idempotency_keys(self) -> int:
