@@ -188,11 +188,17 @@ class SoapClient:
         params field to its element path (``{"citizen_id": "sfzh"}``, dotted for nesting).
         ``headers`` are extra HTTP headers for this call (the sink's ``Idempotency-Key``).
         """
-        self._operation(operation)
+        output = self._operation(operation).output.body
         body = nest({**_flat(params, rename), **values})
         for attempt in self.retry.retrying(describe=f"SOAP {self.name}.{operation}"):
             with attempt:
                 answer = self._once(operation, body, dict(headers or {}))
+        # zeep hands back the only child of a one-child response instead of the response; put
+        # the wrapper back so ``items`` paths read the same whatever the response's shape.
+        xsd_type = getattr(output, "type", None)
+        children = getattr(xsd_type, "elements", ())
+        if len(children) == 1 and not getattr(xsd_type, "attributes", ()):
+            return {children[0][0]: answer}
         return answer
 
     def _once(self, operation: str, body: dict[str, Any], headers: dict[str, str]) -> Any:

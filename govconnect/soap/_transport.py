@@ -100,7 +100,10 @@ class SoapSecurity:
     def session(self) -> requests.Session:
         session = requests.Session()
         if self.username is not None and self.scheme in ("basic", "both"):
-            session.auth = requests.auth.HTTPBasicAuth(self.username, self.password or "")
+            # UTF-8 (RFC 7617), not requests' latin-1: passwords here are often Chinese
+            session.auth = requests.auth.HTTPBasicAuth(
+                self.username.encode("utf-8"), (self.password or "").encode("utf-8")
+            )
         if self.cert is not None:
             session.cert = self.cert
         session.verify = self.verify
