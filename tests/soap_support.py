@@ -18,6 +18,7 @@ from govconnect import (
     Level,
     NoParams,
     Record,
+    citizen_id_check_char,
     dataset,
     field,
     hookimpl,
@@ -31,12 +32,6 @@ WSDL = Path(__file__).with_name("data") / "hjxt.wsdl"
 MATTER = "11010500000-HJ-0009"
 
 
-def citizen_id(first17: str) -> str:
-    """A valid GB 11643 number: the 17 digits given and their MOD 11-2 check character."""
-    weights = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
-    return first17 + "10X98765432"[sum(int(d) * w for d, w in zip(first17, weights)) % 11]
-
-
 PEOPLE: list[dict[str, Any]] = [
     {
         "sfzh": "11010519491231002X",
@@ -48,7 +43,7 @@ PEOPLE: list[dict[str, Any]] = [
     },
     *(
         {
-            "sfzh": citizen_id(f"110105199001{1 + n % 28:02d}{n:03d}"),
+            "sfzh": (f17 := f"110105199001{1 + n % 28:02d}{n:03d}") + citizen_id_check_char(f17),
             "xm": f"居民{n}",
             "csrq": date(1990, 1, 1 + n % 28),
         }
