@@ -206,6 +206,11 @@ class SoapLegacyFake:
         with self._lock:
             self._injections.append(_Injection(kind, times, operation, code, string, seconds))
 
+    def clear_faults(self) -> None:
+        """Behave again: drop every injection not used up yet."""
+        with self._lock:
+            self._injections.clear()
+
     def _take_injection(self, operation: str) -> _Injection | None:
         with self._lock:
             for injection in self._injections:
