@@ -7,7 +7,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, SecretStr
 
 from govconnect import (
     CitizenId,
@@ -113,7 +113,7 @@ class SoapSettings(BaseModel):
     wsdl: str = str(WSDL)
     endpoint: str | None = None
     username: str | None = None
-    password: str | None = None
+    password: SecretStr | None = None
 
 
 class Hjxt(Connector):

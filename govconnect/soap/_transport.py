@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import requests
+from pydantic import SecretStr
 from zeep.transports import Transport
 
 from .._exceptions import ConfigurationError
@@ -91,18 +92,25 @@ class SoapSecurity:
     """
 
     username: str | None = None
-    password: str | None = field(default=None, repr=False)
+    password: str | SecretStr | None = field(default=None, repr=False)
     scheme: Literal["username_token", "basic", "both"] = "username_token"
     digest: bool = True
     cert: str | tuple[str, str] | None = None
     verify: bool | str = True
+
+    @property
+    def secret(self) -> str:
+        """The password as text, for the two places that send it (a ``SecretStr`` is unwrapped)."""
+        if isinstance(self.password, SecretStr):
+            return self.password.get_secret_value()
+        return self.password or ""
 
     def session(self) -> requests.Session:
         session = requests.Session()
         if self.username is not None and self.scheme in ("basic", "both"):
             # UTF-8 (RFC 7617), not requests' latin-1: passwords here are often Chinese
             session.auth = requests.auth.HTTPBasicAuth(
-                self.username.encode("utf-8"), (self.password or "").encode("utf-8")
+                self.username.encode("utf-8"), self.secret.encode("utf-8")
             )
         if self.cert is not None:
             session.cert = self.cert
@@ -115,7 +123,7 @@ class SoapSecurity:
             return None
         from zeep.wsse.username import UsernameToken
 
-        return UsernameToken(self.username, self.password or "", use_digest=self.digest)
+        return UsernameToken(self.username, self.secret, use_digest=self.digest)
 
 
 class LegacyTransport(Transport):
