@@ -1,6 +1,6 @@
 """The connector template, end to end: render every backend, install, run its tests, lint it.
 
-Slow by nature, so everything expensive happens once per session: the three projects are rendered
+Slow by nature, so everything expensive happens once per session: the projects are rendered
 together, installed together (``--no-deps``, editable) into one throwaway virtualenv that sees the
 project's own ``.venv`` through a ``.pth`` file. The generated plugins are therefore never installed
 into the environment running this suite, and plugin discovery elsewhere sees no strays.
@@ -22,7 +22,7 @@ from govconnect.cli.new import render_connector
 
 pytestmark = pytest.mark.slow
 
-BACKENDS = ("sql", "file-drop", "rest")
+BACKENDS = ("sql", "file-drop", "rest", "soap")
 UNFINISHED = ("TO" + "DO", "FIX" + "ME", "NotImplemented" + "Error")
 """Markers of unfinished code, spelled so that this file does not contain them."""
 
@@ -48,6 +48,7 @@ EXPECTED_FILES = {
     "sql": COMMON_FILES | {"tests/test_legacy.py"},
     "file-drop": COMMON_FILES | {"tests/test_legacy.py"},
     "rest": COMMON_FILES | {"{pkg}/client.py", "tests/test_client.py"},
+    "soap": COMMON_FILES | {"{pkg}/legacy.wsdl", "tests/test_soap.py"},
 }
 
 
@@ -80,7 +81,7 @@ def rendered(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 @pytest.fixture(scope="session")
 def venv_python(rendered: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A throwaway virtualenv layered over this one, with the three projects installed."""
+    """A throwaway virtualenv layered over this one, with the projects installed."""
     root = tmp_path_factory.mktemp("venv")
     result = _run([sys.executable, "-m", "venv", "--without-pip", str(root)])
     assert result.returncode == 0, result.stderr
