@@ -245,3 +245,9 @@ def test_importing_govconnect_does_not_import_zeep_or_lxml() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_an_unreadable_wsdl_url_is_named_without_its_credentials() -> None:
+    with pytest.raises(ConfigurationError, match=r"cannot read the WSDL http://\*\*\*@127") as info:
+        SoapClient("http://jkyh:s3cret@127.0.0.1:9/ws?wsdl")
+    assert "s3cret" not in str(info.value)

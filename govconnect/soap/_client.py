@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import urlsplit, urlunsplit
 
 import requests
 import zeep
@@ -125,9 +126,9 @@ class SoapClient:
         self.transport = LegacyTransport(
             session=self.security.session(), timeout=timeout, encoding=encoding
         )
-        source = str(wsdl)
+        source = _redact(str(wsdl))
         try:
-            self.zeep = zeep.Client(source, transport=self.transport, wsse=self.security.wsse())
+            self.zeep = zeep.Client(str(wsdl), transport=self.transport, wsse=self.security.wsse())
         except (OSError, requests.RequestException, zeep.exceptions.Error, etree.LxmlError) as exc:
             raise ConfigurationError(
                 f"cannot read the WSDL {source}: {type(exc).__name__}: {_short(exc)}"
@@ -337,6 +338,14 @@ def _detail(detail: Any) -> str:
         else str(detail)
     )
     return _short(" ".join(text.split()))
+
+
+def _redact(source: str) -> str:
+    """A WSDL location fit for messages: credentials in ``user:password@host`` left out."""
+    parts = urlsplit(source)
+    if parts.scheme and "@" in parts.netloc:
+        return urlunsplit(parts._replace(netloc="***@" + parts.netloc.rsplit("@", 1)[1]))
+    return source
 
 
 def _short(exc: object, limit: int = 300) -> str:

@@ -351,7 +351,10 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(404 if self.path != self.owner.path else 413, b"refused", "text/plain")
             return
         headers = {k.lower(): v for k, v in self.headers.items()}
-        status, body = self.owner.answer(headers, self.rfile.read(length))
+        try:
+            status, body = self.owner.answer(headers, self.rfile.read(length))
+        except Exception as exc:  # the fake's own bug: a fault naming it, no traceback on stderr
+            status, body = 500, self.owner._fault("soap:Server", f"fake failed: {exc!r}")
         kind = (
             "text/plain"
             if body == b"Internal Server Error" or status == 401
