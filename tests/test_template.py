@@ -18,11 +18,15 @@ from pathlib import Path
 
 import pytest
 
-from govconnect.cli.new import render_connector
+from govconnect.cli.new import _rendered_answers, render_connector
+from govconnect.soap._scaffold import draft_services, write_draft
 
 pytestmark = pytest.mark.slow
 
 BACKENDS = ("sql", "file-drop", "rest", "soap")
+PROJECTS = (*BACKENDS, "wsdl")
+"""Every backend, and ``wsdl``: the soap backend with a connector drafted by ``--from-wsdl``."""
+WSDL = Path(__file__).with_name("data") / "hjxt.wsdl"
 UNFINISHED = ("TO" + "DO", "FIX" + "ME", "NotImplemented" + "Error")
 """Markers of unfinished code, spelled so that this file does not contain them."""
 
@@ -50,6 +54,11 @@ EXPECTED_FILES = {
     "rest": COMMON_FILES | {"{pkg}/client.py", "tests/test_client.py"},
     "soap": COMMON_FILES | {"{pkg}/legacy.wsdl", "tests/test_soap.py"},
 }
+EXPECTED_FILES["wsdl"] = EXPECTED_FILES["soap"] | {
+    "{pkg}/vendor.wsdl",
+    "{pkg}/wsdl_connector.py",
+    "tests/test_wsdl_conformance.py",
+}
 
 
 def _run(
@@ -76,6 +85,13 @@ def rendered(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         )
         for backend in BACKENDS
     }
+    answers = {
+        "backend": "soap",
+        "connector_name": _name("wsdl"),
+        "resource_code": "311101001/0005",
+    }
+    projects["wsdl"] = render_connector(out, answers)
+    write_draft(projects["wsdl"], _rendered_answers("connector", answers), draft_services(WSDL))
     return projects
 
 
@@ -120,7 +136,7 @@ def test_generated_code_has_no_placeholders(rendered: dict[str, Path]) -> None:
                 assert not re.search("|".join(UNFINISHED), text), path
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("backend", PROJECTS)
 def test_generated_project_tests_pass(
     backend: str, rendered: dict[str, Path], venv_python: Path
 ) -> None:
@@ -130,9 +146,12 @@ def test_generated_project_tests_pass(
     assert result.returncode == 0, result.stdout + result.stderr
     assert "TestConformance::test_sample_query[person] PASSED" in result.stdout
     assert "TestConformance::test_intake_writes[application] PASSED" in result.stdout
+    if backend == "wsdl":
+        for service in ("list_persons", "query_person"):
+            assert f"TestWsdlConformance::test_sample_query[{service}] PASSED" in result.stdout
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("backend", PROJECTS)
 def test_generated_project_lints_clean(backend: str, rendered: dict[str, Path]) -> None:
     ruff = [sys.executable, "-m", "ruff"]
     check = _run([*ruff, "check", "--no-cache", "."], rendered[backend])
@@ -152,19 +171,20 @@ def test_readme_quick_start_is_what_the_tests_ran(rendered: dict[str, Path]) -> 
 def test_installed_plugins_are_discovered_and_pass_govconnect_check(
     rendered: dict[str, Path], venv_python: Path
 ) -> None:
-    names = [_name(b) for b in BACKENDS]
+    names = [_name(b) for b in PROJECTS]
     code = "import sys; from govconnect.cli import main; sys.argv[0] = 'govconnect'; main()"
     result = _run([str(venv_python), "-c", code, "check"])
     assert result.returncode == 0, result.stdout + result.stderr
     for name in names:
         assert f"PASS sample_query       {name}.person" in result.stdout
         assert f"PASS intake_writes      {name}.application" in result.stdout
+    assert f"PASS sample_query       {_name('wsdl')}_wsdl.query_person" in result.stdout
     assert " 0 failed" in result.stdout
 
 
 def test_generated_plugins_stay_out_of_this_environment(venv_python: Path) -> None:
     found = {ep.name for ep in importlib.metadata.entry_points(group="govconnect")}
-    assert not {_name(b) for b in BACKENDS} & found
+    assert not {_name(b) for b in PROJECTS} & found
 
 
 def test_installed_wheel_ships_the_template(tmp_path: Path) -> None:
