@@ -19,7 +19,8 @@ from pathlib import Path
 import pytest
 
 from govconnect.cli.new import _rendered_answers, render_connector
-from govconnect.soap._scaffold import draft_services, write_draft
+from govconnect.soap._draft_module import write_draft
+from govconnect.soap._scaffold import draft_services
 
 pytestmark = pytest.mark.slow
 

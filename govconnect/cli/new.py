@@ -143,7 +143,8 @@ def _wsdl_drafter() -> tuple[Any, Any]:
     """``draft_services`` and ``write_draft`` of ``govconnect.soap``, imported only when asked:
     they need zeep, which a core install does not have."""
     try:
-        from ..soap._scaffold import draft_services, write_draft
+        from ..soap._draft_module import write_draft
+        from ..soap._scaffold import draft_services
     except ImportError:
         raise ConfigurationError(
             "--from-wsdl needs the SOAP extra: pip install 'govconnect[soap]'"
