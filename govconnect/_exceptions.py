@@ -17,6 +17,8 @@ should do about it::
     │   └── UnexpectedResponseError the answer breaks the contract (3xx, not JSON, wrong shape,
     │                               too large): do not retry, fix the URL or ask the platform
     ├── DiscoveryError              a legacy database could not be discovered (unreachable, refused)
+    ├── LegacySystemError           a legacy system refused a call for a reason retrying cannot fix
+    │   └── SoapFaultError          a SOAP Fault: ``code`` and ``string`` as the legacy system sent them
     ├── AccessDeniedError           the caller is not entitled to this (gateway 403): ask for a grant
     │   └── AuthenticationError     the caller is not a known consumer (gateway 401): fix credentials
     └── AuditIntegrityError         the audit log's hash chain is broken: investigate, never repair
@@ -41,12 +43,14 @@ __all__ = [
     "GovConnectError",
     "IdentityError",
     "InvalidInputError",
+    "LegacySystemError",
     "PlatformRejectedError",
     "PluginError",
     "Problem",
     "PublishAbortedError",
     "RetryableError",
     "ServiceDefinitionError",
+    "SoapFaultError",
     "UnexpectedResponseError",
 ]
 
@@ -200,6 +204,44 @@ class DiscoveryError(GovConnectError):
     schema or file. The message never carries the password. (A single table that fails — missing,
     permission denied, timed out — is reported in the discovery report instead, and the other
     tables are still discovered.)"""
+
+
+class LegacySystemError(GovConnectError):
+    """A legacy system refused a call (a SOAP Fault, a 4xx): retrying the same call cannot help.
+
+    ``system`` names the legacy system or endpoint and ``operation`` the call, so the message says
+    what failed and where; ``status`` is the HTTP status when there was one. Transient trouble (timeouts, 5xx) is a :class:`RetryableError` instead.
+    """
+
+    def __init__(
+        self, message: str, *, system: str = "", operation: str = "", status: int | None = None
+    ) -> None:
+        where = " ".join(part for part in (system, operation) if part)
+        super().__init__(f"{where}: {message}" if where else message)
+        self.system = system
+        self.operation = operation
+        self.status = status
+
+
+class SoapFaultError(LegacySystemError):
+    """The legacy WebService answered a SOAP Fault.
+
+    ``code`` is the fault code as sent (``soap:Client``, ``soap:Server``, ``wsse:FailedAuthentication``
+    or a vendor's own), ``string`` the fault string, ``detail`` the text of ``<detail>`` (bounded).
+    """
+
+    def __init__(
+        self, code: str, string: str, *, system: str = "", operation: str = "", detail: str = ""
+    ) -> None:
+        super().__init__(f"SOAP Fault {code}: {string}", system=system, operation=operation)
+        self.code = code
+        self.string = string
+        self.detail = detail
+
+    @property
+    def code_name(self) -> str:
+        """The fault code without its namespace prefix: ``Client``, ``Server``, ``Sender``…"""
+        return self.code.rsplit(":", 1)[-1].rsplit("}", 1)[-1]
 
 
 class AccessDeniedError(GovConnectError):

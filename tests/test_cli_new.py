@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -106,4 +107,40 @@ def test_interactive_answer_refused_by_the_hook(tmp_path: Path) -> None:
     result = runner.invoke(app, ["new", "connector", "-o", str(tmp_path)], input=answers)
     assert result.exit_code == 1
     assert "refused the answers" in result.output
+    assert list(tmp_path.iterdir()) == []
+
+
+WSDL = Path(__file__).with_name("data") / "hjxt.wsdl"
+
+
+def new_from_wsdl(tmp_path: Path, *args: str) -> Any:
+    base = ["new", "connector", "--no-input", "-o", str(tmp_path), "--from-wsdl", str(WSDL)]
+    return runner.invoke(app, [*base, *args])
+
+
+def test_new_connector_from_wsdl_drafts_services(tmp_path: Path) -> None:
+    result = new_from_wsdl(tmp_path, "--set", "connector_name=hjws", "--operation", "QueryPerson")
+    assert result.exit_code == 0, result.output
+    assert "drafted service query_person from operation QueryPerson" in result.output
+    package = tmp_path / "govconnect-hjws" / "govconnect_hjws"
+    draft = (package / "wsdl_connector.py").read_text(encoding="utf-8")
+    assert "class QueryPersonRecord(Record):" in draft and "ListPersons" not in draft
+    assert 'sfzh: CitizenId = field("公民身份号码", level=Level.SENSITIVE, personal=True)' in draft
+    assert "DRAFT" in draft
+    assert (package / "vendor.wsdl").read_bytes() == WSDL.read_bytes()
+    pyproject = (tmp_path / "govconnect-hjws" / "pyproject.toml").read_text(encoding="utf-8")
+    assert 'hjws_wsdl = "govconnect_hjws.wsdl_connector"' in pyproject
+
+
+def test_from_wsdl_names_an_unknown_operation_and_what_exists(tmp_path: Path) -> None:
+    result = new_from_wsdl(tmp_path, "--set", "connector_name=hjws", "--operation", "Nope")
+    assert result.exit_code == 1
+    assert "Nope" in result.output and "QueryPerson" in result.output
+    assert "Traceback" not in result.output
+    assert list(tmp_path.iterdir()) == []  # nothing rendered for a WSDL that cannot be drafted
+
+
+def test_from_wsdl_is_for_the_soap_backend(tmp_path: Path) -> None:
+    result = new_from_wsdl(tmp_path, "--set", "backend=rest")
+    assert result.exit_code == 2
     assert list(tmp_path.iterdir()) == []

@@ -27,6 +27,7 @@ LAYERS: dict[str, int] = {
     "gateway": 4,
     "publish": 4,
     "discovery": 4,
+    "soap": 4,
     "testing": 5,
     "cli": 6,
     "api": 7,

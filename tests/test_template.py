@@ -1,6 +1,6 @@
 """The connector template, end to end: render every backend, install, run its tests, lint it.
 
-Slow by nature, so everything expensive happens once per session: the three projects are rendered
+Slow by nature, so everything expensive happens once per session: the projects are rendered
 together, installed together (``--no-deps``, editable) into one throwaway virtualenv that sees the
 project's own ``.venv`` through a ``.pth`` file. The generated plugins are therefore never installed
 into the environment running this suite, and plugin discovery elsewhere sees no strays.
@@ -18,11 +18,16 @@ from pathlib import Path
 
 import pytest
 
-from govconnect.cli.new import render_connector
+from govconnect.cli.new import _rendered_answers, render_connector
+from govconnect.soap._draft_module import write_draft
+from govconnect.soap._scaffold import draft_services
 
 pytestmark = pytest.mark.slow
 
-BACKENDS = ("sql", "file-drop", "rest")
+BACKENDS = ("sql", "file-drop", "rest", "soap")
+PROJECTS = (*BACKENDS, "wsdl")
+"""Every backend, and ``wsdl``: the soap backend with a connector drafted by ``--from-wsdl``."""
+WSDL = Path(__file__).with_name("data") / "hjxt.wsdl"
 UNFINISHED = ("TO" + "DO", "FIX" + "ME", "NotImplemented" + "Error")
 """Markers of unfinished code, spelled so that this file does not contain them."""
 
@@ -48,6 +53,12 @@ EXPECTED_FILES = {
     "sql": COMMON_FILES | {"tests/test_legacy.py"},
     "file-drop": COMMON_FILES | {"tests/test_legacy.py"},
     "rest": COMMON_FILES | {"{pkg}/client.py", "tests/test_client.py"},
+    "soap": COMMON_FILES | {"{pkg}/legacy.wsdl", "tests/test_soap.py"},
+}
+EXPECTED_FILES["wsdl"] = EXPECTED_FILES["soap"] | {
+    "{pkg}/vendor.wsdl",
+    "{pkg}/wsdl_connector.py",
+    "tests/test_wsdl_conformance.py",
 }
 
 
@@ -75,12 +86,19 @@ def rendered(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         )
         for backend in BACKENDS
     }
+    answers = {
+        "backend": "soap",
+        "connector_name": _name("wsdl"),
+        "resource_code": "311101001/0005",
+    }
+    projects["wsdl"] = render_connector(out, answers)
+    write_draft(projects["wsdl"], _rendered_answers("connector", answers), draft_services(WSDL))
     return projects
 
 
 @pytest.fixture(scope="session")
 def venv_python(rendered: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A throwaway virtualenv layered over this one, with the three projects installed."""
+    """A throwaway virtualenv layered over this one, with the projects installed."""
     root = tmp_path_factory.mktemp("venv")
     result = _run([sys.executable, "-m", "venv", "--without-pip", str(root)])
     assert result.returncode == 0, result.stderr
@@ -119,7 +137,7 @@ def test_generated_code_has_no_placeholders(rendered: dict[str, Path]) -> None:
                 assert not re.search("|".join(UNFINISHED), text), path
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("backend", PROJECTS)
 def test_generated_project_tests_pass(
     backend: str, rendered: dict[str, Path], venv_python: Path
 ) -> None:
@@ -129,9 +147,12 @@ def test_generated_project_tests_pass(
     assert result.returncode == 0, result.stdout + result.stderr
     assert "TestConformance::test_sample_query[person] PASSED" in result.stdout
     assert "TestConformance::test_intake_writes[application] PASSED" in result.stdout
+    if backend == "wsdl":
+        for service in ("list_persons", "query_person"):
+            assert f"TestWsdlConformance::test_sample_query[{service}] PASSED" in result.stdout
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("backend", PROJECTS)
 def test_generated_project_lints_clean(backend: str, rendered: dict[str, Path]) -> None:
     ruff = [sys.executable, "-m", "ruff"]
     check = _run([*ruff, "check", "--no-cache", "."], rendered[backend])
@@ -151,19 +172,20 @@ def test_readme_quick_start_is_what_the_tests_ran(rendered: dict[str, Path]) -> 
 def test_installed_plugins_are_discovered_and_pass_govconnect_check(
     rendered: dict[str, Path], venv_python: Path
 ) -> None:
-    names = [_name(b) for b in BACKENDS]
+    names = [_name(b) for b in PROJECTS]
     code = "import sys; from govconnect.cli import main; sys.argv[0] = 'govconnect'; main()"
     result = _run([str(venv_python), "-c", code, "check"])
     assert result.returncode == 0, result.stdout + result.stderr
     for name in names:
         assert f"PASS sample_query       {name}.person" in result.stdout
         assert f"PASS intake_writes      {name}.application" in result.stdout
+    assert f"PASS sample_query       {_name('wsdl')}_wsdl.query_person" in result.stdout
     assert " 0 failed" in result.stdout
 
 
 def test_generated_plugins_stay_out_of_this_environment(venv_python: Path) -> None:
     found = {ep.name for ep in importlib.metadata.entry_points(group="govconnect")}
-    assert not {_name(b) for b in BACKENDS} & found
+    assert not {_name(b) for b in PROJECTS} & found
 
 
 def test_installed_wheel_ships_the_template(tmp_path: Path) -> None:

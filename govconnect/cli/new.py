@@ -139,6 +139,19 @@ def render_connector(
     return Path(created)
 
 
+def _wsdl_drafter() -> tuple[Any, Any]:
+    """``draft_services`` and ``write_draft`` of ``govconnect.soap``, imported only when asked:
+    they need zeep, which a core install does not have."""
+    try:
+        from ..soap._draft_module import write_draft
+        from ..soap._scaffold import draft_services
+    except ImportError:
+        raise ConfigurationError(
+            "--from-wsdl needs the SOAP extra: pip install 'govconnect[soap]'"
+        ) from None
+    return draft_services, write_draft
+
+
 def _parse_sets(values: list[str]) -> dict[str, str]:
     answers: dict[str, str] = {}
     for item in values:
@@ -168,11 +181,35 @@ def connector(
     overwrite: bool = typer.Option(
         False, "--overwrite", help="Render into an existing project folder."
     ),
+    from_wsdl: str | None = typer.Option(
+        None,
+        "--from-wsdl",
+        metavar="URL_OR_FILE",
+        help="Draft records and query services from a SOAP WebService's WSDL (backend soap).",
+    ),
+    operations: list[str] = typer.Option(
+        [],
+        "--operation",
+        metavar="NAME",
+        help="With --from-wsdl: the operations to draft services for (repeatable; default: "
+        "every operation that answers records).",
+    ),
 ) -> None:
     """Create a connector plugin project: connector, sample legacy system, tests, README."""
-    created = render_connector(
-        output_dir, _parse_sets(sets), no_input=no_input, overwrite=overwrite
-    )
+    answers = _parse_sets(sets)
+    if from_wsdl is not None:
+        if answers.setdefault("backend", "soap") != "soap":
+            raise typer.BadParameter("--from-wsdl drafts a soap connector", param_hint="--set")
+        draft_services, write_draft = _wsdl_drafter()
+        drafted = draft_services(from_wsdl, operations)  # a bad WSDL fails before any file
+    created = render_connector(output_dir, answers, no_input=no_input, overwrite=overwrite)
+    if from_wsdl is not None:
+        write_draft(created, _rendered_answers("connector", answers), drafted)
+        for d in drafted[1]:
+            console.print(f"drafted service {d.service} from operation {d.operation}")
+        console.print(
+            "the drafts are marked DRAFT: codes, sharing and classification need a person"
+        )
     console.print(f"created connector plugin in {created}")
     console.print("next, from that folder (README.md explains):")
     console.print("  pip install -e .")

@@ -1,6 +1,12 @@
-"""Test support shipped with govconnect: the mock exchange platform, a pytest plugin, conformance kit."""
+"""Test support shipped with govconnect: the mock exchange platform, a pytest plugin, conformance kit.
+
+The SOAP legacy fake (``SoapLegacyFake``, ``FakeFault``, ``SoapCall``) is imported on first use:
+it needs lxml (``govconnect[soap]``), which a core install does not have.
+"""
 
 from __future__ import annotations
+
+from typing import Any
 
 from ._conformance import (
     CHECKS,
@@ -45,3 +51,13 @@ __all__ = [
     "run_conformance",
     "skipped",
 ]
+
+_SOAP_FAKE = frozenset({"FakeFault", "SoapCall", "SoapLegacyFake"})
+
+
+def __getattr__(name: str) -> Any:
+    if name in _SOAP_FAKE:
+        from . import _soap_fake
+
+        return getattr(_soap_fake, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

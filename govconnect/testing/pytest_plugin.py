@@ -8,6 +8,9 @@ that wants a hostile platform says so while it runs::
         ...
 
 ``mock_platform_factory`` starts more (or differently configured) platforms, all stopped at the end.
+
+``soap_legacy_factory`` starts SOAP legacy fakes (:class:`SoapLegacyFake`: a WSDL, sample answers,
+fault injection, UsernameToken checks) on loopback, all stopped at the end.
 """
 
 from __future__ import annotations
@@ -23,7 +26,9 @@ from ._mock_platform import MockPlatform
 if TYPE_CHECKING:
     import responses
 
-__all__ = ["legacy_http", "mock_platform", "mock_platform_factory"]
+    from ._soap_fake import SoapLegacyFake
+
+__all__ = ["legacy_http", "mock_platform", "mock_platform_factory", "soap_legacy_factory"]
 
 
 @pytest.fixture
@@ -56,3 +61,24 @@ def legacy_http() -> Iterator[responses.RequestsMock]:
     """
     with fake_legacy_http() as mock:
         yield mock
+
+
+@pytest.fixture
+def soap_legacy_factory() -> Iterator[Callable[..., SoapLegacyFake]]:
+    """Start SOAP legacy fakes: ``soap_legacy_factory(wsdl, answers, username=…, password=…)``.
+
+    Each is a real HTTP server on 127.0.0.1 serving the WSDL at ``fake.wsdl_url``; every one is
+    stopped after the test. Needs lxml (``govconnect[soap]``).
+    """
+    from ._soap_fake import SoapLegacyFake
+
+    started: list[SoapLegacyFake] = []
+
+    def start(wsdl: Any, answers: Any, **kwargs: Any) -> SoapLegacyFake:
+        fake = SoapLegacyFake(wsdl, answers, **kwargs).start()
+        started.append(fake)
+        return fake
+
+    yield start
+    for fake in started:
+        fake.stop()

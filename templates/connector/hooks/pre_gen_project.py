@@ -24,7 +24,7 @@ NAME_PATTERN = r"^[a-z][a-z0-9_]{0,29}$"
 RESOURCE_CODE_PATTERN = r"^[1-3]\d{2}\d{3}\d*/\d+$"
 MATTER_CODE_PATTERN = r"^[0-9A-Za-z][0-9A-Za-z_-]{0,63}$"
 DISTRIBUTION_PATTERN = r"^[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?$"
-BACKENDS = ("sql", "file-drop", "rest")
+BACKENDS = ("sql", "file-drop", "rest", "soap")
 TEXT_FIELDS = ("department_name", "system_name", "author")
 
 ANSWERS = r"""{{ cookiecutter | jsonify }}"""

@@ -1,0 +1,261 @@
+"""Drafting a connector from a WSDL: records from its types, a query service per operation.
+
+This module reads the WSDL into :class:`DraftService` sketches; ``_draft_module`` writes them.
+
+``govconnect new connector --from-wsdl`` renders the ``soap`` template and adds the module this
+writes. The draft is complete enough to install, pass its tests against the SOAP fake and pass
+``govconnect check``; what only people may decide is marked as a draft in the code: resource
+codes, sharing and its conditions, and every suggested classification level and personal flag.
+Titles come from ``xsd:documentation`` where the WSDL has it.
+"""
+
+from __future__ import annotations
+
+import keyword
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from lxml import etree
+from zeep.xsd import ComplexType
+
+from .._exceptions import ConfigurationError
+from ._client import SoapClient
+from ._schema import nest, python_type
+
+__all__ = ["DraftField", "DraftService", "draft_services"]
+
+XSD = "http://www.w3.org/2001/XMLSchema"
+WSDL = "http://schemas.xmlsoap.org/wsdl/"
+SAMPLE_CITIZEN_ID = "11010519491231002X"
+
+
+@dataclass(frozen=True)
+class _Suggestion:
+    """Element names (exact) or title words that suggest personal information (sensitive), the
+    Python type they apply to, the type to declare and a sample value the masking check accepts."""
+
+    keys: tuple[str, ...]
+    python: type
+    annotation: str
+    sample: Any
+
+
+#: The suggestions a person confirms: pinyin initials as legacy schemas name these elements
+#: (``sfzh`` 身份证号, ``xm`` 姓名, ``csrq`` 出生日期…) and the words of their documentation.
+_SUGGESTIONS = (
+    _Suggestion(
+        ("sfzh", "gmsfhm", "zjhm", "sfzhm", "身份证", "身份号码"),
+        str,
+        "CitizenId",
+        SAMPLE_CITIZEN_ID,
+    ),
+    _Suggestion(("xm", "xingming", "name", "姓名"), str, "str", "张三"),
+    _Suggestion(
+        ("dh", "lxdh", "sjhm", "phone", "mobile", "电话", "手机"), str, "str", "13800138000"
+    ),
+    _Suggestion(
+        ("dz", "zz", "zzdz", "address", "地址", "住址"), str, "str", "北京市朝阳区示例路1号"
+    ),
+    _Suggestion(("csrq", "birth_date", "birthday", "出生日期"), date, "date", "1949-12-31"),
+)
+_SAMPLES: dict[type, Any] = {
+    bool: True,
+    int: 1,
+    float: 1.5,
+    Decimal: "1.00",
+    datetime: "2020-01-01T08:00:00",
+    date: "2020-01-01",
+    str: "示例",
+}
+
+
+@dataclass(frozen=True)
+class DraftField:
+    """One field of a drafted params or record model, and where it sits in the message."""
+
+    name: str
+    path: str
+    annotation: str
+    title: str
+    level: str
+    personal: bool
+    required: bool
+    sample: Any
+
+
+@dataclass(frozen=True)
+class DraftService:
+    """A query service drafted from one operation."""
+
+    operation: str
+    service: str
+    title: str
+    params: tuple[DraftField, ...]
+    items: str | None
+    record: tuple[DraftField, ...]
+    sample_answer: dict[str, Any]
+
+    @property
+    def stem(self) -> str:
+        return "".join(part.title() for part in self.service.split("_"))
+
+
+def _identifier(name: str, taken: set[str]) -> str:
+    ident = re.sub(r"\W+", "_", name).strip("_").lower() or "field"
+    if ident[0].isdigit() or keyword.iskeyword(ident):
+        ident = f"f_{ident}"
+    base, n = ident, 2
+    while ident in taken:
+        ident, n = f"{base}_{n}", n + 1
+    taken.add(ident)
+    return ident
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name).lower()
+
+
+def _documentation(source: bytes) -> tuple[dict[str, str], dict[str, str]]:
+    """Titles from the WSDL: element name → xsd:documentation, operation → wsdl:documentation."""
+    root = etree.fromstring(source)
+    elements = {}
+    for el in root.iter(f"{{{XSD}}}element"):
+        text = el.findtext(f"{{{XSD}}}annotation/{{{XSD}}}documentation")
+        if el.get("name") and text and text.strip():
+            elements.setdefault(el.get("name"), text.strip())
+    operations = {}
+    for op in root.iterfind(f"{{{WSDL}}}portType/{{{WSDL}}}operation"):
+        text = op.findtext(f"{{{WSDL}}}documentation")
+        if text and text.strip():
+            operations[op.get("name")] = text.strip()
+    return elements, operations
+
+
+def _leaves(
+    xsd_type: Any, prefix: str, required: bool, depth: int = 0
+) -> Iterator[tuple[str, Any, bool]]:
+    """Simple, non-repeated leaves below a type: (path, xsd type, required)."""
+    for name, child in getattr(xsd_type, "elements", ()):
+        if child.accepts_multiple:
+            continue  # arrays inside an item are left to the person writing the connector
+        need = required and not child.is_optional
+        if isinstance(child.type, ComplexType):
+            if depth < 4:
+                yield from _leaves(child.type, f"{prefix}{name}.", need, depth + 1)
+            continue
+        yield f"{prefix}{name}", child.type, need
+
+
+def _items(xsd_type: Any, prefix: str = "", depth: int = 0) -> tuple[str, Any] | None:
+    """The first repeated complex element of an answer: the path records are read from."""
+    for name, child in getattr(xsd_type, "elements", ()):
+        if isinstance(child.type, ComplexType):
+            if child.accepts_multiple:
+                return f"{prefix}{name}", child.type
+            if depth < 4 and (found := _items(child.type, f"{prefix}{name}.", depth + 1)):
+                return found
+    return None
+
+
+def _field(
+    path: str, xsd_type: Any, required: bool, titles: dict[str, str], taken: set[str]
+) -> DraftField:
+    leaf = path.rsplit(".", 1)[-1]
+    title = titles.get(leaf, leaf)
+    python = python_type(xsd_type)
+    text = f"{leaf} {title}".lower()
+    for hint in _SUGGESTIONS:
+        if python is hint.python and any(
+            k == leaf.lower() or ((len(k) > 2 or not k.isascii()) and k in text) for k in hint.keys
+        ):
+            return DraftField(
+                _identifier(leaf, taken),
+                path,
+                hint.annotation,
+                title,
+                "SENSITIVE",
+                True,
+                required,
+                hint.sample,
+            )
+    annotation = {
+        bool: "bool",
+        int: "int",
+        float: "float",
+        Decimal: "Decimal",
+        datetime: "datetime",
+        date: "date",
+    }.get(python, "str")
+    sample = _SAMPLES.get(python, "示例")
+    return DraftField(
+        _identifier(leaf, taken), path, annotation, title, "INTERNAL", False, required, sample
+    )
+
+
+def draft_services(
+    wsdl: str | Path, operations: Sequence[str] = ()
+) -> tuple[bytes, list[DraftService]]:
+    """The WSDL's bytes and a drafted service per operation (``operations``, or every operation
+    whose answer holds records: a repeated complex element, or a complex answer)."""
+    client = SoapClient(wsdl)
+    try:
+        source = client.transport.load(str(wsdl))
+        titles, op_titles = _documentation(source)
+        unknown = sorted(set(operations) - set(client.operations))
+        if unknown:
+            raise ConfigurationError(
+                f"the WSDL has no operation(s) {', '.join(unknown)}; it has: {', '.join(client.operations)}"
+            )
+        drafts = []
+        for op_name in operations or client.operations:
+            op = client.binding.get(op_name)
+            found = _items(op.output.body.type)
+            if found is None and not operations:
+                continue  # a write (an acknowledgement answer): an intake target, not a service
+            items, item_type = found if found else (None, op.output.body.type)
+            taken: set[str] = set()
+            params = tuple(
+                _field(p, t, r, titles, taken) for p, t, r in _leaves(op.input.body.type, "", True)
+            )
+            taken = set()
+            record = tuple(
+                _field(p, t, r, titles, taken) for p, t, r in _leaves(item_type, "", True)
+            )
+            if not record:
+                continue
+            item = nest({f.path: f.sample for f in record})
+            answer = _sample(op.output.body.type, items, item) if items else item
+            title = op_titles.get(op_name, op_name)
+            drafts.append(
+                DraftService(op_name, _snake(op_name), title, params, items, record, answer)
+            )
+    finally:
+        client.close()
+    if not drafts:
+        raise ConfigurationError(
+            "the WSDL has no operation that answers records; name one with --operation"
+        )
+    return source, drafts
+
+
+def _sample(xsd_type: Any, items: str, item: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """A whole answer in schema order: one sample item at ``items``, samples for the required
+    elements around it (a fake answer without a required ``total`` is one zeep refuses)."""
+    out: dict[str, Any] = {}
+    for name, child in getattr(xsd_type, "elements", ()):
+        path = f"{prefix}{name}"
+        if path == items:
+            out[name] = [item]
+        elif child.accepts_multiple:
+            continue
+        elif isinstance(child.type, ComplexType):
+            if items.startswith(f"{path}.") or not child.is_optional:
+                out[name] = _sample(child.type, items, item, f"{path}.")
+        elif not child.is_optional:
+            out[name] = _SAMPLES.get(python_type(child.type), "示例")
+    return out
