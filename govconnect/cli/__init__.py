@@ -56,6 +56,9 @@ def root(
         level=logging.INFO if verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    from ._common import set_verbose
+
+    set_verbose(verbose)  # errors print their traceback only with -v
     ctx.obj = {"config": config}
 
 

@@ -20,6 +20,7 @@ validates every record against its model, and hands batches to the durable outbo
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import itertools
 import json
@@ -34,7 +35,7 @@ from typing import IO, TYPE_CHECKING, Any
 import orjson
 from pydantic import TypeAdapter, ValidationError
 
-from .._connector import Connector, Service
+from .._connector import Connector, Service, connector_faults
 from .._exceptions import ConfigurationError, Problem, PublishAbortedError
 from .._validation import problems_from_pydantic
 from ..catalog.model import UpdateCycle
@@ -43,7 +44,15 @@ from ..exchange.outbox import Outbox
 if TYPE_CHECKING:
     from .._registry import Registry
 
-__all__ = ["CYCLE_SECONDS", "PublishReport", "PublishState", "Publisher", "Reject"]
+__all__ = [
+    "CYCLE_SECONDS",
+    "PublishReport",
+    "PublishState",
+    "Publisher",
+    "Reject",
+    "datasets",
+    "resolve_dataset",
+]
 
 CYCLE_SECONDS = {
     UpdateCycle.REAL_TIME: 0,
@@ -187,14 +196,37 @@ def _looked_back(bookmark: Any, lookback: float) -> Any:
     return bookmark
 
 
-def _batched(items: Iterable[Any], size: int) -> Iterator[tuple[list[Any], bool]]:
-    """Chunks of ``size`` with a flag telling whether it is the last one (one chunk lookahead)."""
-    iterator = iter(items)
-    current = list(itertools.islice(iterator, size))
+def _batched(
+    items: Callable[[], Iterable[Any]], size: int, guard: Callable[[], Any]
+) -> Iterator[tuple[list[Any], bool]]:
+    """Chunks of ``size`` with a flag telling whether it is the last one (one chunk lookahead).
+
+    ``items`` is called and each chunk is read inside ``guard()``: that is where connector code
+    runs, so a legacy failure is told apart from our own (the outbox write happens outside it).
+    Guarding per chunk, not per record, keeps the hot path free of it.
+    """
+    with guard():
+        iterator = iter(items())
+        current = list(itertools.islice(iterator, size))
     while current:
-        following = list(itertools.islice(iterator, size))
+        with guard():
+            following = list(itertools.islice(iterator, size))
         yield current, not following
         current = following
+
+
+def datasets(registry: Registry, connector: str | None = None) -> list[Service]:
+    """The dataset services of the loaded connectors (or of one), by resource code."""
+    return [s for s in registry.services(connector) if s.kind == "dataset"]
+
+
+def resolve_dataset(registry: Registry, code: str, connector: str | None = None) -> Service:
+    """The dataset with this resource code; an error lists the known ones."""
+    for svc in datasets(registry, connector):
+        if svc.code == code:
+            return svc
+    known = ", ".join(s.code for s in datasets(registry, connector)) or "none"
+    raise ConfigurationError(f"no dataset with resource code {code!r} (datasets: {known})")
 
 
 class Publisher:
@@ -232,14 +264,10 @@ class Publisher:
     # --- which datasets ---------------------------------------------------------------------------
 
     def datasets(self, connector: str | None = None) -> list[Service]:
-        return [s for s in self.registry.services(connector) if s.kind == "dataset"]
+        return datasets(self.registry, connector)
 
     def resolve(self, code: str, connector: str | None = None) -> Service:
-        for svc in self.datasets(connector):
-            if svc.code == code:
-                return svc
-        known = ", ".join(s.code for s in self.datasets(connector)) or "none"
-        raise ConfigurationError(f"no dataset with resource code {code!r} (datasets: {known})")
+        return resolve_dataset(self.registry, code, connector)
 
     def due(self, connector: str | None = None, now: float | None = None) -> list[Service]:
         """Datasets whose last publication is older than their update cycle promises."""
@@ -372,7 +400,8 @@ class _Run:
     def go(self) -> PublishReport:
         started = time.perf_counter()
         try:
-            for chunk, last in _batched(self.source(), self.pub.batch_size):
+            guard = functools.partial(connector_faults, self.svc.connector.name, self.svc.name)
+            for chunk, last in _batched(self.source, self.pub.batch_size, guard):
                 records, rejects, bad = self.validate(chunk)
                 self.report.read += len(chunk)
                 if rejects:
