@@ -37,6 +37,7 @@ __all__ = [
     "is_secret",
     "load_config",
     "mask_url_passwords",
+    "url_passwords",
 ]
 
 DEFAULT_FILE = "govconnect.toml"
@@ -44,7 +45,7 @@ MASK = "********"
 
 Source = Literal["default", "file", "env"]
 
-_URL_PASSWORD = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^:/@\s]*:)[^@\s]*@")
+_URL_PASSWORD = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^:/@\s]*:)(?P<password>[^@\s]*)@")
 
 
 class Config(dict[str, Any]):
@@ -109,6 +110,11 @@ def is_secret(info: FieldInfo) -> bool:
             return True
         pending.extend(typing.get_args(tp))
     return False
+
+
+def url_passwords(text: str) -> list[str]:
+    """The passwords written into URLs inside ``text`` (to scrub them from anything printed)."""
+    return [m.group("password") for m in _URL_PASSWORD.finditer(text) if m.group("password")]
 
 
 def mask_url_passwords(text: str) -> str:

@@ -26,6 +26,7 @@ COMMAND_MODULES = [
     "govconnect.cli.new",
     "govconnect.cli.serve",
     "govconnect.cli.audit",
+    "govconnect.cli.config",
 ]
 
 app = typer.Typer(

@@ -10,10 +10,11 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import typer
+from pydantic import SecretBytes, SecretStr
 from rich.console import Console
 from rich.markup import escape
 
-from .._config import load_config, mask_url_passwords
+from .._config import MASK, load_config, mask_url_passwords, url_passwords
 from .._exceptions import GovConnectError, describe_cause
 from .._registry import Registry, load_registry
 
@@ -24,13 +25,58 @@ __all__ = [
     "note_not_configured",
     "print_json",
     "registry",
+    "remember_secrets",
     "report_error",
+    "scrub",
     "set_verbose",
     "verbose",
 ]
 
-console = Console(highlight=False, soft_wrap=True)
-err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+_secrets: set[str] = set()
+
+
+class _ScrubbedStream:
+    """stdout or stderr (looked up at each write, so test runners can swap them) with every
+    known secret value replaced by a mask. The last line of defence: secrets are masked where
+    settings are shown, but a driver's message or a traceback could still quote one."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    @property
+    def _stream(self) -> Any:
+        return getattr(sys, self._name)
+
+    def write(self, text: str) -> int:
+        return self._stream.write(scrub(text))
+
+    def __getattr__(self, attr: str) -> Any:
+        return getattr(self._stream, attr)
+
+
+def scrub(text: str) -> str:
+    """``text`` with the values of secret settings (and passwords inside URLs) masked."""
+    for secret in _secrets:
+        if secret in text:
+            text = text.replace(secret, MASK)
+    return mask_url_passwords(text)
+
+
+def remember_secrets(reg: Registry) -> None:
+    """Collect the secret values this invocation could print, from every connector's settings."""
+    for name in reg.connectors:
+        for setting in reg.settings_of(name):
+            value = setting.value
+            if isinstance(value, SecretStr | SecretBytes):
+                value = value.get_secret_value()
+            if setting.secret and value is not None and len(str(value)) >= 4:
+                _secrets.add(str(value))
+            if isinstance(value, str):
+                _secrets.update(p for p in url_passwords(value) if len(p) >= 4)
+
+
+console = Console(file=_ScrubbedStream("stdout"), highlight=False, soft_wrap=True)
+err_console = Console(file=_ScrubbedStream("stderr"), highlight=False, soft_wrap=True)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -102,9 +148,10 @@ def registry(ctx: typer.Context) -> Registry:
     obj = root.obj if isinstance(root.obj, dict) else {}
     if "registry" not in obj:
         obj["registry"] = load_registry(config=load_config(obj.get("config")))
+        remember_secrets(obj["registry"])
         root.obj = obj
     return obj["registry"]
 
 
 def print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2, default=str) + "\n")
+    sys.stdout.write(scrub(json.dumps(data, ensure_ascii=False, indent=2, default=str) + "\n"))
