@@ -19,13 +19,14 @@ from rich.table import Table
 
 from .._config import mask_url_passwords
 from .._connector import connector_faults
-from .._exceptions import GovConnectError
+from .._exceptions import ConfigurationError, GovConnectError
 from ..exchange.client import ExchangeClient
 from ..exchange.delivery import DeliveryStats, DeliveryWorker
 from ..exchange.outbox import Outbox
 from ..publish.publisher import Publisher, PublishReport, datasets, resolve_dataset
 from ._common import (
     console,
+    err_console,
     handles_errors,
     note_not_configured,
     print_json,
@@ -92,6 +93,18 @@ def publish(
     }
     for name in skipped:
         note_not_configured(name)
+    if deliver and node:
+        # only this node's resources are registered, so only its datasets can be delivered
+        owned = {r.code for r in reg.node_catalog(node).resources}
+        for svc in candidates:
+            if svc.code not in owned and svc.connector.name not in skipped:
+                if not all_due:
+                    raise ConfigurationError(
+                        f"{svc.code} belongs to node {svc.connector.department.code}/"
+                        f"{svc.connector.system.code}, not to {node}: publish it with that --node"
+                    )
+                skipped[svc.connector.name] = f"not a connector of node {node}"
+                err_console.print(f"skipped {svc.connector.name}: not a connector of node {node}")
     if not any(s.connector.name not in skipped for s in candidates):
         if as_json:
             print_json({"datasets": [], "failed": {}, "delivery": {}, "skipped": skipped})
