@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import typer
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -183,8 +184,16 @@ def publish(
         )
     console.print(table)
     for r in reports:
-        if r.rejects_file:
-            console.print(f"rejects of {r.resource_code}: {r.rejects_file}")
+        if r.rejected:
+            dups = f", {r.duplicates} duplicate key(s) [key.unique]" if r.duplicates else ""
+            console.print(
+                f"rejects of {r.resource_code}: {r.rejected} new{escape(dups)} in {r.rejects_file}"
+            )
+        if r.still_rejected:
+            console.print(
+                f"{r.resource_code}: {r.still_rejected} still rejected (unchanged since an "
+                "earlier run, not judged again)"
+            )
     if delivered:
         console.print(
             f"delivered {delivered['records_delivered']} records, {delivered['dead']} dead letters"
