@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from ._config import Config, EffectiveSetting, effective_settings, is_configured, load_config
@@ -81,6 +81,16 @@ class Registry:
         anything touches its (default, absent) legacy system."""
         if not self.is_configured(name):
             raise NotConfiguredError(name, list(self.connector_class(name).Settings.model_fields))
+
+    def restricted(self, names: Iterable[str]) -> Registry:
+        """The same registry with only these connectors: what a long-running service (the
+        gateway) is built from when some installed connectors are not configured."""
+        keep = set(names)
+        return replace(
+            self,
+            connectors={n: c for n, c in self.connectors.items() if n in keep},
+            connector_plugin={n: p for n, p in self.connector_plugin.items() if n in keep},
+        )
 
     def connector(self, name: str, settings: Mapping[str, Any] | None = None) -> Connector:
         """An instance of a connector, with settings given in code, else from the environment

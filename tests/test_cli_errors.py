@@ -104,3 +104,41 @@ def test_read_only_commands_create_nothing_for_unconfigured_connectors(
     assert ran.code == 0, ran.output
     assert "Traceback" not in ran.output
     assert files_under(tmp_path) == []
+
+
+def test_serve_leaves_out_unconfigured_connectors_and_a_missing_database_is_one_line(
+    tmp_path: Path,
+) -> None:
+    import os
+    import shutil
+    import signal
+    import subprocess
+
+    from govconnect_household import create_sample_database
+
+    from .cli_support import EXE
+
+    gateway_file = Path(__file__).parents[1] / "examples" / "gateway.toml"
+    shutil.copy(gateway_file, tmp_path / "gateway.toml")
+    missing = govconnect("serve", "--config", "gateway.toml", "--port", "0", cwd=tmp_path)
+    assert missing.code == 1 and "Traceback" not in missing.output
+    assert "household database file '.govconnect/household.sqlite' does not exist" in missing.err
+    assert not (tmp_path / ".govconnect" / "household.sqlite").exists()
+
+    create_sample_database(f"sqlite:///{tmp_path / '.govconnect' / 'household.sqlite'}", count=5)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GOVCONNECT_")}
+    proc = subprocess.Popen(
+        [str(EXE), "serve", "--config", "gateway.toml", "--port", "0", "--log-level", "warning"],
+        cwd=tmp_path,
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stderr is not None
+        lines = [proc.stderr.readline() for _ in range(2)]
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=30)
+    assert lines[0].startswith("skipped civil_affairs: installed but not configured")
+    assert lines[1].startswith("serving 1 service(s)")
