@@ -28,6 +28,7 @@ __all__ = [
     "remember_secrets",
     "report_error",
     "scrub",
+    "scrubbed_stderr",
     "set_verbose",
     "verbose",
 ]
@@ -75,8 +76,9 @@ def remember_secrets(reg: Registry) -> None:
                 _secrets.update(p for p in url_passwords(value) if len(p) >= 4)
 
 
+scrubbed_stderr = _ScrubbedStream("stderr")
 console = Console(file=_ScrubbedStream("stdout"), highlight=False, soft_wrap=True)
-err_console = Console(file=_ScrubbedStream("stderr"), highlight=False, soft_wrap=True)
+err_console = Console(file=scrubbed_stderr, highlight=False, soft_wrap=True)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
