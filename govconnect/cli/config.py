@@ -70,7 +70,7 @@ def show(
         console.print(f"\n[bold]{escape(c['connector'])}[/] ({state})")
         width = max((len(s["setting"]) for s in c["settings"]), default=0)
         for s in c["settings"]:
-            value = "" if s["value"] is None else str(s["value"])
+            value = "(not set)" if s["value"] is None else str(s["value"])
             where = f"env {s['env']}" if s["source"] == "env" else s["source"]
             secret = ", secret" if s["secret"] else ""
             console.print(
