@@ -29,13 +29,20 @@ import os
 import re
 import typing
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from ._exceptions import ConfigurationError, Problem, ServiceDefinitionError
+from ._exceptions import (
+    ConfigurationError,
+    ConnectorError,
+    GovConnectError,
+    Problem,
+    ServiceDefinitionError,
+)
 from ._service_declaration import (
     ServiceDeclaration,
     ServiceMeta,
@@ -62,6 +69,7 @@ __all__ = [
     "LegacySystem",
     "NoSettings",
     "Service",
+    "connector_faults",
 ]
 
 CODE_PATTERN = r"^[0-9A-Za-z][0-9A-Za-z_-]{1,31}$"
@@ -123,6 +131,23 @@ class Service:
         return f"{d}/{s}/{self.name}/v{self.resource.version}"
 
 
+@contextmanager
+def connector_faults(connector: str, service: str) -> Iterator[None]:
+    """Turn anything a connector or its driver raises into a :class:`ConnectorError`.
+
+    Wrap exactly the calls into connector code (building it, reading a dataset, polling), never
+    our own storage: the error then says the legacy side failed, names connector and service,
+    and carries the driver's exception only as ``__cause__`` (its text may hold a password or a
+    citizen ID). Our own errors pass through unchanged; so do ``KeyboardInterrupt``/``SystemExit``.
+    """
+    try:
+        yield
+    except GovConnectError:
+        raise
+    except Exception as exc:
+        raise ConnectorError(connector, service, exc) from exc
+
+
 class Connector:
     """Base class of every connector: subclass it, set the class attributes, declare services.
 
@@ -182,7 +207,10 @@ class Connector:
     def load_settings(cls, given: BaseModel | Mapping[str, Any] | None) -> BaseModel:
         """Settings from ``given`` over environment variables ``GOVCONNECT_<NAME>_<FIELD>``.
 
-        A bad value is a :class:`ConfigurationError` naming the setting.
+        ``given`` is what code passes explicitly (a test, the demo); the registry passes the
+        effective file-and-environment values, already in the documented order (environment over
+        file over default). A bad value is a :class:`ConfigurationError` naming the setting,
+        never echoing its value.
         """
         if isinstance(given, cls.Settings):
             return given

@@ -6,6 +6,7 @@ should do about it::
     GovConnectError
     ├── ConfigurationError          fix the setup (config file, plugin, connector declaration)
     │   ├── PluginError             a plugin failed to import or to register (reported, others load)
+    │   ├── NotConfiguredError      a connector is installed but nothing configures it (skipped)
     │   └── ServiceDefinitionError  a connector declares an invalid service or record field
     ├── InvalidInputError           the data is wrong; carries ``problems`` naming field and rule
     │   ├── IdentityError           a citizen ID / credit code failed a rule (also a ``ValueError``)
@@ -19,6 +20,7 @@ should do about it::
     ├── DiscoveryError              a legacy database could not be discovered (unreachable, refused)
     ├── LegacySystemError           a legacy system refused a call for a reason retrying cannot fix
     │   └── SoapFaultError          a SOAP Fault: ``code`` and ``string`` as the legacy system sent them
+    ├── ConnectorError              a connector or its driver raised: names connector, service, class
     ├── AccessDeniedError           the caller is not entitled to this (gateway 403): ask for a grant
     │   └── AuthenticationError     the caller is not a known consumer (gateway 401): fix credentials
     └── AuditIntegrityError         the audit log's hash chain is broken: investigate, never repair
@@ -38,12 +40,14 @@ __all__ = [
     "AuthenticationError",
     "CatalogValidationError",
     "ConfigurationError",
+    "ConnectorError",
     "DiscoveryError",
     "ExchangeError",
     "GovConnectError",
     "IdentityError",
     "InvalidInputError",
     "LegacySystemError",
+    "NotConfiguredError",
     "PlatformRejectedError",
     "PluginError",
     "Problem",
@@ -93,6 +97,24 @@ class PluginError(ConfigurationError):
         super().__init__(f"plugin {plugin!r}: {reason}")
         self.plugin = plugin
         self.reason = reason
+
+
+class NotConfiguredError(ConfigurationError):
+    """A connector is installed but neither the config file nor the environment configures it.
+
+    Its defaults point at a legacy system nobody set up, so running it would fail (or, worse,
+    create an empty SQLite file where a database should be): it is reported and skipped instead.
+    """
+
+    def __init__(self, connector: str, settings: Sequence[str] = ()) -> None:
+        self.connector = connector
+        hint = f"GOVCONNECT_{connector.upper()}_<SETTING>"
+        if settings:
+            hint = " or ".join(f"GOVCONNECT_{connector.upper()}_{s.upper()}" for s in settings[:2])
+        super().__init__(
+            f"connector {connector!r} is installed but not configured: add a "
+            f"[connectors.{connector}] section to govconnect.toml or set {hint}"
+        )
 
 
 class ServiceDefinitionError(ConfigurationError):
@@ -242,6 +264,40 @@ class SoapFaultError(LegacySystemError):
     def code_name(self) -> str:
         """The fault code without its namespace prefix: ``Client``, ``Server``, ``Sender``…"""
         return self.code.rsplit(":", 1)[-1].rsplit("}", 1)[-1]
+
+
+class ConnectorError(GovConnectError):
+    """A connector's own code, or the driver under it, raised something that is not ours.
+
+    The message names connector, service (or what was being done) and the exception's class,
+    never its text: driver messages carry connection URLs (with passwords), SQL and its
+    parameters (citizen IDs). The original stays as ``__cause__`` for ``-v`` and for logs.
+    """
+
+    def __init__(self, connector: str, service: str, cause: BaseException) -> None:
+        self.connector = connector
+        self.service = service
+        self.cause_class = describe_cause(cause)
+        super().__init__(f"{connector}.{service} failed in the legacy system: {self.cause_class}")
+
+
+def describe_cause(exc: BaseException) -> str:
+    """``module.Class`` of an exception, plus the driver's own class when it wraps one
+    (SQLAlchemy keeps the DBAPI error as ``orig``): the class says what failed, the text may not
+    be shown."""
+
+    def name(e: BaseException) -> str:
+        cls = type(e)
+        return (
+            cls.__qualname__
+            if cls.__module__ == "builtins"
+            else f"{cls.__module__}.{cls.__qualname__}"
+        )
+
+    orig = getattr(exc, "orig", None)
+    if isinstance(orig, BaseException):
+        return f"{name(exc)} ({name(orig)})"
+    return name(exc)
 
 
 class AccessDeniedError(GovConnectError):

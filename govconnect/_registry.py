@@ -10,12 +10,18 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from ._config import Config, load_config
-from ._connector import Connector, Service
-from ._exceptions import ConfigurationError, PluginError, Problem, ServiceDefinitionError
+from ._config import Config, EffectiveSetting, effective_settings, is_configured, load_config
+from ._connector import Connector, Service, connector_faults
+from ._exceptions import (
+    ConfigurationError,
+    NotConfiguredError,
+    PluginError,
+    Problem,
+    ServiceDefinitionError,
+)
 from ._plugins import PluginManager, make_plugin_manager
 from .catalog.codetables import CodeTable
 from .catalog.model import Catalog
@@ -56,14 +62,61 @@ class Registry:
             known = ", ".join(sorted(self.connectors)) or "none"
             raise ConfigurationError(f"no connector named {name!r} (loaded: {known})") from None
 
-    def connector(self, name: str, settings: Mapping[str, Any] | None = None) -> Connector:
-        """An instance of a connector, with settings from the config file unless given."""
+    def settings_of(self, name: str) -> list[EffectiveSetting]:
+        """Each declared setting of a connector with its value and source (env > file > default)."""
         cls = self.connector_class(name)
-        return cls(settings if settings is not None else self.config.connector_settings(name))
+        return effective_settings(name, cls.Settings, self.config)
+
+    def settings_for(self, name: str) -> dict[str, Any]:
+        """The values a connector is built with: the environment over the file (defaults are
+        left to the settings model)."""
+        return {s.name: s.value for s in self.settings_of(name) if s.source != "default"}
+
+    def is_configured(self, name: str) -> bool:
+        """Whether the file or the environment configures this connector (see ``_config``)."""
+        return is_configured(name, self.connector_class(name).Settings, self.config)
+
+    def require_configured(self, name: str) -> None:
+        """Raise :class:`NotConfiguredError` for an installed connector nobody configured, before
+        anything touches its (default, absent) legacy system."""
+        if not self.is_configured(name):
+            raise NotConfiguredError(name, list(self.connector_class(name).Settings.model_fields))
+
+    def restricted(self, names: Iterable[str]) -> Registry:
+        """The same registry with only these connectors: what a long-running service (the
+        gateway) is built from when some installed connectors are not configured."""
+        keep = set(names)
+        return replace(
+            self,
+            connectors={n: c for n, c in self.connectors.items() if n in keep},
+            connector_plugin={n: p for n, p in self.connector_plugin.items() if n in keep},
+        )
+
+    def connector(self, name: str, settings: Mapping[str, Any] | None = None) -> Connector:
+        """An instance of a connector, with settings given in code, else from the environment
+        over the config file. A failure of the connector's own code (a driver that cannot load,
+        a connection made eagerly) is a :class:`ConnectorError` naming the connector."""
+        cls = self.connector_class(name)
+        with connector_faults(name, "connect"):
+            return cls(settings if settings is not None else self.settings_for(name))
 
     def catalog(self) -> Catalog:
         """The catalog of every loaded service (not validated across connectors; see problems)."""
         return Catalog(resources=[svc.resource for svc in self.services()])
+
+    def node_catalog(self, node: str) -> Catalog:
+        """The resources of the connectors that *are* ``node`` (``department code/system code``,
+        or a department code alone): what a node registers with the platform. Other installed
+        connectors belong to other nodes; registering them here would claim their data."""
+        department, _, system = node.partition("/")
+        return Catalog(
+            resources=[
+                r
+                for r in self.catalog().resources
+                if r.provider.code == department
+                and (not system or r.provider.system_code == system)
+            ]
+        )
 
     def catalog_problems(self) -> list[Problem]:
         return self.catalog().problems()

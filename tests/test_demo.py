@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -18,8 +19,9 @@ def test_demo_numbers_add_up(tmp_path: Path) -> None:
     workdir = tmp_path / "demo"
     summary = run_demo(workdir, cases=60, invalid=10, residents=200, faults="flaky", seed=3)
     assert summary["catalog_problems"] == []
-    # every loaded plugin's resources are registered: household's three and any other plugin's
-    assert summary["catalog_registered"] == len(load_registry(config={}).catalog().resources)
+    # only what the demo sets up: household's three resources, whatever else is installed
+    assert summary["catalog_registered"] == 3
+    assert len(load_registry(config={}).catalog().resources) >= 3
     assert summary["cases_submitted"] == 60
     assert summary["cases_written_to_legacy"] == 50
     assert summary["cases_returned_with_reasons"] == 10
@@ -75,3 +77,24 @@ def test_demo_refuses_more_invalid_than_cases(tmp_path: Path) -> None:
         build(), ["demo", "--dir", str(tmp_path), "--cases", "2", "--invalid", "3"]
     )
     assert result.exit_code == 2
+
+
+def test_demo_through_the_command_is_hermetic(tmp_path: Path) -> None:
+    """Run as a user does, with another plugin installed and a household setting in the shell:
+    no warning, the same numbers as in-process, nothing outside its folder."""
+    from .cli_support import govconnect
+
+    args = ["demo", "--dir", "d", "--cases", "12", "--invalid", "2", "--residents", "50"]
+    env = {"GOVCONNECT_HOUSEHOLD_TABLE": "not_the_demo_table"}
+    first = govconnect(*args, "--faults", "flaky", "--json", cwd=tmp_path, env=env)
+    assert first.code == 0, first.output
+    assert first.err == ""  # no "status poll of civil_affairs failed" or any other warning
+    summary = json.loads(first.out)
+    assert summary["catalog_registered"] == 3
+    again = govconnect(*args, "--faults", "flaky", "--json", cwd=tmp_path)
+    numbers = {k: v for k, v in summary.items() if k not in ("elapsed_seconds", "exports")}
+    assert {k: v for k, v in json.loads(again.out).items() if k in numbers} == numbers
+    table = govconnect(*args, "--faults", "none", cwd=tmp_path)
+    assert table.code == 0 and table.err == "" and "Traceback" not in table.output
+    assert re.search(r"catalogued resources registered\s*│\s*3\s*│", table.out)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d"]

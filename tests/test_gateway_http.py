@@ -478,6 +478,11 @@ def test_serve_command_wires_uvicorn(monkeypatch: pytest.MonkeyPatch, tmp_path: 
     monkeypatch.setattr(uvicorn, "run", fake_run)
     build()
     example = Path(__file__).parent.parent / "examples" / "gateway.toml"
+    # the example's household database, where its relative URL points (never created empty)
+    from govconnect_household import create_sample_database
+
+    monkeypatch.chdir(tmp_path)
+    create_sample_database("sqlite:///.govconnect/household.sqlite", count=5)
     audit = tmp_path / "audit.sqlite"
     res = CliRunner().invoke(
         app,
@@ -490,5 +495,6 @@ def test_serve_command_wires_uvicorn(monkeypatch: pytest.MonkeyPatch, tmp_path: 
     assert seen["ready"] == 200
     from govconnect import load_registry
 
-    queries = [s for s in load_registry(config={}).services() if s.kind == "query"]
+    # the connectors the gateway file configures; other installed ones are named and left out
+    queries = [s for s in load_registry(config={}).services("household") if s.kind == "query"]
     assert f"serving {len(queries)} service(s) to 3 consumer(s)" in res.output

@@ -388,3 +388,35 @@ def test_publish_command(
     )
     bad = CliRunner().invoke(build(), [*base, "999999/1"])
     assert bad.exit_code == 1 and "no dataset" in bad.output
+
+
+def test_publish_deliver_registers_only_the_nodes_resources(
+    tmp_path: Path, mock_platform: MockPlatform
+) -> None:
+    """Both plugins are installed; publishing for the household node registers household's
+    resources only, through the real command."""
+    from .cli_support import govconnect
+
+    url = f"sqlite:///{tmp_path / 'legacy.sqlite'}"
+    create_sample_database(url, count=30)
+    env = {"GOVCONNECT_HOUSEHOLD_URL": url, "GOVCONNECT_PLATFORM_TOKEN": mock_platform.token}
+    args = ["publish", RESIDENTS, "--deliver", "--url", mock_platform.url, "--node", NODE]
+    ran = govconnect(*args, "--json", cwd=tmp_path, env=env)
+    assert ran.code == 0, ran.output
+    assert json.loads(ran.out)["delivery"]["records_delivered"] == 30
+    registered = set(mock_platform.catalog)
+    assert registered == {"111112001/0001", "111112001/0002", "111112001/0003"}
+    assert load_registry(config={}).catalog().resources  # other plugins' resources exist …
+    assert not any(code.startswith("311105001/") for code in registered)  # … and stay out
+
+
+def test_publish_deliver_refuses_another_nodes_dataset(tmp_path: Path) -> None:
+    from .cli_support import govconnect
+
+    url = f"sqlite:///{tmp_path / 'legacy.sqlite'}"
+    create_sample_database(url, count=3)
+    env = {"GOVCONNECT_HOUSEHOLD_URL": url, "GOVCONNECT_PLATFORM_TOKEN": "t"}
+    args = ["publish", RESIDENTS, "--deliver", "--url", "http://127.0.0.1:1", "--node", "1/X"]
+    ran = govconnect(*args, cwd=tmp_path, env=env)
+    assert ran.code == 1 and "Traceback" not in ran.output
+    assert f"{RESIDENTS} belongs to node {NODE}, not to 1/X" in ran.err

@@ -27,6 +27,7 @@ COMMAND_MODULES = [
     "govconnect.cli.new",
     "govconnect.cli.serve",
     "govconnect.cli.audit",
+    "govconnect.cli.config",
 ]
 
 app = typer.Typer(
@@ -50,13 +51,19 @@ def root(
         "-c",
         help="Config file (default: $GOVCONNECT_CONFIG or ./govconnect.toml).",
     ),
-    verbose: bool = typer.Option(False, "--verbose", "-v", help="Log retries and exchanges."),
+    verbose: bool = typer.Option(
+        False, "--verbose", "-v", help="Log retries and exchanges; print tracebacks of errors."
+    ),
 ) -> None:
     """Connect departmental legacy systems to the data-exchange and unified intake platforms."""
+    from ._common import scrubbed_stderr, set_verbose
+
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=scrubbed_stderr,  # log lines are output too: no secret in them either
     )
+    set_verbose(verbose)  # errors print their traceback only with -v (also: "Log retries…")
     ctx.obj = {"config": config}
 
 

@@ -5,34 +5,140 @@ from __future__ import annotations
 import functools
 import json
 import sys
+import traceback
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 import typer
+from pydantic import SecretBytes, SecretStr
 from rich.console import Console
 from rich.markup import escape
 
-from .._config import load_config
-from .._exceptions import GovConnectError
+from .._config import MASK, load_config, mask_url_passwords, url_passwords
+from .._exceptions import GovConnectError, describe_cause
 from .._registry import Registry, load_registry
 
-__all__ = ["console", "err_console", "handles_errors", "print_json", "registry"]
+__all__ = [
+    "console",
+    "err_console",
+    "handles_errors",
+    "note_not_configured",
+    "print_json",
+    "registry",
+    "remember_secrets",
+    "report_error",
+    "scrub",
+    "scrubbed_stderr",
+    "set_verbose",
+    "verbose",
+]
 
-console = Console(highlight=False, soft_wrap=True)
-err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+_secrets: set[str] = set()
+
+
+class _ScrubbedStream:
+    """stdout or stderr (looked up at each write, so test runners can swap them) with every
+    known secret value replaced by a mask. The last line of defence: secrets are masked where
+    settings are shown, but a driver's message or a traceback could still quote one."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    @property
+    def _stream(self) -> Any:
+        return getattr(sys, self._name)
+
+    def write(self, text: str) -> int:
+        return self._stream.write(scrub(text))
+
+    def __getattr__(self, attr: str) -> Any:
+        return getattr(self._stream, attr)
+
+
+def scrub(text: str) -> str:
+    """``text`` with the values of secret settings (and passwords inside URLs) masked."""
+    for secret in _secrets:
+        if secret in text:
+            text = text.replace(secret, MASK)
+    return mask_url_passwords(text)
+
+
+def remember_secrets(reg: Registry) -> None:
+    """Collect the secret values this invocation could print, from every connector's settings."""
+    for name in reg.connectors:
+        for setting in reg.settings_of(name):
+            value = setting.value
+            if isinstance(value, SecretStr | SecretBytes):
+                value = value.get_secret_value()
+            if setting.secret and value is not None and len(str(value)) >= 4:
+                _secrets.add(str(value))
+            if isinstance(value, str):
+                _secrets.update(p for p in url_passwords(value) if len(p) >= 4)
+
+
+scrubbed_stderr = _ScrubbedStream("stderr")
+console = Console(file=_ScrubbedStream("stdout"), highlight=False, soft_wrap=True)
+err_console = Console(file=scrubbed_stderr, highlight=False, soft_wrap=True)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+_verbose = False
+
+
+def set_verbose(on: bool) -> None:
+    """Remember the root ``-v``/``--verbose`` for this invocation (the root callback calls it)."""
+    global _verbose
+    _verbose = on
+
+
+def verbose() -> bool:
+    """Whether ``-v``/``--verbose`` was given: then errors carry their traceback."""
+    return _verbose
+
+
+def report_error(exc: BaseException, prefix: str = "error") -> None:
+    """One line on stderr for a failure; with ``-v`` the traceback follows.
+
+    Our errors print their message (with any URL password masked: settings end up in messages).
+    Anything else — a driver, a bug — prints only its class: foreign messages carry connection
+    strings, SQL and parameter values, which must not reach a terminal or a CI log.
+    """
+    if isinstance(exc, GovConnectError):
+        message = mask_url_passwords(str(exc))
+    else:
+        message = f"unexpected {describe_cause(exc)}"
+    hint = "" if verbose() else " (run with -v for the traceback)"
+    if not isinstance(exc, GovConnectError) or exc.__cause__ is not None:
+        message += hint
+    err_console.print(f"[bold red]{escape(prefix)}:[/] {escape(message)}", highlight=False)
+    if verbose():
+        err_console.print("".join(traceback.format_exception(exc)), markup=False, highlight=False)
+
+
+def note_not_configured(name: str) -> None:
+    """Tell (on stderr) that an installed connector was skipped because nothing configures it."""
+    hint = f"[connectors.{name}] in govconnect.toml, or GOVCONNECT_{name.upper()}_<SETTING>"
+    err_console.print(
+        f"[yellow]skipped {escape(name)}:[/] installed but not configured ({escape(hint)})"
+    )
+
+
 def handles_errors(fn: F) -> F:
-    """Turn a govconnect error into a one-line message on stderr and exit code 1."""
+    """Turn any failure into a one-line message on stderr and exit code 1 (``-v``: traceback).
+
+    Every command that reaches connector code is wrapped, so an operational fault of a legacy
+    system (a missing table, a refused connection) never prints a Python traceback by default.
+    """
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
-        except GovConnectError as exc:
-            err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
+        except (typer.Exit, typer.Abort, typer.TyperException, KeyboardInterrupt, SystemExit):
+            raise
+        except Exception as exc:
+            report_error(exc)
             raise typer.Exit(1) from None
 
     return wrapper  # type: ignore[return-value]
@@ -44,9 +150,10 @@ def registry(ctx: typer.Context) -> Registry:
     obj = root.obj if isinstance(root.obj, dict) else {}
     if "registry" not in obj:
         obj["registry"] = load_registry(config=load_config(obj.get("config")))
+        remember_secrets(obj["registry"])
         root.obj = obj
     return obj["registry"]
 
 
 def print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2, default=str) + "\n")
+    sys.stdout.write(scrub(json.dumps(data, ensure_ascii=False, indent=2, default=str) + "\n"))

@@ -37,7 +37,7 @@ def check(
 ) -> None:
     """Run the standard conformance checks and print a pass/fail report; exit 1 on any failure."""
     reg = registry(ctx)
-    specs = conformance_specs(reg, plugin)
+    specs, not_configured = conformance_specs(reg, plugin)
     load_errors = [e for e in reg.errors if plugin is None or e.plugin == plugin]
     results: list[CheckResult] = []
     for spec in specs:
@@ -49,16 +49,24 @@ def check(
                 "results": [_as_dict(r) for r in results],
                 "load_errors": [{"plugin": e.plugin, "reason": e.reason} for e in load_errors],
                 "failed": failures,
+                "skipped": {name: "installed but not configured" for name in not_configured},
             }
         )
     else:
         _print_report(results, load_errors)
+        for name in not_configured:
+            console.print(
+                f"  {MARKS['skipped']} {escape(name)}: installed but not configured and no "
+                "sample legacy system declared; nothing was checked"
+            )
     if failures:
         raise typer.Exit(1)
 
 
-def conformance_specs(reg: Registry, plugin: str | None) -> list[Conformance]:
-    """The conformance spec of each connector of ``plugin`` (a plugin or connector name)."""
+def conformance_specs(reg: Registry, plugin: str | None) -> tuple[list[Conformance], list[str]]:
+    """The conformance spec of each connector of ``plugin`` (a plugin or connector name), and
+    the connectors left out: no sample declared and nothing configures them, so checking them
+    would only exercise (and create) the legacy system their defaults point at."""
     names = sorted(
         name
         for name, owner in reg.connector_plugin.items()
@@ -67,13 +75,16 @@ def conformance_specs(reg: Registry, plugin: str | None) -> list[Conformance]:
     if plugin is not None and not names and not any(e.plugin == plugin for e in reg.errors):
         known = ", ".join(sorted(set(reg.connector_plugin.values()))) or "none"
         raise ConfigurationError(f"no plugin or connector named {plugin!r} (loaded: {known})")
-    specs = []
+    specs, not_configured = [], []
     for name in names:
         cls = reg.connectors[name]
         declared = _declared_specs(reg.pm.get_plugin(reg.connector_plugin[name]))
         spec = next((s for s in declared if s.connector is cls), None)
-        specs.append(spec or Conformance(cls, settings=reg.config.connector_settings(name)))
-    return specs
+        if spec is None and not reg.is_configured(name):
+            not_configured.append(name)
+            continue
+        specs.append(spec or Conformance(cls, settings=reg.settings_for(name)))
+    return specs, not_configured
 
 
 def _declared_specs(module: Any) -> list[Conformance]:

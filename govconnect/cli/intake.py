@@ -9,13 +9,15 @@ import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from .._exceptions import ConfigurationError
+from .._registry import Registry
 from ..bridge.bridge import IntakeBridge
 from ..bridge.report import CaseOutcome, IntakeReport
 from ..exchange.client import ExchangeClient
 from ..exchange.delivery.stats import DeliveryStats
 from ..exchange.delivery.worker import DeliveryWorker
 from ..exchange.outbox.store import Outbox
-from ._common import console, handles_errors, print_json, registry
+from ._common import console, handles_errors, note_not_configured, print_json, registry
 
 intake_app = typer.Typer(help="Pull intake cases into the legacy systems.", no_args_is_help=True)
 
@@ -52,6 +54,7 @@ def run(
 ) -> None:
     """Pull cases, apply them, acknowledge, report statuses through the outbox, and summarise."""
     reg = registry(ctx)
+    chosen = _configured_intake_connectors(reg, connector)
     total = IntakeReport()
     delivered = DeliveryStats()
     with (
@@ -60,8 +63,8 @@ def run(
     ):
         # the outbox may also hold dataset batches: the platform takes them only for registered
         # resources, so register the catalog before draining
-        client.sync_catalog(r.model_dump(mode="json") for r in reg.catalog().resources)
-        bridge = IntakeBridge(reg, client, outbox, connectors=connector or None, user_id=user)
+        client.sync_catalog(r.model_dump(mode="json") for r in reg.node_catalog(node).resources)
+        bridge = IntakeBridge(reg, client, outbox, connectors=chosen, user_id=user)
         try:
             done = 0
             while True:
@@ -81,6 +84,27 @@ def run(
         print_json(summary)
     else:
         print_report(total, delivered)
+
+
+def _configured_intake_connectors(reg: Registry, asked: list[str]) -> list[str]:
+    """The connectors this run takes cases for: the ones asked for (each must be configured),
+    else every configured connector with intake handlers; unconfigured ones are named and
+    skipped, so nothing touches the legacy system their defaults point at."""
+    if asked:
+        for name in asked:
+            reg.require_configured(name)
+        return list(asked)
+    with_handlers = sorted(n for n, cls in reg.connectors.items() if cls.intake_handlers())
+    chosen = [n for n in with_handlers if reg.is_configured(n)]
+    for name in with_handlers:
+        if name not in chosen:
+            note_not_configured(name)
+    if not chosen:
+        raise ConfigurationError(
+            "no configured connector takes intake cases: configure one "
+            "([connectors.<name>] in govconnect.toml or GOVCONNECT_<NAME>_<SETTING>)"
+        )
+    return chosen
 
 
 def _round(bridge: IntakeBridge, *, quiet: bool) -> IntakeReport:

@@ -29,6 +29,7 @@ def plugins(
             "plugin": reg.connector_plugin[name],
             "department": f"{cls.department.code} {cls.department.name}",
             "system": f"{cls.system.code} {cls.system.name}",
+            "configured": reg.is_configured(name),
             "services": [
                 {"service": s.name, "kind": s.kind, "code": s.code, "name": s.resource.name}
                 for s in cls.services().values()

@@ -18,13 +18,23 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from .._exceptions import GovConnectError
+from .._config import mask_url_passwords
+from .._connector import connector_faults
+from .._exceptions import ConfigurationError, GovConnectError
 from ..exchange.client import ExchangeClient
 from ..exchange.delivery.stats import DeliveryStats
 from ..exchange.delivery.worker import DeliveryWorker
 from ..exchange.outbox.store import Outbox
-from ..publish.publisher import Publisher, PublishReport
-from ._common import console, err_console, handles_errors, print_json, registry
+from ..publish.publisher import Publisher, PublishReport, datasets, resolve_dataset
+from ._common import (
+    console,
+    err_console,
+    handles_errors,
+    note_not_configured,
+    print_json,
+    registry,
+    report_error,
+)
 
 
 def register(root: typer.Typer) -> None:
@@ -69,6 +79,40 @@ def publish(
     reg = registry(ctx)
     reports: list[PublishReport] = []
     failures: dict[str, str] = {}
+    # Which connectors may run is settled before anything is opened: an installed connector
+    # nobody configured is named and skipped (or refused when asked for by resource code), and
+    # no file (outbox, or the SQLite database its defaults point at) is created for it.
+    if all_due:
+        candidates = datasets(reg, connector)
+    else:
+        chosen = resolve_dataset(reg, resource_code or "", connector)
+        reg.require_configured(chosen.connector.name)
+        candidates = [chosen]
+    skipped = {
+        name: "installed but not configured"
+        for name in sorted({s.connector.name for s in candidates})
+        if not reg.is_configured(name)
+    }
+    for name in skipped:
+        note_not_configured(name)
+    if deliver and node:
+        # only this node's resources are registered, so only its datasets can be delivered
+        owned = {r.code for r in reg.node_catalog(node).resources}
+        for svc in candidates:
+            if svc.code not in owned and svc.connector.name not in skipped:
+                if not all_due:
+                    raise ConfigurationError(
+                        f"{svc.code} belongs to node {svc.connector.department.code}/"
+                        f"{svc.connector.system.code}, not to {node}: publish it with that --node"
+                    )
+                skipped[svc.connector.name] = f"not a connector of node {node}"
+                err_console.print(f"skipped {svc.connector.name}: not a connector of node {node}")
+    if not any(s.connector.name not in skipped for s in candidates):
+        if as_json:
+            print_json({"datasets": [], "failed": {}, "delivery": {}, "skipped": skipped})
+        else:
+            console.print("nothing to publish: no configured connector has a dataset")
+        return
     with Outbox(outbox_path) as outbox, ExitStack() as stack:
         publisher = Publisher(
             reg,
@@ -87,18 +131,20 @@ def publish(
             client = stack.enter_context(
                 ExchangeClient(url, token=token, node=node, user_id="govconnect-publish")
             )
-            client.sync_catalog(r.model_dump(mode="json") for r in reg.catalog().resources)
+            client.sync_catalog(r.model_dump(mode="json") for r in reg.node_catalog(node).resources)
             delivery = stack.enter_context(DeliveryWorker(outbox, client).delivering())
         targets = (
-            publisher.due(connector)
+            [s for s in publisher.due(connector) if s.connector.name not in skipped]
             if all_due
-            else [publisher.resolve(resource_code or "", connector)]
+            else candidates
         )
         for svc in targets:
             try:
                 reports.append(_publish_one(publisher, svc, full=full, since=since, quiet=as_json))
             except GovConnectError as exc:  # one broken dataset does not stop the others
-                failures[svc.code] = str(exc)
+                failures[svc.code] = mask_url_passwords(str(exc))
+                if not as_json:
+                    report_error(exc, f"{svc.code} failed")
     delivered: dict[str, Any] = {}
     if delivery is not None:
         delivered = {
@@ -111,8 +157,13 @@ def publish(
                 "datasets": [r.as_dict() for r in reports],
                 "failed": failures,
                 "delivery": delivered,
+                "skipped": skipped,
             }
         )
+        raise typer.Exit(1 if failures else 0)
+    if not reports:
+        if not failures:
+            console.print("nothing is due")
         raise typer.Exit(1 if failures else 0)
     table = Table(title="Published")
     for col in ("resource", "mode", "read", "queued", "unchanged", "deleted", "rejected", "rows/s"):
@@ -134,16 +185,20 @@ def publish(
         )
     console.print(table)
     for r in reports:
-        if r.rejects_file:
-            console.print(f"rejects of {r.resource_code}: {r.rejects_file}")
+        if r.rejected:
+            dups = f", {r.duplicates} duplicate key(s) [key.unique]" if r.duplicates else ""
+            console.print(
+                f"rejects of {r.resource_code}: {r.rejected} new{escape(dups)} in {r.rejects_file}"
+            )
+        if r.still_rejected:
+            console.print(
+                f"{r.resource_code}: {r.still_rejected} still rejected (unchanged since an "
+                "earlier run, not judged again)"
+            )
     if delivered:
         console.print(
             f"delivered {delivered['records_delivered']} records, {delivered['dead']} dead letters"
         )
-    for code, reason in failures.items():
-        err_console.print(f"[bold red]{code} failed:[/] {escape(reason)}")
-    if not reports and not failures:
-        console.print("nothing is due")
     if failures:
         raise typer.Exit(1)
 
@@ -153,7 +208,10 @@ def _publish_one(
 ) -> PublishReport:
     total = None
     if svc.count is not None:
-        with publisher.registry.connector(svc.connector.name) as conn:
+        with (
+            publisher.registry.connector(svc.connector.name) as conn,
+            connector_faults(svc.connector.name, svc.count),
+        ):
             total = getattr(conn, svc.count)()
     with Progress(
         TextColumn(f"[bold]{svc.code}"),

@@ -15,7 +15,7 @@ import typer
 from .._config import Config
 from .._exceptions import ConfigurationError
 from ..gateway.policy import GatewayConfig, generate_token, hash_token, load_gateway_config
-from ._common import console, err_console, handles_errors, registry
+from ._common import console, err_console, handles_errors, note_not_configured, registry
 
 gateway_app = typer.Typer(help="Configure the department gateway.", no_args_is_help=True)
 
@@ -55,7 +55,13 @@ def serve(
     from ..gateway.app import Gateway
 
     reg = registry(ctx)
-    gateway = Gateway(reg, gateway_config(config, reg.config), audit=audit_log)
+    gw_config = gateway_config(config, reg.config)
+    # connectors configured by govconnect.toml, the environment or the gateway file are served;
+    # an installed one nobody configured is named and left out (its defaults reach nothing)
+    configured = [n for n in reg.connectors if reg.is_configured(n) or n in gw_config.connectors]
+    for name in sorted(set(reg.connectors) - set(configured)):
+        note_not_configured(name)
+    gateway = Gateway(reg.restricted(configured), gw_config, audit=audit_log)
     err_console.print(
         f"serving {len(gateway.services)} service(s) to {len(gateway.policy.consumers)} "
         f"consumer(s) on http://{host}:{port} (audit log {gateway.audit.path})"

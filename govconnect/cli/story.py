@@ -43,7 +43,9 @@ def run_demo(
 ) -> dict[str, Any]:
     """Run the whole story in ``workdir`` (recreated) and return the summary numbers."""
     try:
+        import govconnect_household
         from govconnect_household import (
+            HouseholdConnector,
             create_sample_database,
             process_applications,
             sample_cases,
@@ -59,7 +61,15 @@ def run_demo(
     workdir.mkdir(parents=True)
     url = f"sqlite:///{workdir / 'household.sqlite'}"
     created = create_sample_database(url, count=residents)
-    reg = load_registry(config={"connectors": {"household": {"url": url}}})
+    # The demo is hermetic: only the plugin it sets up (other installed plugins would add their
+    # resources to the numbers and poll legacy systems nobody configured), and every household
+    # setting given here, so no GOVCONNECT_HOUSEHOLD_* of the user's shell changes the story.
+    settings = HouseholdConnector.Settings(url=url).model_dump()
+    reg = load_registry(
+        plugins=[govconnect_household],
+        entry_points=False,
+        config={"connectors": {"household": settings}},
+    )
     catalog = reg.catalog()
     problems = catalog.problems()
     exports = {}
@@ -82,7 +92,9 @@ def run_demo(
             platform.url, token=platform.token, node=DEMO_NODE, user_id="clerk-demo", retry=policy
         )
         outbox = Outbox(workdir / "outbox.sqlite")
-        bridge = IntakeBridge(reg, client, outbox, user_id="clerk-demo")
+        bridge = IntakeBridge(
+            reg, client, outbox, settings={"household": settings}, user_id="clerk-demo"
+        )
         try:
             step("registering the catalog with the exchange platform")
             registered = client.sync_catalog(r.model_dump(mode="json") for r in catalog.resources)

@@ -20,30 +20,40 @@ validates every record against its model, and hands batches to the durable outbo
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import itertools
-import json
 import sqlite3
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from pydantic import TypeAdapter, ValidationError
 
-from .._connector import Connector, Service
+from .._connector import Connector, Service, connector_faults
 from .._exceptions import ConfigurationError, Problem, PublishAbortedError
 from .._validation import problems_from_pydantic
 from ..catalog.model import UpdateCycle
 from ..exchange.outbox.store import Outbox
+from .rejects import Reject, RejectMemory, RejectsFile
+from .state import PublishState, SeenKeys, _set_bookmark
 
 if TYPE_CHECKING:
     from .._registry import Registry
 
-__all__ = ["CYCLE_SECONDS", "PublishReport", "PublishState", "Publisher", "Reject"]
+__all__ = [
+    "CYCLE_SECONDS",
+    "PublishReport",
+    "PublishState",
+    "Publisher",
+    "Reject",
+    "datasets",
+    "resolve_dataset",
+]
 
 CYCLE_SECONDS = {
     UpdateCycle.REAL_TIME: 0,
@@ -55,26 +65,6 @@ CYCLE_SECONDS = {
     UpdateCycle.YEARLY: 365 * 86_400,
 }
 """How long a publication stays fresh for each update cycle (更新周期)."""
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS publish_bookmarks (
-    resource TEXT PRIMARY KEY, value TEXT NOT NULL, updated_at REAL NOT NULL);
-CREATE TABLE IF NOT EXISTS publish_fingerprints (
-    resource TEXT NOT NULL, key TEXT NOT NULL, fp BLOB NOT NULL, run INTEGER NOT NULL,
-    PRIMARY KEY (resource, key)) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS publish_runs (
-    resource TEXT PRIMARY KEY, run INTEGER NOT NULL, finished_at REAL NOT NULL);
-"""
-
-
-@dataclass(frozen=True)
-class Reject:
-    """One problem of one record that was not sent."""
-
-    key: Any
-    field: str
-    rule: str
-    message: str
 
 
 @dataclass
@@ -88,6 +78,8 @@ class PublishReport:
     unchanged: int = 0
     deleted: int = 0
     rejected: int = 0
+    duplicates: int = 0
+    still_rejected: int = 0
     batches: int = 0
     bookmark_before: Any = None
     bookmark_after: Any = None
@@ -100,74 +92,6 @@ class PublishReport:
 
     def as_dict(self) -> dict[str, Any]:
         return {**self.__dict__, "rows_per_second": round(self.rows_per_second, 1)}
-
-
-class PublishState:
-    """Bookmarks, fingerprints and last publication times, in the outbox's own SQLite file."""
-
-    def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
-        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.executescript(_SCHEMA)
-
-    def bookmark(self, resource: str) -> Any:
-        row = self._db.execute(
-            "SELECT value FROM publish_bookmarks WHERE resource = ?", (resource,)
-        ).fetchone()
-        return json.loads(row[0]) if row else None
-
-    def last_run(self, resource: str) -> tuple[int, float | None]:
-        row = self._db.execute(
-            "SELECT run, finished_at FROM publish_runs WHERE resource = ?", (resource,)
-        ).fetchone()
-        return (row[0], row[1]) if row else (0, None)
-
-    def fingerprints(self, resource: str, keys: Sequence[str]) -> dict[str, bytes]:
-        found: dict[str, bytes] = {}
-        for start in range(0, len(keys), 900):  # SQLite's bound-parameter limit
-            chunk = keys[start : start + 900]
-            marks = ",".join("?" * len(chunk))
-            found.update(
-                self._db.execute(
-                    f"SELECT key, fp FROM publish_fingerprints WHERE resource = ? AND key IN ({marks})",
-                    (resource, *chunk),
-                ).fetchall()
-            )
-        return found
-
-    def stale_keys(self, resource: str, run: int, limit: int) -> list[str]:
-        """Keys not seen in ``run``: records deleted at the source since the last publication."""
-        rows = self._db.execute(
-            "SELECT key FROM publish_fingerprints WHERE resource = ? AND run != ? LIMIT ?",
-            (resource, run, limit),
-        ).fetchall()
-        return [r[0] for r in rows]
-
-    def run_state_only(self, apply: Callable[[sqlite3.Connection], None]) -> None:
-        """A state change with no records to queue (fingerprints of unchanged records)."""
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            apply(self._db)
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
-
-    def close(self) -> None:
-        self._db.close()
-
-
-def _set_bookmark(resource: str, value: Any) -> Callable[[sqlite3.Connection], None]:
-    encoded = json.dumps(value, ensure_ascii=False)
-
-    def apply(conn: sqlite3.Connection) -> None:
-        conn.execute(
-            "INSERT OR REPLACE INTO publish_bookmarks VALUES (?, ?, ?)",
-            (resource, encoded, time.time()),
-        )
-
-    return apply
 
 
 def _looked_back(bookmark: Any, lookback: float) -> Any:
@@ -187,14 +111,37 @@ def _looked_back(bookmark: Any, lookback: float) -> Any:
     return bookmark
 
 
-def _batched(items: Iterable[Any], size: int) -> Iterator[tuple[list[Any], bool]]:
-    """Chunks of ``size`` with a flag telling whether it is the last one (one chunk lookahead)."""
-    iterator = iter(items)
-    current = list(itertools.islice(iterator, size))
+def _batched(
+    items: Callable[[], Iterable[Any]], size: int, guard: Callable[[], Any]
+) -> Iterator[tuple[list[Any], bool]]:
+    """Chunks of ``size`` with a flag telling whether it is the last one (one chunk lookahead).
+
+    ``items`` is called and each chunk is read inside ``guard()``: that is where connector code
+    runs, so a legacy failure is told apart from our own (the outbox write happens outside it).
+    Guarding per chunk, not per record, keeps the hot path free of it.
+    """
+    with guard():
+        iterator = iter(items())
+        current = list(itertools.islice(iterator, size))
     while current:
-        following = list(itertools.islice(iterator, size))
+        with guard():
+            following = list(itertools.islice(iterator, size))
         yield current, not following
         current = following
+
+
+def datasets(registry: Registry, connector: str | None = None) -> list[Service]:
+    """The dataset services of the loaded connectors (or of one), by resource code."""
+    return [s for s in registry.services(connector) if s.kind == "dataset"]
+
+
+def resolve_dataset(registry: Registry, code: str, connector: str | None = None) -> Service:
+    """The dataset with this resource code; an error lists the known ones."""
+    for svc in datasets(registry, connector):
+        if svc.code == code:
+            return svc
+    known = ", ".join(s.code for s in datasets(registry, connector)) or "none"
+    raise ConfigurationError(f"no dataset with resource code {code!r} (datasets: {known})")
 
 
 class Publisher:
@@ -232,14 +179,10 @@ class Publisher:
     # --- which datasets ---------------------------------------------------------------------------
 
     def datasets(self, connector: str | None = None) -> list[Service]:
-        return [s for s in self.registry.services(connector) if s.kind == "dataset"]
+        return datasets(self.registry, connector)
 
     def resolve(self, code: str, connector: str | None = None) -> Service:
-        for svc in self.datasets(connector):
-            if svc.code == code:
-                return svc
-        known = ", ".join(s.code for s in self.datasets(connector)) or "none"
-        raise ConfigurationError(f"no dataset with resource code {code!r} (datasets: {known})")
+        return resolve_dataset(self.registry, code, connector)
 
     def due(self, connector: str | None = None, now: float | None = None) -> list[Service]:
         """Datasets whose last publication is older than their update cycle promises."""
@@ -298,7 +241,11 @@ class _Run:
         self.run_id = pub.state.last_run(self.code)[0] + 1
         self.item = TypeAdapter(svc.record_model)
         self.many = TypeAdapter(list[svc.record_model])  # type: ignore[name-defined]
-        self._rejects: IO[str] | None = None
+        self.rejects = RejectsFile(pub.rejects_dir, self.code)
+        self.known_size = pub.state.size(self.code)
+        self.memory = RejectMemory(self.code, pub.state.remembered_rejects(self.code))
+        self.seen = SeenKeys()
+        self.rejected_keys: list[str] = []
 
     # the pieces ---------------------------------------------------------------------------------------
 
@@ -311,14 +258,19 @@ class _Run:
         values = {"since": since} if "since" in fields and since is not None else {}
         return svc.function(self.connector, svc.params_model.model_validate(values))
 
-    def validate(self, chunk: list[Any]) -> tuple[list[Any], list[Reject], int]:
-        """Validate a whole batch in one call; only a dirty batch is re-checked record by record."""
+    def validate(self, chunk: list[Any]) -> tuple[list[Any], list[Reject]]:
+        """Validate a whole batch in one call; only a dirty batch is re-checked record by record.
+
+        A record rejected by an earlier run and unchanged since (same key, same source
+        fingerprint) is not judged again: it is counted as ``still_rejected``, not written to the
+        rejects file again and not counted against the threshold. A changed one is judged anew.
+        """
         model = self.svc.record_model
         raw = [r.model_dump() if isinstance(r, model) else r for r in chunk]
         try:
-            return self.many.validate_python(raw), [], 0
-        except ValidationError as exc:
-            bad = {e["loc"][0] for e in exc.errors(include_url=False) if e["loc"]}
+            return self.many.validate_python(raw), []
+        except ValidationError:
+            pass
         good, rejects = [], []
         key = self.svc.key or ""
         for record in raw:
@@ -326,42 +278,71 @@ class _Run:
                 good.append(self.item.validate_python(record))
             except ValidationError as exc:
                 rkey = record.get(key) if isinstance(record, Mapping) else None
+                if rkey is not None:
+                    self.rejected_keys.append(str(rkey))
+                    if self.memory.unchanged(str(rkey), record):
+                        self.report.still_rejected += 1
+                        continue
+                self.report.rejected += 1
                 rejects.extend(
                     Reject(rkey, p.field, p.rule, p.message) for p in problems_from_pydantic(exc)
                 )
-        return good, rejects, len(bad)
+        return good, rejects
+
+    def unique(self, records: list[Any], keys: list[str]) -> tuple[list[Any], list[str]]:
+        """Drop every record whose key this publication already read (rule ``key.unique``):
+        the platform upserts by key, so a second row with the same key would silently replace
+        the first. The first occurrence is published; the others go to the rejects file."""
+        repeated = self.seen.add_all(keys)
+        if not repeated:
+            return records, keys
+        key_name = self.svc.key or ""
+        self.write_rejects(
+            [
+                Reject(
+                    keys[i],
+                    key_name,
+                    "key.unique",
+                    f"another record with this {key_name} was read earlier in this publication; "
+                    "only the first is published",
+                )
+                for i in repeated
+            ]
+        )
+        self.report.duplicates += len(repeated)
+        self.report.rejected += len(repeated)
+        drop = set(repeated)
+        kept = [i for i in range(len(records)) if i not in drop]
+        return [records[i] for i in kept], [keys[i] for i in kept]
 
     def write_rejects(self, rejects: list[Reject]) -> None:
-        if self._rejects is None:
-            self.pub.rejects_dir.mkdir(parents=True, exist_ok=True)
-            stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
-            path = self.pub.rejects_dir / f"{self.code.replace('/', '_')}-{stamp}.jsonl"
-            self._rejects = path.open("a", encoding="utf-8")
-            self.report.rejects_file = str(path)
-        for r in rejects:
-            line = {
-                "resource": self.code,
-                "key": r.key,
-                "field": r.field,
-                "rule": r.rule,
-                "message": r.message,
-            }
-            self._rejects.write(json.dumps(line, ensure_ascii=False, default=str) + "\n")
-        self._rejects.flush()
+        self.rejects.write(rejects)
+        self.report.rejects_file = str(self.rejects.path)
 
     def check_threshold(self, last: bool) -> None:
+        """Stop a broken export, without letting a few bad rows block a small run forever.
+
+        Records judged in this run (read minus those still rejected from an earlier run) are
+        the base once there are ``min_sample`` of them; a smaller run (the end of a small
+        incremental read) is judged against the dataset's known size when that is larger, so
+        3 bad rows among the newest of a 500-row table are 0.6 %, not 100 %.
+        """
         r = self.report
-        if r.read == 0 or (r.read < self.pub.min_sample and not last):
+        judged = r.read - r.still_rejected
+        if judged <= 0 or (judged < self.pub.min_sample and not last):
             return
-        rate = r.rejected / r.read
+        base = judged if judged >= self.pub.min_sample else max(judged, self.known_size)
+        rate = r.rejected / base
         if rate > self.pub.reject_threshold:
             raise PublishAbortedError(
                 [
                     Problem(
                         self.code,
                         "reject_threshold",
-                        f"{r.rejected} of {r.read} records ({rate:.1%}) failed validation, over the "
-                        f"threshold of {self.pub.reject_threshold:.1%}; see {r.rejects_file}",
+                        f"{r.rejected} of {judged} records read failed validation "
+                        f"({rate:.1%} of {base}{' known in the dataset' if base > judged else ''}), "
+                        f"over the threshold of {self.pub.reject_threshold:.1%}; "
+                        f"see {r.rejects_file}",
                     )
                 ],
                 summary=f"publishing {self.code} stopped",
@@ -372,15 +353,19 @@ class _Run:
     def go(self) -> PublishReport:
         started = time.perf_counter()
         try:
-            for chunk, last in _batched(self.source(), self.pub.batch_size):
-                records, rejects, bad = self.validate(chunk)
+            guard = functools.partial(connector_faults, self.svc.connector.name, self.svc.name)
+            key_name = self.svc.key or ""
+            for chunk, last in _batched(self.source, self.pub.batch_size, guard):
+                self.rejected_keys = []
+                records, rejects = self.validate(chunk)
                 self.report.read += len(chunk)
                 if rejects:
-                    self.report.rejected += bad
                     self.write_rejects(rejects)
+                newest = records[-1] if records else None  # duplicates move the bookmark too
+                keys = [str(getattr(r, key_name)) for r in records]
+                records, keys = self.unique(records, keys)
                 self.check_threshold(last)
-                kept = sorted({str(r.key) for r in rejects if r.key is not None})
-                self.queue(records, rejected_keys=kept)
+                self.queue(records, keys, newest)
                 self.report.batches += 1
                 if self.on_batch is not None:
                     self.on_batch(self.report)
@@ -388,22 +373,22 @@ class _Run:
                 self.tombstones()
             self.finish()
         finally:
-            if self._rejects is not None:
-                self._rejects.close()
+            self.rejects.close()
             self.report.seconds = time.perf_counter() - started
         return self.report
 
-    def queue(self, records: list[Any], rejected_keys: Sequence[str] = ()) -> None:
+    def queue(self, records: list[Any], keys: list[str], newest: Any = None) -> None:
         """Encode a batch, drop unchanged records, and commit records and state together.
 
         A rejected record still exists at the source: its last published version stands on the
         platform, so its fingerprint is kept as seen in this run (no tombstone for a dirty row).
+        New rejects are remembered, and fixed ones forgotten, in the same transaction.
         """
         svc, dump = self.svc, self.item.dump_json
-        key_name = svc.key or ""
-        keys = [str(getattr(r, key_name)) for r in records]
+        rejected_keys = sorted(set(self.rejected_keys))
         bodies = [dump(r) for r in records]
         state_updates: list[Callable[[sqlite3.Connection], None]] = []
+        state_updates.extend(self.memory.updates(keys))
         selected = range(len(records))
         if self.fingerprinting:
             fps = [hashlib.blake2b(b, digest_size=16).digest() for b in bodies]
@@ -422,10 +407,10 @@ class _Run:
                     "UPDATE publish_fingerprints SET run = ? WHERE resource = ? AND key = ?", seen
                 )
             )
-        elif records:
-            newest = self.item.dump_python(records[-1], mode="json")[svc.replication_key]
-            self.report.bookmark_after = newest
-            state_updates.append(_set_bookmark(self.code, newest))
+        elif newest is not None:
+            value = self.item.dump_python(newest, mode="json")[svc.replication_key]
+            self.report.bookmark_after = value
+            state_updates.append(_set_bookmark(self.code, value))
         payloads = [
             b'{"id":%b,"op":"upsert","data":%b}' % (orjson.dumps(keys[i]), bodies[i])
             for i in selected
@@ -467,11 +452,14 @@ class _Run:
 
     def finish(self) -> None:
         now = self.pub.clock()
+        r = self.report
+        size = r.read if self.fingerprinting or self.full else self.known_size + r.published
 
         def apply(conn: sqlite3.Connection) -> None:
             conn.execute(
                 "INSERT OR REPLACE INTO publish_runs VALUES (?, ?, ?)",
                 (self.code, self.run_id, now),
             )
+            conn.execute("INSERT OR REPLACE INTO publish_sizes VALUES (?, ?)", (self.code, size))
 
         self.pub.state.run_state_only(apply)

@@ -34,3 +34,10 @@ def seed(
     typer.echo(
         f"created {rows} residents in {table} at {make_url(url).render_as_string(hide_password=True)} in {time.perf_counter() - started:.1f}s"
     )
+    # an installed connector runs only once configured: say how, so `publish --all` uses it
+    typer.echo(
+        f"to use it: GOVCONNECT_HOUSEHOLD_URL={make_url(url).render_as_string(hide_password=True)}"
+        + (f" GOVCONNECT_HOUSEHOLD_TABLE={table}" if table != "hj_resident" else "")
+        + " (or a [connectors.household] section in govconnect.toml)",
+        err=True,
+    )

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import date, datetime
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from sqlalchemy.engine import make_url
 
 from govconnect import (
     CaseStatus,
     CitizenId,
     Compute,
     Concat,
+    ConfigurationError,
     Connector,
     Const,
     DatabaseSink,
@@ -139,6 +142,30 @@ class HouseholdSettings(BaseModel):
     table: str = Field(default="hj_resident", pattern=r"^[a-z_][a-z0-9_]{0,62}$")
     applications_table: str = Field(default="hj_qrsq", pattern=r"^[a-z_][a-z0-9_]{0,62}$")
     chunk_size: int = Field(default=2000, ge=1, le=100_000)
+    password: SecretStr | None = Field(
+        default=None,
+        description="database password, kept out of the URL (set GOVCONNECT_HOUSEHOLD_PASSWORD)",
+    )
+
+
+def _engine_url(settings: HouseholdSettings) -> sa.URL:
+    """The database URL with the secret password put in; a SQLite file that does not exist is
+    refused rather than created empty (an empty file would only fail later, less clearly)."""
+    url = make_url(settings.url)
+    if settings.password is not None:
+        url = url.set(password=settings.password.get_secret_value())
+    database = url.database or ""
+    if (
+        url.get_backend_name() == "sqlite"
+        and database not in ("", ":memory:")
+        and not database.startswith("file:")
+        and not Path(database).exists()
+    ):
+        raise ConfigurationError(
+            f"household database file {database!r} does not exist: create it with "
+            "`govconnect household seed --url …`, or point GOVCONNECT_HOUSEHOLD_URL at the database"
+        )
+    return url
 
 
 class HouseholdConnector(Connector):
@@ -153,7 +180,7 @@ class HouseholdConnector(Connector):
     def __init__(self, settings: Any = None) -> None:
         super().__init__(settings)
         # parameters carry citizen IDs: keep them out of error messages and logs
-        self.engine = sa.create_engine(self.settings.url, hide_parameters=True)
+        self.engine = sa.create_engine(_engine_url(self.settings), hide_parameters=True)
         metadata = sa.MetaData()
         self.table = resident_table(metadata, self.settings.table)
         self.applications = application_table(metadata, self.settings.applications_table)
