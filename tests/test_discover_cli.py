@@ -34,6 +34,7 @@ from govconnect import (
     load_registry,
     to_json,
 )
+from govconnect._config import MASK
 from govconnect.testing import legacy_schema
 from govconnect.testing._databases import database_url, unique_name
 
@@ -109,7 +110,7 @@ def test_password_is_removed_from_the_url(tmp_path: Path) -> None:
     url = database_url("postgresql", tmp_path)
     with_password = sa.make_url(url).set(password=SECRET)
     found = discover(with_password.render_as_string(hide_password=False), tables=["nope"])
-    assert SECRET not in json.dumps(found.as_dict()) and "***" in found.url
+    assert SECRET not in json.dumps(found.as_dict()) and MASK in found.url
 
 
 # --- bad input -------------------------------------------------------------------------------------
@@ -118,7 +119,7 @@ def test_password_is_removed_from_the_url(tmp_path: Path) -> None:
 def test_unreachable_database() -> None:
     proc = govconnect("discover", "sql", f"postgresql+psycopg://postgres:{SECRET}@127.0.0.1:1/test")
     assert_one_line_failure(
-        proc, "cannot connect to postgresql+psycopg://postgres:***@127.0.0.1:1/test"
+        proc, "cannot connect to postgresql+psycopg://postgres:********@127.0.0.1:1/test"
     )
 
 

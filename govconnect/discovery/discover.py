@@ -22,6 +22,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import URL, Connection, Dialect, Engine, make_url
 from sqlalchemy.engine.reflection import Inspector
 
+from .._config import MASK, mask_url_passwords
 from .._exceptions import DiscoveryError
 from .._registry import Registry, _call_each, load_registry
 from .classify import Toolkit, candidate_key, replication_key, suggest
@@ -42,9 +43,9 @@ CELL_BUDGET = 200_000
 
 
 def safe_url(url: str | URL) -> str:
-    """The URL as it may be printed: the password removed (``***``)."""
+    """The URL as it may be printed: the password masked as everywhere else in the CLI."""
     try:
-        return make_url(url).render_as_string(hide_password=True)
+        return mask_url_passwords(make_url(url).render_as_string(hide_password=False))
     except Exception:
         return "<unparseable database URL>"
 
@@ -53,7 +54,7 @@ def _scrub(message: str, url: URL) -> str:
     """A driver's message, first line only, without the password (some drivers echo the DSN)."""
     line = (message.strip().splitlines() or ["unknown error"])[0]
     if url.password:
-        line = line.replace(str(url.password), "***")
+        line = line.replace(str(url.password), MASK)
     return line
 
 
