@@ -1,0 +1,194 @@
+"""Citizen ID numbers (公民身份号码, GB 11643) as legacy systems hold them.
+
+- 18 digits: 6-digit address code, 8-digit birth date, 3-digit sequence (odd = male), ISO 7064
+  MOD 11-2 check character. Residence permits for Hong Kong, Macao and Taiwan residents use the
+  same format with address codes 810000 / 820000 / 830000 and are told apart by ``kind``.
+- 15 digits, the first generation (issued before 1999, still in many legacy tables): address
+  code, ``YYMMDD`` birth date read as 19YY, 3-digit sequence, no check character. Upgraded by the
+  standard rule: insert ``19`` before the birth date and append the MOD 11-2 check character.
+
+``CitizenId`` is strict by default (18 digits only), because a record that publishes the upgraded
+form must say so; a field opts in to the first generation with :class:`CitizenIdRules`::
+
+    citizen_id: Annotated[CitizenId, CitizenIdRules(first_generation="upgrade")]
+
+(``LegacyCitizenId`` is exactly that).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date
+from typing import Annotated, Any, Literal, Self
+
+from pydantic import GetCoreSchemaHandler, GetJsonSchemaHandler
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import core_schema
+
+from ..._exceptions import IdentityError
+from ._base import IdentityKind, _IdentityStr, birth_date_problem, json_schema, normalise, ymd_date
+from .checks import mod11_2
+from .masks import mask_citizen_id
+from .regions import RegionCheck, region_problem
+
+__all__ = ["CitizenId", "CitizenIdRules", "LegacyCitizenId", "upgrade_citizen_id"]
+
+_CHECK_CHARS = frozenset("0123456789X")
+_DIGITS = re.compile(r"[0-9]+")
+_PERMIT_KINDS = {
+    "81": IdentityKind.HONG_KONG_PERMIT,
+    "82": IdentityKind.MACAO_PERMIT,
+    "83": IdentityKind.TAIWAN_PERMIT,
+}
+FirstGeneration = Literal["reject", "accept", "upgrade"]
+
+
+@dataclass(frozen=True, slots=True)
+class CitizenIdRules:
+    """What a field accepts beyond strict 18-digit numbers, as ``Annotated`` metadata.
+
+    - ``first_generation``: ``"reject"`` (the default: the field holds 18 digits only),
+      ``"accept"`` (store 15-digit numbers as they are) or ``"upgrade"`` (store their 18-digit form).
+    - ``regions``: how strictly the address code is checked (:class:`RegionCheck`).
+    - ``permits``: whether Hong Kong / Macao / Taiwan residence permits are accepted.
+    """
+
+    first_generation: FirstGeneration = "reject"
+    regions: RegionCheck = RegionCheck.PROVINCE
+    permits: bool = True
+
+    def __get_pydantic_core_schema__(
+        self, source: type[Any], handler: GetCoreSchemaHandler
+    ) -> core_schema.CoreSchema:
+        def validate(value: object) -> CitizenId:
+            return CitizenId.parse(value, rules=self)
+
+        return core_schema.no_info_plain_validator_function(
+            validate, serialization=core_schema.plain_serializer_function_ser_schema(str)
+        )
+
+    def __get_pydantic_json_schema__(
+        self, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        return json_schema(CitizenId, (15 if self.first_generation == "accept" else 18, 18))
+
+
+STRICT = CitizenIdRules()
+
+
+class CitizenId(_IdentityStr):
+    """A citizen ID number (公民身份号码, GB 11643), validated and normalised.
+
+    >>> CitizenId.parse(" 11010519491231002x ")
+    '11010519491231002X'
+    >>> CitizenId.parse("110105491231002", rules=CitizenIdRules(first_generation="upgrade"))
+    '11010519491231002X'
+    """
+
+    label = "citizen id"
+    example = "11010519491231002X"
+
+    @classmethod
+    def parse(cls, value: object, rules: CitizenIdRules = STRICT) -> Self:
+        """Validate ``value`` rule by rule; an :class:`IdentityError` names the first that fails."""
+        if isinstance(value, cls) and rules is STRICT and len(value) == 18:
+            return value
+        # fast path for what legacy databases hold: 18 ASCII characters, nothing to normalise
+        if (
+            type(value) is str
+            and len(value) == 18
+            and value.isascii()
+            and value[:17].isdigit()
+            and value[17] in _CHECK_CHARS
+        ):
+            text = value
+        else:
+            text = normalise(value, cls.label)
+        if len(text) == 15 and rules.first_generation != "reject":
+            return cls._first_generation(text, rules)
+        if len(text) != 18:
+            expected = "15 or 18" if rules.first_generation != "reject" else "18"
+            raise IdentityError(
+                cls.label, "length", f"must be {expected} characters, got {len(text)}"
+            )
+        if not (text.isascii() and text[:17].isdigit() and text[17] in _CHECK_CHARS):
+            raise IdentityError(cls.label, "charset", "must be 17 digits followed by a digit or X")
+        problem = region_problem(text[:6], rules.regions)
+        if problem is None and not rules.permits and text[:2] in _PERMIT_KINDS:
+            problem = f"address code {text[:6]}: residence permits are not accepted here"
+        if problem is not None:
+            raise IdentityError(cls.label, "address_code", problem)
+        problem = birth_date_problem(text[6:14])
+        if problem is not None:
+            raise IdentityError(cls.label, "birth_date", problem)
+        expected_check = mod11_2(text[:17])
+        if text[17] != expected_check:
+            raise IdentityError(
+                cls.label,
+                "check_digit",
+                f"check character is {text[17]}, expected {expected_check}",
+            )
+        return cls(text)
+
+    @classmethod
+    def _first_generation(cls, text: str, rules: CitizenIdRules) -> Self:
+        if not _DIGITS.fullmatch(text):
+            raise IdentityError(cls.label, "charset", "a 15-digit number has digits only")
+        problem = region_problem(text[:6], rules.regions)
+        if problem is None and text[:2] in _PERMIT_KINDS:  # permits were never 15 digits
+            problem = f"address code {text[:6]}: first-generation numbers have no permit codes"
+        if problem is not None:
+            raise IdentityError(cls.label, "address_code", problem)
+        problem = birth_date_problem("19" + text[6:12])
+        if problem is not None:
+            raise IdentityError(cls.label, "birth_date", problem)
+        first17 = text[:6] + "19" + text[6:]
+        return cls(first17 + mod11_2(first17) if rules.first_generation == "upgrade" else text)
+
+    @property
+    def kind(self) -> IdentityKind:
+        """Resident, first generation, or a Hong Kong / Macao / Taiwan residence permit."""
+        if len(self) == 15:
+            return IdentityKind.FIRST_GENERATION
+        return _PERMIT_KINDS.get(self[:2], IdentityKind.RESIDENT)
+
+    @property
+    def region_code(self) -> str:
+        """The 6-digit administrative division code of the place of first registration."""
+        return self[:6]
+
+    @property
+    def birth_date(self) -> date:
+        return ymd_date(self[6:14] if len(self) == 18 else "19" + self[6:12])
+
+    @property
+    def gender_code(self) -> str:
+        """GB/T 2261.1 code: ``1`` male (odd sequence), ``2`` female (even)."""
+        return "1" if int(self[16 if len(self) == 18 else 14]) % 2 else "2"
+
+    def upgraded(self) -> CitizenId:
+        """The 18-digit form (a first-generation number upgraded; an 18-digit one unchanged)."""
+        if len(self) == 18:
+            return self
+        first17 = self[:6] + "19" + self[6:]
+        return CitizenId(first17 + mod11_2(first17))
+
+    def masked(self) -> str:
+        return mask_citizen_id(self)
+
+
+LegacyCitizenId = Annotated[CitizenId, CitizenIdRules(first_generation="upgrade")]
+"""A citizen ID field that accepts first-generation numbers and stores their 18-digit form."""
+
+
+def upgrade_citizen_id(value: object) -> str:
+    """The 18-digit form of a 15- or 18-digit citizen ID (validated), as plain text.
+
+    The intake transform ``citizen_id_18`` (registered by the built-in plugin) is this function,
+    so a mapping can feed a legacy system that stores 18 digits from a form that had 15.
+    """
+    return str(CitizenId.parse(value, rules=_UPGRADE))
+
+
+_UPGRADE = CitizenIdRules(first_generation="upgrade")
