@@ -6,7 +6,6 @@ birth-date check — the same for every number that carries a date — is writte
 
 from __future__ import annotations
 
-import time
 import unicodedata
 from datetime import date
 from enum import StrEnum
@@ -50,28 +49,43 @@ def normalise(value: object, label: str) -> str:
 #: every MMDD of a leap year: a date is valid when its MMDD is here (and 0229 in a leap year only),
 #: which is a set lookup instead of building a ``date`` per record (validation runs per record).
 _MONTH_DAYS = (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
-_MMDD = frozenset(f"{m:02d}{d:02d}" for m, n in enumerate(_MONTH_DAYS, 1) for d in range(1, n + 1))
+MMDD = frozenset(f"{m:02d}{d:02d}" for m, n in enumerate(_MONTH_DAYS, 1) for d in range(1, n + 1))
 EARLIEST_BIRTH = "18000101"
-_day: list[Any] = [-1e9, ""]
-
-
-def today_ymd() -> str:
-    """Today as ``YYYYMMDD``, looked up at most once a minute (validation runs per record)."""
-    now = time.monotonic()
-    if now - _day[0] > 60:
-        _day[:] = [now, date.today().strftime("%Y%m%d")]
-    return _day[1]  # type: ignore[no-any-return]
+#: today as ``YYYYMMDD``, as of the last refresh. Time only moves forward, so a date not after it
+#: is certainly not in the future: the clock is read only when a date is later than this.
+TODAY = [date.today().strftime("%Y%m%d")]
 
 
 def birth_date_problem(ymd: str) -> str | None:
     """Why an 8-digit ``YYYYMMDD`` cannot be a holder's birth date, or ``None`` when it can: a
     calendar date, not before 1800 (no living holder) and not in the future."""
     mmdd = ymd[4:]
-    if mmdd not in _MMDD or (mmdd == "0229" and not _leap(int(ymd[:4]))):
+    if mmdd not in MMDD or (mmdd == "0229" and not _leap(int(ymd[:4]))):
         return f"birth date {ymd} is not a calendar date"
-    if ymd < EARLIEST_BIRTH or ymd > today_ymd():
+    if ymd > TODAY[0]:
+        TODAY[0] = date.today().strftime("%Y%m%d")
+    if ymd < EARLIEST_BIRTH or ymd > TODAY[0]:
         return f"birth date {ymd} is out of range"
     return None
+
+
+def past_years_pattern(last: int) -> str:
+    """A regex matching the four-digit years 1800 to ``last`` (a year of this century), written
+    as few alternatives as possible because it sits on the validation fast path."""
+    decade, year = divmod(last - 2000, 10)
+    parts = ["1[89][0-9]{2}"]
+    if decade > 0:
+        parts.append(f"20[0-{decade - 1}][0-9]")
+    parts.append(f"20{decade}[0-{year}]")
+    return "|".join(parts)
+
+
+def digit_prefixes_pattern(prefixes: frozenset[str]) -> str:
+    """A regex matching exactly the given two-digit prefixes, one alternative per first digit."""
+    by_first: dict[str, list[str]] = {}
+    for prefix in sorted(prefixes):
+        by_first.setdefault(prefix[0], []).append(prefix[1])
+    return "|".join(f"{first}[{''.join(seconds)}]" for first, seconds in by_first.items())
 
 
 def _leap(year: int) -> bool:

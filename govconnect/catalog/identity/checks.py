@@ -23,7 +23,7 @@ __all__ = [
 ]
 
 ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
-_ID_CHARS = "0123456789X"  # check value -> character
+ID_CHARS = "0123456789X"  # check value -> character
 
 USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 USCC_VALUE = {c: i for i, c in enumerate(USCC_ALPHABET)}
@@ -47,7 +47,7 @@ def citizen_id_check_char(first17: str) -> str:
 def mod11_2(first17: str) -> str:
     """MOD 11-2 over 17 ASCII digits the caller has already checked (``int`` would also accept
     signs, underscores and non-ASCII digits, so it must only ever see checked text)."""
-    return _ID_CHARS[(1 - 2 * int(first17, 13)) % 11]
+    return ID_CHARS[(1 - 2 * int(first17, 13)) % 11]
 
 
 def organization_code_check_char(body8: str) -> str:
