@@ -1,6 +1,6 @@
 """Unified social credit codes (统一社会信用代码, GB 32100): the organisation key.
 
-Registration authority, entity type, 6-digit district, 9-character organisation code (GB 11714,
+Registration authority (a digit 1-9 or a letter), entity type (a digit 1-9), 6-digit district, 9-character organisation code (GB 11714,
 with its own check character), MOD 31 check character. The letter registration authorities used
 since 2016 (``A``, ``N``, ``Y``…) are valid, and the nested GB 11714 check is verified — both are
 where python-stdnum falls short (``docs/identity.md``).
@@ -18,7 +18,7 @@ from .masks import mask_credit_code
 
 __all__ = ["CreditCode"]
 
-_PLAIN = re.compile(r"[1-9A-HJ-NP-RTUWXY][1-9A-HJ-NP-RTUWXY][0-9]{6}[0-9A-HJ-NP-RTUWXY]{10}")
+_PLAIN = re.compile(r"[1-9A-HJ-NP-RTUWXY][1-9][0-9]{6}[0-9A-HJ-NP-RTUWXY]{10}")
 
 
 class CreditCode(_IdentityStr):
@@ -72,8 +72,11 @@ class CreditCode(_IdentityStr):
             raise IdentityError(
                 cls.label, "registration_authority", "position 1 (registration authority) is 0"
             )
-        if text[1] == "0":
-            raise IdentityError(cls.label, "entity_type", "position 2 (entity type) is 0")
+        if text[1] not in "123456789":
+            # GB 32100's organisation category codes are digits 1-9 under every authority
+            raise IdentityError(
+                cls.label, "entity_type", f"position 2 (entity type) is {text[1]}, not 1-9"
+            )
         if not text[2:8].isdigit():
             raise IdentityError(cls.label, "district_code", "positions 3-8 must be digits")
         return text
