@@ -16,6 +16,7 @@ from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import core_schema
 
 from ..._exceptions import IdentityError
+from .checks import mod11_2
 
 
 class IdentityKind(StrEnum):
@@ -67,6 +68,23 @@ def birth_date_problem(ymd: str) -> str | None:
     if ymd < EARLIEST_BIRTH or ymd > TODAY[0]:
         return f"birth date {ymd} is out of range"
     return None
+
+
+def check_birth_date_and_mod11_2(label: str, text: str) -> None:
+    """The GB 11643 tail every 18-digit personal number shares (citizen IDs, permits, the 2023
+    foreigners' format): a birth date at positions 7-14 and the MOD 11-2 check character."""
+    problem = birth_date_problem(text[6:14])
+    if problem is not None:
+        raise IdentityError(label, "birth_date", problem)
+    check_char(label, text[17], mod11_2(text[:17]))
+
+
+def check_char(label: str, found: str, expected: str) -> None:
+    """Raise the ``check_digit`` error of ``label`` unless ``found`` is ``expected``."""
+    if found != expected:
+        raise IdentityError(
+            label, "check_digit", f"check character is {found}, expected {expected}"
+        )
 
 
 def past_years_pattern(last: int) -> str:

@@ -31,6 +31,7 @@ from ._base import (
     IdentityKind,
     _IdentityStr,
     birth_date_problem,
+    check_birth_date_and_mod11_2,
     digit_prefixes_pattern,
     json_schema,
     normalise,
@@ -142,16 +143,7 @@ class CitizenId(_IdentityStr):
             problem = f"address code {text[:6]}: residence permits are not accepted here"
         if problem is not None:
             raise IdentityError(cls.label, "address_code", problem)
-        problem = birth_date_problem(text[6:14])
-        if problem is not None:
-            raise IdentityError(cls.label, "birth_date", problem)
-        expected_check = mod11_2(text[:17])
-        if text[17] != expected_check:
-            raise IdentityError(
-                cls.label,
-                "check_digit",
-                f"check character is {text[17]}, expected {expected_check}",
-            )
+        check_birth_date_and_mod11_2(cls.label, text)
         return cls(text)
 
     @classmethod

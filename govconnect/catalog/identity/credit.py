@@ -12,7 +12,7 @@ import re
 from typing import Self
 
 from ..._exceptions import IdentityError
-from ._base import IdentityKind, _IdentityStr, normalise
+from ._base import IdentityKind, _IdentityStr, check_char, normalise
 from .checks import USCC_VALUE, org_check_in_credit_code, uscc_check
 from .masks import mask_credit_code
 
@@ -49,11 +49,7 @@ class CreditCode(_IdentityStr):
                 f"organisation code {text[8:17]} has check character {text[16]}, "
                 f"expected {org_expected}",
             )
-        expected = uscc_check(text)
-        if text[17] != expected:
-            raise IdentityError(
-                cls.label, "check_digit", f"check character is {text[17]}, expected {expected}"
-            )
+        check_char(cls.label, text[17], uscc_check(text))
         return cls(text)
 
     @classmethod

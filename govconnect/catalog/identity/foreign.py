@@ -19,8 +19,14 @@ from datetime import date
 from typing import Self
 
 from ..._exceptions import IdentityError
-from ._base import IdentityKind, _IdentityStr, birth_date_problem, normalise, ymd_date
-from .checks import mod11_2
+from ._base import (
+    IdentityKind,
+    _IdentityStr,
+    birth_date_problem,
+    check_birth_date_and_mod11_2,
+    normalise,
+    ymd_date,
+)
 from .masks import mask_permanent_residence_id
 from .regions import PERMIT_PREFIXES, PROVINCES
 
@@ -65,14 +71,7 @@ class PermanentResidenceId(_IdentityStr):
             raise IdentityError(
                 cls.label, "address_code", f"{text[1:3]} is not a mainland province code"
             )
-        problem = birth_date_problem(text[6:14])
-        if problem is not None:
-            raise IdentityError(cls.label, "birth_date", problem)
-        expected = mod11_2(text[:17])
-        if text[17] != expected:
-            raise IdentityError(
-                cls.label, "check_digit", f"check character is {text[17]}, expected {expected}"
-            )
+        check_birth_date_and_mod11_2(cls.label, text)
         return cls(text)
 
     @classmethod

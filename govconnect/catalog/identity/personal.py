@@ -10,11 +10,6 @@ says which rules apply; the parsed value is a :class:`CitizenId` or a
 
 from __future__ import annotations
 
-from typing import Any
-
-from pydantic import GetCoreSchemaHandler
-from pydantic_core import core_schema
-
 from ..._exceptions import IdentityError
 from ._base import _IdentityStr, normalise
 from .citizen import CitizenId, CitizenIdRules
@@ -52,12 +47,3 @@ class PersonalId(_IdentityStr):
         if text[0] == "9" or text[0].isalpha():
             return PermanentResidenceId.parse(text)
         return CitizenId.parse(text, rules=_AS_GIVEN)
-
-    @classmethod
-    def __get_pydantic_core_schema__(
-        cls, source: type[Any], handler: GetCoreSchemaHandler
-    ) -> core_schema.CoreSchema:
-        return core_schema.no_info_plain_validator_function(
-            cls.parse,
-            serialization=core_schema.plain_serializer_function_ser_schema(str),
-        )
