@@ -103,6 +103,7 @@ def _with_valid_checks(first16: str) -> str:
         ("91350100O000100Y43", "charset"),  # neither is O
         (_with_valid_checks("0135010080210043"), "registration_authority"),
         (_with_valid_checks("9035010080210043"), "entity_type"),
+        (_with_valid_checks("9A35010080210043"), "entity_type"),  # category codes are digits
         (_with_valid_checks("9135A10080210043"), "district_code"),
         ("91350100M000100Y53", "organization_code_check_digit"),
         ("91350100M000100Y44", "check_digit"),
