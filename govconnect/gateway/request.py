@@ -23,6 +23,7 @@ from urllib.parse import unquote
 import orjson
 
 from .._export import GATEWAY_PARAMETERS
+from .identity import VerifiedOfficer
 from .policy import Consumer, digest
 
 __all__ = ["canonical_request", "request_hash"]
@@ -139,5 +140,7 @@ class _Call:
     page_size: str | None
     message_id: str
     case_id: str | None
-    officer: str | None
+    officer: str | None  # the claimed officer (``X-Handling-Officer``), as sent
+    officer_token: str | None = None  # ``X-Officer-Token``: verified, never stored
+    verified_officer: VerifiedOfficer | None = None
     request_hash: str = ""
