@@ -8,6 +8,10 @@ that wants a hostile platform says so while it runs::
         ...
 
 ``mock_platform_factory`` starts more (or differently configured) platforms, all stopped at the end.
+
+``mock_identity`` gives a test a running mock authentication center (an OIDC issuer on
+loopback, see :class:`~govconnect.testing.MockIdentityCenter`); it needs ``govconnect[oidc]``
+and skips the test without it.
 """
 
 from __future__ import annotations
@@ -18,12 +22,13 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from ._legacy_http import fake_legacy_http
+from ._mock_identity import MockIdentityCenter
 from ._mock_platform import MockPlatform
 
 if TYPE_CHECKING:
     import responses
 
-__all__ = ["legacy_http", "mock_platform", "mock_platform_factory"]
+__all__ = ["legacy_http", "mock_identity", "mock_platform", "mock_platform_factory"]
 
 
 @pytest.fixture
@@ -45,6 +50,14 @@ def mock_platform_factory() -> Iterator[Callable[..., MockPlatform]]:
 def mock_platform(mock_platform_factory: Callable[..., MockPlatform]) -> MockPlatform:
     """A running mock exchange platform (no faults, seed 0) for this test."""
     return mock_platform_factory(seed=0)
+
+
+@pytest.fixture
+def mock_identity() -> Iterator[MockIdentityCenter]:
+    """A running mock authentication center for this test, stopped after it."""
+    pytest.importorskip("jwt", reason="the mock identity center needs govconnect[oidc]")
+    with MockIdentityCenter() as center:
+        yield center
 
 
 @pytest.fixture
