@@ -522,3 +522,52 @@ def test_audit_find_officer_and_usage_by_officer_on_the_cli(
     assert any(r["auth"] == "claimed" and r["officer"] == "李四" for r in rows)
     neither = runner.invoke(app, ["audit", "find", "--log", log])
     assert neither.exit_code == 1
+
+
+def test_govconnect_mock_identity_serves_an_issuer_and_logs_officers_in(tmp_path: Path) -> None:
+    import re
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "govconnect",
+            "mock-identity",
+            "--port",
+            "0",
+            "--officer",
+            "wangwu=D1:r1",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={"COLUMNS": "200", "PATH": "/usr/bin:/bin"},
+    )
+    try:
+        assert proc.stdout is not None
+        first = proc.stdout.readline()
+        url = re.search(r"http://127\.0\.0\.1:\d+", first)
+        assert url, first
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                discovery = httpx.get(f"{url[0]}/.well-known/openid-configuration").json()
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline
+                time.sleep(0.1)
+        assert discovery["issuer"] == url[0]
+        assert httpx.get(discovery["jwks_uri"]).json()["keys"][0]["alg"] == "RS256"
+        login = httpx.post(
+            discovery["token_endpoint"], data={"grant_type": "password", "username": "wangwu"}
+        )
+        assert login.status_code == 200 and login.json()["token_type"] == "Bearer"
+        refused = httpx.post(
+            discovery["token_endpoint"], data={"grant_type": "password", "username": "nobody"}
+        )
+        assert refused.status_code == 400
+    finally:
+        proc.terminate()
+        proc.wait(10)
