@@ -38,6 +38,7 @@ __all__ = ["OfficerRules", "officer_digest"]
 
 log = logging.getLogger("govconnect.gateway")
 
+_DIGESTS = 4096  # officers' digests remembered (one per subject; cleared when full)
 #: Values of the audit record's ``officer_auth``.
 VERIFIED, CLAIMED, REJECTED = "verified", "claimed", "rejected"
 
@@ -71,6 +72,7 @@ class OfficerRules:
             "above_internal" if config.issuers else "never"
         )
         self._digest = digest  # the audit log's keyed digest of a subject (``officer_digest``)
+        self._digests: dict[str, str] = {}  # subject -> digest: two HMAC key schedules saved
         self._by_service: dict[str, ServiceRules] = {}
         for ref, rules in config.services.items():
             matched = [s.id for s in services if ref in (s.id, s.qualified_name, s.code)]
@@ -177,9 +179,14 @@ class OfficerRules:
         if officer is None:
             auth = REJECTED if token_sent else CLAIMED if claimed else None
             return {"officer_auth": auth}
+        found = self._digests.get(officer.subject)
+        if found is None:
+            if len(self._digests) >= _DIGESTS:
+                self._digests.clear()
+            found = self._digests[officer.subject] = self._digest(officer.subject)
         return {
             "officer_auth": VERIFIED,
-            "officer_digest": self._digest(officer.subject),
+            "officer_digest": found,
             "officer_issuer": officer.issuer,
             "officer_level": officer.level,
             "token_id": officer.token_id,
