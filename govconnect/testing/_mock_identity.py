@@ -14,12 +14,10 @@ imported when a center is made, not when ``govconnect.testing`` is.
 from __future__ import annotations
 
 import secrets
-import socket
 import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -28,6 +26,8 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+
+from ._loopback import LoopbackServer
 
 __all__ = ["JWKS_FAULTS", "MockIdentityCenter"]
 
@@ -51,7 +51,7 @@ class _User:
     claims: dict[str, Any] = field(default_factory=dict)
 
 
-class MockIdentityCenter:
+class MockIdentityCenter(LoopbackServer):
     """A mock authentication center as a context manager::
 
         with MockIdentityCenter() as center:
@@ -61,7 +61,11 @@ class MockIdentityCenter:
             center.jwks_fault = "down"                # the JWKS endpoint answers 503
 
     ``issuer`` is its URL; :meth:`issuer_settings` gives the ``[[issuers]]`` table that trusts it.
+    Started and stopped by :class:`LoopbackServer`.
     """
+
+    _what = "the mock identity center"
+    _backlog = 128
 
     def __init__(
         self,
@@ -80,10 +84,7 @@ class MockIdentityCenter:
         self.jwks_fault: str | None = None
         self.requests: Counter[str] = Counter()  # path -> requests served
         self._keys: list[_SigningKey] = []
-        self._host, self._port = host, port
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
-        self._sock: socket.socket | None = None
+        super().__init__(host, port)
         self.rotate(algorithm=algorithm)
 
     # --- keys ----------------------------------------------------------------------------------
@@ -269,49 +270,7 @@ class MockIdentityCenter:
         )
 
     def config(self) -> uvicorn.Config:
+        """The uvicorn configuration serving this center (used by the CLI to run it in front)."""
         return uvicorn.Config(
             self._app(), ws="none", lifespan="off", log_level="warning", access_log=False
         )
-
-    def bind(self) -> socket.socket:
-        """Bind the listening socket now, so ``url`` (the issuer) is known before serving."""
-        if self._sock is None:
-            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            sock.bind((self._host, self._port))
-            sock.listen(128)
-            self._sock = sock
-        return self._sock
-
-    def start(self, timeout: float = 10.0) -> MockIdentityCenter:
-        sock = self.bind()
-        self._server = uvicorn.Server(self.config())
-        self._thread = threading.Thread(
-            target=self._server.run, kwargs={"sockets": [sock]}, name="mock-identity", daemon=True
-        )
-        self._thread.start()
-        deadline = time.monotonic() + timeout
-        while not self._server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("the mock identity center did not start")
-            time.sleep(0.01)
-        return self
-
-    def stop(self, timeout: float = 10.0) -> None:
-        if self._server is not None and self._thread is not None:
-            self._server.should_exit = True
-            self._thread.join(timeout)
-        if self._sock is not None:
-            self._sock.close()
-        self._server = self._thread = self._sock = None
-
-    def __enter__(self) -> MockIdentityCenter:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
