@@ -571,3 +571,50 @@ def test_govconnect_mock_identity_serves_an_issuer_and_logs_officers_in(tmp_path
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def forged(header: Any, payload: Any, signature: str = "c2ln") -> str:
+    def part(value: Any) -> str:
+        raw = value if isinstance(value, bytes) else json.dumps(value).encode()
+        return b64(raw)
+
+    return f"{part(header)}.{part(payload)}.{signature}"
+
+
+ODD_TOKENS = {
+    "header is a list": (forged([1, 2], {"iss": "x"}), "officer.malformed"),
+    "payload is not JSON": (forged({"alg": "RS256"}, b"\xff\xfe"), "officer.malformed"),
+    "payload is a list": (forged({"alg": "RS256"}, ["a"]), "officer.malformed"),
+    "kid is a number": (forged({"alg": "RS256", "kid": 7}, {"iss": "x"}), "officer.malformed"),
+    "alg is huge": (forged({"alg": "R" * 2000}, {"iss": "x"}), "officer.algorithm"),
+    "alg is an object": (forged({"alg": {"a": 1}}, {"iss": "x"}), "officer.algorithm"),
+    "iss is a list": (forged({"alg": "RS256"}, {"iss": ["x"]}), "officer.issuer"),
+    "non-ASCII": ("令牌.令牌.令牌", "officer.malformed"),
+    "empty": ("", "officer.malformed"),
+    "four parts": ("a.b.c.d", "officer.malformed"),
+}
+
+
+@pytest.mark.parametrize("case", list(ODD_TOKENS))
+def test_odd_tokens_are_refused_never_a_500(gateway: Gateway, case: str) -> None:
+    bad, rule = ODD_TOKENS[case]
+    status, body = asgi_call(gateway, bad)
+    assert (status, body["problems"][0]["rule"]) == (401, rule), body
+    assert last_record(gateway).officer_auth == "rejected"
+
+
+def asgi_call(gateway: Gateway, officer_token: str) -> tuple[int, dict[str, Any]]:
+    """Straight into the ASGI app, the token's bytes as given (UTF-8: an HTTP client would
+    refuse non-ASCII header text)."""
+    from .gateway_support import asgi_get
+
+    status, _, body = asgi_get(
+        gateway.app,
+        path_of("open_case"),
+        f"citizen_id={CITIZEN_ID}".encode(),
+        [
+            (b"authorization", f"Bearer {token(Level.SENSITIVE, False)}".encode()),
+            (b"x-officer-token", officer_token.encode()),
+        ],
+    )
+    return status, json.loads(body)

@@ -259,10 +259,11 @@ class _IssuerKeys:
         self.fetches += 1
         try:
             keys = self._fetch_keys()
-        except _FetchError as exc:
+        except Exception as exc:  # _FetchError, or anything unforeseen: fail closed, no trace
             self._failed = True
             self._jwks_uri = self.settings.jwks_uri  # re-discover next time
-            log.warning("JWKS of %s unavailable: %s", self.settings.issuer, exc)
+            detail = exc if isinstance(exc, _FetchError) else type(exc).__name__
+            log.warning("JWKS of %s unavailable: %s", self.settings.issuer, detail)
             return
         self._keys, self._fetched, self._failed = keys, now, False
 
@@ -389,7 +390,7 @@ class TokenVerifier:
         try:
             header = jwt.get_unverified_header(token)
             unverified = jwt.decode(token, options={"verify_signature": False})
-        except jwt.InvalidTokenError:
+        except (jwt.PyJWTError, ValueError, TypeError):
             raise OfficerTokenError(
                 "officer.malformed", "not a signed JWT (header.payload.signature, base64url)"
             ) from None
@@ -427,6 +428,10 @@ class TokenVerifier:
             )
         except jwt.InvalidTokenError as exc:
             raise _refusal(jwt, exc) from None
+        except (jwt.PyJWTError, ValueError, TypeError):  # e.g. a key PyJWT will not use
+            raise OfficerTokenError(
+                "officer.signature", "the token cannot be verified with the issuer's key"
+            ) from None
         subject = _text(claims.get("sub"))
         if subject is None:
             raise OfficerTokenError("officer.claim_missing", "the token names no subject (sub)")
