@@ -618,3 +618,20 @@ def asgi_call(gateway: Gateway, officer_token: str) -> tuple[int, dict[str, Any]
         ],
     )
     return status, json.loads(body)
+
+
+def test_a_token_behind_unknown_consumer_credentials_is_not_checked_nor_called_rejected(
+    gateway: Gateway, center: MockIdentityCenter
+) -> None:
+    with TestClient(gateway.app) as client:
+        resp = client.get(
+            path_of("open_case"),
+            params={"citizen_id": CITIZEN_ID},
+            headers={
+                "Authorization": "Bearer nobody",
+                "X-Officer-Token": center.token("officer-1"),
+            },
+        )
+    assert (resp.status_code, resp.json()["problems"][0]["rule"]) == (401, "credentials.unknown")
+    assert last_record(gateway).officer_auth is None
+    assert center.requests["jwks"] == 0  # no key fetched for a caller nobody knows

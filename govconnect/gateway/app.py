@@ -364,6 +364,7 @@ class Gateway:
             case_id=text.get(b"x-case-id"),
             officer=text.get(b"x-handling-officer"),
             officer_token=token,
+            officer_rejected=too_long is not None,
         )
         call.request_hash = request_hash(
             service=service_id,
@@ -391,6 +392,7 @@ class Gateway:
             try:
                 call.verified_officer = self.officers.verify(call.officer_token)
             except OfficerTokenError as exc:
+                call.officer_rejected = True
                 out = _error(exc.status, exc.error, exc.message, exc.problems)
         if out is None:
             assert call.consumer is not None
@@ -418,7 +420,7 @@ class Gateway:
                 status=out.status,
                 reason=out.reason,
                 **self.officers.audit_fields(
-                    call.verified_officer, call.officer_token is not None, call.officer
+                    call.verified_officer, call.officer_rejected, call.officer
                 ),
             )
         except Exception as exc:  # nothing is served that is not audited

@@ -189,13 +189,12 @@ def text_headers(
 
 def officer_token(raw: dict[bytes, bytes]) -> tuple[str | None, Problem | None]:
     """The officer token of a call (``X-Officer-Token``, an optional ``Bearer`` prefix dropped),
-    or the problem of one over ``MAX_OFFICER_TOKEN``: refused before it is decoded at all (and
-    given as ``""``, so the audit record still says a token was sent and rejected)."""
+    or the problem of one over ``MAX_OFFICER_TOKEN``: refused before it is decoded at all."""
     value = raw.get(b"x-officer-token")
     if value is None:
         return None, None
     if len(value) > MAX_OFFICER_TOKEN:
-        return "", header_problem(
+        return None, header_problem(
             b"x-officer-token", "header.too_long", f"at most {MAX_OFFICER_TOKEN} bytes"
         )
     text = value.decode("latin-1").strip()  # a JWT is ASCII; anything else fails to decode

@@ -173,11 +173,13 @@ class OfficerRules:
             )
 
     def audit_fields(
-        self, officer: VerifiedOfficer | None, token_sent: bool, claimed: str | None
+        self, officer: VerifiedOfficer | None, rejected: bool, claimed: str | None
     ) -> dict[str, Any]:
-        """What the audit record says about the officer: never the token, only a digest."""
+        """What the audit record says about the officer: never the token, only a digest.
+        ``rejected``: a token was sent and refused (a token never checked, because the call
+        was refused first, leaves the officer claimed or unknown)."""
         if officer is None:
-            auth = REJECTED if token_sent else CLAIMED if claimed else None
+            auth = REJECTED if rejected else CLAIMED if claimed else None
             return {"officer_auth": auth}
         found = self._digests.get(officer.subject)
         if found is None:

@@ -143,4 +143,5 @@ class _Call:
     officer: str | None  # the claimed officer (``X-Handling-Officer``), as sent
     officer_token: str | None = None  # ``X-Officer-Token``: verified, never stored
     verified_officer: VerifiedOfficer | None = None
+    officer_rejected: bool = False  # the token was refused (over its bound, or by verification)
     request_hash: str = ""
