@@ -383,6 +383,12 @@ def main() -> None:
                 f"officer  {on:10.0f} req/s with token verification, ratio {on_ratio:.2f}x "
                 f"(on / off; {verdict} the 0.8x target)"
             )
+            on_cpus = [c for _, c in officers if c is not None]
+            if on_cpus and all(c is not None for c in cpus):
+                print(
+                    f"officer  {statistics.median(on_cpus):.0f} µs/request server CPU "
+                    f"(CPU-bound ratio on / off {gw_cpu / statistics.median(on_cpus):.2f}x)"
+                )
         with AuditLog(work / "audit.sqlite") as audit:
             started = time.perf_counter()
             report = audit.verify()
