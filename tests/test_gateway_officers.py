@@ -635,3 +635,57 @@ def test_a_token_behind_unknown_consumer_credentials_is_not_checked_nor_called_r
     assert (resp.status_code, resp.json()["problems"][0]["rule"]) == (401, "credentials.unknown")
     assert last_record(gateway).officer_auth is None
     assert center.requests["jwks"] == 0  # no key fetched for a caller nobody knows
+
+
+def test_old_keys_are_refetched_and_too_old_ones_fail_closed(
+    gateway: Gateway, center: MockIdentityCenter
+) -> None:
+    assert call(gateway, center.token("officer-1"))[0] == 200
+    verifier = gateway.officers.verifier
+    assert verifier is not None
+    keys = verifier.keys[center.issuer]
+    max_age = keys.settings.max_age_seconds
+    fetched = center.requests["jwks"]
+    keys._fetched -= max_age + 10  # an hour later: refetched on the next new token
+    keys._attempted -= max_age + 10
+    assert call(gateway, center.token("officer-1"))[0] == 200
+    assert center.requests["jwks"] == fetched + 1
+    center.jwks_fault = "down"  # down while the keys are old but within the grace: still served
+    keys._fetched -= max_age + 10
+    keys._attempted -= max_age + 10
+    assert call(gateway, center.token("officer-1"))[0] == 200
+    keys._fetched -= 2 * max_age  # past twice the age: no key is trusted any more
+    keys._attempted -= 2 * max_age
+    status, body = call(gateway, center.token("officer-1"))
+    assert (status, body["problems"][0]["rule"]) == (503, "officer.issuer_unavailable")
+
+
+def test_the_login_level_is_acr_else_amr(gateway: Gateway, center: MockIdentityCenter) -> None:
+    assert call(gateway, center.token("officer-1", acr=None, amr=["pwd", "otp"]))[0] == 200
+    assert last_record(gateway).officer_level == "pwd+otp"
+
+
+def test_core_imports_do_not_need_pyjwt() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, govconnect, govconnect.gateway.app, govconnect.testing, govconnect.cli;"
+        "from govconnect.gateway.policy import load_gateway_config;"
+        "load_gateway_config({});"
+        "assert 'jwt' not in sys.modules and 'cryptography' not in sys.modules, 'imported'"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_gateway_check_says_whether_officers_are_verified(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from govconnect.cli import app, build
+
+    build()
+    path = tmp_path / "gateway.toml"
+    path.write_text(Path("examples/gateway.toml").read_text(encoding="utf-8"), encoding="utf-8")
+    result = CliRunner().invoke(app, ["gateway", "check", "--config", str(path)])
+    assert result.exit_code == 0, result.output
+    assert "officers are only claimed" in result.output
