@@ -11,6 +11,13 @@ asyncio httpx client pool. IDs rotate over a sample of residents. Prints request
 their ratio (target: gateway >= 0.7x bare), then verifies the audit chain the run produced.
 
     python benchmarks/bench_gateway.py [--seconds 5] [--requests N] [--connections 16] [--rounds 3]
+                                       [--officers]
+
+``--officers`` adds a third server: the gateway trusting the mock authentication center (an OIDC
+issuer on loopback, in this process), called with a verified officer's token in
+``X-Officer-Token`` on every request (one officer's session: the same token, verified once and
+then found in the verification cache until it expires). It prints the ratio of the gateway with
+token verification on to the gateway with it off (target: >= 0.8x).
 
 ``--requests`` switches to the httpx generator with a fixed request count per run. A Python client
 is slower than the servers on a small machine, so its ratios say little: prefer ``wrk``.
@@ -33,6 +40,8 @@ import time
 from pathlib import Path
 
 TOKEN = "bench-token-not-secret"
+AUDIENCE = "bench-gateway"
+DEPARTMENT = "11010500001"
 PURPOSE = "最低生活保障审核"
 SERVICE_PATH = "/services/11010500000/HJGL/resident/v1"
 
@@ -65,15 +74,17 @@ def bare_app(db_url: str):  # type: ignore[no-untyped-def]
     return Starlette(routes=[Route("/resident", resident)])
 
 
-def gateway_app(db_url: str, audit: str):  # type: ignore[no-untyped-def]
+def gateway_app(db_url: str, audit: str, issuer: str | None = None):  # type: ignore[no-untyped-def]
     from govconnect import Gateway, hash_token, load_gateway_config, load_registry
 
+    officers = {"issuers": [{"issuer": issuer, "audience": [AUDIENCE]}]} if issuer else {}
     config = load_gateway_config(
         {
+            **officers,
             "connectors": {"household": {"url": db_url}},
             "consumers": [
                 {
-                    "department": "11010500001",
+                    "department": DEPARTMENT,
                     "name": "朝阳区民政局",
                     "token_hashes": [hash_token(TOKEN)],
                     "services": ["household.resident"],
@@ -86,10 +97,13 @@ def gateway_app(db_url: str, audit: str):  # type: ignore[no-untyped-def]
     return Gateway(load_registry(config={}), config, audit=audit).app
 
 
-def serve(kind: str, port: int, db_url: str, audit: str) -> None:
+def serve(kind: str, port: int, db_url: str, audit: str, issuer: str | None) -> None:
     import uvicorn
 
-    app = bare_app(db_url) if kind == "bare" else gateway_app(db_url, audit)
+    if kind == "bare":
+        app = bare_app(db_url)
+    else:
+        app = gateway_app(db_url, audit, issuer if kind == "officer" else None)
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
 
 
@@ -139,12 +153,14 @@ def run_wrk(
     connections: int,
     workdir: Path,
     pin: list[str] | None = None,
+    headers: dict[str, str] | None = None,
 ) -> tuple[float, int, int]:
     script = workdir / "paths.lua"
     table = ",\n".join(f'"{p}"' for p in paths)
+    extra = "".join(f'wrk.headers["{k}"] = "{v}"\n' for k, v in (headers or {}).items())
     script.write_text(
         f"local paths = {{\n{table}\n}}\nlocal i = 0\n"
-        f'wrk.headers["Authorization"] = "Bearer {TOKEN}"\n'
+        f'wrk.headers["Authorization"] = "Bearer {TOKEN}"\n{extra}'
         "request = function()\n  i = i % #paths + 1\n"
         '  return wrk.format("GET", paths[i])\nend\n',
         encoding="utf-8",
@@ -172,14 +188,19 @@ def run_wrk(
 
 
 def run_httpx(
-    base: str, paths: list[str], seconds: float, connections: int, requests: int | None
+    base: str,
+    paths: list[str],
+    seconds: float,
+    connections: int,
+    requests: int | None,
+    extra: dict[str, str] | None = None,
 ) -> tuple[float, int, int]:
     import httpx
 
     async def main() -> tuple[float, int, int]:
         done = errors = 0
         limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
-        headers = {"Authorization": f"Bearer {TOKEN}"}
+        headers = {"Authorization": f"Bearer {TOKEN}", **(extra or {})}
         async with httpx.AsyncClient(base_url=base, limits=limits, headers=headers) as client:
             deadline = time.monotonic() + seconds
             started = time.perf_counter()
@@ -211,7 +232,12 @@ def run_httpx(
 
 
 def measure(
-    kind: str, args: argparse.Namespace, db_url: str, ids: list[str], work: Path
+    kind: str,
+    args: argparse.Namespace,
+    db_url: str,
+    ids: list[str],
+    work: Path,
+    officer: tuple[str, str] | None = None,
 ) -> tuple[float, float | None]:
     """Requests/s of one server under load, and its CPU time per request (µs) where known."""
     port = free_port()
@@ -235,8 +261,10 @@ def measure(
             db_url,
             "--audit",
             audit,
+            *(["--issuer", officer[0]] if officer else []),
         ]
     )
+    headers = {"X-Officer-Token": officer[1]} if officer and kind == "officer" else {}
     try:
         wait_until_up(port, proc)
         base = f"http://127.0.0.1:{port}"
@@ -247,17 +275,17 @@ def measure(
         gen = "wrk" if use_wrk else "httpx"
         # warm up (connections, thread pool, SQLite page cache)
         if use_wrk:
-            run_wrk(base, paths, 1, args.connections, work, client_pin)
+            run_wrk(base, paths, 1, args.connections, work, client_pin, headers)
         else:
-            run_httpx(base, paths, 1, args.connections, None)
+            run_httpx(base, paths, 1, args.connections, None, headers)
         cpu_before = cpu_seconds(proc.pid)
         if use_wrk:
             rps, total, errors = run_wrk(
-                base, paths, args.seconds, args.connections, work, client_pin
+                base, paths, args.seconds, args.connections, work, client_pin, headers
             )
         else:
             rps, total, errors = run_httpx(
-                base, paths, args.seconds, args.connections, args.requests
+                base, paths, args.seconds, args.connections, args.requests, headers
             )
         cpu_after = cpu_seconds(proc.pid)
         cpu = None
@@ -286,13 +314,17 @@ def main() -> None:
     )
     parser.add_argument("--residents", type=int, default=20_000)
     parser.add_argument("--loadgen", choices=("auto", "wrk", "httpx"), default="auto")
-    parser.add_argument("--serve", choices=("bare", "gateway"), help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--officers", action="store_true", help="also the gateway verifying officers' tokens"
+    )
+    parser.add_argument("--serve", choices=("bare", "gateway", "officer"), help=argparse.SUPPRESS)
+    parser.add_argument("--issuer", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--db", help=argparse.SUPPRESS)
     parser.add_argument("--audit", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
-        serve(args.serve, args.port, args.db, args.audit)
+        serve(args.serve, args.port, args.db, args.audit, args.issuer)
         return
 
     from govconnect_household import create_sample_database
@@ -314,10 +346,21 @@ def main() -> None:
             f"household resident lookup, {args.residents} residents, {args.connections} connections, "
             f"{args.seconds:g}s per run, {os.cpu_count()} CPU(s)"
         )
-        bares, gateways = [], []
-        for _ in range(args.rounds):  # alternate, so background load hits both alike
+        center, officer = None, None
+        if args.officers:
+            from govconnect.testing import MockIdentityCenter
+
+            center = MockIdentityCenter(audience=AUDIENCE).start()
+            center.add_user("bench-officer", department=DEPARTMENT)
+            officer = (center.issuer, center.token("bench-officer", expires_in=3600))
+        bares, gateways, officers = [], [], []
+        for _ in range(args.rounds):  # alternate, so background load hits all alike
             bares.append(measure("bare", args, db_url, ids, work))
             gateways.append(measure("gateway", args, db_url, ids, work))
+            if officer is not None:
+                officers.append(measure("officer", args, db_url, ids, work, officer))
+        if center is not None:
+            center.stop()
         bare = statistics.median(r for r, _ in bares)
         gateway = statistics.median(r for r, _ in gateways)
         print(f"median   bare {bare:.0f} req/s, gateway {gateway:.0f} req/s")
@@ -332,6 +375,20 @@ def main() -> None:
         ratio = gateway / bare
         verdict = "meets" if ratio >= 0.7 else "BELOW"
         print(f"ratio    {ratio:10.2f}x  (gateway / bare; {verdict} the 0.7x target)")
+        if officers:
+            on = statistics.median(r for r, _ in officers)
+            on_ratio = on / gateway
+            verdict = "meets" if on_ratio >= 0.8 else "BELOW"
+            print(
+                f"officer  {on:10.0f} req/s with token verification, ratio {on_ratio:.2f}x "
+                f"(on / off; {verdict} the 0.8x target)"
+            )
+            on_cpus = [c for _, c in officers if c is not None]
+            if on_cpus and all(c is not None for c in cpus):
+                print(
+                    f"officer  {statistics.median(on_cpus):.0f} µs/request server CPU "
+                    f"(CPU-bound ratio on / off {gw_cpu / statistics.median(on_cpus):.2f}x)"
+                )
         with AuditLog(work / "audit.sqlite") as audit:
             started = time.perf_counter()
             report = audit.verify()

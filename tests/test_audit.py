@@ -591,7 +591,8 @@ def unkeyed_log(path: Path, n: int) -> None:
             content = _content(service="D/S/old/v1", outcome="ok", status=200, rows=i)
             h = _chain_hash(prev, content)
             conn.execute(
-                f"INSERT INTO audit VALUES ({', '.join('?' * 19)})", (i, *content, prev, h)
+                f"INSERT INTO audit VALUES ({', '.join('?' * (len(content) + 3))})",
+                (i, *content, prev, h),
             )
             prev = h
         conn.execute("UPDATE audit_head SET seq = ?, hash = ?", (n, prev))  # schema 1's trigger

@@ -7,12 +7,16 @@ field table in ``gateway_support`` — not from the gateway's own policy code.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from starlette.testclient import TestClient
 
 from govconnect import Level
+from govconnect.gateway.app import Gateway
+from govconnect.gateway.policy import load_gateway_config
 
 from .gateway_support import (
     CITIZEN_ID,
@@ -20,8 +24,11 @@ from .gateway_support import (
     MASKED,
     PLAIN,
     PURPOSE,
+    config_data,
+    consumer_id,
     make_gateway,
     path_of,
+    registry,
     token,
 )
 
@@ -88,3 +95,47 @@ def test_list_all_services_includes_every_query_service(client: TestClient) -> N
     assert len(ids) == 6
     secret = next(s for s in resp.json()["services"] if s["id"].endswith("secret_case/v1"))
     assert secret["sharing"] == "not_shared"
+
+
+# --- the verified-officer dimension --------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def officer_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClient, Any]]:
+    """The same consumers behind a gateway that trusts the mock authentication center, each
+    with one officer of its own department."""
+    pytest.importorskip("jwt")
+    from govconnect.testing import MockIdentityCenter
+
+    with MockIdentityCenter() as center:
+        data = config_data()
+        data["issuers"] = [center.issuer_settings()]
+        for consumer in data["consumers"]:
+            center.add_user(f"officer-{consumer['department']}", department=consumer["department"])
+        gateway = Gateway(
+            registry(),
+            load_gateway_config(data),
+            audit=Path(tmp_path_factory.mktemp("officers")) / "audit.sqlite",
+        )
+        try:
+            yield TestClient(gateway.app), center
+        finally:
+            gateway.close()
+
+
+@pytest.mark.parametrize("officer", ["none", "verified"])
+@pytest.mark.parametrize("personal", [False, True], ids=["masked", "unmasked"])
+@pytest.mark.parametrize("level", list(Level), ids=[lv.value for lv in Level])
+def test_a_verified_officer_is_required_above_internal(
+    officer_client: tuple[TestClient, Any], level: Level, personal: bool, officer: str
+) -> None:
+    client, center = officer_client
+    headers = {"Authorization": f"Bearer {token(level, personal)}"}
+    if officer == "verified":
+        headers["X-Officer-Token"] = center.token(f"officer-{consumer_id(level, personal)}")
+    resp = client.get(path_of("open_case"), params={"citizen_id": CITIZEN_ID}, headers=headers)
+    if officer == "none" and level > Level.INTERNAL:
+        assert resp.status_code == 403, resp.text
+        assert resp.json()["problems"][0]["rule"] == "officer.required"
+    else:
+        assert resp.status_code == 200, resp.text

@@ -23,6 +23,7 @@ COMMAND_MODULES = [
     "govconnect.cli.publish",
     "govconnect.cli.outbox",
     "govconnect.cli.mock_platform",
+    "govconnect.cli.mock_identity",
     "govconnect.cli.check",
     "govconnect.cli.new",
     "govconnect.cli.serve",

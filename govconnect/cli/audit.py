@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from dataclasses import asdict
 from enum import StrEnum
 from pathlib import Path
 
@@ -39,6 +40,34 @@ def _plain(value: object) -> str:
 class ExportFormat(StrEnum):
     csv = "csv"
     jsonl = "jsonl"
+
+
+class UsageBy(StrEnum):
+    service = "service"
+    officer = "officer"
+
+
+def _officer_usage(
+    ctx: typer.Context, log: Path | None, config: Path | None, as_json: bool
+) -> None:
+    with open_log(ctx, log, config) as audit:
+        rows = [asdict(u) for u in audit.officer_usage()]
+    if as_json:
+        print_json(rows)
+        return
+    table = Table(title="Usage per officer (from the audit log)")
+    for col in ("officer", "issuer", "calls", "allowed", "refused", "rows", "services", "last"):
+        table.add_column(col)
+    for r in rows:
+        who = r["auth"] if r["officer"] is None else f"{r['auth']}: {r['officer']}"
+        figures = (r["calls"], r["allowed"], r["refused"], r["rows"], r["services"])
+        table.add_row(
+            _cell(who),
+            _cell(r["issuer"] or "-"),
+            *map(_cell, figures),
+            _cell(r["last_used"] or "-"),
+        )
+    console.print(table)
 
 
 def register(root: typer.Typer) -> None:
@@ -133,12 +162,21 @@ def export(
 def find(
     ctx: typer.Context,
     param: list[str] = typer.Option(
-        ..., "--param", "-p", help="NAME=VALUE as the consumer sent it; repeat for each parameter."
+        [], "--param", "-p", help="NAME=VALUE as the consumer sent it; repeat for each parameter."
+    ),
+    officer: str | None = typer.Option(
+        None, "--officer", help="A verified officer's subject (`sub`): the calls they made."
+    ),
+    issuer: str | None = typer.Option(
+        None, "--issuer", help="With --officer: only tokens of this issuer."
     ),
     log: Path | None = LOG_OPTION,
     config: Path | None = CONFIG_OPTION,
 ) -> None:
-    """List the calls made with exactly these parameters (needs the log's digest key)."""
+    """List the calls made with exactly these parameters, or by a verified officer (needs the
+    log's key: both are matched by keyed digest)."""
+    if bool(param) == bool(officer):
+        raise ConfigurationError("give --param NAME=VALUE (repeatable) or --officer SUBJECT")
     params: dict[str, str] = {}
     for item in param:
         name, sep, value = item.partition("=")
@@ -146,13 +184,23 @@ def find(
             raise ConfigurationError(f"--param takes NAME=VALUE, got {item!r}")
         params[name] = value
     with open_log(ctx, log, config) as audit:
-        found = list(audit.find(params))
-    table = Table(title=f"{len(found)} call(s) with these parameters")
-    for col in ("seq", "time", "consumer", "service", "purpose", "outcome", "rows"):
+        if officer:
+            found = list(audit.find_officer(officer, issuer))
+            title = f"{len(found)} call(s) by this verified officer"
+        else:
+            found = list(audit.find(params))
+            title = f"{len(found)} call(s) with these parameters"
+    table = Table(title=title)
+    for col in ("seq", "time", "consumer", "service", "purpose", "officer", "outcome", "rows"):
         table.add_column(col)
     for r in found:
+        who = r.officer_auth or "-"
+        if r.officer_auth == "verified":
+            who = f"verified ({r.officer_level or 'no level'})"
+        elif r.officer:
+            who = f"{who}: {r.officer}"
         table.add_row(
-            *map(_cell, (r.seq, r.time, r.consumer or "-", r.service, r.purpose or "")),
+            *map(_cell, (r.seq, r.time, r.consumer or "-", r.service, r.purpose or "", who)),
             *map(_cell, (r.outcome, r.rows)),
         )
     console.print(table)
@@ -165,8 +213,13 @@ def usage(
     log: Path | None = LOG_OPTION,
     config: Path | None = CONFIG_OPTION,
     as_json: bool = typer.Option(False, "--json", help="Print as JSON."),
+    by: UsageBy = typer.Option(UsageBy.service, "--by", help="Group by service or by officer."),
 ) -> None:
-    """Calls, rows, consumers and last use per service; catalogued services never called show 0."""
+    """Calls, rows, consumers and last use per service (catalogued services never called show
+    0), or per officer (``--by officer``: verified ones by keyed digest, claimed ones by name)."""
+    if by is UsageBy.officer:
+        _officer_usage(ctx, log, config, as_json)
+        return
     with open_log(ctx, log, config) as audit:
         figures = {u.service: u for u in audit.usage()}
     catalogued = [s.id for s in registry(ctx).services() if s.kind == "query"]

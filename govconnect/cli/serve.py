@@ -109,7 +109,18 @@ def check(
 
     reg = registry(ctx)
     services = [s for s in reg.services() if s.kind == "query"]
-    policy = Policy(load_gateway_config(config), services)
+    loaded = load_gateway_config(config)
+    policy = Policy(loaded, services)
+    if loaded.issuers:
+        trusted = ", ".join(i.issuer for i in loaded.issuers)
+        default = loaded.gateway.officer_default or "above_internal"
+        console.print(f"officers: verified (issuers {trusted}); required: {default} by default")
+    else:
+        err_console.print(
+            "[yellow]warning:[/] no [[issuers]]: officers are only claimed (X-Handling-Officer), "
+            "never verified; add the authentication center (docs/authentication.md)",
+            highlight=False,
+        )
     for consumer in policy.consumers:
         granted = [s.id for s in services if policy.may_call(consumer, s)]
         console.print(

@@ -1,6 +1,8 @@
 """The department gateway: serving catalogued services to other departments, safely.
 
-Lives here: the access policy and its file (``policy``), field masking (``masking``), the ASGI
+Lives here: the access policy and its file (``policy``), officers' identity tokens verified
+against the trusted OIDC issuers (``identity``) and the officer rules applied per call
+(``officers``), field masking (``masking``), the ASGI
 application (``app``) and what it is made of — what a call asks and its canonical request hash
 (``request``), what it answers (``responses``), signed ``next_page`` tokens (``paging``), the
 discovery listings (``discovery``), the bounds on what a caller sends, its header text made safe

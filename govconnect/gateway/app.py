@@ -47,11 +47,20 @@ from .._export import GATEWAY_PARAMETERS, to_openapi
 from .._registry import Registry
 from .._validation import validate_model
 from .audit import AuditLog
-from .bounds import MAX_PURPOSE, MAX_QUERY_BYTES, Guard, decode_header, text_headers
+from .bounds import (
+    MAX_PURPOSE,
+    MAX_QUERY_BYTES,
+    Guard,
+    decode_header,
+    officer_token,
+    text_headers,
+)
 from .discovery import DISCOVERY_SERVICE, _allowed, _describe
+from .identity import OfficerTokenError
 from .metrics import Metrics
+from .officers import OfficerRules
 from .openapi import discovery_paths, document_bounds
-from .paging import _decode_page, _encode_page
+from .paging import _decode_page, _encode_page, _page_size
 from .policy import Consumer, GatewayConfig, Policy
 from .request import _Call, _new_message_id, _split_query, request_hash
 from .responses import _error, _json, _Outcome
@@ -101,6 +110,7 @@ class Gateway:
             self.audit, self._owns_audit = AuditLog(path), True
         self.audit.params_digest({})  # load (or create) the digest key now, not mid-request
         self.audit.seal()  # key the chain now: a new log, or one written before keying
+        self.officers = OfficerRules(config, self.services, self.audit.officer_digest)
         settings_overlay = config.connectors
         self.connectors: dict[str, Connector] = {}
         for name in sorted({s.connector.name for s in self.services}):
@@ -110,6 +120,7 @@ class Gateway:
         self._cert_header = cert_header.lower().encode("latin-1") if cert_header else None
         self._wanted_headers = frozenset(
             {b"authorization", b"x-message-id", b"x-case-id", b"x-handling-officer"}
+            | {b"x-officer-token"}
             | ({self._cert_header} if self._cert_header else set())
         )
         # Service calls hop to these threads with ``loop.run_in_executor``: the same one hop per
@@ -127,6 +138,7 @@ class Gateway:
 
     def close(self) -> None:
         self._executor.shutdown(wait=True)
+        self.officers.close()
         for connector in self.connectors.values():
             connector.close()
         if self._owns_audit:
@@ -203,6 +215,7 @@ class Gateway:
             "outcome": out.outcome,
             "status": out.status,
             "reason": out.reason,
+            **self.officers.audit_fields(None, False, text.get(b"x-handling-officer")),
         }
         try:
             await run_in_threadpool(lambda: self.audit.write(**record))
@@ -326,6 +339,9 @@ class Gateway:
         raw, text, problems = self._headers(request.scope)
         message_id = text.get(b"x-message-id") or _new_message_id()
         consumer, failure = self._consumer(raw)
+        token, too_long = officer_token(raw)
+        if too_long is not None:
+            problems.append(too_long)
         if purpose is not None and len(purpose) > MAX_PURPOSE:
             problems.append(
                 Problem("purpose", "purpose.too_long", f"at most {MAX_PURPOSE} characters")
@@ -347,6 +363,8 @@ class Gateway:
             message_id=message_id,
             case_id=text.get(b"x-case-id"),
             officer=text.get(b"x-handling-officer"),
+            officer_token=token,
+            officer_rejected=too_long is not None,
         )
         call.request_hash = request_hash(
             service=service_id,
@@ -370,6 +388,12 @@ class Gateway:
     def _handle(self, call: _Call, refusal: _Outcome | None) -> tuple[_Outcome, bytes]:
         """Serve (unless already refused), audit, encode — in a worker thread."""
         out = refusal
+        if out is None:  # the officer's token, when sent, is verified whatever the service
+            try:
+                call.verified_officer = self.officers.verify(call.officer_token)
+            except OfficerTokenError as exc:
+                call.officer_rejected = True
+                out = _error(exc.status, exc.error, exc.message, exc.problems)
         if out is None:
             assert call.consumer is not None
             try:
@@ -395,6 +419,9 @@ class Gateway:
                 outcome=out.outcome,
                 status=out.status,
                 reason=out.reason,
+                **self.officers.audit_fields(
+                    call.verified_officer, call.officer_rejected, call.officer
+                ),
             )
         except Exception as exc:  # nothing is served that is not audited
             log.error("audit append failed (%s); refusing %s", type(exc).__name__, call.message_id)
@@ -410,10 +437,11 @@ class Gateway:
             if svc is None:
                 raise _NotFound(service_id)
             self.policy.authorize(consumer, svc, call.purpose)
-            size = self._page_size(call.page_size)
+            size = _page_size(call.page_size, self.settings)
             params_key = call.params_digest[:16]
             offset = _decode_page(call.page, params_key, self._page_key)
             view = self.policy.view(consumer, svc)
+            self.officers.authorize(consumer, svc, view, call.verified_officer)
             checked = validate_model(svc.params_model, params, "params")
         except _NotFound:
             return _error(404, "not_found", f"this gateway serves no service {service_id!r}")
@@ -453,20 +481,6 @@ class Gateway:
             withheld=view.withheld,
             masked=view.masked,
         )
-
-    def _page_size(self, raw: str | None) -> int:
-        if raw is None:
-            return self.settings.default_page_size
-        limit = self.settings.max_page_size
-        try:
-            size = int(raw)
-        except ValueError:
-            size = 0
-        if not 1 <= size <= limit:
-            raise InvalidInputError(
-                [Problem("page_size", "page_size.range", f"an integer from 1 to {limit}")]
-            )
-        return size
 
 
 def create_app(

@@ -48,21 +48,24 @@ import orjson
 from .._exceptions import ConfigurationError
 from .audit_chain import ChainKey, Sealed, VerifyReport
 from .audit_record import _COLUMNS, AuditRecord, _content, _record, parse_time
-from .audit_reports import ServiceUsage, _write_export
+from .audit_reports import OfficerUsage, ServiceUsage, _officer_usage, _write_export
 from .audit_sqlite import (
     KEY_ENV,
     TABLES,
+    add_identity_columns,
     check_seal,
     connect_readonly,
     read_head,
     read_key,
     read_meta,
     read_or_create_key,
+    select_list,
     seq_finder,
     tables,
     verify_log,
     write_seal,
 )
+from .officers import officer_digest
 from .policy import HASH_NAME
 
 __all__ = ["KEY_ENV", "AuditLog"]
@@ -87,6 +90,11 @@ CREATE TABLE IF NOT EXISTS audit (
     outcome       TEXT NOT NULL,
     status        INTEGER NOT NULL,
     reason        TEXT,
+    officer_auth   TEXT,
+    officer_digest TEXT,
+    officer_issuer TEXT,
+    officer_level  TEXT,
+    token_id       TEXT,
     prev_hash     TEXT NOT NULL,
     hash          TEXT NOT NULL
 );
@@ -99,7 +107,8 @@ CREATE TABLE IF NOT EXISTS audit_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL
 INSERT OR IGNORE INTO audit_head (id, seq, hash) VALUES (1, 0, '0000000000000000000000000000000000000000000000000000000000000000');
 """
 # Schema 1 moved the head with a trigger; a keyed log moves it (with its MAC) in the appending
-# transaction, and its seal drops the trigger.
+# transaction, and its seal drops the trigger. Schema 3 added the officer columns (last, so an
+# older log gains them with ALTER TABLE: ``add_identity_columns``).
 
 _APPEND_ATTEMPTS = 100
 
@@ -142,6 +151,7 @@ class AuditLog:
         self._insert = (
             f"INSERT INTO audit ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})"
         )
+        self._select = select_list(self._conn)
 
     def _open_for_writing(self) -> sqlite3.Connection:
         fresh = not self._memory and not self.path.exists()
@@ -173,6 +183,7 @@ class AuditLog:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.executescript(_SCHEMA)
+            add_identity_columns(conn)  # a log written before the officer columns
             self._conn = conn
             self._check_algorithm()
         except sqlite3.Error as exc:
@@ -271,8 +282,25 @@ class AuditLog:
     def find(self, params: Mapping[str, Any]) -> Iterator[AuditRecord]:
         """Records of calls made with exactly these parameters (matched by keyed digest)."""
         wanted = self.params_digest(params)
-        sql = f"SELECT {', '.join(_COLUMNS)} FROM audit WHERE params_digest = ? ORDER BY seq"
+        sql = f"SELECT {self._select} FROM audit WHERE params_digest = ? ORDER BY seq"
         for row in self._conn.execute(sql, (wanted,)):
+            yield _record(row)
+
+    def officer_digest(self, subject: str) -> str:
+        """The keyed digest a record stores for a verified officer's subject (``sub``)."""
+        return officer_digest(self._key(), subject)
+
+    def find_officer(self, subject: str, issuer: str | None = None) -> Iterator[AuditRecord]:
+        """Records of calls made by a verified officer (matched by keyed digest of the subject;
+        ``issuer`` narrows to one authentication center)."""
+        sql = f"SELECT {self._select} FROM audit WHERE officer_digest = ?"
+        args: list[str] = [self.officer_digest(subject)]
+        if issuer is not None:
+            sql += " AND officer_issuer = ?"
+            args.append(issuer)
+        if "NULL AS officer_digest" in self._select:
+            return  # a log written before the officer columns: no verified officer in it
+        for row in self._conn.execute(sql + " ORDER BY seq", args):
             yield _record(row)
 
     def __enter__(self) -> AuditLog:
@@ -297,7 +325,7 @@ class AuditLog:
             json.loads(c[9]),
             json.loads(c[10]),
             json.loads(c[11]),
-            *c[12:16],
+            *c[12:],
             pending.prev,
             pending.hash,
         )
@@ -395,7 +423,7 @@ class AuditLog:
         if until is not None:
             where.append("time < ?")
             args.append(parse_time(until))
-        sql = f"SELECT {', '.join(_COLUMNS)} FROM audit"
+        sql = f"SELECT {self._select} FROM audit"
         if where:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY seq"
@@ -440,6 +468,10 @@ class AuditLog:
             ServiceUsage(r[0], int(r[1]), int(r[2]), int(r[3]), int(r[4]), int(r[5]), r[6])
             for r in self._conn.execute(sql)
         ]
+
+    def officer_usage(self) -> list[OfficerUsage]:
+        """Calls, rows, services and last use per officer: verified, claimed or none."""
+        return _officer_usage(self._conn)
 
     def export(
         self,

@@ -33,12 +33,15 @@ from typing import Any
 import orjson
 
 from .._exceptions import AuditIntegrityError
+from .audit_record import _hashed
 from .policy import HASH_NAME, digest
 
 __all__ = ["GENESIS", "SCHEMA_VERSION", "ChainKey", "VerifyReport"]
 
 GENESIS = "0" * 64
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3  # 3: records may carry the officer columns (``audit_record._hashed``)
+#: Schemas of a sealed log this govconnect reads (2: keyed, without the officer columns).
+SCHEMAS = frozenset({"2", "3"})
 _RENUMBER_SEARCH = 64  # how far a renumbered record's true sequence number is looked for
 
 
@@ -67,7 +70,7 @@ def _chain_hash(prev_hash: str, content: Sequence[Any]) -> str:
     """The unkeyed link: SM3 over the previous hash and the record's content columns as compact
     JSON (a list or a tuple of the columns: orjson writes both as the same JSON array)."""
     content = content if isinstance(content, list | tuple) else list(content)
-    return digest(prev_hash.encode() + b"\n" + orjson.dumps(content))
+    return digest(prev_hash.encode() + b"\n" + orjson.dumps(_hashed(content)))
 
 
 class ChainKey:
@@ -85,7 +88,7 @@ class ChainKey:
 
     def record(self, prev_hash: str, seq: int, content: Sequence[Any]) -> str:
         content = content if isinstance(content, list | tuple) else list(content)
-        return self._mac(b"%s\n%d\n%s" % (prev_hash.encode(), seq, orjson.dumps(content)))
+        return self._mac(b"%s\n%d\n%s" % (prev_hash.encode(), seq, orjson.dumps(_hashed(content))))
 
     def seal(self, log_id: str, keyed_from: int, created: str) -> str:
         return self._mac(f"seal\n{log_id}\n{keyed_from}\n{created}\n{HASH_NAME}".encode())

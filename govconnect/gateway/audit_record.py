@@ -6,6 +6,12 @@ column makes every record written before fail verification. Their text forms are
 (times as ``2026-03-01T08:00:00.000000Z``, lexically ordered so ``--since`` / ``--until`` compare
 as text; field lists as compact JSON), so that any store chains the same bytes. Kept apart from
 the storage and from the chain, which both build on it.
+
+The officer columns (``officer_auth`` … ``token_id``, schema 3) came last and are hashed only
+when a record holds any of them (:func:`_hashed`): a record without them hashes exactly as a
+schema-2 record did, so a log written before them verifies unchanged, and a record that holds
+them hashes a longer JSON array, which no schema-2 record can collide with (adding or clearing
+one of them breaks its hash).
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ import orjson
 
 from .._exceptions import ConfigurationError
 from .bounds import HEADER_TEXT_LIMITS as _LIMITS
-from .bounds import MAX_PATH_BYTES, MAX_PURPOSE, MAX_REASON, clean_text
+from .bounds import MAX_ISSUER, MAX_PATH_BYTES, MAX_PURPOSE, MAX_REASON, clean_text
 
 __all__ = ["AuditRecord", "parse_time"]
 
@@ -42,8 +48,17 @@ _CONTENT = (
     "outcome",
     "status",
     "reason",
+    # schema 3: the officer behind the call (see the module's docstring)
+    "officer_auth",
+    "officer_digest",
+    "officer_issuer",
+    "officer_level",
+    "token_id",
 )
 _COLUMNS = ("seq", *_CONTENT, "prev_hash", "hash")
+_V2_WIDTH = _CONTENT.index("reason") + 1  # the content columns of a schema-2 record
+#: The columns schema 3 added, as SQLite declares them (added to an older log when opened).
+IDENTITY_COLUMNS = _CONTENT[_V2_WIDTH:]
 _MAX_ID = 128  # consumer ids, digests, outcome codes: the gateway's own, bounded all the same
 
 
@@ -68,6 +83,11 @@ class AuditRecord:
     outcome: str
     status: int
     reason: str | None
+    officer_auth: str | None
+    officer_digest: str | None
+    officer_issuer: str | None
+    officer_level: str | None
+    token_id: str | None
     prev_hash: str
     hash: str
 
@@ -92,6 +112,11 @@ def _content(
     masked: Sequence[str] = (),
     rows: int = 0,
     reason: str | None = None,
+    officer_auth: str | None = None,
+    officer_digest: str | None = None,
+    officer_issuer: str | None = None,
+    officer_level: str | None = None,
+    token_id: str | None = None,
 ) -> list[Any]:
     """One record's columns in chain order (the one place that order is written down).
 
@@ -115,7 +140,20 @@ def _content(
         clean_text(outcome, _MAX_ID),
         status,
         clean_text(reason, MAX_REASON),
+        clean_text(officer_auth, 16),
+        clean_text(officer_digest, _MAX_ID),
+        clean_text(officer_issuer, MAX_ISSUER),
+        clean_text(officer_level, _MAX_ID),
+        clean_text(token_id, _MAX_ID),
     ]
+
+
+def _hashed(content: Sequence[Any]) -> Sequence[Any]:
+    """The columns a record's hash covers: without its officer columns when all are empty, so
+    records written before schema 3 (and records without an officer) hash as they always did."""
+    if len(content) > _V2_WIDTH and all(v is None for v in content[_V2_WIDTH:]):
+        return content[:_V2_WIDTH]
+    return content
 
 
 def _now() -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import json
+import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import IO
@@ -17,7 +18,7 @@ from typing import IO
 from .._exceptions import ConfigurationError
 from .audit_record import _COLUMNS, AuditRecord
 
-__all__ = ["EXPORT_FORMATS", "ServiceUsage"]
+__all__ = ["EXPORT_FORMATS", "OfficerUsage", "ServiceUsage"]
 
 EXPORT_FORMATS = ("csv", "jsonl")
 
@@ -45,6 +46,47 @@ class ServiceUsage:
     rows: int
     consumers: int
     last_used: str | None
+
+
+@dataclass(frozen=True)
+class OfficerUsage:
+    """How much one officer called: a verified one by issuer and keyed digest of the subject
+    (``audit find --officer SUB`` lists the calls), a claimed one by the name the header gave."""
+
+    auth: str  # verified, claimed, rejected or none
+    issuer: str | None
+    officer: str | None  # the subject's keyed digest (verified) or the claimed name
+    calls: int
+    allowed: int
+    refused: int
+    rows: int
+    services: int
+    last_used: str | None
+
+
+_OFFICER_USAGE = """
+    SELECT COALESCE(officer_auth, CASE WHEN officer IS NULL THEN 'none' ELSE 'claimed' END) AS auth,
+           officer_issuer,
+           CASE WHEN officer_auth = 'verified' THEN officer_digest ELSE officer END AS who,
+           COUNT(*), SUM(outcome = 'ok'), SUM(outcome != 'ok'),
+           COALESCE(SUM(CASE WHEN outcome = 'ok' THEN rows END), 0),
+           COUNT(DISTINCT service), MAX(CASE WHEN outcome = 'ok' THEN time END)
+    FROM audit GROUP BY auth, officer_issuer, who ORDER BY auth DESC, COUNT(*) DESC
+"""
+
+
+def _officer_usage(conn: sqlite3.Connection) -> list[OfficerUsage]:
+    """Calls per officer (``audit usage --by officer``); a log written before the officer
+    columns groups by the claimed officer only."""
+    have = {r[1] for r in conn.execute("PRAGMA table_info(audit)")}
+    sql = _OFFICER_USAGE
+    if "officer_auth" not in have:
+        for column in ("officer_auth", "officer_issuer", "officer_digest"):
+            sql = sql.replace(column, "NULL")
+    return [
+        OfficerUsage(r[0], r[1], r[2], int(r[3]), int(r[4]), int(r[5]), int(r[6]), int(r[7]), r[8])
+        for r in conn.execute(sql)
+    ]
 
 
 def _write_export(records: Iterable[AuditRecord], out: IO[str], fmt: str) -> int:

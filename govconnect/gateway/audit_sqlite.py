@@ -16,8 +16,16 @@ from collections.abc import Callable
 from pathlib import Path
 
 from .._exceptions import AuditIntegrityError, ConfigurationError
-from .audit_chain import GENESIS, SCHEMA_VERSION, ChainKey, Sealed, VerifyReport, _verify_chain
-from .audit_record import _COLUMNS, _now
+from .audit_chain import (
+    GENESIS,
+    SCHEMA_VERSION,
+    SCHEMAS,
+    ChainKey,
+    Sealed,
+    VerifyReport,
+    _verify_chain,
+)
+from .audit_record import _COLUMNS, IDENTITY_COLUMNS, _now
 
 __all__: list[str] = []
 
@@ -43,7 +51,7 @@ def verify_log(
             )
         meta = read_meta(conn)
         sealed = _read_seal(conn, meta, path, key)
-        rows = conn.execute(f"SELECT {', '.join(_COLUMNS)} FROM audit ORDER BY seq")
+        rows = conn.execute(f"SELECT {select_list(conn)} FROM audit ORDER BY seq")
         report = _verify_chain(rows, lambda: read_head(conn), seq_finder(conn), anchor, sealed)
     finally:
         conn.execute("ROLLBACK")
@@ -60,7 +68,7 @@ def _read_seal(
         if "mac" in columns(conn, "audit_head"):
             raise AuditIntegrityError(0, "altered", "the log was keyed, but its seal was removed")
         return None
-    if meta["schema"] != str(SCHEMA_VERSION):
+    if meta["schema"] not in SCHEMAS:
         raise ConfigurationError(
             f"audit log {str(path)!r} has schema {meta['schema']!r}; this govconnect "
             f"reads schema {SCHEMA_VERSION} and older"
@@ -82,6 +90,34 @@ def connect_readonly(path: Path) -> sqlite3.Connection:
     except sqlite3.Error as exc:
         raise ConfigurationError(f"cannot read audit log {str(path)!r}: {exc}") from None
     return conn
+
+
+def select_list(conn: sqlite3.Connection) -> str:
+    """The columns of a record to ``SELECT``, in ``_COLUMNS`` order: a log written before the
+    officer columns (schema 2, opened read-only so not migrated) reads them as NULL."""
+    have = columns(conn, "audit")
+    return ", ".join(c if c in have else f"NULL AS {c}" for c in _COLUMNS)
+
+
+def add_identity_columns(conn: sqlite3.Connection) -> None:
+    """Migrate a log written before the officer columns, for writing (schema 2 to 3): add the
+    columns (older records keep NULL there, and hash as they did) and say schema 3 in the
+    seal's meta, so a govconnect that knows only schema 2 refuses the log instead of failing to
+    verify records it cannot read. One transaction; safe when another process migrated first."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        have = columns(conn, "audit")
+        for column in IDENTITY_COLUMNS:
+            if column not in have:
+                conn.execute(f"ALTER TABLE audit ADD COLUMN {column} TEXT")
+        conn.execute(
+            "UPDATE audit_meta SET value = ? WHERE key = 'schema' AND value = '2'",
+            (str(SCHEMA_VERSION),),
+        )
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
 
 
 def tables(conn: sqlite3.Connection) -> set[str]:

@@ -7,7 +7,8 @@ audited too: without bounds, anyone could grow the audit log by megabytes per se
 - the raw path and the raw query string (414 beyond them);
 - each header, all headers together and their number (431);
 - the text that is stored in an audit record — ``purpose``, ``X-Message-Id``, ``X-Case-Id``,
-  ``X-Handling-Officer`` — and the ``page`` token (422 naming the field and the rule).
+  ``X-Handling-Officer`` — the ``page`` token and the officer token ``X-Officer-Token`` (422
+  naming the field and the rule).
 
 Header text is UTF-8: either an RFC 8187 ext-value (``UTF-8''%E5%BC%A0%E4%B8%89``, for HTTP
 libraries that send ASCII only) or raw UTF-8 bytes, decoded strictly (invalid bytes are a 422,
@@ -36,6 +37,8 @@ __all__ = [
     "MAX_HEADERS_BYTES",
     "MAX_HEADER_BYTES",
     "MAX_HEADER_COUNT",
+    "MAX_ISSUER",
+    "MAX_OFFICER_TOKEN",
     "MAX_PAGE_TOKEN",
     "MAX_PATH_BYTES",
     "MAX_PURPOSE",
@@ -55,6 +58,10 @@ MAX_HEADER_COUNT = 64
 MAX_PURPOSE = 200
 MAX_PAGE_TOKEN = 256
 MAX_REASON = 512
+MAX_ISSUER = 256  # an identity issuer's URL (from the gateway file), as an audit record keeps it
+#: An officer token (``X-Officer-Token``, a JWT): an ID or access token is 1–2 KiB; beyond this
+#: it is refused (422) before it is decoded, let alone verified.
+MAX_OFFICER_TOKEN = 3072
 #: Header name (lower-case, as ASGI gives it) -> the most characters stored from it.
 HEADER_TEXT_LIMITS: dict[bytes, int] = {
     b"x-message-id": 128,
@@ -66,7 +73,7 @@ _ASCII_HEADERS = frozenset({b"x-message-id"})
 #: The most UTF-8 bytes an audit record's columns take, its field lists apart (those come from
 #: the served service's own declaration, not from the caller): every text column a caller can
 #: influence is cut to its limit above, four bytes a character at worst, plus the fixed columns.
-MAX_RECORD_BYTES = 8192
+MAX_RECORD_BYTES = 10240
 
 log = logging.getLogger("govconnect.gateway")
 
@@ -178,6 +185,22 @@ def text_headers(
             continue
         found[name] = clean_text(text) or ""
     return found, problems
+
+
+def officer_token(raw: dict[bytes, bytes]) -> tuple[str | None, Problem | None]:
+    """The officer token of a call (``X-Officer-Token``, an optional ``Bearer`` prefix dropped),
+    or the problem of one over ``MAX_OFFICER_TOKEN``: refused before it is decoded at all."""
+    value = raw.get(b"x-officer-token")
+    if value is None:
+        return None, None
+    if len(value) > MAX_OFFICER_TOKEN:
+        return None, header_problem(
+            b"x-officer-token", "header.too_long", f"at most {MAX_OFFICER_TOKEN} bytes"
+        )
+    text = value.decode("latin-1").strip()  # a JWT is ASCII; anything else fails to decode
+    if text[:7].lower() == "bearer ":
+        text = text[7:].strip()
+    return text, None
 
 
 class Guard:

@@ -132,11 +132,27 @@ _BOUND_RESPONSES = {
 }
 
 
+# What a service call's answers also mean once officers' tokens are verified (docs/gateway.md).
+_OFFICER_NOTES = {
+    "401": "; or the officer token (X-Officer-Token) refused: officer.expired, officer.audience…",
+    "403": "; or the officer behind the call does not satisfy the gateway file: "
+    "officer.required, officer.department, officer.role",
+    "503": "; or the authentication center's keys cannot be fetched "
+    "(identity_unavailable, officer.issuer_unavailable)",
+}
+
+
 def document_bounds(doc: dict[str, Any]) -> None:
-    """Add the bound refusals and the internal error to every operation of ``doc``."""
-    for item in doc.get("paths", {}).values():
+    """Add the bound refusals and the internal error to every operation of ``doc``, and the
+    officer rules to the answers of service calls."""
+    for path, item in doc.get("paths", {}).items():
         for operation in item.values():
             if isinstance(operation, dict) and "responses" in operation:
+                if path.startswith("/services/") and path != "/services/allowed":
+                    for status, note in _OFFICER_NOTES.items():
+                        answer = operation["responses"].get(status)
+                        if answer is not None and "description" in answer:
+                            answer["description"] += note
                 for status, description in _BOUND_RESPONSES.items():
                     operation["responses"].setdefault(
                         status, {"description": description, "content": _ERROR}

@@ -16,6 +16,7 @@ import json
 
 from .._exceptions import InvalidInputError, Problem
 from .bounds import MAX_PAGE_TOKEN
+from .policy import GatewaySettings
 
 __all__: list[str] = []
 
@@ -56,3 +57,19 @@ def _decode_page(token: str | None, params_key: str, key: bytes) -> int:
     if not isinstance(mac, str) or not hmac.compare_digest(mac, _page_mac(key, offset, params_key)):
         raise bad
     return offset
+
+
+def _page_size(raw: str | None, settings: GatewaySettings) -> int:
+    """The ``page_size`` a call asked for, within the gateway file's limits (422 beyond them)."""
+    if raw is None:
+        return settings.default_page_size
+    limit = settings.max_page_size
+    try:
+        size = int(raw)
+    except ValueError:
+        size = 0
+    if not 1 <= size <= limit:
+        raise InvalidInputError(
+            [Problem("page_size", "page_size.range", f"an integer from 1 to {limit}")]
+        )
+    return size

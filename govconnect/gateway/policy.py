@@ -30,7 +30,7 @@ import tomllib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import (
@@ -47,6 +47,7 @@ from .._exceptions import AccessDeniedError, AuthenticationError, ConfigurationE
 from .._validation import problems_from_pydantic
 from ..catalog.classification import Level
 from ..catalog.model import SharingType
+from .identity import IssuerSettings
 from .masking import Masker, masker_for
 
 __all__ = [
@@ -55,6 +56,7 @@ __all__ = [
     "GatewayConfig",
     "GatewaySettings",
     "Policy",
+    "ServiceRules",
     "digest",
     "generate_token",
     "hash_token",
@@ -114,6 +116,12 @@ class GatewaySettings(BaseModel):
         "subject; leave unset unless the proxy strips it from incoming requests",
     )
     title: str | None = None
+    officer_default: Literal["above_internal", "always", "never"] | None = Field(
+        default=None,
+        description="when a verified officer is required unless a consumer or service says: "
+        "above_internal (the default once an issuer is trusted), always, or never (the only "
+        "choice, and the default, without [[issuers]])",
+    )
 
     @model_validator(mode="after")
     def _page_sizes(self) -> GatewaySettings:
@@ -136,6 +144,14 @@ class Consumer(BaseModel):
     max_level: Level = Level.PUBLIC
     personal_unmasked: bool = False
     purposes: tuple[str, ...] | dict[str, tuple[str, ...]] = ()
+    officer_required: bool | None = Field(
+        default=None, description="require a verified officer on every call (default: the rule)"
+    )
+    officer_departments: tuple[str, ...] | None = Field(
+        default=None,
+        description="departments a verified officer of this consumer may belong to "
+        "(default: the consumer's own; ['*']: any)",
+    )
 
     @field_validator("token_hashes")
     @classmethod
@@ -154,14 +170,50 @@ class Consumer(BaseModel):
         return f"{self.department}/{self.system}" if self.system else self.department
 
 
+class ServiceRules(BaseModel):
+    """A ``[services."REF"]`` table: what a service asks of the officer behind each call."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    officer_required: bool | None = None
+    roles: tuple[str, ...] = Field(
+        default=(), description="the officer must hold one of these roles (implies required)"
+    )
+
+
 class GatewayConfig(BaseModel):
-    """The whole gateway file: settings, consumers and (optionally) connector settings."""
+    """The whole gateway file: settings, consumers, trusted identity issuers, per-service rules
+    and (optionally) connector settings."""
 
     model_config = ConfigDict(extra="forbid")
 
     gateway: GatewaySettings = Field(default_factory=GatewaySettings)
     consumers: list[Consumer] = Field(default_factory=list)
+    issuers: list[IssuerSettings] = Field(default_factory=list)
+    services: dict[str, ServiceRules] = Field(default_factory=dict)
     connectors: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _officers_need_an_issuer(self) -> GatewayConfig:
+        """Without a trusted issuer no officer can be verified: a rule requiring one could
+        never be met, so it is refused here rather than refusing every call at run time."""
+        if len({i.issuer for i in self.issuers}) != len(self.issuers):
+            raise ValueError("an issuer is configured twice in [[issuers]]")
+        if self.issuers:
+            return self
+        wants = [f"gateway.officer_default = {self.gateway.officer_default!r}"] * (
+            self.gateway.officer_default not in (None, "never")
+        )
+        wants += [f"consumer {c.id}" for c in self.consumers if c.officer_required]
+        wants += [
+            f"services.{r}" for r, s in self.services.items() if s.officer_required or s.roles
+        ]
+        if wants:
+            raise ValueError(
+                f"{', '.join(wants)} require(s) a verified officer, but no [[issuers]] are "
+                "trusted to verify one"
+            )
+        return self
 
 
 def load_gateway_config(source: str | Path | Mapping[str, Any]) -> GatewayConfig:

@@ -23,6 +23,7 @@ from urllib.parse import unquote
 import orjson
 
 from .._export import GATEWAY_PARAMETERS
+from .identity import VerifiedOfficer
 from .policy import Consumer, digest
 
 __all__ = ["canonical_request", "request_hash"]
@@ -139,5 +140,8 @@ class _Call:
     page_size: str | None
     message_id: str
     case_id: str | None
-    officer: str | None
+    officer: str | None  # the claimed officer (``X-Handling-Officer``), as sent
+    officer_token: str | None = None  # ``X-Officer-Token``: verified, never stored
+    verified_officer: VerifiedOfficer | None = None
+    officer_rejected: bool = False  # the token was refused (over its bound, or by verification)
     request_hash: str = ""

@@ -1,4 +1,5 @@
-"""Test support shipped with govconnect: the mock exchange platform, a pytest plugin, conformance kit.
+"""Test support shipped with govconnect: the mock exchange platform, the mock identity center (an
+OIDC issuer), a pytest plugin, the conformance kit.
 
 The SOAP legacy fake (``SoapLegacyFake``, ``FakeFault``, ``SoapCall``) is imported on first use:
 it needs lxml (``govconnect[soap]``), which a core install does not have.
@@ -24,6 +25,7 @@ from ._conformance import (
 )
 from ._legacy_http import fake_legacy_http
 from ._legacy_schema import LEGACY_TABLES, ColumnSpec, LegacySchema, TableSpec, legacy_schema
+from ._mock_identity import JWKS_FAULTS, MockIdentityCenter
 from ._mock_platform import DEFAULT_NODE, MockPlatform
 from ._mock_state import FAULT_PROFILES, Faults
 
@@ -31,6 +33,7 @@ __all__ = [
     "CHECKS",
     "DEFAULT_NODE",
     "FAULT_PROFILES",
+    "JWKS_FAULTS",
     "LEGACY_TABLES",
     "Check",
     "CheckResult",
@@ -39,6 +42,7 @@ __all__ = [
     "ConformanceSession",
     "Faults",
     "LegacySchema",
+    "MockIdentityCenter",
     "MockPlatform",
     "Outcome",
     "TableSpec",

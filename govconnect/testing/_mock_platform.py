@@ -11,24 +11,19 @@ mock-platform`` serves the same thing in the foreground.
 from __future__ import annotations
 
 import itertools
-import logging
 import secrets
-import socket
-import threading
 import time
 from collections.abc import Mapping
-from types import TracebackType
 from typing import Any
 
 import uvicorn
 
+from ._loopback import LoopbackServer
 from ._mock_app import _ResettableH11Protocol, create_app
 from ._mock_inspect import summary
 from ._mock_state import DEFAULT_HISTORY, Faults, PlatformState, record_key
 
 __all__ = ["DEFAULT_NODE", "MockPlatform"]
-
-log = logging.getLogger(__name__)
 
 DEFAULT_NODE = "11010000000/intake"
 """The node cases go to when ``enqueue_case`` is not told otherwise."""
@@ -36,8 +31,8 @@ DEFAULT_NODE = "11010000000/intake"
 _case_numbers = itertools.count(1)
 
 
-class MockPlatform:
-    """The mock platform as a context manager::
+class MockPlatform(LoopbackServer):
+    """The mock platform as a context manager (started and stopped by :class:`LoopbackServer`)::
 
         with MockPlatform(faults="hostile", seed=7) as platform:
             client = ExchangeClient(platform.url, token=platform.token, node=..., user_id=...)
@@ -51,6 +46,8 @@ class MockPlatform:
     test playing several nodes asks :meth:`token_for` for each other node's token. ``history``
     is how many of the most recent records per resource :meth:`records` keeps.
     """
+
+    _what = "the mock platform"
 
     def __init__(
         self,
@@ -67,19 +64,9 @@ class MockPlatform:
         self._state = PlatformState(
             token=self.token, faults=_faults(faults), seed=seed, node=node, history=history
         )
-        self._host, self._port = host, port
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
-        self._sock: socket.socket | None = None
+        super().__init__(host, port)
 
-    # --- lifecycle -----------------------------------------------------------------------------
-
-    @property
-    def url(self) -> str:
-        if self._sock is None:
-            raise RuntimeError("the mock platform is not running; use it as a context manager")
-        host, port = self._sock.getsockname()[:2]
-        return f"http://{host}:{port}"
+    # --- lifecycle (serving: ``LoopbackServer``) -----------------------------------------------
 
     def config(self) -> uvicorn.Config:
         """The uvicorn configuration serving this platform (used by the CLI to run it in front)."""
@@ -92,52 +79,6 @@ class MockPlatform:
             access_log=False,
             timeout_keep_alive=30,
         )
-
-    def bind(self) -> socket.socket:
-        """Bind the listening socket now, so ``url`` is known before serving starts."""
-        if self._sock is None:
-            # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY only on sockets whose proto says TCP,
-            # and without it every response waits ~40 ms for a delayed ACK (Nagle).
-            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            sock.bind((self._host, self._port))
-            sock.listen(1024)
-            self._sock = sock
-        return self._sock
-
-    def start(self, timeout: float = 10.0) -> MockPlatform:
-        sock = self.bind()
-        self._server = uvicorn.Server(self.config())
-        self._thread = threading.Thread(
-            target=self._server.run, kwargs={"sockets": [sock]}, name="mock-platform", daemon=True
-        )
-        self._thread.start()
-        deadline = time.monotonic() + timeout
-        while not self._server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("the mock platform did not start")
-            time.sleep(0.01)
-        log.info("mock platform listening", extra={"url": self.url})
-        return self
-
-    def stop(self, timeout: float = 10.0) -> None:
-        if self._server is not None and self._thread is not None:
-            self._server.should_exit = True
-            self._thread.join(timeout)
-        if self._sock is not None:
-            self._sock.close()
-        self._server = self._thread = self._sock = None
-
-    def __enter__(self) -> MockPlatform:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     # --- fault injection ---------------------------------------------------------------------
 

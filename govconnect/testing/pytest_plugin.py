@@ -11,6 +11,10 @@ that wants a hostile platform says so while it runs::
 
 ``soap_legacy_factory`` starts SOAP legacy fakes (:class:`SoapLegacyFake`: a WSDL, sample answers,
 fault injection, UsernameToken checks) on loopback, all stopped at the end.
+
+``mock_identity`` gives a test a running mock authentication center (an OIDC issuer on
+loopback, see :class:`~govconnect.testing.MockIdentityCenter`); it needs ``govconnect[oidc]``
+and skips the test without it.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from ._legacy_http import fake_legacy_http
+from ._mock_identity import MockIdentityCenter
 from ._mock_platform import MockPlatform
 
 if TYPE_CHECKING:
@@ -28,7 +33,13 @@ if TYPE_CHECKING:
 
     from ._soap_fake import SoapLegacyFake
 
-__all__ = ["legacy_http", "mock_platform", "mock_platform_factory", "soap_legacy_factory"]
+__all__ = [
+    "legacy_http",
+    "mock_identity",
+    "mock_platform",
+    "mock_platform_factory",
+    "soap_legacy_factory",
+]
 
 
 @pytest.fixture
@@ -50,6 +61,14 @@ def mock_platform_factory() -> Iterator[Callable[..., MockPlatform]]:
 def mock_platform(mock_platform_factory: Callable[..., MockPlatform]) -> MockPlatform:
     """A running mock exchange platform (no faults, seed 0) for this test."""
     return mock_platform_factory(seed=0)
+
+
+@pytest.fixture
+def mock_identity() -> Iterator[MockIdentityCenter]:
+    """A running mock authentication center for this test, stopped after it."""
+    pytest.importorskip("jwt", reason="the mock identity center needs govconnect[oidc]")
+    with MockIdentityCenter() as center:
+        yield center
 
 
 @pytest.fixture
