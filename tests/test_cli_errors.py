@@ -136,9 +136,13 @@ def test_serve_leaves_out_unconfigured_connectors_and_a_missing_database_is_one_
     )
     try:
         assert proc.stderr is not None
-        lines = [proc.stderr.readline() for _ in range(2)]
+        lines: list[str] = []
+        while len(lines) < 6 and not (lines and lines[-1].startswith("serving")):
+            lines.append(proc.stderr.readline())
     finally:
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=30)
-    assert lines[0].startswith("skipped civil_affairs: installed but not configured")
-    assert lines[1].startswith("serving 1 service(s)")
+    # the example gateway file trusts no issuer, so a warning about claimed officers may come too
+    said = [line for line in lines if "no [[issuers]]" not in line]
+    assert said[0].startswith("skipped civil_affairs: installed but not configured"), lines
+    assert said[1].startswith("serving 1 service(s)"), lines
