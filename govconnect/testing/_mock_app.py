@@ -408,13 +408,15 @@ async def _publish(request: Request, state: PlatformState, node: str) -> Respons
 def create_app(state: PlatformState) -> Starlette:
     """The starlette application serving ``state``; every route is in ``docs/platform-api.yaml``."""
 
-    from ._mock_intake import ack_case, post_status, pull_cases  # they build on this module
+    from ._mock_intake import CASE_CONVERTOR, ack_case, post_status, pull_cases  # uses this module
 
     def route(path: str, handler: Handler, method: str) -> Route:
         # a percent-encoded "/" in a code or case id is decoded by the server before routing:
         # let the route match it; the handlers read the segment from the raw path
         ep = _endpoint(state, handler, mutating=method != "GET")
-        path = path.replace("{code}", "{code:path}").replace("{case_id}", "{case_id:path}")
+        path = path.replace("{code}", "{code:path}").replace(
+            "{case_id}", f"{{case_id:{CASE_CONVERTOR}}}"
+        )
         return Route(path, ep, methods=[method])
 
     return Starlette(

@@ -17,6 +17,7 @@ import json
 from typing import Any
 
 import orjson
+from starlette.convertors import PathConvertor, register_url_convertor
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -24,7 +25,17 @@ from .._exceptions import InvalidInputError
 from ..exchange import platform as P
 from ._mock_app import PlatformState, _json, _object_body, _problem, _Rejected
 
-__all__ = ["ack_case", "post_status", "pull_cases"]
+__all__ = ["CASE_CONVERTOR", "ack_case", "post_status", "pull_cases"]
+
+CASE_CONVERTOR = "govconnect_case_id"
+"""The route convertor of the ``{case_id}`` segment: any text, newlines and ``/`` included."""
+
+
+class _AnyText(PathConvertor):
+    regex = "[\\s\\S]+"  # a case id may hold a newline, which ``.*`` would not match
+
+
+register_url_convertor(CASE_CONVERTOR, _AnyText())
 
 _CASE_SEGMENT = 4
 """``/v1/intake/cases/{case_id}/…`` split on ``/``: ``['', 'v1', 'intake', 'cases', case_id, …]``."""
