@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from govconnect_household import create_sample_database, sample_cases
+from govconnect_household import sample_cases
 from pydantic import BaseModel, Field
 
 from govconnect import (
@@ -32,7 +32,7 @@ from govconnect import (
 )
 from govconnect.exchange import platform as P
 from govconnect.testing import MockPlatform
-from tests.test_intake_bridge import NODE, Rig, statuses
+from tests.test_intake_bridge import NODE, Rig, intake_cli, statuses
 
 HOSTILE_IDS = [
     "办件-0001",
@@ -193,16 +193,11 @@ def test_intake_run_reports_malformed_and_escapes_markup(
 
     from govconnect.cli import build
 
-    url = f"sqlite:///{tmp_path / 'legacy.sqlite'}"
-    create_sample_database(url, count=5)
-    monkeypatch.setenv("GOVCONNECT_HOUSEHOLD_URL", url)
+    args, env = intake_cli(mock_platform, tmp_path, monkeypatch, residents=5)
     mock_platform.enqueue_raw({"matter_code": "no id"}, node=NODE)
-    for case in cases_with(["办件-1", "[/x]"], address={"street": "x"}):
+    for case in cases_with(["办件-1", "[/x]"]):
         case["form"]["from_address"] = {"street": "建国路"} if case["case_id"] == "[/x]" else "1号"
         mock_platform.enqueue_case(case, node=NODE)
-    base = ["intake", "run", "--once", "--connector", "household", "--url", mock_platform.url]
-    args = [*base, "--node", NODE, "--outbox", str(tmp_path / "o.sqlite")]
-    env = {"GOVCONNECT_PLATFORM_TOKEN": mock_platform.token}
     result = CliRunner().invoke(build(), [*args, "--json"], env=env)
     assert result.exit_code == 0, result.output
     summary = json.loads(result.output)
