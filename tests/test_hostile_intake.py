@@ -102,7 +102,7 @@ class Fuzz:
         for case_id in expected:
             assert case_id in acked, case_id
             assert [s["status"] for s in statuses[case_id]] in (["accepted"], ["returned"])
-        self.check_legacy_columns()
+        self.check_legacy_columns(list(expected))
         self.withdraw_malformed()
 
     def withdraw_malformed(self) -> None:
@@ -113,9 +113,12 @@ class Fuzz:
         with state.lock:
             state.cases[NODE] = [c for c in state.cases[NODE] if identify(c)[1] is None]
 
-    def check_legacy_columns(self) -> None:
-        with sa.create_engine(self.rig.url).connect() as conn:
-            rows = conn.execute(sa.select(self.table)).mappings().all()
+    def check_legacy_columns(self, case_ids: list[str]) -> None:
+        engine = sa.create_engine(self.rig.url)
+        with engine.connect() as conn:
+            query = sa.select(self.table).where(self.table.c.sqbh.in_(case_ids))
+            rows = conn.execute(query).mappings().all()
+        engine.dispose()
         for row in rows:
             for column in self.table.columns:
                 value = row[column.name]
@@ -147,7 +150,10 @@ def fuzz(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fuzz]:
         state = Fuzz(platform, tmp_path_factory.mktemp("fuzz"))
         yield state
         state.rig.close()
-        print(f"\nfuzzed {state.rounds} rounds: {state.cases} cases, {state.malformed} malformed")
+        print(
+            f"\nfuzzed {state.rounds} rounds: {state.cases} cases ({state.written} written, "
+            f"{state.returned} returned), {state.malformed} malformed elements"
+        )
 
 
 @FUZZ
