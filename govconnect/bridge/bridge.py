@@ -228,7 +228,8 @@ class IntakeBridge:
             )
         except Exception as exc:
             log.error("case %r: status not queued: %s", outcome.case_id, type(exc).__name__)
-            problem = Problem("status", "outbox", f"the status could not be queued ({exc})")
+            kind = type(exc).__name__  # only the type: a driver's message may quote parameters
+            problem = Problem("status", "outbox", f"the status could not be queued ({kind})")
             return CaseOutcome(outcome.case_id, outcome.matter_code, "deferred", [problem])
         return outcome
 
