@@ -256,7 +256,7 @@ def test_intake_calls() -> None:
     assert answer["status"] == "completed"
     ack, status = rec.requests[1], rec.requests[2]
     assert ack.url.raw_path == b"/v1/intake/cases/C%2F1/ack"
-    assert ack.headers[P.HEADER_CASE_ID] == "C/1"
+    assert ack.headers[P.HEADER_CASE_ID] == "C%2F1"  # percent-encoded UTF-8, as documented
     assert orjson.loads(status.content) == {"status": "completed", "result": {"licence": "L-1"}}
     client.post_status("C/1", "returned", reasons=["材料不全"])
     assert orjson.loads(rec.requests[3].content) == {"status": "returned", "reasons": ["材料不全"]}

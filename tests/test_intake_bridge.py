@@ -159,8 +159,9 @@ def test_a_failed_status_write_leaves_the_case_unfinished(
         raise sqlite3.OperationalError("database or disk is full")
 
     monkeypatch.setattr(rig.outbox, "enqueue_status", disk_full)
-    with pytest.raises(sqlite3.OperationalError):
-        rig.bridge.run_once()
+    failed = rig.bridge.run_once()  # the round goes on: the case is deferred, not the round aborted
+    assert (failed.deferred, failed.written) == (1, 0)
+    assert failed.outcomes[0].problems[0].rule == "outbox"
     assert rig.journal.finished(case["case_id"]) is None  # not journaled without its status
     assert rig.platform.acknowledged_cases == set()
     monkeypatch.setattr(rig.outbox, "enqueue_status", real)
@@ -262,6 +263,19 @@ def test_intake_into_server_databases(
         rig.close()
 
 
+def intake_cli(
+    platform: MockPlatform, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *, residents: int = 10
+) -> tuple[list[str], dict[str, str]]:
+    """Arguments and environment of ``govconnect intake run --once`` against ``platform``, with a
+    fresh sample household database."""
+    url = f"sqlite:///{tmp_path / 'legacy.sqlite'}"
+    create_sample_database(url, count=residents)
+    monkeypatch.setenv("GOVCONNECT_HOUSEHOLD_URL", url)
+    args = ["intake", "run", "--once", "--connector", "household", "--url", platform.url]
+    args += ["--node", NODE, "--outbox", str(tmp_path / "o.sqlite")]
+    return args, {"GOVCONNECT_PLATFORM_TOKEN": platform.token}
+
+
 def test_intake_run_command(
     mock_platform: MockPlatform, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -271,44 +285,20 @@ def test_intake_run_command(
 
     from govconnect.cli import build
 
-    url = f"sqlite:///{tmp_path / 'legacy.sqlite'}"
-    create_sample_database(url, count=10)
-    monkeypatch.setenv("GOVCONNECT_HOUSEHOLD_URL", url)
+    args, env = intake_cli(mock_platform, tmp_path, monkeypatch)
     cases = list(sample_cases(8, seed=12, invalid=2))
     for case in cases:
         mock_platform.enqueue_case(case, node=NODE)
-    args = [
-        "intake",
-        "run",
-        "--once",
-        "--json",
-        "--connector",
-        "household",
-        "--url",
-        mock_platform.url,
-        "--node",
-        NODE,
-        "--outbox",
-        str(tmp_path / "o.sqlite"),
-    ]
-    result = CliRunner().invoke(
-        build(), args, env={"GOVCONNECT_PLATFORM_TOKEN": mock_platform.token}
-    )
+    result = CliRunner().invoke(build(), [*args, "--json"], env=env)
     assert result.exit_code == 0, result.output
     summary = json.loads(result.output)
     assert (summary["pulled"], summary["written"], summary["returned"]) == (8, 6, 2)
     assert summary["statuses_delivered"] == 8
     assert len(summary["returned_reasons"]) == 2
-    again = CliRunner().invoke(
-        build(), args, env={"GOVCONNECT_PLATFORM_TOKEN": mock_platform.token}
-    )
+    again = CliRunner().invoke(build(), [*args, "--json"], env=env)
     assert json.loads(again.output)["pulled"] == 0
 
-    table = CliRunner().invoke(
-        build(),
-        [a for a in args if a != "--json"],
-        env={"GOVCONNECT_PLATFORM_TOKEN": mock_platform.token},
-    )
+    table = CliRunner().invoke(build(), args, env=env)
     assert table.exit_code == 0 and "Intake summary" in table.output
 
 

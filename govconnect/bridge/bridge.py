@@ -16,6 +16,8 @@ again but never written or reported twice.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import sqlite3
 import time
@@ -38,7 +40,7 @@ from .report import CaseOutcome, IntakeReport
 if TYPE_CHECKING:
     from .._registry import Registry
 
-__all__ = ["IntakeBridge"]
+__all__ = ["IntakeBridge", "fingerprint", "identify", "safe_text"]
 
 log = logging.getLogger(__name__)
 
@@ -142,10 +144,32 @@ class IntakeBridge:
             self._sinks[handler.matter_code] = handler.sink(self._connector(handler.connector.name))
         return self._sinks[handler.matter_code]
 
-    def process(self, raw: Mapping[str, Any]) -> CaseOutcome:
-        """Apply one case; never raises for the case's own faults (they become 'returned')."""
-        case_id = str(raw.get("case_id", ""))
-        matter = str(raw.get("matter_code", ""))
+    def process(self, raw: Any) -> CaseOutcome:
+        """Apply one pulled element; never raises. The case's own faults return it with reasons;
+        a failure on our side defers it (and returns it after ``max_attempts``); an element the
+        contract does not allow (not an object, no usable id) is ``malformed``: reported once,
+        remembered, never acknowledged (it cannot be named) and skipped in later rounds."""
+        case_id, problem = identify(raw)
+        if problem is not None:
+            return self._malformed(raw, problem)
+        assert case_id is not None
+        matter = raw.get("matter_code")
+        matter = safe_text(matter) if isinstance(matter, str) else ""
+        try:
+            return self._process(case_id, matter, raw)
+        except Exception as exc:  # the journal, the outbox, a bug: this case only, never the round
+            try:
+                return self._internal_failure(case_id, matter, "bridge", exc)
+            except Exception:
+                log.exception("case %r: could not even count the failure", safe_text(case_id))
+                return CaseOutcome(
+                    safe_text(case_id),
+                    matter,
+                    "deferred",
+                    [Problem("case", "internal", type(exc).__name__)],
+                )
+
+    def _process(self, case_id: str, matter: str, raw: Mapping[str, Any]) -> CaseOutcome:
         if self.journal.finished(case_id):
             return CaseOutcome(case_id, matter, "already_processed")
         handler = self.handlers.get(matter)
@@ -158,19 +182,20 @@ class IntakeBridge:
             case = Case.model_validate(raw)
         except ValidationError as exc:
             return self._return(case_id, matter, problems_from_pydantic(exc, "case"))
-        ctx = MappingContext.for_case(case, self.registry.code_tables, self.registry.transforms)
+        where = f"{handler.connector.name}.{handler.method}"
         try:
-            values = apply_mapping(handler.mapping, ctx)
+            ctx = MappingContext.for_case(case, self.registry.code_tables, self.registry.transforms)
+            values = apply_mapping(handler.mapping, ctx, target=handler.declared)
             result = self._sink(handler).write(case.case_id, values)
         except RetryableError as exc:
-            log.warning("case %s deferred: %s", case_id, exc)
+            log.warning("case %r deferred: %s", case_id, exc)
             return CaseOutcome(
                 case_id, matter, "deferred", [Problem("sink", "retryable", str(exc))]
             )
-        except InvalidInputError as exc:
+        except InvalidInputError as exc:  # the case does not fit: the citizen's to fix
             return self._return(case_id, matter, exc.problems)
         except Exception as exc:  # our side failed (a bug, a misconfigured sink), not the case
-            return self._internal_failure(case_id, matter, handler, exc)
+            return self._internal_failure(case_id, matter, where, exc)
         outcome = CaseOutcome(
             case_id,
             matter,
@@ -179,17 +204,48 @@ class IntakeBridge:
             fields_filled=len(values),
         )
         status_result = {"reference": result.reference, **result.result}
-        self.outbox.enqueue_status(
-            case_id,
-            CaseStatus.ACCEPTED.value,
-            result=status_result,
-            user_id=self.user_id,
-            within=self.journal.recorder(outcome, CaseStatus.ACCEPTED.value),
-        )
+        return self._report(outcome, CaseStatus.ACCEPTED.value, result=status_result)
+
+    def _report(
+        self,
+        outcome: CaseOutcome,
+        status: str,
+        *,
+        result: Mapping[str, Any],
+        reasons: list[str] | None = None,
+    ) -> CaseOutcome:
+        """Queue the case's status with its journal row; a case whose status cannot be queued
+        (the outbox's disk is full) stays unfinished and unacknowledged: it comes back next round
+        and, its legacy write being idempotent, is reported then."""
+        try:
+            self.outbox.enqueue_status(
+                outcome.case_id,
+                status,
+                result=result,
+                reasons=reasons,
+                user_id=self.user_id,
+                within=self.journal.recorder(outcome, status),
+            )
+        except Exception as exc:
+            log.error("case %r: status not queued: %s", outcome.case_id, type(exc).__name__)
+            kind = type(exc).__name__  # only the type: a driver's message may quote parameters
+            problem = Problem("status", "outbox", f"the status could not be queued ({kind})")
+            return CaseOutcome(outcome.case_id, outcome.matter_code, "deferred", [problem])
         return outcome
 
+    def _malformed(self, raw: Any, problem: Problem) -> CaseOutcome:
+        """An element the contract does not allow; remembered so later rounds skip it."""
+        found = raw.get("case_id") if isinstance(raw, Mapping) else None
+        shown = safe_text(found) if isinstance(found, str) else ""
+        log.error("malformed element in the pulled cases: %s", problem)
+        try:
+            self.journal.record_malformed(fingerprint(raw), str(problem))
+        except Exception as exc:  # reported again next round, which is all this costs
+            log.warning("malformed element not remembered: %s", type(exc).__name__)
+        return CaseOutcome(shown, "", "malformed", [problem])
+
     def _internal_failure(
-        self, case_id: str, matter: str, handler: IntakeHandler, exc: Exception
+        self, case_id: str, matter: str, where: str, exc: Exception
     ) -> CaseOutcome:
         """Defer a case that failed on our side; return it only once it has failed
         ``max_attempts`` times, so a poison case neither blocks the others nor loops forever.
@@ -199,14 +255,7 @@ class IntakeBridge:
         """
         attempts = self.journal.count_attempt(case_id)
         kind = type(exc).__name__
-        log.error(
-            "case %s failed in %s.%s: %s (attempt %d)",
-            case_id,
-            handler.connector.name,
-            handler.method,
-            kind,
-            attempts,
-        )
+        log.error("case %r failed in %s: %s (attempt %d)", case_id, where, kind, attempts)
         if attempts < self.max_attempts:
             return CaseOutcome(case_id, matter, "deferred", [Problem("case", "internal", kind)])
         problem = Problem(
@@ -215,33 +264,39 @@ class IntakeBridge:
         return self._return(case_id, matter, [problem])
 
     def _return(self, case_id: str, matter: str, problems: list[Problem]) -> CaseOutcome:
+        problems = [
+            Problem(safe_text(p.field), safe_text(p.rule), safe_text(p.message)) for p in problems
+        ]
         outcome = CaseOutcome(case_id, matter, "returned", problems)
-        if not case_id:
-            log.error("a case without a case id cannot be returned: %s", problems)
-            return outcome
-        self.outbox.enqueue_status(
-            case_id,
+        return self._report(
+            outcome,
             CaseStatus.RETURNED.value,
             result={"problems": [p.as_dict() for p in problems]},
             reasons=[str(p) for p in problems],
-            user_id=self.user_id,
-            within=self.journal.recorder(outcome, CaseStatus.RETURNED.value),
         )
-        return outcome
 
     # --- rounds ---------------------------------------------------------------------------------------
 
     def run_once(
         self, *, limit: int = 100, on_case: Callable[[CaseOutcome], None] | None = None
     ) -> IntakeReport:
-        """Pull what is pending (until nothing new comes), apply, acknowledge; then poll statuses."""
+        """Pull what is pending (until nothing new comes), apply, acknowledge; then poll statuses.
+
+        One case never aborts the round: whatever goes wrong with it (its validation, mapping,
+        write, status or acknowledgement) is counted in the report and the next case goes on.
+        """
         started = time.perf_counter()
         report = IntakeReport()
-        seen: set[str] = set()
+        seen: set[tuple[str, str]] = set()
         window = limit
         while True:
             pulled = self.client.pull_cases(window)
-            batch = [c for c in pulled if str(c.get("case_id")) not in seen]
+            batch = []
+            for raw in pulled:
+                key = _seen_key(raw)
+                if key not in seen:
+                    seen.add(key)
+                    batch.append((raw, key))
             if not batch:
                 # Everything returned was seen (deferred cases stay at the head of the queue):
                 # widen the window to reach the cases behind them, up to the platform's maximum.
@@ -249,13 +304,15 @@ class IntakeBridge:
                     break
                 window = min(window * 2, MAX_PULL)
                 continue
-            for raw in batch:
-                seen.add(str(raw.get("case_id")))
+            for raw, key in batch:
+                if key[0] == "element" and self._known_malformed(key[1]):
+                    report.ignored += 1  # reported in an earlier round
+                    continue
                 report.pulled += 1
                 outcome = self.process(raw)
                 report.add(outcome)
-                if outcome.outcome != "deferred" and outcome.case_id:
-                    self.client.ack_case(outcome.case_id, user_id=self.user_id)
+                if outcome.outcome not in ("deferred", "malformed"):
+                    self._acknowledge(outcome, report)
                 if on_case is not None:
                     on_case(outcome)
         report.statuses_enqueued = report.written + report.duplicates + report.returned
@@ -264,6 +321,22 @@ class IntakeBridge:
         report.poll_errors = self.poll_errors - errors
         report.seconds = time.perf_counter() - started
         return report
+
+    def _known_malformed(self, digest: str) -> bool:
+        try:
+            return self.journal.malformed_known(digest)
+        except Exception:
+            return False
+
+    def _acknowledge(self, outcome: CaseOutcome, report: IntakeReport) -> None:
+        """Acknowledge a finished case. A failed ack is counted, not fatal: the case is in the
+        journal, so the platform's redelivery is acknowledged next round without a second write."""
+        try:
+            self.client.ack_case(outcome.case_id, user_id=self.user_id)
+        except Exception as exc:
+            report.ack_failures += 1
+            outcome.problems.append(Problem("ack", "platform", f"{type(exc).__name__}: {exc}"))
+            log.warning("case %r not acknowledged: %s", outcome.case_id, type(exc).__name__)
 
     def poll_statuses(self) -> int:
         """Ask each connector for legacy status changes since its bookmark; enqueue new ones.
@@ -311,3 +384,57 @@ class IntakeBridge:
             connector.close()
         if self._owns_journal:
             self.journal.close()
+
+
+def identify(raw: Any) -> tuple[str | None, Problem | None]:
+    """The case id of a pulled element, or why the element breaks the contract.
+
+    The contract allows any non-empty text as a case id (``办件-0001``, ``a/b``, ``..``, spaces,
+    control characters): it travels percent-encoded. It does not allow an element that is not an
+    object, a missing, empty or non-text id, or an id with no UTF-8 form (a lone surrogate, which
+    JSON's ``\\ud800`` escape can smuggle in): such an element cannot be named in any request, so it
+    can be neither acknowledged nor returned.
+    """
+    if not isinstance(raw, Mapping):
+        kind = "a list" if isinstance(raw, list) else type(raw).__name__
+        return None, Problem("case", "type", f"a pulled case is a JSON object, not {kind}")
+    case_id = raw.get("case_id")
+    if case_id is None or case_id == "":
+        return None, Problem("case_id", "required", "the pulled case has no case id")
+    if not isinstance(case_id, str):
+        return None, Problem("case_id", "type", "the case id is not text")
+    try:
+        case_id.encode("utf-8")
+    except UnicodeEncodeError:
+        shown = safe_text(case_id)
+        return None, Problem(
+            "case_id", "unicode", f"{shown!r} has no UTF-8 form (a lone surrogate)"
+        )
+    return case_id, None
+
+
+def safe_text(text: str) -> str:
+    """Text that can go anywhere (the journal, the outbox, a terminal, JSON output): a lone
+    surrogate becomes its escape ``\\ud800``."""
+    if text.isascii():
+        return text
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def fingerprint(raw: Any) -> str:
+    """A stable digest of a pulled element, to remember a malformed one that has no usable id."""
+    try:
+        text = json.dumps(raw, sort_keys=True, ensure_ascii=True, default=repr)
+    except (TypeError, ValueError, RecursionError):
+        text = repr(type(raw))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _seen_key(raw: Any) -> tuple[str, str]:
+    """What a round tracks to take each pulled element once: its id, or its fingerprint."""
+    case_id, problem = identify(raw)
+    return (
+        ("case", case_id)
+        if problem is None and case_id is not None
+        else ("element", fingerprint(raw))
+    )

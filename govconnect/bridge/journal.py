@@ -48,6 +48,8 @@ class IntakeJournal:
                 connector TEXT PRIMARY KEY, since TEXT NOT NULL);
             CREATE TABLE IF NOT EXISTS intake_attempts (
                 case_id TEXT PRIMARY KEY, attempts INTEGER NOT NULL);
+            CREATE TABLE IF NOT EXISTS intake_malformed (
+                fingerprint TEXT PRIMARY KEY, problem TEXT NOT NULL, at REAL NOT NULL);
             """
         )
 
@@ -104,6 +106,22 @@ class IntakeJournal:
                 "SELECT attempts FROM intake_attempts WHERE case_id = ?", (case_id,)
             ).fetchone()
         return int(row[0])
+
+    def record_malformed(self, fingerprint: str, problem: str) -> None:
+        """Remember a pulled element that breaks the contract (by its digest: it has no usable id),
+        so later rounds skip it instead of reporting it again forever."""
+        with self._lock:
+            self._db.execute(
+                "INSERT OR IGNORE INTO intake_malformed VALUES (?, ?, ?)",
+                (fingerprint, problem, time.time()),
+            )
+
+    def malformed_known(self, fingerprint: str) -> bool:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT 1 FROM intake_malformed WHERE fingerprint = ?", (fingerprint,)
+            ).fetchone()
+        return row is not None
 
     def status_sent(self, case_id: str, status: str) -> bool:
         with self._lock:

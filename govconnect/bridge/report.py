@@ -14,7 +14,9 @@ from .._exceptions import Problem
 __all__ = ["CaseOutcome", "IntakeReport"]
 
 
-Outcome = Literal["written", "duplicate", "already_processed", "returned", "deferred"]
+Outcome = Literal["written", "duplicate", "already_processed", "returned", "deferred", "malformed"]
+"""``malformed``: a pulled element the contract does not allow (not an object, no usable case id);
+it cannot be named in a request, so it is reported once, remembered and skipped afterwards."""
 
 
 @dataclass
@@ -39,6 +41,12 @@ class IntakeReport:
     already_processed: int = 0
     returned: int = 0
     deferred: int = 0
+    malformed: int = 0
+    """Pulled elements that break the contract, reported for the first time this round."""
+    ignored: int = 0
+    """Malformed elements reported in an earlier round and skipped (the platform still lists them)."""
+    ack_failures: int = 0
+    """Finished cases whose acknowledgement failed; acknowledged again when redelivered."""
     statuses_enqueued: int = 0
     poll_errors: int = 0
     """Status polls that failed (the legacy system could not answer); retried next round."""
@@ -63,6 +71,8 @@ class IntakeReport:
             self.already_processed += 1
         elif outcome.outcome == "returned":
             self.returned += 1
+        elif outcome.outcome == "malformed":
+            self.malformed += 1
         else:
             self.deferred += 1
         self.fields_filled += outcome.fields_filled
@@ -74,4 +84,12 @@ class IntakeReport:
             for o in self.outcomes
             if o.outcome == "returned"
         }
+        data["deferred_reasons"] = {
+            o.case_id: [str(p) for p in o.problems]
+            for o in self.outcomes
+            if o.outcome == "deferred"
+        }
+        data["malformed_reasons"] = [
+            str(p) for o in self.outcomes if o.outcome == "malformed" for p in o.problems
+        ]
         return data

@@ -12,9 +12,10 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from ..catalog.identity import CitizenId, CreditCode
+from ..exchange.platform import MAX_CASE_ID_LENGTH
 
 __all__ = [
     "Applicant",
@@ -27,6 +28,14 @@ __all__ = [
     "Organization",
     "Person",
 ]
+
+MAX_FORM_TEXT = 65_536
+"""The longest text one form value may hold (characters): a citizen's statement fits many times
+over, and nothing larger reaches a mapping, a legacy column or the journal."""
+MAX_FORM_VALUES = 10_000
+"""The most values (keys, list items, leaves) a form may hold in all."""
+MAX_FORM_DEPTH = 16
+"""The deepest nesting of objects and lists a form may have."""
 
 
 class CaseStatus(StrEnum):
@@ -96,7 +105,9 @@ class Case(_Strict):
 
     model_config = ConfigDict(extra="ignore", frozen=True)
 
-    case_id: str = Field(pattern=r"^[0-9A-Za-z][0-9A-Za-z_-]{0,63}$")
+    case_id: str = Field(min_length=1, max_length=MAX_CASE_ID_LENGTH)
+    """Any non-empty text the platform contract allows (``办件/1``, ``..``, spaces); it travels
+    percent-encoded. Whether the legacy system can hold it is the target's check (its key column)."""
     matter_code: str = Field(min_length=1, max_length=64, description="事项编码")
     matter_name: str = Field(default="", max_length=200)
     applicant: Applicant
@@ -105,9 +116,48 @@ class Case(_Strict):
     submitted_at: datetime
     channel: Channel = Channel.ONLINE
 
+    @field_validator("form")
+    @classmethod
+    def _bounded_form(cls, form: dict[str, Any]) -> dict[str, Any]:
+        """Bound what a form may carry before anything maps it; the error names the form field."""
+        problem = form_problem(form)
+        if problem is not None:
+            raise ValueError(problem)
+        return form
+
     @model_validator(mode="after")
     def _unique_materials(self) -> Case:
         names = [m.name for m in self.materials]
         if len(names) != len(set(names)):
             raise ValueError("material names must be unique within a case")
         return self
+
+
+def form_problem(form: Any) -> str | None:
+    """Why a form exceeds the bounds (``MAX_FORM_*``) or holds text with no UTF-8 form, naming the
+    field (``form.address.street``); ``None`` when it is fine."""
+    count = 0
+    stack: list[tuple[str, Any, int]] = [("form", form, 0)]
+    while stack:
+        where, value, depth = stack.pop()
+        count += 1
+        if count > MAX_FORM_VALUES:
+            return f"the form holds more than {MAX_FORM_VALUES} values"
+        if depth > MAX_FORM_DEPTH:
+            return f"{where}: nested deeper than {MAX_FORM_DEPTH} levels"
+        if isinstance(value, str):
+            if len(value) > MAX_FORM_TEXT:
+                return f"{where}: {len(value)} characters, at most {MAX_FORM_TEXT}"
+            if not value.isascii():
+                try:
+                    value.encode("utf-8")
+                except UnicodeEncodeError:
+                    return f"{where}: not valid Unicode text (a lone surrogate)"
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                stack.append((f"{where}.{key}", item, depth + 1))
+                if isinstance(key, str) and len(key) > 200:
+                    return f"{where}: a field name of {len(key)} characters, at most 200"
+        elif isinstance(value, list):
+            stack.extend((f"{where}.{i}", item, depth + 1) for i, item in enumerate(value))
+    return None

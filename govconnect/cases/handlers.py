@@ -72,6 +72,9 @@ class IntakeHandler:
     mapping: Mapping[str, Expr]
     target: dict[str, bool]
     target_name: str
+    declared: Any = None
+    """The legacy input as declared (a table, a model, a layout): each case's values are checked
+    against its limits before the sink writes them."""
 
     def sink(self, connector: HandlerOwner) -> Sink:
         """Build this handler's sink for an instance of its connector class."""
@@ -136,7 +139,7 @@ def inspect_handlers(cls: type[HandlerOwner]) -> tuple[dict[str, IntakeHandler],
             )
             continue
         handlers[decl.matter_code] = IntakeHandler(
-            cls, attr, decl.matter_code, decl.name, decl.mapping, fields, str(tname)
+            cls, attr, decl.matter_code, decl.name, decl.mapping, fields, str(tname), decl.target
         )
     return handlers, problems
 

@@ -32,6 +32,7 @@ from pydantic import BaseModel
 
 from .._exceptions import GovConnectError, InvalidInputError, Problem
 from ..catalog.codetables import CodeTable
+from .sinks.targets import STRUCTURED, fit_target, value_kind
 
 __all__ = [
     "Compute",
@@ -45,6 +46,8 @@ __all__ = [
 ]
 
 _MISSING: Any = object()
+_NOT_JOINABLE = (bool, *STRUCTURED)
+"""What ``Concat`` refuses: joined, it would read ``True`` or ``{'street': '建国路'}``."""
 
 
 class _StepFailed(GovConnectError):
@@ -52,6 +55,13 @@ class _StepFailed(GovConnectError):
         super().__init__(message)
         self.rule = rule
         self.message = message
+
+
+def _shape_failure(value: Any, where: str, wanted: str = "a single value") -> _StepFailed:
+    """An object or a list where no text step (split, slice, format, a code table…) and no join
+    may take one: it would come out as Python's ``str()`` of it (``"山西省{'street': '建国路'}"``).
+    The citizen's form is at fault, so this returns the case rather than failing as a bug."""
+    return _StepFailed("type", f"{where} is {value_kind(value)} where {wanted} is expected")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -152,6 +162,8 @@ class Expr:
                 continue
             if value is _MISSING or value is None:
                 continue
+            if isinstance(value, STRUCTURED) and step.name != "transform":
+                raise _shape_failure(value, self.describe())  # the citizen's form, not our bug
             value = _apply(step, value, ctx)
         return value
 
@@ -292,8 +304,15 @@ class Concat(Expr):
         object.__setattr__(self, "steps", ())
 
     def source(self, ctx: MappingContext) -> Any:
-        values = [p.evaluate(ctx) for p in self.parts]
-        return self.sep.join(str(v) for v in values if v not in (None, "", _MISSING))
+        texts = []
+        for part in self.parts:
+            value = part.evaluate(ctx)
+            if value is None or value is _MISSING or value == "":
+                continue
+            if isinstance(value, _NOT_JOINABLE):
+                raise _shape_failure(value, part.describe(), "text to join")
+            texts.append(str(value))
+        return self.sep.join(texts)
 
     def describe(self) -> str:
         return "concat(" + ", ".join(p.describe() for p in self.parts) + ")"
@@ -372,9 +391,18 @@ def mapping_problems(
 
 
 def apply_mapping(
-    mapping: Mapping[str, Expr], ctx: MappingContext, *, where: str = "mapping"
+    mapping: Mapping[str, Expr],
+    ctx: MappingContext,
+    *,
+    where: str = "mapping",
+    target: Any = None,
 ) -> dict[str, Any]:
-    """The legacy input for one case; every failing field reported at once."""
+    """The legacy input for one case; every failing field reported at once.
+
+    With ``target`` (the handler's declared legacy input: a table, a model, a layout) the values
+    are also checked against its limits (:func:`~.sinks.targets.fit_target`), each problem naming
+    the target field and the case field it came from, and converted as the target takes them.
+    """
     values: dict[str, Any] = {}
     problems: list[Problem] = []
     for name, expr in mapping.items():
@@ -386,4 +414,23 @@ def apply_mapping(
             )
     if problems:
         raise InvalidInputError(problems, summary="the case cannot be mapped")
-    return values
+    if target is None:
+        return values
+    try:
+        return fit_target(target, values)
+    except InvalidInputError as exc:
+        raise InvalidInputError(
+            [_from_source(p, mapping, where) for p in exc.problems],
+            summary="the case does not fit the legacy input",
+        ) from None
+
+
+def _from_source(problem: Problem, mapping: Mapping[str, Expr], where: str) -> Problem:
+    """A target's problem, named as a mapping problem: the target field and its source."""
+    name = problem.field.split(".", 1)[0]
+    expr = mapping.get(name)
+    if expr is None:
+        return problem
+    return Problem(
+        f"{where}.{problem.field}", problem.rule, f"{problem.message} (from {expr.describe()})"
+    )

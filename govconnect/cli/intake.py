@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -138,7 +139,10 @@ def print_report(report: IntakeReport, delivered: DeliveryStats | None = None) -
         ("written to the legacy system", report.written),
         ("already there (redelivered)", report.duplicates + report.already_processed),
         ("returned with reasons", report.returned),
-        ("deferred (legacy system unavailable)", report.deferred),
+        ("deferred (retried next round)", report.deferred),
+        ("malformed (breaks the contract; reported once, skipped)", report.malformed),
+        ("malformed, reported before, skipped", report.ignored),
+        ("acknowledgements failed (retried next round)", report.ack_failures),
         ("status changes enqueued", report.statuses_enqueued),
         ("status polls failed (retried next round)", report.poll_errors),
         ("fields filled without re-typing", report.fields_filled),
@@ -148,13 +152,33 @@ def print_report(report: IntakeReport, delivered: DeliveryStats | None = None) -
     for label, value in rows:
         table.add_row(label, str(value))
     console.print(table)
-    returned = [o for o in report.outcomes if o.outcome == "returned"]
-    if returned:
-        reasons = Table(title="Returned cases")
-        reasons.add_column("case", no_wrap=True)
-        reasons.add_column("reasons")
-        for outcome in returned[:20]:
-            reasons.add_row(outcome.case_id, "\n".join(str(p) for p in outcome.problems))
-        if len(returned) > 20:
-            reasons.add_row("…", f"{len(returned) - 20} more")
-        console.print(reasons)
+    for kind, title in (
+        ("returned", "Returned cases"),
+        ("deferred", "Deferred cases"),
+        ("malformed", "Malformed cases"),
+    ):
+        _print_outcomes([o for o in report.outcomes if o.outcome == kind], title)
+
+
+def _print_outcomes(outcomes: list[CaseOutcome], title: str) -> None:
+    """A table of cases and reasons; ids and reasons are the platform's and the citizen's text,
+    so markup and control characters are neutralised (``[/x]`` must not crash the table)."""
+    if not outcomes:
+        return
+    reasons = Table(title=title)
+    reasons.add_column("case", no_wrap=True)
+    reasons.add_column("reasons")
+    for outcome in outcomes[:20]:
+        reasons.add_row(
+            _cell(outcome.case_id or "(no id)"),
+            "\n".join(_cell(str(p)) for p in outcome.problems),
+        )
+    if len(outcomes) > 20:
+        reasons.add_row("…", f"{len(outcomes) - 20} more")
+    console.print(reasons)
+
+
+def _cell(text: str) -> str:
+    """Text for a rich table cell: control characters as escapes, markup escaped."""
+    shown = "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
+    return escape(shown)

@@ -329,8 +329,8 @@ class ExchangeClient:
             P.HEADER_MESSAGE_ID: message_id or self._new_message_id(),
             P.HEADER_USER_ID: user_id or self.user_id,
         }
-        if case_id:
-            headers[P.HEADER_CASE_ID] = case_id
+        if case_id:  # percent-encoded UTF-8, so any Unicode id survives (docs/platform-api.yaml)
+            headers[P.HEADER_CASE_ID] = P.encode_case_id(case_id)
         if idempotency_key:
             headers[P.HEADER_IDEMPOTENCY_KEY] = idempotency_key
         if content is not None:

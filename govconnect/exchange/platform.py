@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import re
 from typing import Final
-from urllib.parse import quote
+from urllib.parse import quote, unquote
+
+from .._exceptions import InvalidInputError, Problem
 
 __all__ = [
     "API_PREFIX",
@@ -23,6 +25,7 @@ __all__ = [
     "HEADER_RETRY_AFTER",
     "HEADER_USER_ID",
     "MAX_BATCH_RECORDS",
+    "MAX_CASE_ID_LENGTH",
     "NODE_PATTERN",
     "OPERATIONS",
     "PATH_CASES",
@@ -36,6 +39,8 @@ __all__ = [
     "TERMINAL_STATUSES",
     "case_ack_path",
     "case_status_path",
+    "decode_case_id",
+    "encode_case_id",
     "resource_path",
 ]
 
@@ -85,15 +90,46 @@ MAX_BATCH_RECORDS: Final = 5000
 RESOURCE_CODE_PATTERN: Final = re.compile(r"^[0-9A-Za-z]+/[0-9A-Za-z]+$")
 NODE_PATTERN: Final = re.compile(r"^[0-9A-Za-z]+/[0-9A-Za-z_.-]+$")
 
+MAX_CASE_ID_LENGTH: Final = 200
+"""The longest case id (in characters) the contract allows; any other non-empty text is allowed."""
+
 
 def resource_path(code: str) -> str:
     """Path of one catalog resource; the code's slash is percent-encoded (``111112001%2F2001``)."""
     return PATH_RESOURCE.format(code=quote(code, safe=""))
 
 
+def encode_case_id(case_id: str) -> str:
+    """A case id as it travels in a path segment and in ``X-Case-Id``: its UTF-8 bytes, every byte
+    but ASCII letters, digits, ``-``, ``_`` and ``~`` percent-encoded — ``.`` too, so that ``.`` and
+    ``..`` are never taken for dot-segments and normalised away (``办件/1`` →
+    ``%E5%8A%9E%E4%BB%B6%2F1``). Ids of letters, digits, ``-`` and ``_`` travel unchanged.
+
+    A string with no UTF-8 form (a lone surrogate) is not a case id the contract allows: it cannot
+    be named in any request, so it is refused here rather than crashing the HTTP layer.
+    """
+    try:
+        return quote(case_id, safe="", encoding="utf-8", errors="strict").replace(".", "%2E")
+    except UnicodeEncodeError:
+        raise InvalidInputError(
+            [Problem("case_id", "unicode", "the case id has no UTF-8 form (a lone surrogate)")]
+        ) from None
+
+
+def decode_case_id(text: str) -> str:
+    """The inverse of :func:`encode_case_id` (what the platform does with a path segment or header);
+    percent-encoded bytes that are not UTF-8 are refused."""
+    try:
+        return unquote(text, encoding="utf-8", errors="strict")
+    except UnicodeDecodeError:
+        raise InvalidInputError(
+            [Problem("case_id", "unicode", "the percent-encoded case id is not UTF-8")]
+        ) from None
+
+
 def case_ack_path(case_id: str) -> str:
-    return PATH_CASE_ACK.format(case_id=quote(case_id, safe=""))
+    return PATH_CASE_ACK.format(case_id=encode_case_id(case_id))
 
 
 def case_status_path(case_id: str) -> str:
-    return PATH_CASE_STATUS.format(case_id=quote(case_id, safe=""))
+    return PATH_CASE_STATUS.format(case_id=encode_case_id(case_id))

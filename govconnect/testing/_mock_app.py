@@ -1,7 +1,8 @@
 """The mock exchange platform's application: fault injection and the contract's routes.
 
-Implements ``docs/platform-api.yaml`` over the bounded in-memory state of :mod:`._mock_state`;
-:mod:`._mock_inspect` adds the test kit's own inspect endpoint (not part of the contract).
+Implements ``docs/platform-api.yaml`` over the bounded in-memory state of :mod:`._mock_state`
+(the intake routes in :mod:`._mock_intake`); :mod:`._mock_inspect` adds the test kit's own inspect
+endpoint (not part of the contract).
 :mod:`._mock_platform` serves it on loopback.
 
 Faults are applied *before* any state change (a 5xx, a 429 or a reset never applied anything), except
@@ -299,80 +300,19 @@ async def _publish(request: Request, state: PlatformState, node: str) -> Respons
     return _json(200, applied.answer(duplicate=False))
 
 
-async def _pull_cases(request: Request, state: PlatformState, node: str) -> Response:
-    limit_text = request.query_params.get("limit", "100")
-    if not limit_text.isdigit() or not 1 <= int(limit_text) <= 1000:
-        raise _Rejected(
-            400, "bad_request", "limit is 1..1000", [_problem("limit", "range", "1..1000")]
-        )
-    with state.lock:
-        pending = [c for c in state.cases[node] if c["case_id"] not in state.acked]
-    return _json(200, {"cases": pending[: int(limit_text)]})
-
-
-def _owned_case(state: PlatformState, case_id: str, node: str) -> None:
-    if state.case_owner.get(case_id) != node:
-        raise _Rejected(
-            404,
-            "not_found",
-            f"no case {case_id!r} for this node",
-            [_problem("case_id", "exists", "unknown case for this node")],
-        )
-
-
-async def _ack_case(request: Request, state: PlatformState, node: str) -> Response:
-    case_id = request.path_params["case_id"]
-    with state.lock:
-        _owned_case(state, case_id, node)
-        state.acked.add(case_id)
-    return _json(200, {"case_id": case_id, "acknowledged": True})
-
-
-async def _post_status(request: Request, state: PlatformState, node: str) -> Response:
-    case_id = request.path_params["case_id"]
-    body = await _object_body(request, "a status change")
-    problems = []
-    status = body.get("status")
-    if status not in P.CASE_STATUSES:
-        problems.append(_problem("status", "enum", "one of " + ", ".join(P.CASE_STATUSES)))
-    if "result" in body and not isinstance(body["result"], dict):
-        problems.append(_problem("result", "type", "result is a JSON object"))
-    reasons = body.get("reasons")
-    if status == "returned" and not (isinstance(reasons, list) and reasons):
-        problems.append(_problem("reasons", "required", "a returned case needs its reasons"))
-    unknown = set(body) - {"status", "result", "reasons"}
-    problems += [
-        _problem(name, "unknown", "not a member of StatusChange") for name in sorted(unknown)
-    ]
-    if problems:
-        raise _Rejected(422, "invalid", "status change refused", problems)
-    key = request.headers.get(P.HEADER_IDEMPOTENCY_KEY)
-    with state.lock:
-        _owned_case(state, case_id, node)
-        if key and key in state.status_keys:
-            state.duplicates += 1
-            return _json(200, {**state.status_keys[key], "duplicate": True})
-        history = state.statuses[case_id]
-        if history and history[-1]["status"] in P.TERMINAL_STATUSES:
-            raise _Rejected(
-                409,
-                "conflict",
-                f"case {case_id} is already {history[-1]['status']}",
-                [_problem("status", "terminal", "no change after completed/returned")],
-            )
-        history.append(body)
-        result = {"case_id": case_id, "status": status, "duplicate": False}
-        if key:
-            state.status_keys[key] = result
-    return _json(200, result)
-
-
 def create_app(state: PlatformState) -> Starlette:
     """The starlette application serving ``state``; every route is in ``docs/platform-api.yaml``."""
 
+    from ._mock_intake import CASE_CONVERTOR, ack_case, post_status, pull_cases  # uses this module
+
     def route(path: str, handler: Handler, method: str) -> Route:
+        # a percent-encoded "/" in a code or case id is decoded by the server before routing:
+        # let the route match it; the handlers read the segment from the raw path
         ep = _endpoint(state, handler, mutating=method != "GET")
-        return Route(path.replace("{code}", "{code:path}"), ep, methods=[method])
+        path = path.replace("{code}", "{code:path}").replace(
+            "{case_id}", f"{{case_id:{CASE_CONVERTOR}}}"
+        )
+        return Route(path, ep, methods=[method])
 
     return Starlette(
         routes=[
@@ -381,9 +321,9 @@ def create_app(state: PlatformState) -> Starlette:
             route(P.PATH_RESOURCE, _get_resource, "GET"),
             route(P.PATH_RESOURCE, _put_resource, "PUT"),
             route(P.PATH_RECORDS, _publish, "POST"),
-            route(P.PATH_CASES, _pull_cases, "GET"),
-            route(P.PATH_CASE_ACK, _ack_case, "POST"),
-            route(P.PATH_CASE_STATUS, _post_status, "POST"),
+            route(P.PATH_CASES, pull_cases, "GET"),
+            route(P.PATH_CASE_ACK, ack_case, "POST"),
+            route(P.PATH_CASE_STATUS, post_status, "POST"),
         ]
     )
 

@@ -123,6 +123,16 @@ class MockPlatform(LoopbackServer):
             self._state.case_owner[body["case_id"]] = node
         return body
 
+    def enqueue_raw(self, element: Any, *, node: str = DEFAULT_NODE) -> None:
+        """File anything as one element of the pulled list, even what breaks the contract (not an
+        object, no ``case_id``, an id that is not text): for tests of a node facing a hostile or
+        broken platform. An element with a text id can be acknowledged like any case."""
+        with self._state.lock:
+            self._state.cases[node].append(element)
+            case_id = element.get("case_id") if isinstance(element, dict) else None
+            if isinstance(case_id, str):
+                self._state.case_owner.setdefault(case_id, node)
+
     # --- inspection ----------------------------------------------------------------------------
 
     def records(self, resource_code: str) -> list[dict[str, Any]]:

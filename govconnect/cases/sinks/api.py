@@ -8,6 +8,7 @@ from typing import Any
 import httpx
 
 from ..._exceptions import InvalidInputError, Problem, RetryableError
+from ...exchange.platform import encode_case_id
 from .base import SinkResult, _jsonable
 
 __all__ = ["ApiSink"]
@@ -21,8 +22,9 @@ timeout, throttling. The case waits for the next round instead of going back to 
 class ApiSink:
     """Call the legacy system's REST API with the mapped case as JSON.
 
-    The case id travels as ``Idempotency-Key`` so a legacy API that honours it never creates a
-    second record; a 409 Conflict (the legacy system's own "already have it") counts as delivered.
+    The case id travels as ``Idempotency-Key`` (percent-encoded UTF-8 as on the platform, so any
+    Unicode id fits a header; ids of letters, digits, ``-`` and ``_`` are unchanged) so a legacy
+    API that honours it never creates a second record; a 409 Conflict (the legacy system's own "already have it") counts as delivered.
     Subclass and override :meth:`request` / :meth:`parse` for SOAP or form-encoded services.
     """
 
@@ -39,7 +41,7 @@ class ApiSink:
     def request(self, case_id: str, values: Mapping[str, Any]) -> httpx.Request:
         body = {k: _jsonable(v) for k, v in values.items()}
         return self.client.build_request(
-            self.method, self.path, json=body, headers={self.key_header: case_id}
+            self.method, self.path, json=body, headers={self.key_header: encode_case_id(case_id)}
         )
 
     def parse(self, case_id: str, response: httpx.Response) -> SinkResult:

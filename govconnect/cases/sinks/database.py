@@ -10,6 +10,7 @@ import sqlalchemy as sa
 
 from ..._exceptions import InvalidInputError, Problem, RetryableError
 from .base import SinkResult
+from .targets import fit_target
 
 __all__ = ["DatabaseSink"]
 
@@ -23,6 +24,11 @@ class DatabaseSink:
     and rewriting it would undo that — while ``"update"`` overwrites it with the new values.
     ``extra(conn, case_id, values)`` runs inside the same transaction (child tables, an audit row of
     the legacy system); if it raises, nothing of the case is written.
+
+    Before anything is written the row is checked against the table's own columns
+    (:func:`~.targets.fit_target`: types, ``VARCHAR`` lengths, integer ranges, NOT NULL): a value
+    that does not fit returns the case naming the column instead of being truncated, stringified
+    or failing as a driver error that would be blamed on the department.
     """
 
     def __init__(
@@ -51,6 +57,7 @@ class DatabaseSink:
                     for name in unknown
                 ]
             )
+        row = fit_target(self.table, row)  # SQLite enforces no VARCHAR(n): the SDK does
         try:
             return self._write(case_id, values, row)
         except sa.exc.IntegrityError as exc:

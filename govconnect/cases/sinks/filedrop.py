@@ -15,8 +15,13 @@ from typing import Any, ClassVar, Literal
 from xml.etree import ElementTree as ET
 
 from ..._exceptions import InvalidInputError, Problem, RetryableError
+from ...exchange.platform import encode_case_id
 from .base import SinkResult, _jsonable, _text
-from .targets import FixedWidthLayout
+from .targets import FixedWidthLayout, scalar_problems
+
+MAX_NAME_BYTES = 200
+"""The longest file name a drop may use (most file systems allow 255 bytes; the temporary name
+adds a few)."""
 
 __all__ = ["FileDropSink"]
 
@@ -60,14 +65,32 @@ class FileDropSink:
         self.folder.mkdir(parents=True, exist_ok=True)
 
     def paths(self, case_id: str) -> tuple[Path, Path]:
-        stem = f"{self.prefix}{case_id}"
+        """The data file and manifest of a case. The case id is percent-encoded into the name
+        (``/``, ``..``, control characters and non-ASCII cannot escape the folder or confuse a
+        reader; ids of letters, digits, ``-`` and ``_`` keep their name); a name too long for the
+        file system is refused naming the case id."""
+        stem = f"{self.prefix}{encode_case_id(case_id)}"
+        if len(stem.encode()) + len(".manifest.json") > MAX_NAME_BYTES:
+            raise InvalidInputError(
+                [
+                    Problem(
+                        "case_id",
+                        "file.name_length",
+                        f"the drop file name would exceed {MAX_NAME_BYTES} bytes",
+                    )
+                ]
+            )
         return (
             self.folder / f"{stem}.{self.EXTENSIONS[self.format]}",
             self.folder / f"{stem}.manifest.json",
         )
 
     def render(self, values: Mapping[str, Any]) -> bytes:
-        """The file's bytes in the configured format and encoding."""
+        """The file's bytes in the configured format and encoding; an object or a list is refused
+        for a text field (CSV cell, XML element, fixed-width field) rather than stringified."""
+        problems = scalar_problems(values, structures=self.format == "json")
+        if problems:
+            raise InvalidInputError(problems, summary="the case does not fit the drop file")
         try:
             if self.format == "fixed":
                 assert self.layout is not None
