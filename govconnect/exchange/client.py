@@ -32,7 +32,7 @@ from .._exceptions import (
     RetryableError,
 )
 from . import platform as P
-from .answers import Answer, as_object, as_objects, member, redirect
+from .answers import Answer, as_list, as_object, as_objects, member, redirect
 from .bounded import ACCEPT_ENCODING, deadline, install_deadline, read_body
 from .retry import DEFAULT_POLICY, RetryPolicy, parse_retry_after
 
@@ -278,10 +278,16 @@ class ExchangeClient:
 
     # --- intake --------------------------------------------------------------------------------
 
-    def pull_cases(self, limit: int = 100, **trace: Any) -> list[dict[str, Any]]:
-        """New cases addressed to this node, oldest first; each comes back until acknowledged."""
+    def pull_cases(self, limit: int = 100, **trace: Any) -> list[Any]:
+        """New cases addressed to this node, oldest first; each comes back until acknowledged.
+
+        The answer must be an object with a ``cases`` array; its elements are returned as they
+        came. One element that breaks the contract (not an object, no usable ``case_id``) must not
+        hide the cases behind it: the intake bridge judges each and counts the bad one as
+        ``malformed``.
+        """
         answer = self._request("GET", P.PATH_CASES, params={"limit": limit}, **trace)
-        return as_objects(answer, as_object(answer, "cases"), "cases", key="case_id")
+        return as_list(answer, as_object(answer, "cases"), "cases")
 
     def ack_case(self, case_id: str, **trace: Any) -> None:
         """Acknowledge a case once it is safely stored (idempotent)."""
