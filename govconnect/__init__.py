@@ -70,6 +70,7 @@ from .catalog.classification import Level
 from .catalog.codetables import ETHNICITY, GENDER, NATIONAL_CODE_TABLES, CodeTable
 from .catalog.diff import CatalogDiff, ItemChange, ResourceChange, diff_catalogs
 from .catalog.fields import DataType, InformationItem, Record, field, information_items
+from .catalog.textdates import TextDate, TextDateTime
 from .catalog.identity import (
     CitizenId,
     CreditCode,
@@ -244,6 +245,8 @@ __all__ = [
     "StatusUpdate",
     "TableReport",
     "Term",
+    "TextDate",
+    "TextDateTime",
     "UpdateCycle",
     "VerifyReport",
     "__version__",

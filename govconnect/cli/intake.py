@@ -11,6 +11,7 @@ from rich.table import Table
 
 from ..bridge.bridge import IntakeBridge
 from ..bridge.report import CaseOutcome, IntakeReport
+from ..catalog.model import refuse_drafts
 from ..exchange.client import ExchangeClient
 from ..exchange.delivery.stats import DeliveryStats
 from ..exchange.delivery.worker import DeliveryWorker
@@ -49,9 +50,14 @@ def run(
     interval: float = typer.Option(10.0, "--interval", min=0.1, help="Seconds between rounds."),
     rounds: int | None = typer.Option(None, "--rounds", min=1, help="Stop after this many rounds."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+    allow_drafts: bool = typer.Option(
+        False, "--allow-drafts", help="Register drafted catalog values anyway (tests only)."
+    ),
 ) -> None:
     """Pull cases, apply them, acknowledge, report statuses through the outbox, and summarise."""
     reg = registry(ctx)
+    if not allow_drafts:
+        refuse_drafts(reg.catalog().resources)  # the catalog is registered below
     total = IntakeReport()
     delivered = DeliveryStats()
     with (

@@ -20,12 +20,14 @@ from ._legacy_http import fake_legacy_http
 from ._legacy_schema import LEGACY_TABLES, ColumnSpec, LegacySchema, TableSpec, legacy_schema
 from ._mock_app import FAULT_PROFILES, Faults
 from ._mock_platform import DEFAULT_NODE, MockPlatform
+from ._synthetic import SYNTHETIC_KINDS, synthetic_value
 
 __all__ = [
     "CHECKS",
     "DEFAULT_NODE",
     "FAULT_PROFILES",
     "LEGACY_TABLES",
+    "SYNTHETIC_KINDS",
     "Check",
     "CheckResult",
     "ColumnSpec",
@@ -44,4 +46,5 @@ __all__ = [
     "passed",
     "run_conformance",
     "skipped",
+    "synthetic_value",
 ]
