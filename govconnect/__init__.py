@@ -70,7 +70,6 @@ from .catalog.classification import Level
 from .catalog.codetables import ETHNICITY, GENDER, NATIONAL_CODE_TABLES, CodeTable
 from .catalog.diff import CatalogDiff, ItemChange, ResourceChange, diff_catalogs
 from .catalog.fields import DataType, InformationItem, Record, field, information_items
-from .catalog.textdates import TextDate, TextDateTime
 from .catalog.identity import (
     CitizenId,
     CreditCode,
@@ -95,6 +94,7 @@ from .catalog.model import (
     catalog_problems,
     parse_resource_code,
 )
+from .catalog.textdates import TextDate, TextDateTime
 from .discovery import (
     ColumnEvidence,
     ColumnReport,

@@ -44,8 +44,8 @@ __all__ = [
     "UpdateCycle",
     "catalog_problems",
     "drafted_values",
-    "refuse_drafts",
     "parse_resource_code",
+    "refuse_drafts",
     "resource_problems",
 ]
 

@@ -200,6 +200,20 @@ def _table(table: TableReport, taken_services: set[str], index: int) -> dict[str
     }
 
 
+def _without_password(url: sa.URL) -> str:
+    """The URL as written in the generated settings: no password at all (``URL.set`` cannot
+    remove one), so nothing secret ever reaches a file."""
+    bare = sa.URL.create(
+        url.drivername,
+        username=url.username,
+        host=url.host,
+        port=url.port,
+        database=url.database,
+        query=url.query,
+    )
+    return bare.render_as_string(hide_password=False)
+
+
 def draft_context(
     report: DiscoveryReport, url: str, answers: Mapping[str, str], schema: str | None
 ) -> dict[str, Any]:
@@ -224,7 +238,7 @@ def draft_context(
         "package": rendered["__package_name"],
         "class_name": rendered["__class_name"],
         "env_prefix": f"GOVCONNECT_{name.upper()}_",
-        "url": parsed.set(password=None).render_as_string(hide_password=False),
+        "url": _without_password(parsed),
         "shown_url": safe_url(parsed),
         "has_password": parsed.password is not None,
         "schema": schema,
@@ -245,8 +259,7 @@ def draft_context(
             & {"CitizenId", "CreditCode", "TextDate", "TextDateTime"}
         ),
         "py_types": sorted(
-            {f["annotation"] for t in tables for f in t["fields"]}
-            & {"date", "datetime", "Decimal"}
+            {f["annotation"] for t in tables for f in t["fields"]} & {"date", "datetime", "Decimal"}
         ),
     }
 

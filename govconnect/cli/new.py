@@ -23,7 +23,7 @@ from typing import Any
 import typer
 
 from .._exceptions import ConfigurationError, InvalidInputError, Problem
-from ._common import console, handles_errors
+from ._common import console, err_console, handles_errors
 
 __all__ = ["load_template_hook", "render_connector", "template_answers", "template_path"]
 
@@ -168,12 +168,61 @@ def connector(
     overwrite: bool = typer.Option(
         False, "--overwrite", help="Render into an existing project folder."
     ),
+    from_db: str | None = typer.Option(
+        None,
+        "--from-db",
+        metavar="URL",
+        help="Draft the connector from this database (read-only discovery); the password is "
+        "never written: it goes to GOVCONNECT_<NAME>_PASSWORD.",
+    ),
+    tables: list[str] = typer.Option(
+        [], "--table", help="With --from-db: only this table (repeatable; default all)."
+    ),
+    schema: str | None = typer.Option(None, "--schema", help="With --from-db: the schema."),
+    sample: int = typer.Option(
+        1000, "--sample", min=1, help="With --from-db: rows sampled per table."
+    ),
 ) -> None:
     """Create a connector plugin project: connector, sample legacy system, tests, README."""
-    created = render_connector(
-        output_dir, _parse_sets(sets), no_input=no_input, overwrite=overwrite
-    )
+    answers = _parse_sets(sets)
+    if (tables or schema) and not from_db:
+        raise typer.BadParameter("--table and --schema go with --from-db")
+    if from_db:
+        from ._from_db import render_from_db
+
+        created, context = render_from_db(
+            from_db,
+            output_dir,
+            answers,
+            tables=tables,
+            schema=schema,
+            sample=sample,
+            overwrite=overwrite,
+        )
+        _print_from_db(created, context)
+        return
+    created = render_connector(output_dir, answers, no_input=no_input, overwrite=overwrite)
     console.print(f"created connector plugin in {created}")
+    console.print("next, from that folder (README.md explains):")
+    console.print("  pip install -e .")
+    console.print("  pytest")
+
+
+def _print_from_db(created: Path, context: Mapping[str, Any]) -> None:
+    """What was drafted, what could not be, and what a person decides next."""
+    tables = context["tables"]
+    drafts = sum(len(t["drafts"]) for t in tables) * 2  # a dataset and a lookup per table
+    console.print(
+        f"created connector plugin in {created}: {len(tables)} table(s), "
+        f"{2 * len(tables)} services, drafted from {context['shown_url']}"
+    )
+    for name, error in context["failed"]:
+        err_console.print(f"warning: table {name!r} not generated: {error}")
+    console.print(
+        f"{drafts} catalog values are drafts a person must decide (govconnect catalog show)"
+    )
+    if context["has_password"]:
+        console.print(f"the password was not written: set {context['env_prefix']}PASSWORD")
     console.print("next, from that folder (README.md explains):")
     console.print("  pip install -e .")
     console.print("  pytest")
