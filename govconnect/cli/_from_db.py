@@ -26,7 +26,7 @@ from ..discovery.discover import discover, safe_url
 from ..discovery.model import ColumnReport, DiscoveryReport, TableReport
 from ._scaffold import checked_answers, class_name, identifier, render_tree
 
-__all__ = ["draft_context", "render_from_db"]
+__all__ = ["draft_context", "record_context", "render_from_db"]
 
 SERVICE_DRAFTS = (
     "code",
@@ -200,6 +200,24 @@ def _table(table: TableReport, taken_services: set[str], index: int) -> dict[str
     }
 
 
+def record_context(tables: list[dict[str, Any]]) -> dict[str, Any]:
+    """What ``records.py`` imports and exports, for the drafted tables."""
+    annotations = {f["annotation"] for t in tables for f in t["fields"]}
+    return {
+        "uses": sorted(annotations & {"CitizenId", "CreditCode", "TextDate", "TextDateTime"}),
+        "py_types": sorted(annotations & {"date", "datetime", "Decimal"}),
+        "record_exports": sorted(
+            name
+            for t in tables
+            for name in (
+                t["class_name"],
+                f"{t['class_name']}Key",
+                *([f"{t['class_name']}Since"] if t["replication"] else []),
+            )
+        ),
+    }
+
+
 def _without_password(url: sa.URL) -> str:
     """The URL as written in the generated settings: no password at all (``URL.set`` cannot
     remove one), so nothing secret ever reaches a file."""
@@ -240,27 +258,14 @@ def draft_context(
         "env_prefix": f"GOVCONNECT_{name.upper()}_",
         "url": _without_password(parsed),
         "shown_url": safe_url(parsed),
+        "generator": "--from-db",
+        "source": safe_url(parsed),
         "has_password": parsed.password is not None,
         "schema": schema,
         "tables": tables,
         "failed": [(t.name, t.error) for t in report.failed],
         "today": date.today().isoformat(),
-        "record_exports": sorted(
-            name
-            for t in tables
-            for name in (
-                t["class_name"],
-                f"{t['class_name']}Key",
-                *([f"{t['class_name']}Since"] if t["replication"] else []),
-            )
-        ),
-        "uses": sorted(
-            {f["annotation"] for t in tables for f in t["fields"]}
-            & {"CitizenId", "CreditCode", "TextDate", "TextDateTime"}
-        ),
-        "py_types": sorted(
-            {f["annotation"] for t in tables for f in t["fields"]} & {"date", "datetime", "Decimal"}
-        ),
+        **record_context(tables),
     }
 
 

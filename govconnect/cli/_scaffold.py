@@ -105,7 +105,9 @@ def render_tree(
     if target.exists() and not overwrite:
         raise ConfigurationError(f"{target} already exists (--overwrite renders into it)")
     env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(source)),
+        # the tree first, then its siblings: a tree may include another's file (from-layout
+        # shares from-db's records.py and test fixtures)
+        loader=jinja2.FileSystemLoader([str(source), str(source.parent)]),
         keep_trailing_newline=True,
         trim_blocks=True,
         lstrip_blocks=True,

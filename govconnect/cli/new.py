@@ -16,6 +16,7 @@ import json
 import logging
 import os
 from collections.abc import Mapping
+from enum import StrEnum
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -139,6 +140,13 @@ def render_connector(
     return Path(created)
 
 
+class Encoding(StrEnum):
+    """Encodings of fixed-width drop files (widths count bytes in them)."""
+
+    gb18030 = "gb18030"
+    utf8 = "utf-8"
+
+
 def _parse_sets(values: list[str]) -> dict[str, str]:
     answers: dict[str, str] = {}
     for item in values:
@@ -182,11 +190,58 @@ def connector(
     sample: int = typer.Option(
         1000, "--sample", min=1, help="With --from-db: rows sampled per table."
     ),
+    from_layout: Path | None = typer.Option(
+        None,
+        "--from-layout",
+        metavar="LAYOUT.csv",
+        help="Draft a file-drop connector from a fixed-width byte layout "
+        "(CSV: name,title,start,length,type).",
+    ),
+    encoding: Encoding = typer.Option(
+        Encoding.gb18030, "--encoding", help="With --from-layout: the drop files' encoding."
+    ),
+    trailer: str | None = typer.Option(
+        None,
+        "--trailer",
+        metavar="PREFIX",
+        help="With --from-layout: files end with PREFIX and a 9-digit record count.",
+    ),
+    record_type: str | None = typer.Option(
+        None,
+        "--record-type",
+        metavar="VALUE",
+        help="With --from-layout: the first field holds VALUE on every record line.",
+    ),
 ) -> None:
     """Create a connector plugin project: connector, sample legacy system, tests, README."""
     answers = _parse_sets(sets)
     if (tables or schema) and not from_db:
         raise typer.BadParameter("--table and --schema go with --from-db")
+    if from_db and from_layout:
+        raise typer.BadParameter("give --from-db or --from-layout, not both")
+    if (trailer or record_type) and not from_layout:
+        raise typer.BadParameter("--trailer and --record-type go with --from-layout")
+    if from_layout:
+        from ._from_layout import render_from_layout
+
+        created, context = render_from_layout(
+            from_layout,
+            output_dir,
+            answers,
+            encoding=encoding.value,
+            trailer=trailer,
+            record_type=record_type,
+            overwrite=overwrite,
+        )
+        fields = len(context["tables"][0]["fields"])
+        console.print(
+            f"created connector plugin in {created}: {fields} fields of {context['source']}, "
+            f"{context['record_width']} bytes per record"
+        )
+        console.print("next, from that folder (README.md explains):")
+        console.print("  pip install -e .")
+        console.print("  pytest")
+        return
     if from_db:
         from ._from_db import render_from_db
 
