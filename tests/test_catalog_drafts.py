@@ -7,9 +7,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import date, datetime
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from pydantic import BaseModel, ValidationError
+from typer.testing import CliRunner
 
 from govconnect import (
     CatalogValidationError,
@@ -28,6 +30,7 @@ from govconnect import (
     field,
 )
 from govconnect.catalog.model import drafted_values, refuse_drafts, resource_problems
+from govconnect.cli import app, build
 from govconnect.cli._scaffold import checked_answers, identifier
 from govconnect.testing import SYNTHETIC_KINDS, synthetic_value
 
@@ -154,3 +157,17 @@ def test_from_db_refuses_the_same_answers_as_the_template() -> None:
     with pytest.raises(InvalidInputError) as info:
         checked_answers({"connector_name": "Bad-Name", "department_code": "!"})
     assert {"connector_name", "department_code"} <= {p.field for p in info.value.problems}
+
+
+def test_new_from_db_errors_are_one_line_naming_what_failed(tmp_path: Path) -> None:
+    build()
+    runner = CliRunner()
+    missing = tmp_path / "nope.sqlite"
+    result = runner.invoke(
+        app, ["new", "connector", "--from-db", f"sqlite:///{missing}", "-o", str(tmp_path)]
+    )
+    assert result.exit_code == 1
+    assert str(missing) in result.output and "Traceback" not in result.output
+    usage = runner.invoke(app, ["new", "connector", "--table", "rk_jbxx", "-o", str(tmp_path)])
+    assert usage.exit_code == 2 and "--from-db" in usage.output
+    assert not list(tmp_path.glob("govconnect-*"))
