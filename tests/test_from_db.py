@@ -11,6 +11,7 @@ for every value the sample schema holds: nothing secret or sampled may reach the
 from __future__ import annotations
 
 import re
+import shlex
 import sys
 import sysconfig
 from pathlib import Path
@@ -204,3 +205,38 @@ def test_catalog_show_lists_drafts_and_deliver_refuses_them(
     assert "drafts.undecided" in refused.stderr
     assert "Traceback" not in refused.stderr
     assert not (tmp_path / "outbox.sqlite").exists()
+
+
+def _documented_commands() -> list[str]:
+    text = (Path(__file__).parent.parent / "docs" / "discovery.md").read_text(encoding="utf-8")
+    section = text.split("### 4. From a database to a green check", 1)[1]
+    block = re.search(r"```console\n(.*?)```", section, re.S)
+    assert block is not None
+    return block.group(1).strip().splitlines()
+
+
+def test_the_documented_commands_reach_a_green_check(venv_python: Path, tmp_path: Path) -> None:
+    """docs/discovery.md's tutorial, line by line, in the throwaway environment: ``govconnect``
+    is this checkout's CLI there, ``pip install -e .`` installs without fetching dependencies."""
+    cwd = tmp_path
+    outputs: dict[str, str] = {}
+    for line in _documented_commands():
+        words = shlex.split(line)
+        if words[0] == "cd":
+            cwd = cwd / words[1]
+            continue
+        command = {
+            "python": [str(venv_python), *words[1:]],
+            "govconnect": [str(venv_python), "-c", GOVCONNECT, *words[1:]],
+            "pip": [
+                *(str(venv_python), "-m", "pip", "install", "-q", "--disable-pip-version-check"),
+                *("--no-deps", "--no-build-isolation", *words[2:]),
+            ],
+            "pytest": [str(venv_python), "-m", "pytest", "-p", "no:cacheprovider", *words[1:]],
+        }[words[0]]
+        result = _run(command, cwd)
+        assert result.returncode == 0, (line, result.stdout[-3000:], result.stderr[-2000:])
+        outputs[words[0] + (" " + words[1] if len(words) > 1 else "")] = result.stdout
+    assert " 0 failed" in outputs["govconnect check"]
+    assert "drafted value(s) still to be decided" in outputs["govconnect catalog"]
+    assert " passed" in outputs["pytest"] and "failed" not in outputs["pytest"]
