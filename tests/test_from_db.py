@@ -79,12 +79,9 @@ def rendered(
     return projects
 
 
-@pytest.fixture(scope="session")
-def venv_python(
-    rendered: dict[str, tuple[Path, dict[str, Any]]], tmp_path_factory: pytest.TempPathFactory
-) -> Path:
-    """A throwaway virtualenv over this one, with every drafted project installed (editable)."""
-    root = tmp_path_factory.mktemp("venv_from_db")
+def throwaway_venv(root: Path, projects: list[Path]) -> Path:
+    """A virtualenv at ``root`` layered over this one (a ``.pth`` file), with ``projects``
+    installed editable and without dependencies: they never register in this environment."""
     assert _run([sys.executable, "-m", "venv", "--without-pip", str(root)]).returncode == 0
     python = root / "bin" / "python"
     purelib = _run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"])
@@ -94,10 +91,19 @@ def venv_python(
     )
     pip = [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
     assert _run([*pip, "wheel"]).returncode == 0
-    editables = [arg for path, _ in rendered.values() for arg in ("-e", str(path))]
+    editables = [arg for path in projects for arg in ("-e", str(path))]
     result = _run([*pip, "--no-deps", "--no-build-isolation", *editables])
     assert result.returncode == 0, result.stdout + result.stderr
     return python
+
+
+@pytest.fixture(scope="session")
+def venv_python(
+    rendered: dict[str, tuple[Path, dict[str, Any]]], tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    """A throwaway virtualenv over this one, with every drafted project installed (editable)."""
+    root = tmp_path_factory.mktemp("venv_from_db")
+    return throwaway_venv(root, [path for path, _ in rendered.values()])
 
 
 def test_every_table_becomes_a_record_a_dataset_and_a_lookup(

@@ -9,7 +9,6 @@ into one throwaway virtualenv (as ``tests/test_template.py`` does), and their ow
 from __future__ import annotations
 
 import sys
-import sysconfig
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +18,7 @@ from typer.testing import CliRunner
 from govconnect.cli import app, build
 from govconnect.cli._from_layout import read_layout, render_from_layout
 from govconnect.testing import legacy_schema
+from tests.test_from_db import throwaway_venv
 from tests.test_template import UNFINISHED, _run
 
 LAYOUT = Path(__file__).parent / "data" / "mzjz_layout.csv"
@@ -81,19 +81,7 @@ def venv_python(
     rendered: dict[str, tuple[Path, dict[str, Any]]], tmp_path_factory: pytest.TempPathFactory
 ) -> Path:
     root = tmp_path_factory.mktemp("venv_from_layout")
-    assert _run([sys.executable, "-m", "venv", "--without-pip", str(root)]).returncode == 0
-    python = root / "bin" / "python"
-    purelib = _run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"])
-    parent = sysconfig.get_paths()["purelib"]
-    (Path(purelib.stdout.strip()) / "_govconnect_parent.pth").write_text(
-        f"import site; site.addsitedir({parent!r})\n"
-    )
-    pip = [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
-    assert _run([*pip, "wheel"]).returncode == 0
-    editables = [arg for path, _ in rendered.values() for arg in ("-e", str(path))]
-    result = _run([*pip, "--no-deps", "--no-build-isolation", *editables])
-    assert result.returncode == 0, result.stdout + result.stderr
-    return python
+    return throwaway_venv(root, [path for path, _ in rendered.values()])
 
 
 @pytest.mark.slow
