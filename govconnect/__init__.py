@@ -67,6 +67,7 @@ from .cases.sinks import (
     FileDropSink,
     FixedField,
     FixedWidthLayout,
+    RecordCountTrailer,
     Sink,
     SinkResult,
     target_fields,
@@ -109,6 +110,7 @@ from .catalog.model import (
     catalog_problems,
     parse_resource_code,
 )
+from .catalog.textdates import TextDate, TextDateTime
 from .discovery import (
     ColumnEvidence,
     ColumnReport,
@@ -249,6 +251,7 @@ __all__ = [
     "PublishState",
     "Publisher",
     "Record",
+    "RecordCountTrailer",
     "RegionCheck",
     "Registry",
     "Reject",
@@ -269,6 +272,8 @@ __all__ = [
     "StatusUpdate",
     "TableReport",
     "Term",
+    "TextDate",
+    "TextDateTime",
     "UnexpectedResponseError",
     "UpdateCycle",
     "VerifyReport",

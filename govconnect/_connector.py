@@ -379,6 +379,7 @@ def _build_service(
         published=meta.published,
         related=meta.related,
         items=items,
+        drafts=meta.drafts,
     )
     problems.extend(
         Problem(f"{where}.{p.field.split('.', 1)[1]}", p.rule, p.message)

@@ -64,6 +64,7 @@ class ServiceMeta(BaseModel):
     key: str | None = None
     replication_key: str | None = None
     count: str | None = None
+    drafts: list[str] = Field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -100,7 +101,9 @@ query.__doc__ = """Declare a query service: parameters in, matching records stre
 
 Keyword arguments are the catalog metadata (``code``, ``name``, ``abstract``, ``sharing``,
 ``conditions`` / ``legal_basis``, ``update_cycle``, ``published``, ``format``, ``sharing_method``,
-``open_to_public``, ``related``, ``version``). The params and record models are read from the
+``open_to_public``, ``related``, ``version``) and ``drafts``: the catalog paths of values filled
+in as drafts (``"code"``, ``"sharing.type"``…, see ``govconnect.catalog.model.DRAFTABLE``) that a
+person must still decide; the platform refuses a drafted resource until they are gone. The params and record models are read from the
 function's annotations (``params: Model`` and ``-> Iterator[Record]``) unless given as ``params=`` /
 ``record=``."""
 

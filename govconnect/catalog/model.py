@@ -15,7 +15,15 @@ from datetime import date
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, computed_field
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    ValidationError,
+    computed_field,
+    model_serializer,
+)
 
 from .._exceptions import CatalogValidationError, Problem
 from .._validation import problems_from_pydantic
@@ -23,6 +31,7 @@ from .fields import InformationItem
 
 __all__ = [
     "CATALOG_SCHEMA_VERSION",
+    "DRAFTABLE",
     "Catalog",
     "Category",
     "OpenAttributes",
@@ -34,11 +43,30 @@ __all__ = [
     "SharingType",
     "UpdateCycle",
     "catalog_problems",
+    "drafted_values",
     "parse_resource_code",
+    "refuse_drafts",
     "resource_problems",
 ]
 
 CATALOG_SCHEMA_VERSION = 1
+
+DRAFTABLE = (
+    "code",
+    "name",
+    "abstract",
+    "sharing.type",
+    "sharing.conditions",
+    "sharing.legal_basis",
+    "sharing.method",
+    "open.public",
+    "open.conditions",
+    "update_cycle",
+    "published",
+)
+"""Resource fields a generator may fill with a draft for a person to decide (``Resource.drafts``);
+an information item's ``items.<name>.title`` / ``.level`` / ``.personal`` may be drafted too."""
+_ITEM_DRAFTABLE = ("title", "level", "personal")
 
 RESOURCE_CODE = re.compile(
     r"^(?P<cls>[1-3])(?P<item>\d{2})(?P<cat>\d{3})(?P<detail>\d*)/(?P<seq>\d+)$"
@@ -142,6 +170,18 @@ class Resource(BaseModel):
     published: date
     related: list[str] = Field(default_factory=list)
     items: list[InformationItem]
+    drafts: list[str] = Field(
+        default_factory=list,
+        description="paths of values filled as drafts that a person must still decide",
+    )
+
+    @model_serializer(mode="wrap")
+    def _omit_no_drafts(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """A decided resource is sent and exported exactly as before drafts existed."""
+        data: dict[str, Any] = handler(self)
+        if not self.drafts:
+            data.pop("drafts", None)
+        return data
 
     @computed_field  # type: ignore[prop-decorator]
     @property
@@ -281,6 +321,33 @@ def resource_problems(resource: Resource) -> list[Problem]:
             add(f"items.{name}", "items.unique", f"information item {name!r} appears {count} times")
     if resource.code in resource.related:
         add("related", "related.self", "a resource cannot relate to itself")
+    items = {item.name for item in resource.items}
+    for path in resource.drafts:
+        head, _, attr = path.rpartition(".")
+        item_path = path.startswith("items.") and head[len("items.") :] in items
+        if path not in DRAFTABLE and not (item_path and attr in _ITEM_DRAFTABLE):
+            add(
+                "drafts",
+                "drafts.unknown",
+                f"{path!r} names no draftable value (one of {', '.join(DRAFTABLE)}, "
+                "or items.<item>.title / .level / .personal)",
+            )
+    return out
+
+
+def drafted_values(resource: Resource) -> list[tuple[str, Any]]:
+    """Each drafted path of ``resource`` with its current (draft) value, in declaration order."""
+    items = {item.name: item for item in resource.items}
+    out: list[tuple[str, Any]] = []
+    for path in resource.drafts:
+        if path.startswith("items."):
+            name, _, attr = path[len("items.") :].rpartition(".")
+            value: Any = getattr(items.get(name), attr, None)
+        else:
+            value = resource
+            for part in path.split("."):
+                value = getattr(value, part, None)
+        out.append((path, value.value if isinstance(value, StrEnum) else value))
     return out
 
 
@@ -313,3 +380,21 @@ def catalog_problems(resources: Iterable[Resource]) -> list[Problem]:
                     )
                 )
     return out
+
+
+def refuse_drafts(resources: Iterable[Resource]) -> None:
+    """Refuse to register drafted metadata: a draft is a generator's guess (a placeholder resource
+    code, a sharing type nobody decided), and the platform would publish it as the department's
+    word. Raises :class:`CatalogValidationError` naming every drafted field of every resource."""
+    problems = [
+        Problem(
+            f"resources[{resource.code}].{path}",
+            "drafts.undecided",
+            f"{value!r} is a draft; a person must decide it and remove {path!r} from drafts= "
+            f"of {resource.connector}.{resource.service}",
+        )
+        for resource in resources
+        for path, value in drafted_values(resource)
+    ]
+    if problems:
+        raise CatalogValidationError(problems)

@@ -13,7 +13,7 @@ from rich.table import Table
 from .._exceptions import CatalogValidationError, ConfigurationError
 from .._export import export_catalog
 from ..catalog.diff import CatalogDiff, diff_catalogs
-from ..catalog.model import Catalog
+from ..catalog.model import Catalog, drafted_values
 from ._common import console, err_console, handles_errors, print_json, registry
 
 catalog_app = typer.Typer(help="Show, export and diff the resource catalog.", no_args_is_help=True)
@@ -70,6 +70,20 @@ def show(
             ", ".join(lv.value for lv in levels),
         )
     console.print(table)
+    _print_drafts(catalog)
+
+
+def _print_drafts(catalog: Catalog) -> None:
+    """Every value a generator drafted and a person must still decide, one line each."""
+    drafted = [(r, path, value) for r in catalog.resources for path, value in drafted_values(r)]
+    if not drafted:
+        return
+    console.print(
+        f"{len(drafted)} drafted value(s) still to be decided "
+        "(the platform refuses them until they are):"
+    )
+    for r, path, value in drafted:
+        console.print(f"  draft  {escape(r.code)}  {escape(path)} = {escape(repr(value))}")
 
 
 @catalog_app.command("export")

@@ -14,6 +14,7 @@ from .._exceptions import ConfigurationError
 from .._registry import Registry
 from ..bridge.bridge import IntakeBridge
 from ..bridge.report import CaseOutcome, IntakeReport
+from ..catalog.model import refuse_drafts
 from ..exchange.client import ExchangeClient
 from ..exchange.delivery.stats import DeliveryStats
 from ..exchange.delivery.worker import DeliveryWorker
@@ -52,10 +53,15 @@ def run(
     interval: float = typer.Option(10.0, "--interval", min=0.1, help="Seconds between rounds."),
     rounds: int | None = typer.Option(None, "--rounds", min=1, help="Stop after this many rounds."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+    allow_drafts: bool = typer.Option(
+        False, "--allow-drafts", help="Register drafted catalog values anyway (tests only)."
+    ),
 ) -> None:
     """Pull cases, apply them, acknowledge, report statuses through the outbox, and summarise."""
     reg = registry(ctx)
     chosen = _configured_intake_connectors(reg, connector)
+    if not allow_drafts:
+        refuse_drafts(reg.node_catalog(node).resources)  # the node's catalog is registered below
     total = IntakeReport()
     delivered = DeliveryStats()
     with (

@@ -16,6 +16,7 @@ import json
 import logging
 import os
 from collections.abc import Mapping
+from enum import StrEnum
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -23,7 +24,7 @@ from typing import Any
 import typer
 
 from .._exceptions import ConfigurationError, InvalidInputError, Problem
-from ._common import console, handles_errors
+from ._common import console, err_console, handles_errors
 
 __all__ = ["load_template_hook", "render_connector", "template_answers", "template_path"]
 
@@ -152,6 +153,13 @@ def _wsdl_drafter() -> tuple[Any, Any]:
     return draft_services, write_draft
 
 
+class Encoding(StrEnum):
+    """Encodings of fixed-width drop files (widths count bytes in them)."""
+
+    gb18030 = "gb18030"
+    utf8 = "utf-8"
+
+
 def _parse_sets(values: list[str]) -> dict[str, str]:
     answers: dict[str, str] = {}
     for item in values:
@@ -194,9 +202,86 @@ def connector(
         help="With --from-wsdl: the operations to draft services for (repeatable; default: "
         "every operation that answers records).",
     ),
+    from_db: str | None = typer.Option(
+        None,
+        "--from-db",
+        metavar="URL",
+        help="Draft the connector from this database (read-only discovery); the password is "
+        "never written: it goes to GOVCONNECT_<NAME>_PASSWORD.",
+    ),
+    tables: list[str] = typer.Option(
+        [], "--table", help="With --from-db: only this table (repeatable; default all)."
+    ),
+    schema: str | None = typer.Option(None, "--schema", help="With --from-db: the schema."),
+    sample: int = typer.Option(
+        1000, "--sample", min=1, help="With --from-db: rows sampled per table."
+    ),
+    from_layout: Path | None = typer.Option(
+        None,
+        "--from-layout",
+        metavar="LAYOUT.csv",
+        help="Draft a file-drop connector from a fixed-width byte layout "
+        "(CSV: name,title,start,length,type).",
+    ),
+    encoding: Encoding = typer.Option(
+        Encoding.gb18030, "--encoding", help="With --from-layout: the drop files' encoding."
+    ),
+    trailer: str | None = typer.Option(
+        None,
+        "--trailer",
+        metavar="PREFIX",
+        help="With --from-layout: files end with PREFIX and a 9-digit record count.",
+    ),
+    record_type: str | None = typer.Option(
+        None,
+        "--record-type",
+        metavar="VALUE",
+        help="With --from-layout: the first field holds VALUE on every record line.",
+    ),
 ) -> None:
     """Create a connector plugin project: connector, sample legacy system, tests, README."""
     answers = _parse_sets(sets)
+    if (tables or schema) and not from_db:
+        raise typer.BadParameter("--table and --schema go with --from-db")
+    if sum(1 for source in (from_db, from_layout, from_wsdl) if source) > 1:
+        raise typer.BadParameter("give one of --from-db, --from-layout and --from-wsdl")
+    if (trailer or record_type) and not from_layout:
+        raise typer.BadParameter("--trailer and --record-type go with --from-layout")
+    if from_layout:
+        from ._from_layout import render_from_layout
+
+        created, context = render_from_layout(
+            from_layout,
+            output_dir,
+            answers,
+            encoding=encoding.value,
+            trailer=trailer,
+            record_type=record_type,
+            overwrite=overwrite,
+        )
+        fields = len(context["tables"][0]["fields"])
+        console.print(
+            f"created connector plugin in {created}: {fields} fields of {context['source']}, "
+            f"{context['record_width']} bytes per record"
+        )
+        console.print("next, from that folder (README.md explains):")
+        console.print("  pip install -e .")
+        console.print("  pytest")
+        return
+    if from_db:
+        from ._from_db import render_from_db
+
+        created, context = render_from_db(
+            from_db,
+            output_dir,
+            answers,
+            tables=tables,
+            schema=schema,
+            sample=sample,
+            overwrite=overwrite,
+        )
+        _print_from_db(created, context)
+        return
     if from_wsdl is not None:
         if answers.setdefault("backend", "soap") != "soap":
             raise typer.BadParameter("--from-wsdl drafts a soap connector", param_hint="--set")
@@ -211,6 +296,26 @@ def connector(
             "the drafts are marked DRAFT: codes, sharing and classification need a person"
         )
     console.print(f"created connector plugin in {created}")
+    console.print("next, from that folder (README.md explains):")
+    console.print("  pip install -e .")
+    console.print("  pytest")
+
+
+def _print_from_db(created: Path, context: Mapping[str, Any]) -> None:
+    """What was drafted, what could not be, and what a person decides next."""
+    tables = context["tables"]
+    drafts = sum(len(t["drafts"]) for t in tables) * 2  # a dataset and a lookup per table
+    console.print(
+        f"created connector plugin in {created}: {len(tables)} table(s), "
+        f"{2 * len(tables)} services, drafted from {context['shown_url']}"
+    )
+    for name, error in context["failed"]:
+        err_console.print(f"warning: table {name!r} not generated: {error}")
+    console.print(
+        f"{drafts} catalog values are drafts a person must decide (govconnect catalog show)"
+    )
+    if context["has_password"]:
+        console.print(f"the password was not written: set {context['env_prefix']}PASSWORD")
     console.print("next, from that folder (README.md explains):")
     console.print("  pip install -e .")
     console.print("  pytest")

@@ -21,6 +21,7 @@ from rich.table import Table
 from .._config import mask_url_passwords
 from .._connector import connector_faults
 from .._exceptions import ConfigurationError, GovConnectError
+from ..catalog.model import refuse_drafts
 from ..exchange.client import ExchangeClient
 from ..exchange.delivery.stats import DeliveryStats
 from ..exchange.delivery.worker import DeliveryWorker
@@ -70,6 +71,9 @@ def publish(
     token: str | None = typer.Option(None, "--token", envvar="GOVCONNECT_PLATFORM_TOKEN"),
     node: str | None = typer.Option(None, "--node", envvar="GOVCONNECT_NODE"),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+    allow_drafts: bool = typer.Option(
+        False, "--allow-drafts", help="Register drafted catalog values anyway (tests only)."
+    ),
 ) -> None:
     """Validate a dataset's records and queue the changed ones for the platform."""
     if (resource_code is None) == (not all_due):
@@ -77,6 +81,8 @@ def publish(
     if deliver and not (url and token and node):
         raise typer.BadParameter("--deliver needs --url, --token and --node (or their env vars)")
     reg = registry(ctx)
+    if deliver and not allow_drafts:
+        refuse_drafts(reg.node_catalog(node).resources)  # before anything is read, queued or sent
     reports: list[PublishReport] = []
     failures: dict[str, str] = {}
     # Which connectors may run is settled before anything is opened: an installed connector

@@ -28,6 +28,7 @@ from ._legacy_schema import LEGACY_TABLES, ColumnSpec, LegacySchema, TableSpec, 
 from ._mock_identity import JWKS_FAULTS, MockIdentityCenter
 from ._mock_platform import DEFAULT_NODE, MockPlatform
 from ._mock_state import FAULT_PROFILES, Faults
+from ._synthetic import SYNTHETIC_KINDS, synthetic_value
 
 __all__ = [
     "CHECKS",
@@ -35,6 +36,7 @@ __all__ = [
     "FAULT_PROFILES",
     "JWKS_FAULTS",
     "LEGACY_TABLES",
+    "SYNTHETIC_KINDS",
     "Check",
     "CheckResult",
     "ColumnSpec",
@@ -54,6 +56,7 @@ __all__ = [
     "passed",
     "run_conformance",
     "skipped",
+    "synthetic_value",
 ]
 
 _SOAP_FAKE = frozenset({"FakeFault", "SoapCall", "SoapLegacyFake"})

@@ -11,7 +11,8 @@ A sink answers :class:`SinkResult`; a transient failure (the legacy system is do
 system raises :class:`InvalidInputError` naming the field, and the case is returned to the applicant.
 
 Lives here: what every sink is (``base``: :class:`Sink`, :class:`SinkResult`), what the legacy input
-looks like (``targets``: :func:`target_fields`, fixed-width layouts) and one module per way in:
+looks like (``targets``: :func:`target_fields`, fixed-width layouts, read back by
+``fixed_width_io``) and one module per way in:
 ``database``, ``filedrop``, ``api``. Import them from this package.
 """
 
@@ -21,6 +22,7 @@ from .api import ApiSink
 from .base import Sink, SinkResult
 from .database import DatabaseSink
 from .filedrop import FileDropSink
+from .fixed_width_io import RecordCountTrailer
 from .targets import FixedField, FixedWidthLayout, target_fields
 
 __all__ = [
@@ -29,6 +31,7 @@ __all__ = [
     "FileDropSink",
     "FixedField",
     "FixedWidthLayout",
+    "RecordCountTrailer",
     "Sink",
     "SinkResult",
     "target_fields",

@@ -11,10 +11,11 @@ naming the field, never a truncated column, a stringified object or a driver err
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from decimal import Decimal, InvalidOperation
+from pathlib import Path
 from typing import Any, Literal
 
 import sqlalchemy as sa
@@ -23,6 +24,7 @@ from pydantic import BaseModel, ValidationError
 from ..._exceptions import InvalidInputError, Problem
 from ..._validation import problems_from_pydantic
 from .base import _text
+from .fixed_width_io import RecordCountTrailer, parse_line, read_file
 
 __all__ = [
     "STRUCTURED",
@@ -100,6 +102,25 @@ class FixedWidthLayout:
                 values[f.name] = chunk.lstrip(f.pad) or chunk[-1:]
             offset += f.width
         return values
+
+    def parse(
+        self, line: bytes, encoding: str, where: str = "line", record_type: str | None = None
+    ) -> dict[str, str]:
+        """One line read strictly: length, record type and encoding checked, ``where`` named in
+        the error (see :func:`~govconnect.cases.sinks.fixed_width_io.parse_line`)."""
+        return parse_line(self, line, encoding, where, record_type)
+
+    def read(
+        self,
+        path: Path | str,
+        encoding: str,
+        *,
+        trailer: RecordCountTrailer | None = None,
+        record_type: str | None = None,
+    ) -> Iterator[tuple[str, dict[str, str] | None]]:
+        """Every record of a drop file as ``(file:line, values)``, the trailer count checked
+        first (see :func:`~govconnect.cases.sinks.fixed_width_io.read_file`)."""
+        return read_file(self, Path(path), encoding, trailer=trailer, record_type=record_type)
 
 
 def target_fields(target: Any) -> dict[str, bool]:

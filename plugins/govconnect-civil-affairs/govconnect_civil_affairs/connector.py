@@ -27,10 +27,8 @@ from govconnect import (
     Department,
     FileDropSink,
     From,
-    InvalidInputError,
     LegacySystem,
     Level,
-    Problem,
     Record,
     StatusUpdate,
     dataset,
@@ -40,7 +38,15 @@ from govconnect import (
 )
 from pydantic import BaseModel, ConfigDict, Field
 
-from .layout import CATEGORIES, ENCODING, INTAKE_LAYOUT, STATUSES, decode_line, trailer_count
+from .layout import (
+    CATEGORIES,
+    ENCODING,
+    INTAKE_LAYOUT,
+    LAYOUT,
+    RECORD_BYTES,
+    STATUSES,
+    TRAILER,
+)
 from .sample import APPLY_MATTER, FILE_PATTERN
 
 __all__ = [
@@ -237,37 +243,16 @@ class CivilAffairsConnector(Connector):
         ``None`` for a line that is not a well-formed data line.
 
         A file whose trailer miscounts its lines (truncated, or appended to) is refused before
-        any of its lines is yielded: nothing of a file that may be damaged is published or
-        reported, and the files before it stand."""
+        any of its lines is yielded (govconnect's ``FixedWidthLayout.read``): nothing of a file
+        that may be damaged is published or reported, and the files before it stand."""
         folder = self.settings.drop_dir
         if not folder.is_dir():
             raise ConfigurationError(f"drop folder {str(folder)!r} does not exist")
         for path in sorted(folder.glob(self.settings.pattern)):
-            expected = _announced_count(path)
-            if expected is None:
+            if TRAILER.announced(path, RECORD_BYTES) is None:
                 log.info("skipping %s: no trailer yet (still being written)", path.name)
                 continue
-            seen = _data_lines(path)
-            if seen != expected:
-                raise InvalidInputError(
-                    [
-                        Problem(
-                            path.name,
-                            "drop_file.count",
-                            f"trailer announces {expected} lines, the file has {seen}",
-                        )
-                    ]
-                )
-            with path.open("rb") as fh:
-                for number, line in enumerate(fh, start=1):
-                    if number > seen:  # the trailer
-                        break
-                    where = f"{path.name}:{number}"
-                    try:
-                        yield where, decode_line(line, where)
-                    except InvalidInputError as exc:
-                        log.warning("%s: %s", where, exc.problems[0].message)
-                        yield where, None
+            yield from LAYOUT.read(path, ENCODING, trailer=TRAILER, record_type="D")
 
     @staticmethod
     def _fields(values: dict[str, str]) -> dict[str, Any]:
@@ -298,25 +283,3 @@ def _convert(fn: Any, text: str) -> Any:
         return fn(text)
     except (ValueError, ArithmeticError):
         return f"unreadable {text!r}"
-
-
-def _data_lines(path: Path) -> int:
-    """Lines before the trailer (the last line), counted in C a megabyte at a time."""
-    lines, last = 0, b""
-    with path.open("rb") as fh:
-        while block := fh.read(1 << 20):
-            lines += block.count(b"\n")
-            last = block[-1:]
-    return lines - (1 if last == b"\n" else 0)
-
-
-def _announced_count(path: Path) -> int | None:
-    """The count in the file's trailer (its last line), read from the end without a full scan."""
-    with path.open("rb") as fh:
-        fh.seek(0, 2)
-        size = fh.tell()
-        if size == 0:
-            return None
-        fh.seek(max(0, size - 512))
-        tail = fh.read().rstrip(b"\r\n").rsplit(b"\n", 1)[-1]
-    return trailer_count(tail)

@@ -39,7 +39,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from govconnect import CodeTable, FixedField, FixedWidthLayout, InvalidInputError, Problem
+from govconnect import CodeTable, FixedField, FixedWidthLayout, RecordCountTrailer
 
 __all__ = [
     "CATEGORIES",
@@ -50,6 +50,7 @@ __all__ = [
     "LINE_END",
     "RECORD_BYTES",
     "STATUSES",
+    "TRAILER",
     "decode_line",
     "encode_line",
     "encode_trailer",
@@ -96,6 +97,8 @@ LAYOUT = FixedWidthLayout(
 intake applications into the inbox (``FileDropSink``)."""
 RECORD_BYTES = LAYOUT.record_width
 INTAKE_LAYOUT = LAYOUT
+TRAILER = RecordCountTrailer(prefix="T", digits=9)
+"""The trailer line: ``T`` and the data-line count; govconnect checks it before reading a file."""
 
 
 def fit(text: str, width: int) -> str:
@@ -117,35 +120,15 @@ def encode_line(values: Mapping[str, str]) -> bytes:
 
 
 def encode_trailer(count: int) -> bytes:
-    return f"T{count:09d}".encode(ENCODING).ljust(RECORD_BYTES, b" ") + LINE_END
+    return TRAILER.encode(count, RECORD_BYTES, ENCODING) + LINE_END
 
 
 def decode_line(line: bytes, where: str = "line") -> dict[str, str]:
-    """Legacy field values of one data line, each sliced by bytes and then decoded."""
-    body = line.rstrip(b"\r\n")
-    if len(body) != RECORD_BYTES or body[:1] != b"D":
-        raise InvalidInputError(
-            [
-                Problem(
-                    where,
-                    "fixed_width.record",
-                    f"a data line is 'D' and {RECORD_BYTES} bytes; got {len(body)} bytes "
-                    f"starting {body[:1]!r}",
-                )
-            ]
-        )
-    try:
-        values = LAYOUT.decode(body, ENCODING)
-    except UnicodeDecodeError as exc:
-        raise InvalidInputError(
-            [Problem(where, "fixed_width.encoding", f"not {ENCODING} at byte {exc.start}")]
-        ) from None
-    return {name: value.strip() for name, value in values.items() if name != "LX"}
+    """Legacy field values of one data line, each sliced by bytes and then decoded (govconnect's
+    layout reading: wrong length, record type or encoding raise naming ``where``)."""
+    return LAYOUT.parse(line, ENCODING, where, record_type="D")
 
 
 def trailer_count(line: bytes) -> int | None:
     """The data-line count a trailer line announces, or ``None`` when it is not a trailer."""
-    body = line.rstrip(b"\r\n")
-    if len(body) != RECORD_BYTES or body[:1] != b"T" or not body[1:10].isdigit():
-        return None
-    return int(body[1:10])
+    return TRAILER.count(line, RECORD_BYTES)
