@@ -18,9 +18,10 @@ is dropped, the key kept), or buried (see ``dead_letters``).
 
 from __future__ import annotations
 
+import math
 import sqlite3
 import uuid
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,6 +34,7 @@ __all__ = [
     "release_batch",
     "reschedule_batch",
     "settle_delivered",
+    "take_rows",
 ]
 
 
@@ -54,6 +56,12 @@ class Batch:
     owner: str
     records: int
     """How many records (or status changes) the rows hold together."""
+    fence: int = 0
+    """The claim's fencing token (PostgreSQL): settling checks it, so a worker whose lease ran
+    out and whose batch another worker reclaimed (with a higher token) settles nothing."""
+    lease_until: float = math.inf
+    """When the lease runs out (wall clock; PostgreSQL): a batch still unsent then is given back,
+    not sent, since another worker may hold it by now."""
 
     @property
     def span(self) -> tuple[int, int]:
@@ -200,30 +208,41 @@ def _plan(
     by itself). Only columns stored before the payload are read, so the rows left out cost
     nothing but their header.
     """
-    head_id, operation, target, user_id, case_id, _ = head
-    ids: list[int] = []
-    records, oldest = 0, float("inf")
+    head_id, operation, target, *_ = head
     cursor = conn.execute(
         "SELECT id, records, user_id, case_id, created_at, batch_key FROM outbox"
         " WHERE operation = ? AND target = ? AND id >= ? ORDER BY id LIMIT ?",
         (operation, target, head_id, size),
     )
     try:
-        for row_id, count, row_user, row_case, created_at, row_key in cursor:
-            if ids and (
-                records + count > size
-                or row_user != user_id
-                or row_case != case_id
-                or row_key is not None
-            ):
-                break
-            ids.append(row_id)
-            records += count
-            oldest = min(oldest, created_at)
-            if records >= size:
-                break
+        return take_rows(cursor, head, size)
     finally:
         cursor.close()
+
+
+def take_rows(
+    rows: Iterable[tuple[Any, ...]], head: tuple[Any, ...], size: int
+) -> tuple[list[int], int, float]:
+    """The batch's rows among ``rows`` (id, records, user, case, created_at, key; the target's,
+    in order, from the head on): taken while their records fit in ``size`` (the head always),
+    stopping before a row with another user or case, or with a key of its own. Both engines
+    plan batches with it."""
+    user_id, case_id = head[3], head[4]
+    ids: list[int] = []
+    records, oldest = 0, float("inf")
+    for row_id, count, row_user, row_case, created_at, row_key in rows:
+        if ids and (
+            records + count > size
+            or row_user != user_id
+            or row_case != case_id
+            or row_key is not None
+        ):
+            break
+        ids.append(row_id)
+        records += count
+        oldest = min(oldest, created_at)
+        if records >= size:
+            break
     return ids, records, oldest
 
 

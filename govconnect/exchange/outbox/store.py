@@ -19,11 +19,30 @@ from ..observers import Observers
 from .chunks import check_code, encoded_rows, publish_rows, status_row
 from .claims import Batch, claim_batches, release_batch, reschedule_batch, settle_delivered
 from .connections import Connections
-from .dead_letters import DeadLetter, bury_batch, read_dead_letters, replay_dead_letters
+from .dead_letters import DeadLetter, Replayed, bury_batch, read_dead_letters, replay_dead_letters
 from .schema import INSERT_ROW, SCHEMA, is_current, migrate
 from .status import OutboxStatus, count_pending, next_due_at, purge_delivered, read_status
 
-__all__ = ["Outbox"]
+__all__ = ["Outbox", "is_postgres_url"]
+
+_POSTGRES_SCHEMES = frozenset({"postgresql", "postgres", "postgresql+psycopg"})
+
+
+def is_postgres_url(location: object) -> bool:
+    """Whether ``location`` names a PostgreSQL database (``postgresql://user@host/db``) rather
+    than an outbox file: the CLI's ``--outbox``/``--path`` and ``Outbox(...)`` take either."""
+    if not isinstance(location, str) or "://" not in location:
+        return False
+    return location.split("://", 1)[0].lower() in _POSTGRES_SCHEMES
+
+
+def check_batch_size(batch_size: int) -> int:
+    if not 1 <= batch_size <= P.MAX_BATCH_RECORDS:
+        raise ConfigurationError(
+            f"batch_size must be between 1 and {P.MAX_BATCH_RECORDS} (the platform's largest"
+            f" batch), not {batch_size}"
+        )
+    return batch_size
 
 
 class Outbox(Connections):
@@ -37,7 +56,20 @@ class Outbox(Connections):
     left to how SQLite was built); ``False`` keeps only the in-page part zeroed (``FAST``) and
     leaves overflow pages to be overwritten when reused: about a tenth faster drains, with
     delivered personal data lingering in free pages meanwhile. ``clock`` gives wall-clock seconds.
+
+    Given a PostgreSQL URL (``postgresql://user@host/db``, optionally ``?schema=name``) instead
+    of a path, ``Outbox(...)`` opens the shared engine, a :class:`~.postgres.PostgresOutbox`
+    (a subclass, same API): one outbox for many workers on many machines. The choice is made
+    here so that every caller that takes an outbox location (the CLI's ``--outbox``,
+    ``GOVCONNECT_OUTBOX``) takes either without knowing engines.
     """
+
+    def __new__(cls, path: str | os.PathLike[str], *args: Any, **kwargs: Any) -> Outbox:
+        if cls is Outbox and is_postgres_url(path):
+            from .postgres import PostgresOutbox  # psycopg is optional: imported when used
+
+            return super().__new__(PostgresOutbox)
+        return super().__new__(cls)
 
     def __init__(
         self,
@@ -55,12 +87,7 @@ class Outbox(Connections):
             raise ConfigurationError(
                 f"synchronous must be OFF/NORMAL/FULL/EXTRA, not {synchronous!r}"
             )
-        if not 1 <= batch_size <= P.MAX_BATCH_RECORDS:
-            raise ConfigurationError(
-                f"batch_size must be between 1 and {P.MAX_BATCH_RECORDS} (the platform's largest"
-                f" batch), not {batch_size}"
-            )
-        self.batch_size = batch_size
+        self.batch_size = check_batch_size(batch_size)
         super().__init__(
             path,
             synchronous=synchronous.upper(),
@@ -94,7 +121,7 @@ class Outbox(Connections):
         user_id: str | None = None,
         case_id: str | None = None,
         within: Callable[[sqlite3.Connection], None] | None = None,
-    ) -> range:
+    ) -> Sequence[int]:
         """Commit records for publishing to ``resource_code``; returns the ids of the rows that
         hold them (one per ``batch_size`` records).
 
@@ -114,7 +141,7 @@ class Outbox(Connections):
         *,
         user_id: str | None = None,
         within: Callable[[sqlite3.Connection], None] | None = None,
-    ) -> range:
+    ) -> Sequence[int]:
         """Like :meth:`enqueue` for records the caller already encoded as JSON objects (the
         dataset publisher validates and encodes whole batches at once and is trusted here)."""
         check_code(resource_code)
@@ -146,7 +173,7 @@ class Outbox(Connections):
         resource: str | None,
         case: str | None,
         within: Callable[[sqlite3.Connection], None] | None = None,
-    ) -> range:
+    ) -> Sequence[int]:
         """Insert ``rows`` in one transaction; returns their ids. The ENQUEUED event counts the
         records they hold."""
         records = 0
@@ -157,14 +184,8 @@ class Outbox(Connections):
                 records += row[4]
                 yield row
 
-        with self._write() as conn:
-            cursor = conn.executemany(INSERT_ROW, counted())
-            count = cursor.rowcount
-            last = conn.execute("SELECT last_insert_rowid()").fetchone()[0] if count else 0
-            if within is not None:
-                within(conn)
-        ids = range(last - count + 1, last + 1)
-        if count:
+        ids = self._insert_rows(counted(), within)
+        if ids:
             self._work.set()
             self.observers.emit(
                 ExchangeEvent(
@@ -178,6 +199,19 @@ class Outbox(Connections):
                 )
             )
         return ids
+
+    def _insert_rows(
+        self, rows: Iterator[tuple[Any, ...]], within: Callable[[Any], None] | None
+    ) -> Sequence[int]:
+        """The engine's half of an enqueue: insert ``rows`` and run ``within`` in one
+        transaction; returns the rows' ids."""
+        with self._write() as conn:
+            cursor = conn.executemany(INSERT_ROW, rows)
+            count = cursor.rowcount
+            last = conn.execute("SELECT last_insert_rowid()").fetchone()[0] if count else 0
+            if within is not None:
+                within(conn)
+        return range(last - count + 1, last + 1)
 
     # --- claiming and settling (used by the delivery worker) -----------------------------------
 
@@ -220,11 +254,13 @@ class Outbox(Connections):
         """The platform applied (or had already applied) the batch: it leaves the outbox."""
         self.mark_delivered_many([(batch, duplicate)])
 
-    def mark_delivered_many(self, delivered: Sequence[tuple[Batch, bool]]) -> None:
-        """Several delivered batches (with their duplicate flags) in one transaction."""
+    def mark_delivered_many(self, delivered: Sequence[tuple[Batch, bool]]) -> set[str]:
+        """Several delivered batches (with their duplicate flags) in one transaction; returns
+        the keys of those a fencing token refused (PostgreSQL; a file's claims are not fenced)."""
         now = self.clock()
         with self._write(durable=False) as conn:
             settle_delivered(conn, delivered, now)
+        return set()
 
     def reschedule(self, batch: Batch, delay: float, error: str) -> None:
         """Release the lease; the batch (same key) is due again in ``delay`` seconds."""
@@ -256,9 +292,7 @@ class Outbox(Connections):
         rows of its target delivered while it was dead stay delivered, so replaying old upserts
         may apply them after newer ones: the operator decides.
         """
-        now = self.clock()
-        with self._write() as conn:
-            replayed = replay_dead_letters(conn, dead_ids, now)
+        replayed = self._replay_rows(dead_ids, self.clock())
         if replayed:
             self._work.set()
         for key, operation, target, case_id, records, dead_id in replayed:
@@ -274,6 +308,12 @@ class Outbox(Connections):
                 )
             )
         return len(replayed)
+
+    def _replay_rows(self, dead_ids: Iterable[int] | None, now: float) -> list[Replayed]:
+        """The engine's half of :meth:`replay`: dead batches back as live ones, in one
+        transaction."""
+        with self._write() as conn:
+            return replay_dead_letters(conn, dead_ids, now)
 
     # --- inspection and housekeeping -----------------------------------------------------------
 
