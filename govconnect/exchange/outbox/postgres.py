@@ -39,6 +39,9 @@ _INSERT_ROWS = (
 # constant first column keeps unnest's order, and RETURNING follows it).
 
 
+_IDLE_IN_TRANSACTION_MS = 10_000
+
+
 def _psycopg() -> Any:
     try:
         import psycopg
@@ -106,8 +109,11 @@ class PostgresOutbox(Outbox):
                 self.location.conninfo,
                 autocommit=True,
                 connect_timeout=max(1, int(self.busy_timeout)),
+                # A process paused inside a transaction (SIGSTOP, a VM stall) would hold its
+                # targets' locks: the server ends such a session after a while instead.
                 options=f"-c search_path={self.schema}"
-                f" -c lock_timeout={int(self.busy_timeout * 1000)}",
+                f" -c lock_timeout={int(self.busy_timeout * 1000)}"
+                f" -c idle_in_transaction_session_timeout={_IDLE_IN_TRANSACTION_MS}",
             )
         except self._pg.Error as exc:
             reason = str(exc).replace(self.location.conninfo, self.path).strip()
@@ -128,17 +134,28 @@ class PostgresOutbox(Outbox):
     def _create(self) -> None:
         """Create (or check) the schema and its tables, one process at a time."""
         conn = self._conn()
-        with conn.transaction():
-            conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (self.schema + ".outbox",))
-            conn.execute(create_schema_sql(self.schema))
-            (version,) = conn.execute(
-                "SELECT value FROM outbox_meta WHERE key = 'schema_version'"
-            ).fetchone()
-        if int(version) > int(SCHEMA_VERSION):
+        version = self._version(conn)
+        if version is None:  # DDL only when needed: it locks tables that workers are using
+            with conn.transaction():
+                conn.execute(
+                    "SELECT pg_advisory_xact_lock(hashtext(%s))", (self.schema + ".outbox",)
+                )
+                conn.execute(create_schema_sql(self.schema))
+            version = self._version(conn)
+        if int(version or 0) > int(SCHEMA_VERSION):
             raise ConfigurationError(
                 f"the outbox at {self.path} (schema {self.schema}) has schema version {version},"
                 f" newer than this govconnect's {SCHEMA_VERSION}: upgrade govconnect"
             )
+
+    def _version(self, conn: Any) -> str | None:
+        """The schema version recorded in the outbox's schema (None: not created yet)."""
+        if conn.execute("SELECT to_regclass(%s)", (f"{self.schema}.outbox_meta",)).fetchone()[0]:
+            row = conn.execute(
+                "SELECT value FROM outbox_meta WHERE key = 'schema_version'"
+            ).fetchone()
+            return row[0] if row else None
+        return None
 
     @contextmanager
     def _write(self, *, durable: bool = True) -> Iterator[Any]:

@@ -1,0 +1,196 @@
+"""Many delivery workers in many processes on one PostgreSQL outbox: SIGKILL a random worker again
+and again, pause one (SIGSTOP) past its lease; every record reaches the platform exactly once and
+in order per target, and a worker whose lease ran out settles nothing and re-sends nothing.
+
+The platform is the mock (a real HTTP server) in this process; it counts what it applied and the
+duplicates it refused. Every wait is bounded.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import random
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from govconnect import ExchangeClient, Outbox
+from govconnect.testing import DEFAULT_NODE, MockPlatform
+from tests.outbox_support import outbox_location
+
+CODES = [f"111112001/200{i}" for i in range(1, 5)]
+
+WORKER = f"""
+import json, sys
+from govconnect import DeliveryWorker, ExchangeClient, Outbox, RetryPolicy
+url, token, location, lease, batch_size = sys.argv[1:6]
+client = ExchangeClient(url, token=token, node="{DEFAULT_NODE}", user_id="scale-test", timeout=2,
+                        retry=None)
+policy = RetryPolicy(max_attempts=1000, deadline=600, initial=0.005, max_wait=0.05, jitter=0.005)
+with Outbox(location) as outbox:
+    worker = DeliveryWorker(outbox, client, policy=policy, batch_size=int(batch_size),
+                            lease=float(lease), prefetch=8)
+    stats = worker.drain(timeout=40, idle_poll=0.5)
+print(json.dumps({{"stale": stats.stale, "delivered": stats.batches_delivered,
+                  "duplicates": stats.duplicates}}), flush=True)
+"""
+
+
+@pytest.fixture
+def location(tmp_path: Path) -> Iterator[str]:
+    with outbox_location("postgresql", tmp_path) as url:
+        yield url
+
+
+def start_platform(faults: str, latency: float) -> MockPlatform:
+    platform = MockPlatform(faults=faults, seed=15).start()
+    platform.set_faults(retry_after=0.01, latency=latency)
+    client = ExchangeClient(
+        platform.url, token=platform.token, node=DEFAULT_NODE, user_id="u", retry=None
+    )
+    for code in CODES:
+        for _ in range(50):  # the profile may fail the registration itself; bounded
+            try:
+                client.put_resource({"code": code, "version": 1})
+                break
+            except Exception:
+                continue
+    client.close()
+    return platform
+
+
+def fill(location: str, total: int, batch_size: int) -> None:
+    """``total`` records spread over the targets in interleaved enqueues; ids rise per target."""
+    with Outbox(location, batch_size=batch_size) as outbox:
+        per_call = 5 * batch_size
+        for start in range(0, total, per_call * len(CODES)):
+            for n, code in enumerate(CODES):
+                first = start + n * per_call
+                outbox.enqueue(code, [{"id": i} for i in range(first, first + per_call)])
+
+
+def counter(location: str) -> Callable[[], int]:
+    """Batches delivered so far, read straight from the outbox's schema."""
+    url, _, query = location.partition("?schema=")
+    conn = psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://"), autocommit=True)
+
+    def delivered() -> int:
+        return conn.execute(f"SELECT count(*) FROM {query}.outbox_delivered").fetchone()[0]
+
+    return delivered
+
+
+def query(location: str, sql: str) -> list[tuple]:
+    """Rows of ``sql`` (``{schema}`` replaced by the outbox's schema), read straight from it."""
+    url, _, schema = location.partition("?schema=")
+    conninfo = url.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        return conn.execute(sql.format(schema=schema)).fetchall()
+
+
+def spawn(platform: MockPlatform, location: str, lease: float, batch_size: int) -> subprocess.Popen:
+    args = [WORKER, platform.url, platform.token, location, str(lease), str(batch_size)]
+    return subprocess.Popen([sys.executable, "-c", *args], stdout=subprocess.PIPE)
+
+
+def finish(procs: list[subprocess.Popen]) -> list[dict]:
+    reports = []
+    for proc in procs:
+        out, _ = proc.communicate(timeout=60)
+        if proc.returncode == 0:
+            reports.append(json.loads(out.decode().strip().splitlines()[-1]))
+    return reports
+
+
+def assert_exactly_once_in_order(platform: MockPlatform, location: str, total: int) -> None:
+    with Outbox(location) as outbox:
+        assert outbox.pending() == 0 and outbox.dead_letters() == []
+    applied = [r["id"] for code in CODES for r in platform.records(code)]
+    counts = collections.Counter(applied)
+    assert len(counts) == total, f"lost {total - len(counts)}"
+    assert max(counts.values()) == 1, "a record was applied twice"
+    for code in CODES:
+        ids = [r["id"] for r in platform.records(code)]
+        assert ids == sorted(ids), f"{code} applied out of order"
+
+
+@pytest.mark.slow
+def test_four_workers_sigkilled_at_random_lose_nothing_and_apply_nothing_twice(
+    location: str,
+) -> None:
+    total, batch_size, lease = 20_000, 20, 1.5
+    fill(location, total, batch_size)  # 1,000 batches over 4 targets
+    platform = start_platform("flaky", latency=0.004)
+    rng = random.Random(15)
+    delivered = counter(location)
+    kills = 0
+    try:
+        workers = [spawn(platform, location, lease, batch_size) for _ in range(4)]
+        deadline = time.monotonic() + 30
+        while kills < 10 and time.monotonic() < deadline and delivered() < 900:
+            time.sleep(rng.uniform(0.1, 0.3))
+            slot = rng.randrange(len(workers))
+            if workers[slot].poll() is None:
+                workers[slot].send_signal(signal.SIGKILL)
+                workers[slot].wait(timeout=10)
+                workers[slot].stdout.close()
+                kills += 1
+                workers[slot] = spawn(platform, location, lease, batch_size)
+        finish(workers)
+        if Outbox(location).pending():  # every worker gave up early: one more, bounded
+            finish([spawn(platform, location, lease, batch_size)])
+        assert_exactly_once_in_order(platform, location, total)
+        assert kills >= 5, f"only {kills} kills before the drain finished: make it longer"
+        print(f"kills {kills}, records {total}, duplicates refused {platform.duplicates_refused}")
+    finally:
+        platform.stop()
+
+
+@pytest.mark.slow
+def test_a_worker_paused_past_its_lease_settles_nothing_and_resends_nothing(
+    location: str,
+) -> None:
+    total, batch_size, lease = 4_000, 20, 1.0
+    fill(location, total, batch_size)
+    platform = start_platform("none", latency=0.02)  # requests dominate: a pause lands mid-send
+    delivered = counter(location)
+    try:
+        paused = spawn(platform, location, lease, batch_size)
+        deadline = time.monotonic() + 15
+        while delivered() < 5 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        paused.send_signal(signal.SIGSTOP)
+        time.sleep(0.2)  # let a claim in progress commit (or not) before looking
+        held = query(location, "SELECT key, fence FROM {schema}.outbox_batches")
+        assert held, "the paused worker held nothing: pause it later"
+        other = spawn(platform, location, lease, batch_size)
+        # The paused worker's leases run out; wait (bounded) until the other worker has
+        # reclaimed or delivered every batch it held, under new fencing tokens.
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            now = dict(query(location, "SELECT key, fence FROM {schema}.outbox_batches"))
+            if not any(now.get(key) == fence for key, fence in held):
+                break
+            time.sleep(0.05)
+        else:
+            pytest.fail("the other worker did not take over the paused worker's batches")
+        paused.send_signal(signal.SIGCONT)
+        reports = finish([paused, other])
+        assert len(reports) == 2
+        assert_exactly_once_in_order(platform, location, total)
+        # The paused worker's late settles were refused (it had sent those batches before the
+        # pause, or had one in flight; the other worker re-sent them, refused by key), and it
+        # sent nothing after resuming: its queued batches, past their leases, went back unsent.
+        stale = reports[0]["stale"]
+        assert stale >= 1, reports
+        assert platform.duplicates_refused <= stale
+        print(f"stale settles {reports[0]['stale']}, duplicates {platform.duplicates_refused}")
+    finally:
+        platform.stop()
