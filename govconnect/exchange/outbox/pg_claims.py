@@ -42,8 +42,14 @@ WHERE EXISTS (SELECT 1 FROM outbox o WHERE o.operation = t.operation AND o.targe
            OR (coalesce(b.lease_until, 0) <= %(now)s AND b.next_attempt_at > %(now)s)))
 ORDER BY (SELECT min(o.id) FROM outbox o WHERE o.operation = t.operation AND o.target = t.target)
 LIMIT %(limit)s
-FOR UPDATE OF t SKIP LOCKED
 """
+# Candidates only: each is then locked on its own (``_LOCK_TARGET``), when the claim reaches it,
+# so a claim holds the locks of the targets it takes batches from and no others (locking all the
+# candidates at once made every other worker's concurrent claim find nothing).
+
+_LOCK_TARGET = (
+    "SELECT 1 FROM outbox_targets WHERE operation = %s AND target = %s FOR UPDATE SKIP LOCKED"
+)
 
 
 def claim(
@@ -65,11 +71,16 @@ def claim(
     batches: list[Batch] = []
     fixed = False
     targets = conn.execute(
-        _DUE_TARGETS, {"now": now, "owner": owner, "limit": max(count, 1)}
+        _DUE_TARGETS, {"now": now, "owner": owner, "limit": max(count, 1) + 8}
     ).fetchall()
+    enough = min(count, max(4, count // 4))
     for operation, target in targets:
-        if len(batches) >= count:
+        if len(batches) >= enough:
+            # Enough to keep sending: leave the other targets to other workers (one worker
+            # taking a little of every target would leave the others nothing to do).
             break
+        if conn.execute(_LOCK_TARGET, (operation, target)).fetchone() is None:
+            continue  # another worker is claiming from it right now, or enqueueing to it
         got, new = _claim_target(
             conn, owner, now, count - len(batches), batch_size, lease, held, operation, target
         )
@@ -190,21 +201,44 @@ def _take(conn: Any, batch: Batch) -> bool:
     )
 
 
-def settle_delivered(conn: Any, delivered: Sequence[tuple[Batch, bool]], now: float) -> set[str]:
+def settle_delivered(
+    conn: Any, delivered: Sequence[tuple[Batch, bool]], now: float
+) -> set[str]:
     """The platform applied the batches: they leave the outbox, each leaving a line in
-    ``outbox_delivered``. Returns the keys of the stale ones (fenced off: nothing recorded)."""
-    stale: set[str] = set()
-    for batch, duplicate in delivered:
-        if not _take(conn, batch):
-            stale.add(batch.key)
+    ``outbox_delivered``. Returns the keys of the stale ones (fenced off: nothing recorded).
+    Three statements for any number of batches (a pipelining worker settles runs of them)."""
+    if not delivered:
+        return set()
+    taken = {
+        key
+        for (key,) in conn.execute(
+            "DELETE FROM outbox_batches b USING unnest(%s::text[], %s::bigint[]) AS x(key, fence)"
+            " WHERE b.key = x.key AND b.fence = x.fence RETURNING b.key",
+            ([b.key for b, _ in delivered], [b.fence for b, _ in delivered]),
+        )
+    }
+    stale = {batch.key for batch, _ in delivered} - taken
+    for batch, _ in delivered:
+        if batch.key in stale:
             _stale(batch, "delivery")
-            continue
-        _delete_rows(conn, batch)
+    done = [(batch, duplicate) for batch, duplicate in delivered if batch.key in taken]
+    if done:
         conn.execute(
-            "INSERT INTO outbox_delivered VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
-            " ON CONFLICT DO NOTHING",
-            (batch.key, batch.operation, batch.target, batch.records, *batch.span,
-             batch.attempt, int(duplicate), now),
+            "DELETE FROM outbox o USING unnest(%s::text[], %s::text[], %s::bigint[],"
+            " %s::bigint[]) AS x(operation, target, first_id, last_id)"
+            " WHERE o.operation = x.operation AND o.target = x.target"
+            " AND o.id BETWEEN x.first_id AND x.last_id",
+            [[b.operation for b, _ in done], [b.target for b, _ in done],
+             [b.span[0] for b, _ in done], [b.span[1] for b, _ in done]],
+        )  # fmt: skip
+        conn.execute(
+            "INSERT INTO outbox_delivered SELECT *, %s FROM unnest(%s::text[], %s::text[],"
+            " %s::text[], %s::integer[], %s::bigint[], %s::bigint[], %s::integer[],"
+            " %s::integer[]) ON CONFLICT DO NOTHING",
+            [now, [b.key for b, _ in done], [b.operation for b, _ in done],
+             [b.target for b, _ in done], [b.records for b, _ in done],
+             [b.span[0] for b, _ in done], [b.span[1] for b, _ in done],
+             [b.attempt for b, _ in done], [int(d) for _, d in done]],
         )  # fmt: skip
     return stale
 
