@@ -194,3 +194,60 @@ def test_a_worker_paused_past_its_lease_settles_nothing_and_resends_nothing(
         print(f"stale settles {reports[0]['stale']}, duplicates {platform.duplicates_refused}")
     finally:
         platform.stop()
+
+
+def test_an_idle_worker_is_woken_by_another_process_enqueue(location: str) -> None:
+    """LISTEN/NOTIFY: a commit through another connection (as from another machine) wakes an
+    idle waiter at once, long before its timeout."""
+    with Outbox(location) as waiter, Outbox(location) as producer:
+        waiter.wait_for_work(0.01)  # subscribe (and consume anything pending)
+        woke: list[float] = []
+
+        def wait() -> None:
+            began = time.monotonic()
+            waiter.wait_for_work(10)
+            woke.append(time.monotonic() - began)
+
+        import threading
+
+        thread = threading.Thread(target=wait)
+        thread.start()
+        time.sleep(0.2)
+        producer.enqueue(CODES[0], [{"id": 1}])
+        thread.join(timeout=10)
+        assert woke and woke[0] < 5, woke
+
+
+def test_cli_takes_a_postgresql_url_and_never_shows_its_password(location: str) -> None:
+    from typer.testing import CliRunner
+
+    from govconnect.cli import outbox as outbox_cli
+
+    with Outbox(location) as box:
+        box.enqueue(CODES[0], [{"id": 1}, {"id": 2}])
+    runner = CliRunner()
+    result = runner.invoke(outbox_cli.outbox_app, ["status", "--path", location])
+    assert result.exit_code == 0, result.output
+    assert "pending" in result.output
+    refused = "postgresql://someone:s3cret-pw@127.0.0.1:1/test"
+    result = runner.invoke(outbox_cli.outbox_app, ["status", "--path", refused])
+    assert result.exit_code == 1
+    assert "s3cret-pw" not in result.output and "cannot open the outbox" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_a_stale_claim_settles_nothing_and_says_so(location: str) -> None:
+    clock = [1_000.0]
+    with Outbox(location, clock=lambda: clock[0]) as box:
+        box.enqueue(CODES[0], [{"id": 1}])
+        stale = box.claim("paused", lease=1)
+        clock[0] += 2
+        fresh = box.claim("other", lease=30)
+        assert fresh.key == stale.key and fresh.fence > stale.fence
+        assert box.mark_delivered_many([(stale, False)]) == {stale.key}
+        assert box.reschedule(stale, 5, "late") is False
+        assert box.release(stale) is False
+        assert box.bury(stale, "late") is None
+        assert box.status().in_flight == 1  # still the other worker's
+        assert box.mark_delivered_many([(fresh, False)]) == set()
+        assert box.pending() == 0 and box.status().delivered_batches == 1

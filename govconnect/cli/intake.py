@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -16,6 +15,7 @@ from ..exchange.delivery.stats import DeliveryStats
 from ..exchange.delivery.worker import DeliveryWorker
 from ..exchange.outbox.store import Outbox
 from ._common import console, handles_errors, print_json, registry
+from .outbox import require_file_outbox
 
 intake_app = typer.Typer(help="Pull intake cases into the legacy systems.", no_args_is_help=True)
 
@@ -40,17 +40,18 @@ def run(
     ),
     node: str = typer.Option(..., "--node", envvar="GOVCONNECT_NODE", help="dept_code/system_code"),
     user: str = typer.Option("govconnect-intake", "--user", help="Handling officer to act as."),
-    outbox_path: Path = typer.Option(
-        Path(".govconnect/outbox.sqlite"),
+    outbox_path: str = typer.Option(
+        ".govconnect/outbox.sqlite",
         "--outbox",
         envvar="GOVCONNECT_OUTBOX",
-        help="Outbox file.",
+        help="Outbox file (a PostgreSQL outbox is for `govconnect outbox` commands for now).",
     ),
     interval: float = typer.Option(10.0, "--interval", min=0.1, help="Seconds between rounds."),
     rounds: int | None = typer.Option(None, "--rounds", min=1, help="Stop after this many rounds."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
     """Pull cases, apply them, acknowledge, report statuses through the outbox, and summarise."""
+    require_file_outbox(outbox_path, "the intake journal")
     reg = registry(ctx)
     total = IntakeReport()
     delivered = DeliveryStats()

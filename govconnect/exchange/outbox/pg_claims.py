@@ -201,9 +201,7 @@ def _take(conn: Any, batch: Batch) -> bool:
     )
 
 
-def settle_delivered(
-    conn: Any, delivered: Sequence[tuple[Batch, bool]], now: float
-) -> set[str]:
+def settle_delivered(conn: Any, delivered: Sequence[tuple[Batch, bool]], now: float) -> set[str]:
     """The platform applied the batches: they leave the outbox, each leaving a line in
     ``outbox_delivered``. Returns the keys of the stale ones (fenced off: nothing recorded).
     Three statements for any number of batches (a pipelining worker settles runs of them)."""

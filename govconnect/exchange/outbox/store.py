@@ -23,7 +23,7 @@ from .dead_letters import DeadLetter, Replayed, bury_batch, read_dead_letters, r
 from .schema import INSERT_ROW, SCHEMA, is_current, migrate
 from .status import OutboxStatus, count_pending, next_due_at, purge_delivered, read_status
 
-__all__ = ["Outbox", "is_postgres_url"]
+__all__ = ["Outbox", "is_postgres_url", "shown_location"]
 
 _POSTGRES_SCHEMES = frozenset({"postgresql", "postgres", "postgresql+psycopg"})
 
@@ -43,6 +43,15 @@ def check_batch_size(batch_size: int) -> int:
             f" batch), not {batch_size}"
         )
     return batch_size
+
+
+def shown_location(location: str | os.PathLike[str]) -> str:
+    """An outbox location fit for a message or a log: a PostgreSQL URL loses its password."""
+    if is_postgres_url(location):
+        from .pg_schema import redact
+
+        return redact(str(location))
+    return str(location)
 
 
 class Outbox(Connections):
