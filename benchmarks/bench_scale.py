@@ -42,7 +42,8 @@ with Outbox(location) as outbox:
     stats = worker.drain(timeout=600)
     ended = time.time()
 print(json.dumps({{"batches": stats.batches_delivered, "records": stats.records_delivered,
-                  "stale": stats.stale, "began": began, "ended": ended}}), flush=True)
+                  "stale": stats.stale, "began": began, "ended": ended,
+                  "cpu": time.process_time()}}), flush=True)
 """
 
 
@@ -66,9 +67,15 @@ def fill(location: str, records: int, batch: int, targets: int) -> None:
                 start += count
 
 
-def run(platform: Platform, location: str, workers: int, batch: int) -> tuple[float, int]:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process so far (Linux ``/proc``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def run(platform: Platform, location: str, workers: int, batch: int) -> tuple[float, int, float]:
     """Seconds from the first worker's start to the last one's end of draining ``location``
-    (process start-up and exit are not delivery); stale settles."""
+    (process start-up and exit are not delivery); stale settles; the workers' CPU seconds."""
     args = [platform.url, platform.token, location, str(batch)]
     procs = [
         subprocess.Popen(
@@ -86,7 +93,7 @@ def run(platform: Platform, location: str, workers: int, batch: int) -> tuple[fl
         proc.stdin.flush()
     reports = [json.loads(proc.communicate(timeout=600)[0].splitlines()[-1]) for proc in procs]
     seconds = max(r["ended"] for r in reports) - min(r["began"] for r in reports)
-    return seconds, sum(r["stale"] for r in reports)
+    return seconds, sum(r["stale"] for r in reports), sum(r["cpu"] for r in reports)
 
 
 def main() -> None:
@@ -122,7 +129,9 @@ def main() -> None:
                     location = f"{opts.postgres}?schema={schema}"
                 try:
                     fill(location, opts.records, opts.batch_size, opts.targets)
-                    seconds, stale = run(platform, location, workers, opts.batch_size)
+                    platform_cpu = cpu_seconds(platform.proc.pid)
+                    seconds, stale, cpu = run(platform, location, workers, opts.batch_size)
+                    platform_cpu = cpu_seconds(platform.proc.pid) - platform_cpu
                 finally:
                     if schema:
                         with psycopg.connect(opts.postgres, autocommit=True) as conn:
@@ -135,14 +144,16 @@ def main() -> None:
                 results[name] = seconds
                 print(
                     f"{name:14} {seconds:6.2f} s  {opts.records / seconds:9.0f} records/s"
-                    f"  (stale settles {stale}; platform applied {applied} of {counted} so far)"
+                    f"  CPU: workers {cpu:5.2f} s (with start-up), platform {platform_cpu:5.2f} s;"
+                    f" stale settles {stale}; applied {applied} of {counted} so far"
                 )
     finally:
         platform.close()
     one = results["postgresql x1"]
     print(
         f"\n{opts.records} records, batches of {opts.batch_size}, {opts.targets} targets,"
-        f" {opts.latency * 1000:.0f} ms platform latency, {os.cpu_count()} cores"
+        f" {opts.latency * 1000:.0f} ms platform latency, {os.cpu_count()} cores,"
+        f" load average {os.getloadavg()[0]:.1f}"
     )
     print(f"postgresql x1 / sqlite x1: {results['sqlite x1'] / one:.2f}x   (target >= 0.7x)")
     print(f"postgresql x2 / x1:        {one / results['postgresql x2']:.2f}x   (target >= 1.6x)")
