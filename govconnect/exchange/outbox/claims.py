@@ -27,10 +27,14 @@ from typing import Any
 
 import orjson
 
+from .status import execute
+
 __all__ = [
     "Batch",
     "claim_batches",
     "delete_rows",
+    "live_state",
+    "read_rows",
     "release_batch",
     "reschedule_batch",
     "settle_delivered",
@@ -67,6 +71,29 @@ class Batch:
     def span(self) -> tuple[int, int]:
         """First and last row id: the batch is its target's rows in this range."""
         return self.ids[0], self.ids[-1]
+
+
+def live_state(
+    key: str,
+    lease_owner: str | None,
+    until: float | None,
+    due_at: float,
+    now: float,
+    owner: str,
+    held: Collection[str] | None,
+) -> str:
+    """What a live batch means to a claim by ``owner`` at ``now`` (both engines ask):
+    ``"mine"`` — leased to the owner, who still holds it and sends it in order: no obstacle;
+    ``"blocked"`` — leased to another worker, or waiting for its retry: nothing later of its
+    target may go; ``"due"`` — reclaim it now (a retry fallen due, a dead worker's, or one the
+    owner lost track of: leased to it but not in ``held``)."""
+    if until is not None and until > now:
+        if lease_owner != owner:
+            return "blocked"
+        if held is None or key in held:
+            return "mine"
+        return "due"  # ours, but no longer held: reclaim it, in order
+    return "blocked" if due_at > now else "due"
 
 
 def claim_batches(
@@ -107,12 +134,10 @@ def claim_batches(
             dense[first] = last
         if target_key in blocked:
             continue
-        leased = until is not None and until > now
-        if leased and lease_owner == owner:
-            if held is None or key in held:
-                continue
-            leased = False  # ours, but no longer held: reclaim it, in order
-        if leased or due_at > now:
+        state = live_state(key, lease_owner, until, due_at, now, owner, held)
+        if state == "mine":
+            continue
+        if state == "blocked":
             blocked.add(target_key)
             continue
         if len(reclaim) < count:  # from here on it is leased to the owner: it does not block
@@ -126,7 +151,7 @@ def claim_batches(
             " WHERE key = ?",
             (owner, now + lease, key),
         )
-        ids, records, joined = _read(conn, operation, target, first, last)
+        ids, records, joined = read_rows(conn, operation, target, first, last)
         batches.append(
             Batch(
                 key,
@@ -260,11 +285,13 @@ def _payloads(conn: sqlite3.Connection, operation: str, target: str, ids: list[i
     )
 
 
-def _read(
-    conn: sqlite3.Connection, operation: str, target: str, first: int, last: int
+def read_rows(
+    conn: Any, operation: str, target: str, first: int, last: int
 ) -> tuple[list[int], int, bytes]:
-    """Row ids, records and joined payloads of a target's rows in ``first..last`` (a live batch)."""
-    rows = conn.execute(
+    """Row ids, records and joined payloads of a target's rows in ``first..last`` (a live batch;
+    either engine's connection)."""
+    rows = execute(
+        conn,
         "SELECT id, records, payload FROM outbox WHERE id BETWEEN ? AND ? AND operation = ?"
         " AND target = ? ORDER BY id",
         (first, last, operation, target),

@@ -14,6 +14,7 @@ import orjson
 from ..._exceptions import Problem
 from .claims import Batch, delete_rows
 from .schema import INSERT_ROW
+from .status import execute
 
 __all__ = [
     "DEAD_LETTER_COLUMNS",
@@ -121,10 +122,10 @@ def dead_letter(row: Sequence[Any]) -> DeadLetter:
     return DeadLetter(*row[:8], problems=problems)
 
 
-def read_dead_letters(conn: sqlite3.Connection, limit: int) -> list[DeadLetter]:
-    """The first ``limit`` dead letters, oldest first."""
-    rows = conn.execute(
-        f"SELECT {DEAD_LETTER_COLUMNS} FROM outbox_dead ORDER BY id LIMIT ?", (limit,)
+def read_dead_letters(conn: Any, limit: int) -> list[DeadLetter]:
+    """The first ``limit`` dead letters, oldest first (either engine's connection)."""
+    rows = execute(
+        conn, f"SELECT {DEAD_LETTER_COLUMNS} FROM outbox_dead ORDER BY id LIMIT ?", (limit,)
     )
     return [dead_letter(row) for row in rows]
 

@@ -23,10 +23,10 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Collection, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..._exceptions import Problem
-from .claims import Batch, take_rows
+from .claims import Batch, live_state, read_rows, take_rows
 from .dead_letters import dead_row
 
 __all__ = ["bury", "claim", "release", "reschedule", "settle_delivered"]
@@ -59,10 +59,12 @@ def claim(
     count: int,
     batch_size: int,
     lease: float,
+    scan_limit: int = 0,
     held: Collection[str] | None = None,
 ) -> tuple[list[Batch], bool]:
     """Lease up to ``count`` due batches to ``owner``, each target's in order; and whether a key
     was fixed or reclaimed here (the commit must then be durable before anything is sent).
+    ``scan_limit`` is the SQLite scan's and unused here (the same signature serves both).
 
     Targets are taken oldest first; of each, its live batches that are due (a retry, a dead
     worker's, one ``owner`` lost track of: not in ``held``) are reclaimed first, then new batches
@@ -81,26 +83,28 @@ def claim(
             break
         if conn.execute(_LOCK_TARGET, (operation, target)).fetchone() is None:
             continue  # another worker is claiming from it right now, or enqueueing to it
-        got, new = _claim_target(
-            conn, owner, now, count - len(batches), batch_size, lease, held, operation, target
-        )
+        ask = _Ask(owner, now, batch_size, lease, held)
+        got, new = _claim_target(conn, ask, count - len(batches), operation, target)
         batches += got
         fixed = fixed or new
     return batches, fixed
 
 
+class _Ask(NamedTuple):
+    """What a claim asks for, handed from :func:`claim` to :func:`_claim_target`."""
+
+    owner: str
+    now: float
+    batch_size: int
+    lease: float
+    held: Collection[str] | None
+
+
 def _claim_target(
-    conn: Any,
-    owner: str,
-    now: float,
-    count: int,
-    batch_size: int,
-    lease: float,
-    held: Collection[str] | None,
-    operation: str,
-    target: str,
+    conn: Any, ask: _Ask, count: int, operation: str, target: str
 ) -> tuple[list[Batch], bool]:
     """Up to ``count`` batches of one locked target, in order (see :func:`claim`)."""
+    owner, now, batch_size, lease, held = ask
     batches: list[Batch] = []
     fixed = False
     frontier = 0
@@ -112,12 +116,10 @@ def _claim_target(
     ).fetchall()
     for key, first, last, user_id, case_id, due_at, lease_owner, until, attempts, created in live:
         frontier = max(frontier, last)
-        leased = until is not None and until > now
-        if leased and lease_owner == owner:
-            if held is None or key in held:
-                continue
-            leased = False  # ours, but no longer held: reclaim it, in order
-        if leased or due_at > now or len(batches) >= count:
+        state = live_state(key, lease_owner, until, due_at, now, owner, held)
+        if state == "mine":
+            continue
+        if state == "blocked" or len(batches) >= count:
             return batches, fixed  # nothing later of this target may go before it
         (fence,) = conn.execute(
             "UPDATE outbox_batches SET lease_owner = %s, lease_until = %s,"
@@ -125,7 +127,7 @@ def _claim_target(
             " RETURNING fence",
             (owner, now + lease, key),
         ).fetchone()
-        ids, records, joined = _read(conn, operation, target, first, last)
+        ids, records, joined = read_rows(conn, operation, target, first, last)
         batches.append(
             Batch(
                 key, operation, target, user_id, case_id, ids, joined, attempts + 1, created,
@@ -154,7 +156,7 @@ def _claim_target(
             (key, operation, target, ids[0], ids[-1], head[2], head[3], records, len(ids),
              created, now, owner, now + lease),
         ).fetchone()  # fmt: skip
-        joined = _read(conn, operation, target, ids[0], ids[-1])[2]
+        joined = read_rows(conn, operation, target, ids[0], ids[-1])[2]
         batches.append(
             Batch(
                 key, operation, target, head[2], head[3], ids, joined, 1, created, owner,
@@ -163,16 +165,6 @@ def _claim_target(
         )  # fmt: skip
         frontier = ids[-1]
     return batches, fixed
-
-
-def _read(conn: Any, operation: str, target: str, first: int, last: int) -> tuple[Any, ...]:
-    """Row ids, records and joined payloads of a target's rows in ``first..last``."""
-    rows = conn.execute(
-        "SELECT id, records, payload FROM outbox WHERE operation = %s AND target = %s"
-        " AND id BETWEEN %s AND %s ORDER BY id",
-        (operation, target, first, last),
-    ).fetchall()
-    return [r[0] for r in rows], sum(r[1] for r in rows), b",".join(r[2] for r in rows)
 
 
 def _stale(batch: Batch, what: str) -> None:

@@ -13,20 +13,18 @@ import os
 import select
 import threading
 import time
-from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from typing import Any
 
 import orjson
 
-from ..._exceptions import ConfigurationError, Problem
+from ..._exceptions import ConfigurationError
 from ..observers import Observers
 from . import pg_claims
-from .claims import Batch
-from .dead_letters import DEAD_LETTER_COLUMNS, DeadLetter, Replayed, dead_letter, replayed_chunk
+from .dead_letters import Replayed, replayed_chunk
 from .pg_schema import SCHEMA_VERSION, create_schema_sql, parse_url
-from .status import OutboxStatus
-from .store import Outbox, check_batch_size
+from .store import Outbox, check_settings
 
 __all__ = ["PostgresOutbox"]
 
@@ -64,6 +62,8 @@ class PostgresOutbox(Outbox):
     ``secure_delete`` is accepted for the same signature; PostgreSQL's VACUUM reclaims the space.
     """
 
+    _THREAD_CONNECTIONS = ("conn", "listener")
+
     def __init__(
         self,
         path: str,
@@ -77,11 +77,8 @@ class PostgresOutbox(Outbox):
         clock: Callable[[], float] = time.time,
         schema: str | None = None,
     ) -> None:
-        if synchronous.upper() not in {"OFF", "NORMAL", "FULL", "EXTRA"}:
-            raise ConfigurationError(
-                f"synchronous must be OFF/NORMAL/FULL/EXTRA, not {synchronous!r}"
-            )
-        self.batch_size = check_batch_size(batch_size)
+        check_settings(synchronous, batch_size)
+        self.batch_size = batch_size
         self._pg = _psycopg()
         self.location = parse_url(str(path), schema)
         self.path = self.location.display  # what messages show: never the password
@@ -192,23 +189,6 @@ class PostgresOutbox(Outbox):
         """Wake idle workers everywhere once this transaction commits."""
         conn.execute("SELECT pg_notify(%s, '')", (self.location.channel,))
 
-    def close_thread(self) -> None:
-        for name in ("conn", "listener"):
-            conn = getattr(self._local, name, None)
-            if conn is not None:
-                setattr(self._local, name, None)
-                with self._conns_lock:
-                    if conn in self._conns:
-                        self._conns.remove(conn)
-                conn.close()
-
-    def close(self) -> None:
-        with self._conns_lock:
-            for conn in self._conns:
-                conn.close()
-            self._conns.clear()
-        self._local = threading.local()
-
     def __del__(self) -> None:
         for fd in (getattr(self, "_wake_r", None), getattr(self, "_wake_w", None)):
             if fd is not None:
@@ -276,105 +256,13 @@ class PostgresOutbox(Outbox):
 
     # --- claiming and settling ----------------------------------------------------------------
 
-    def claim_many(
-        self,
-        owner: str,
-        count: int,
-        *,
-        batch_size: int = 500,
-        lease: float = 30.0,
-        scan_limit: int = 1_000_000,
-        held: Collection[str] | None = None,
-    ) -> list[Batch]:
-        """Lease up to ``count`` due batches to ``owner`` (see ``pg_claims.claim``); each carries
-        the fencing token its settling is checked against."""
-        with self._write(durable=False) as conn:
-            batches, fixed = pg_claims.claim(
-                conn, owner, self.clock(), count, batch_size, lease, held
-            )
-            if fixed:
-                self._fix_keys()
-        return batches
-
-    def mark_delivered_many(self, delivered: Sequence[tuple[Batch, bool]]) -> set[str]:
-        """Settle delivered batches; returns the keys of the stale ones (fenced off)."""
-        with self._write(durable=False) as conn:
-            return pg_claims.settle_delivered(conn, delivered, self.clock())
-
-    def reschedule(self, batch: Batch, delay: float, error: str) -> bool:  # type: ignore[override]
-        with self._write(durable=False) as conn:
-            done = pg_claims.reschedule(conn, batch, self.clock() + delay, error)
-            if done:
-                self._notify(conn)
-            return done
-
-    def release(self, batch: Batch) -> bool:  # type: ignore[override]
-        with self._write(durable=False) as conn:
-            done = pg_claims.release(conn, batch)
-            if done:
-                self._notify(conn)
-            return done
-
-    def bury(self, batch: Batch, reason: str, problems: Sequence[Problem] = ()) -> int | None:
-        with self._write() as conn:
-            return pg_claims.bury(conn, batch, reason, problems, self.clock())
+    _claim_batches = staticmethod(pg_claims.claim)
+    _settle_delivered = staticmethod(pg_claims.settle_delivered)
+    _reschedule = staticmethod(pg_claims.reschedule)
+    _release = staticmethod(pg_claims.release)
+    _bury = staticmethod(pg_claims.bury)
 
     # --- inspection, housekeeping, waiting ----------------------------------------------------
-
-    def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
-        rows = self._conn().execute(
-            f"SELECT {DEAD_LETTER_COLUMNS} FROM outbox_dead ORDER BY id LIMIT %s", (limit,)
-        )
-        return [dead_letter(row) for row in rows]
-
-    def status(self) -> OutboxStatus:
-        conn, now = self._conn(), self.clock()
-        pending, oldest = conn.execute(
-            "SELECT coalesce(sum(records), 0), min(created_at) FROM outbox"
-        ).fetchone()
-        in_flight, waiting = conn.execute(
-            "SELECT coalesce(sum(records) FILTER (WHERE lease_until > %(now)s), 0),"
-            " coalesce(sum(records) FILTER (WHERE coalesce(lease_until, 0) <= %(now)s"
-            " AND next_attempt_at > %(now)s), 0) FROM outbox_batches",
-            {"now": now},
-        ).fetchone()
-        dead, dead_records = conn.execute(
-            "SELECT count(*), coalesce(sum(records), 0) FROM outbox_dead"
-        ).fetchone()
-        batches, records = conn.execute(
-            "SELECT count(*), coalesce(sum(records), 0) FROM outbox_delivered"
-        ).fetchone()
-        pending, in_flight, waiting = int(pending), int(in_flight), int(waiting)
-        return OutboxStatus(
-            pending,
-            pending - in_flight - waiting,
-            in_flight,
-            waiting,
-            int(dead),
-            int(dead_records),
-            int(batches),
-            int(records),
-            oldest,
-        )
-
-    def pending(self) -> int:
-        row = self._conn().execute("SELECT coalesce(sum(records), 0) FROM outbox").fetchone()
-        return int(row[0])
-
-    def next_due(self) -> float | None:
-        conn = self._conn()
-        if conn.execute("SELECT 1 FROM outbox LIMIT 1").fetchone() is None:
-            return None
-        (due,) = conn.execute(
-            "SELECT min(greatest(next_attempt_at, coalesce(lease_until, 0))) FROM outbox_batches"
-        ).fetchone()
-        return due if due is not None else self.clock()
-
-    def purge(self, delivered_before: float) -> int:
-        with self._write() as conn:
-            return conn.execute(
-                "DELETE FROM outbox_delivered WHERE delivered_at < %s", (delivered_before,)
-            ).rowcount
 
     listens = True
     """Idle workers wait on :meth:`wait_for_work` (woken by any process's commit), not a sleep."""

@@ -36,13 +36,15 @@ def is_postgres_url(location: object) -> bool:
     return location.split("://", 1)[0].lower() in _POSTGRES_SCHEMES
 
 
-def check_batch_size(batch_size: int) -> int:
+def check_settings(synchronous: str, batch_size: int) -> None:
+    """Refuse settings either engine would misread, naming the setting and the rule."""
+    if synchronous.upper() not in {"OFF", "NORMAL", "FULL", "EXTRA"}:
+        raise ConfigurationError(f"synchronous must be OFF/NORMAL/FULL/EXTRA, not {synchronous!r}")
     if not 1 <= batch_size <= P.MAX_BATCH_RECORDS:
         raise ConfigurationError(
             f"batch_size must be between 1 and {P.MAX_BATCH_RECORDS} (the platform's largest"
             f" batch), not {batch_size}"
         )
-    return batch_size
 
 
 def shown_location(location: str | os.PathLike[str]) -> str:
@@ -92,11 +94,8 @@ class Outbox(Connections):
         on_event: Callable[[ExchangeEvent], None] | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        if synchronous.upper() not in {"OFF", "NORMAL", "FULL", "EXTRA"}:
-            raise ConfigurationError(
-                f"synchronous must be OFF/NORMAL/FULL/EXTRA, not {synchronous!r}"
-            )
-        self.batch_size = check_batch_size(batch_size)
+        check_settings(synchronous, batch_size)
+        self.batch_size = batch_size
         super().__init__(
             path,
             synchronous=synchronous.upper(),
@@ -252,7 +251,7 @@ class Outbox(Connections):
         is fsynced only when a key was fixed or reclaimed (not for full rows, keyed at enqueue).
         """
         with self._write(durable=False) as conn:
-            batches, fixed = claim_batches(
+            batches, fixed = self._claim_batches(
                 conn, owner, self.clock(), count, batch_size, lease, scan_limit, held
             )
             if fixed:
@@ -268,24 +267,44 @@ class Outbox(Connections):
         the keys of those a fencing token refused (PostgreSQL; a file's claims are not fenced)."""
         now = self.clock()
         with self._write(durable=False) as conn:
-            settle_delivered(conn, delivered, now)
-        return set()
+            return self._settle_delivered(conn, delivered, now) or set()
 
-    def reschedule(self, batch: Batch, delay: float, error: str) -> None:
-        """Release the lease; the batch (same key) is due again in ``delay`` seconds."""
+    def reschedule(self, batch: Batch, delay: float, error: str) -> bool | None:
+        """Release the lease; the batch (same key) is due again in ``delay`` seconds. False:
+        a fencing token refused it (PostgreSQL), nothing changed."""
         with self._write(durable=False) as conn:
-            reschedule_batch(conn, batch, self.clock() + delay, error)
+            done = self._reschedule(conn, batch, self.clock() + delay, error)
+            if done is not False:
+                self._notify(conn)
+        return done
 
-    def release(self, batch: Batch) -> None:
+    def release(self, batch: Batch) -> bool | None:
         """Give a claimed batch back unsent (same key, due as before): a pipelining worker whose
-        previous batch of the same target must wait for a retry returns the next one this way."""
+        previous batch of the same target must wait for a retry returns the next one this way.
+        False: a fencing token refused it (PostgreSQL), nothing changed."""
         with self._write(durable=False) as conn:
-            release_batch(conn, batch)
+            done = self._release(conn, batch)
+            if done is not False:
+                self._notify(conn)
+        return done
 
     def bury(self, batch: Batch, reason: str, problems: Sequence[Problem] = ()) -> int | None:
-        """Move the batch to dead letters with ``reason``; returns the dead letter's id."""
+        """Move the batch to dead letters with ``reason``; returns the dead letter's id (None:
+        settled meanwhile, or fenced off, by a worker that had reclaimed it)."""
         with self._write() as conn:
-            return bury_batch(conn, batch, reason, problems, self.clock())
+            return self._bury(conn, batch, reason, problems, self.clock())
+
+    # The engine's claim and settle functions, each working inside the transaction it is given
+    # (``claims`` and ``dead_letters`` for the file; the PostgreSQL engine puts its own here).
+    _claim_batches = staticmethod(claim_batches)
+    _settle_delivered = staticmethod(settle_delivered)
+    _reschedule = staticmethod(reschedule_batch)
+    _release = staticmethod(release_batch)
+    _bury = staticmethod(bury_batch)
+
+    def _notify(self, conn: Any) -> None:
+        """Tell other processes' idle workers that something became due (PostgreSQL's NOTIFY;
+        a file's workers poll)."""
 
     # --- dead letters --------------------------------------------------------------------------
 
