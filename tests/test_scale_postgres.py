@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -67,13 +68,21 @@ def start_platform(faults: str, latency: float) -> MockPlatform:
 
 
 def fill(location: str, total: int, batch_size: int) -> None:
-    """``total`` records spread over the targets in interleaved enqueues; ids rise per target."""
+    """``total`` records (a multiple of 20 batches) spread over the targets in interleaved
+    enqueues of five batches; ids rise per target."""
+    assert total % (5 * batch_size * len(CODES)) == 0
     with Outbox(location, batch_size=batch_size) as outbox:
         per_call = 5 * batch_size
         for start in range(0, total, per_call * len(CODES)):
             for n, code in enumerate(CODES):
                 first = start + n * per_call
                 outbox.enqueue(code, [{"id": i} for i in range(first, first + per_call)])
+
+
+def wait_until(condition: Callable[[], bool], deadline: float) -> None:
+    """Poll ``condition`` every 10 ms until it holds or the (monotonic) deadline passes."""
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.01)
 
 
 def counter(location: str) -> Callable[[], int]:
@@ -133,22 +142,33 @@ def test_four_workers_sigkilled_at_random_lose_nothing_and_apply_nothing_twice(
     kills = 0
     try:
         workers = [spawn(platform, location, lease, batch_size) for _ in range(4)]
-        deadline = time.monotonic() + 30
-        while kills < 10 and time.monotonic() < deadline and delivered() < 900:
-            time.sleep(rng.uniform(0.1, 0.3))
+        deadline = time.monotonic() + 35
+        wait_until(lambda: delivered() >= 20, deadline)  # the workers are delivering
+        at_kills = []
+        while kills < 10 and time.monotonic() < deadline:
+            before = delivered()
+            if before >= 950:
+                break
+            time.sleep(rng.uniform(0.05, 0.2))  # a random instant of the drain
             slot = rng.randrange(len(workers))
             if workers[slot].poll() is None:
                 workers[slot].send_signal(signal.SIGKILL)
                 workers[slot].wait(timeout=10)
                 workers[slot].stdout.close()
                 kills += 1
+                at_kills.append(delivered())
                 workers[slot] = spawn(platform, location, lease, batch_size)
+            wait_until(lambda b=before: delivered() >= b + 10, min(deadline, time.monotonic() + 5))
         finish(workers)
         if Outbox(location).pending():  # every worker gave up early: one more, bounded
             finish([spawn(platform, location, lease, batch_size)])
         assert_exactly_once_in_order(platform, location, total)
-        assert kills >= 5, f"only {kills} kills before the drain finished: make it longer"
-        print(f"kills {kills}, records {total}, duplicates refused {platform.duplicates_refused}")
+        mid_drain = [n for n in at_kills if 0 < n < total // batch_size]
+        assert len(mid_drain) >= 5, f"kills mid-drain at {at_kills}: make the drain longer"
+        print(
+            f"kills {kills} (batches delivered at each: {at_kills}), records {total},"
+            f" duplicates refused {platform.duplicates_refused}"
+        )
     finally:
         platform.stop()
 
@@ -251,3 +271,43 @@ def test_a_stale_claim_settles_nothing_and_says_so(location: str) -> None:
         assert box.status().in_flight == 1  # still the other worker's
         assert box.mark_delivered_many([(fresh, False)]) == set()
         assert box.pending() == 0 and box.status().delivered_batches == 1
+
+
+def test_workers_reconnect_when_the_server_drops_their_connections(location: str) -> None:
+    """As in a server restart: every connection of the outbox is terminated mid-drain; the drain
+    reconnects and finishes, every record applied exactly once."""
+    import threading
+
+    from govconnect import DeliveryWorker, RetryPolicy
+
+    app = f"gc_drop_{uuid.uuid4().hex[:8]}"
+    url = f"{location}&application_name={app}"
+    total = 3_200  # whole rounds of fill()
+    fill(url, total, 20)
+    platform = start_platform("none", latency=0.005)
+    client = ExchangeClient(
+        platform.url, token=platform.token, node=DEFAULT_NODE, user_id="u", retry=None
+    )
+    policy = RetryPolicy(max_attempts=100, deadline=60, initial=0.005, max_wait=0.05)
+    delivered = counter(location)
+    try:
+        with Outbox(url) as outbox:
+            worker = DeliveryWorker(outbox, client, policy=policy, batch_size=20, lease=2)
+            result: list[object] = []
+            thread = threading.Thread(target=lambda: result.append(worker.drain(timeout=40)))
+            thread.start()
+            deadline = time.monotonic() + 15
+            while delivered() < 10 and time.monotonic() < deadline:
+                time.sleep(0.01)
+            dropped = query(
+                location,
+                f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                f" WHERE application_name = '{app}'",
+            )
+            thread.join(timeout=45)
+            assert not thread.is_alive() and result, "the drain did not finish"
+        assert dropped, "no connection was dropped"
+        assert_exactly_once_in_order(platform, location, total)
+    finally:
+        client.close()
+        platform.stop()

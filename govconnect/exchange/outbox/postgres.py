@@ -9,6 +9,7 @@ imported here only, so the core install needs none (``pip install govconnect[pos
 
 from __future__ import annotations
 
+import logging
 import os
 import select
 import threading
@@ -27,6 +28,8 @@ from .pg_schema import SCHEMA_VERSION, create_schema_sql, parse_url
 from .store import Outbox, check_settings
 
 __all__ = ["PostgresOutbox"]
+
+log = logging.getLogger("govconnect.exchange.outbox")
 
 _INSERT_ROWS = (
     "INSERT INTO outbox (operation, target, user_id, case_id, records, created_at, batch_key,"
@@ -124,7 +127,7 @@ class PostgresOutbox(Outbox):
     def _conn(self, *, relaxed: bool = False) -> Any:
         """This thread's connection (one per thread; ``relaxed`` is the same connection)."""
         conn = getattr(self._local, "conn", None)
-        if conn is None or conn.closed:
+        if conn is None or conn.closed or conn.broken:  # a lost connection: a new one
             conn = self._local.conn = self._connect()
         return conn
 
@@ -279,15 +282,22 @@ class PostgresOutbox(Outbox):
         if self._work.is_set():
             self._work.clear()
             return
-        listener = getattr(self._local, "listener", None)
-        if listener is None or listener.closed:
-            listener = self._local.listener = self._connect()
-            listener.execute(f"LISTEN {self.location.channel}")
-        if not any(True for _ in listener.notifies(timeout=0, stop_after=1)):
-            ready, _, _ = select.select([listener.fileno(), self._wake_r], [], [], timeout)
-            if listener.fileno() in ready:
-                for _ in listener.notifies(timeout=0):
-                    pass
+        try:
+            listener = getattr(self._local, "listener", None)
+            if listener is None or listener.closed or listener.broken:
+                listener = self._local.listener = self._connect()
+                listener.execute(f"LISTEN {self.location.channel}")
+            if not any(True for _ in listener.notifies(timeout=0, stop_after=1)):
+                ready, _, _ = select.select([listener.fileno(), self._wake_r], [], [], timeout)
+                if listener.fileno() in ready:
+                    for _ in listener.notifies(timeout=0):
+                        pass
+        except (self._pg.Error, ConfigurationError, OSError) as exc:
+            # The server went away (a restart, a failover): wait out the timeout, listen anew
+            # next time; the drain's next claim reconnects or reports the failure.
+            log.warning("waiting for work on %s failed: %s", self.path, exc)
+            self._local.listener = None
+            time.sleep(timeout)
         with suppress(BlockingIOError):
             os.read(self._wake_r, 4096)
         self._work.clear()
