@@ -19,12 +19,13 @@ import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import psycopg
 import pytest
 
 from govconnect import ExchangeClient, Outbox
 from govconnect.testing import DEFAULT_NODE, MockPlatform
 from tests.outbox_support import outbox_location
+
+psycopg = pytest.importorskip("psycopg")  # the postgres extra (installed with dev)
 
 CODES = [f"111112001/200{i}" for i in range(1, 5)]
 
