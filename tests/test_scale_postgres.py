@@ -312,3 +312,15 @@ def test_workers_reconnect_when_the_server_drops_their_connections(location: str
     finally:
         client.close()
         platform.stop()
+
+
+def test_a_large_enqueue_keeps_its_order_in_rows_and_batches(location: str) -> None:
+    """The chunk rows of one enqueue get ids in the records' order (one INSERT for them all)."""
+    with Outbox(location, batch_size=7) as box:
+        ids = box.enqueue(CODES[0], [{"id": i} for i in range(7 * 300 + 3)])
+        assert list(ids) == sorted(ids) and len(ids) == 301
+        seen: list[int] = []
+        while batch := box.claim("w", batch_size=7):
+            seen += [r["id"] for r in json.loads(b"[%b]" % batch.joined)]
+            box.mark_delivered(batch)
+        assert seen == list(range(7 * 300 + 3))

@@ -33,12 +33,12 @@ log = logging.getLogger("govconnect.exchange.outbox")
 
 _INSERT_ROWS = (
     "INSERT INTO outbox (operation, target, user_id, case_id, records, created_at, batch_key,"
-    " payload) SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[],"
-    " %s::integer[], %s::float8[], %s::text[], %s::bytea[]) ORDER BY 1 RETURNING id"
+    " payload) SELECT o, t, u, c, r, a, k, p FROM unnest(%s::text[], %s::text[], %s::text[],"
+    " %s::text[], %s::integer[], %s::float8[], %s::text[], %s::bytea[])"
+    " WITH ORDINALITY AS x(o, t, u, c, r, a, k, p, n) ORDER BY n RETURNING id"
 )
-# One statement for a whole enqueue; ids come back in insertion order (``ORDER BY`` over the
-# constant first column keeps unnest's order, and RETURNING follows it).
-
+# One statement for a whole enqueue. The rows are inserted in the order given (``ORDER BY`` the
+# ordinality: the ids, drawn from the sequence as rows are inserted, follow the chunks' order).
 
 _IDLE_IN_TRANSACTION_MS = 10_000
 
@@ -208,7 +208,7 @@ class PostgresOutbox(Outbox):
             if listed:
                 self._lock_target(conn, listed[0][0], listed[0][1])
                 columns = [list(column) for column in zip(*listed, strict=True)]
-                ids = [row[0] for row in conn.execute(_INSERT_ROWS, columns).fetchall()]
+                ids = sorted(row[0] for row in conn.execute(_INSERT_ROWS, columns).fetchall())
                 self._notify(conn)
             if within is not None:
                 within(conn)
@@ -244,7 +244,7 @@ class PostgresOutbox(Outbox):
                 self._lock_target(conn, operation, target)
                 rows = [(operation, target, user_id, case_id, n, now, None, p) for n, p in chunks]
                 columns = [list(column) for column in zip(*rows, strict=True)]
-                ids = [r[0] for r in conn.execute(_INSERT_ROWS, columns).fetchall()]
+                ids = sorted(r[0] for r in conn.execute(_INSERT_ROWS, columns).fetchall())
                 conn.execute(
                     "INSERT INTO outbox_batches (key, operation, target, first_id, last_id,"
                     " user_id, case_id, records, row_count, created_at, next_attempt_at)"
