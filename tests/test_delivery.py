@@ -22,7 +22,7 @@ from govconnect import (
     make_plugin_manager,
 )
 from govconnect.testing import DEFAULT_NODE, MockPlatform
-from tests.outbox_support import one_per_row
+from tests.outbox_support import ENGINES, engine_outbox, one_per_row
 
 CODE = "111112001/2001"
 FAST = RetryPolicy(max_attempts=200, deadline=120, initial=0.005, max_wait=0.05, jitter=0.005)
@@ -49,10 +49,11 @@ def platform(mock_platform: MockPlatform) -> MockPlatform:
     return mock_platform
 
 
-@pytest.fixture
-def outbox(tmp_path: Path) -> Outbox:
-    """Records enqueued together share a row; see one_per_row for per-record rows."""
-    with Outbox(tmp_path / "outbox.sqlite", synchronous="NORMAL") as box:
+@pytest.fixture(params=ENGINES)
+def outbox(request: pytest.FixtureRequest, tmp_path: Path) -> Outbox:
+    """Records enqueued together share a row; see one_per_row for per-record rows. Each engine
+    in turn (tests marked sqlite_only look inside the file)."""
+    with engine_outbox(request, tmp_path, synchronous="NORMAL") as box:
         yield box
 
 

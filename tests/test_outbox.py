@@ -24,7 +24,7 @@ from govconnect import (
     make_plugin_manager,
 )
 from govconnect.cli import outbox as outbox_cli
-from tests.outbox_support import one_per_row
+from tests.outbox_support import ENGINES, engine_outbox, one_per_row
 
 CODE = "111112001/2001"
 OTHER = "111112001/2002"
@@ -48,14 +48,17 @@ def events() -> list[ExchangeEvent]:
     return []
 
 
-@pytest.fixture
-def outbox(tmp_path: Path, clock: Clock, events: list[ExchangeEvent]) -> Outbox:
-    """Records enqueued together share a row (up to 500); see one_per_row for per-record rows."""
-    path = tmp_path / "outbox.sqlite"
-    with Outbox(path, clock=clock, on_event=events.append) as box:
+@pytest.fixture(params=ENGINES)
+def outbox(
+    request: pytest.FixtureRequest, tmp_path: Path, clock: Clock, events: list[ExchangeEvent]
+) -> Outbox:
+    """Records enqueued together share a row (up to 500); see one_per_row for per-record rows.
+    Each engine in turn (tests marked sqlite_only look inside the file)."""
+    with engine_outbox(request, tmp_path, clock=clock, on_event=events.append) as box:
         yield box
 
 
+@pytest.mark.sqlite_only  # reads the file with sqlite3
 def test_enqueue_is_committed_before_it_returns(outbox: Outbox) -> None:
     ids = outbox.enqueue(CODE, [{"id": i} for i in range(5)], user_id="u1", case_id="C1")
     assert list(ids) == [1]  # one row holds them
@@ -184,6 +187,7 @@ def test_a_dead_batch_of_chunks_replays_whole(tmp_path: Path) -> None:
         assert len(again.ids) == 3
 
 
+@pytest.mark.sqlite_only  # the file's one-scan order across targets; PostgreSQL claims target by target
 def test_one_claim_reads_the_live_batches_once_and_reclaims_before_starting_new_ones(
     outbox: Outbox, clock: Clock
 ) -> None:
@@ -260,6 +264,7 @@ def test_lease_expiry_reclaims_with_the_same_key(outbox: Outbox, clock: Clock) -
     assert outbox.status().in_flight == 3
 
 
+@pytest.mark.sqlite_only  # reads the file with sqlite3
 def test_reschedule_waits_and_records_the_error(outbox: Outbox, clock: Clock) -> None:
     outbox.enqueue(CODE, [{"id": 1}])
     batch = outbox.claim("w")
@@ -553,6 +558,7 @@ def test_cli_drain_delivers_with_progress(tmp_path: Path, mock_platform: Any) ->
     assert bad.exit_code == 1 and "node" in bad.output
 
 
+@pytest.mark.sqlite_only  # the file's one-scan order across targets; PostgreSQL claims target by target
 def test_many_targets_in_flight_use_the_json_path(outbox: Outbox) -> None:
     """Past 64 targets with live batches the skip terms travel as JSON; the answers are the same."""
     for status in ("accepted", "completed"):
@@ -567,6 +573,7 @@ def test_many_targets_in_flight_use_the_json_path(outbox: Outbox) -> None:
     assert (second.target, orjson.loads(second.joined)["status"]) == ("C0", "completed")
 
 
+@pytest.mark.sqlite_only  # the file's one-scan order across targets; PostgreSQL claims target by target
 def test_scans_jump_dense_batches_but_not_interleaved_ones(outbox: Outbox) -> None:
     one_per_row(outbox, CODE, [{"id": i} for i in range(4)])  # ids 1-4
     outbox.enqueue(OTHER, [{"id": 5}])  # id 5
@@ -691,6 +698,7 @@ def test_claims_reclaim_what_the_owner_no_longer_holds_before_anything_later(
     assert outbox.claim_many("w", 5, batch_size=1) == []
 
 
+@pytest.mark.sqlite_only  # reads the file with sqlite3
 def test_a_transaction_is_durable_unless_told_otherwise(outbox: Outbox) -> None:
     levels = []
     for durable in (True, False):
@@ -758,6 +766,7 @@ def test_cli_drain_follow_is_a_delivery_service_that_stops_cleanly_on_sigterm(
         assert box.pending() == 0 and box.status().in_flight == 0
 
 
+@pytest.mark.sqlite_only  # reads the file with sqlite3
 def test_a_durable_transaction_nested_in_a_relaxed_one_makes_it_durable(outbox: Outbox) -> None:
     def synced() -> Any:
         return (

@@ -1,6 +1,8 @@
 """``govconnect outbox``: inspect, replay, purge and drain the durable outbox.
 
-The outbox file is ``--path``, else ``$GOVCONNECT_OUTBOX``, else ``.govconnect/outbox.sqlite``.
+The outbox is ``--path``, else ``$GOVCONNECT_OUTBOX``, else ``.govconnect/outbox.sqlite``: a SQLite
+file, or a PostgreSQL URL (``postgresql://user@host/db?schema=govconnect``) that many workers on
+many machines share.
 """
 
 from __future__ import annotations
@@ -20,9 +22,9 @@ from .._exceptions import GovConnectError
 from ..exchange.client import ExchangeClient
 from ..exchange.delivery.stats import DeliveryStats
 from ..exchange.delivery.worker import DeliveryWorker
-from ..exchange.outbox.store import Outbox
+from ..exchange.outbox.store import Outbox, is_postgres_url, shown_location
 
-__all__ = ["DEFAULT_OUTBOX", "outbox_app", "register"]
+__all__ = ["DEFAULT_OUTBOX", "outbox_app", "register", "require_file_outbox"]
 
 DEFAULT_OUTBOX = ".govconnect/outbox.sqlite"
 
@@ -31,11 +33,34 @@ outbox_app = typer.Typer(
 )
 console = Console()
 
-_PATH = typer.Option(None, "--path", envvar="GOVCONNECT_OUTBOX", help="The outbox SQLite file.")
+_PATH = typer.Option(
+    None,
+    "--path",
+    "--outbox",
+    envvar="GOVCONNECT_OUTBOX",
+    help="The outbox: a SQLite file, or a PostgreSQL URL (postgresql://user@host/db).",
+)
 
 
 def _open(path: str | None) -> Outbox:
-    return Outbox(path or DEFAULT_OUTBOX)
+    """Open the outbox, or exit 1 naming what failed (a URL's password is never shown)."""
+    try:
+        return Outbox(path or DEFAULT_OUTBOX)
+    except GovConnectError as exc:
+        console.print(f"[red]{exc}[/]")
+        raise typer.Exit(1) from None
+
+
+def require_file_outbox(location: str, holds: str) -> None:
+    """Refuse a PostgreSQL outbox where ``holds`` (the intake journal, the publishing state)
+    still lives in the outbox's SQLite file: a clear message now, not a SQL error later."""
+    if is_postgres_url(location):
+        raise typer.BadParameter(
+            f"{holds} lives in the outbox's SQLite file; a PostgreSQL outbox"
+            f" ({shown_location(location)}) serves `govconnect outbox` commands"
+            " (status, dead, retry, purge, drain) in this release",
+            param_hint="--outbox",
+        )
 
 
 def _when(ts: float | None) -> str:
@@ -49,7 +74,7 @@ def status(path: str | None = _PATH) -> None:
     """Pending, in-flight, waiting, delivered and dead exchanges."""
     with _open(path) as outbox:
         s = outbox.status()
-    table = Table(title=f"outbox {path or DEFAULT_OUTBOX}")
+    table = Table(title=f"outbox {outbox.path}")
     table.add_column("state")
     table.add_column("count", justify="right")
     for label, value in (

@@ -36,6 +36,7 @@ from ._common import (
     registry,
     report_error,
 )
+from .outbox import require_file_outbox
 
 
 def register(root: typer.Typer) -> None:
@@ -50,11 +51,11 @@ def publish(
     full: bool = typer.Option(False, "--full", help="Republish everything, not just changes."),
     since: str | None = typer.Option(None, "--since", help="Start after this replication key."),
     connector: str | None = typer.Option(None, "--connector", help="Only this connector."),
-    outbox_path: Path = typer.Option(
-        Path(".govconnect/outbox.sqlite"),
+    outbox_path: str = typer.Option(
+        ".govconnect/outbox.sqlite",
         "--outbox",
         envvar="GOVCONNECT_OUTBOX",
-        help="Outbox file.",
+        help="Outbox file (a PostgreSQL outbox is for `govconnect outbox` commands for now).",
     ),
     rejects_dir: Path = typer.Option(Path(".govconnect/rejects"), "--rejects-dir"),
     threshold: float = typer.Option(0.05, "--threshold", min=0, max=1, help="Highest reject rate."),
@@ -80,6 +81,7 @@ def publish(
         raise typer.BadParameter("give a RESOURCE_CODE or --all (not both)")
     if deliver and not (url and token and node):
         raise typer.BadParameter("--deliver needs --url, --token and --node (or their env vars)")
+    require_file_outbox(outbox_path, "the publishing state")
     reg = registry(ctx)
     if deliver and not allow_drafts:
         refuse_drafts(reg.node_catalog(node).resources)  # before anything is read, queued or sent

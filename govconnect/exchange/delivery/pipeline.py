@@ -128,6 +128,18 @@ def pipeline(
                 ahead = max(1, min(2 * ahead, worker.prefetch, fits, room))
                 refill = helper.submit(work, ahead)
             batch = queue.popleft()
+            if batch.lease_until <= worker.outbox.clock():
+                # Held past its lease (a paused or starved process, PostgreSQL): another worker
+                # may hold it now. Give it and the rest of its target back unsent; the give-back
+                # is fenced, so it changes nothing if the batch was reclaimed meanwhile.
+                same = (batch.operation, batch.target)
+                behind = [batch, *(b for b in queue if (b.operation, b.target) == same)]
+                queue = deque(b for b in queue if (b.operation, b.target) != same)
+                wait([helper.submit(release, expired) for expired in behind])
+                if not queue and refill is not None:
+                    queue.extend(refill.result())
+                    refill = None
+                continue
             per_bytes = max(per_bytes, len(batch.joined))
             emit_event(worker.observers, EventKind.SENT, batch)
             began = time.monotonic()

@@ -49,8 +49,11 @@ def _flush_delivered(
 ) -> None:
     if not delivered:
         return
-    outbox.mark_delivered_many(delivered)
+    stale = outbox.mark_delivered_many(delivered) or ()
     for batch, duplicate in delivered:
+        if batch.key in stale:  # fenced off (PostgreSQL): the worker holding it now settles it
+            stats.stale += 1
+            continue
         stats.batches_delivered += 1
         stats.records_delivered += batch.records
         stats.duplicates += int(duplicate)
@@ -69,11 +72,16 @@ def _settle_failure(
         name = f"retryable:{exc.status}" if isinstance(exc, RetryableError) else type(exc).__name__
         stats.errors[name] = stats.errors.get(name, 0) + 1
     if outcome.verdict == "retry":
-        outbox.reschedule(batch, outcome.delay, str(exc))
+        if outbox.reschedule(batch, outcome.delay, str(exc)) is False:
+            stats.stale += 1  # fenced off: the worker that holds it now decides
+            return
         stats.retries += 1
         emit(EventKind.RETRIED, batch, error=str(exc), extra={"delay": outcome.delay})
     else:
         dead_id = outbox.bury(batch, outcome.reason, getattr(exc, "problems", ()))
+        if dead_id is None and batch.fence:
+            stats.stale += 1  # fenced off: the worker that holds it now decides
+            return
         stats.dead_lettered += 1
         stats.records_dead += batch.records
         log.warning(

@@ -17,6 +17,9 @@ class DeliveryStats:
     retries: int = 0
     dead_lettered: int = 0
     records_dead: int = 0
+    stale: int = 0
+    """Settles refused by a fencing token (PostgreSQL): this worker's lease had run out and
+    another worker held the batch, so nothing was recorded for it here."""
     seconds: float = 0.0
     errors: dict[str, int] = field(default_factory=dict)
 
@@ -28,6 +31,7 @@ class DeliveryStats:
             "retries",
             "dead_lettered",
             "records_dead",
+            "stale",
         ):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         for key, count in other.errors.items():

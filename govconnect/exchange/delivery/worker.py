@@ -163,7 +163,13 @@ class DeliveryWorker:
                         return
                     self.outbox.wait_for_work(idle_poll)
                     continue
-                self.sleep(min(max(due - self.outbox.clock(), idle_poll / 5), idle_poll))
+                pause = min(max(due - self.outbox.clock(), idle_poll / 5), idle_poll)
+                if getattr(self.outbox, "listens", False):
+                    # a shared outbox (PostgreSQL): a batch given back or rescheduled by another
+                    # worker wakes this one at once (NOTIFY)
+                    self.outbox.wait_for_work(pause)
+                else:
+                    self.sleep(pause)
 
         if threads <= 1:
             loop(0)

@@ -1,4 +1,4 @@
-"""The durable outbox: every outgoing exchange is committed to SQLite before anything is sent.
+"""The durable outbox: every outgoing exchange is committed (to SQLite, or PostgreSQL) before it is sent.
 
 Records enqueued together are stored in chunks of up to ``batch_size`` records, one row each in
 ``outbox`` (a case status change is a row of its own): committing 100k records writes 200 rows, not
@@ -14,6 +14,11 @@ upsert never overtakes a newer delete, nor ``completed`` overtake ``accepted``.
 
 Delivered rows leave ``outbox`` and leave one line per batch in ``outbox_delivered``; batches that
 failed for good move to ``outbox_dead`` with the reason, to be inspected and replayed.
+
+The same outbox lives in PostgreSQL when ``Outbox`` is given a ``postgresql://`` URL: a
+``PostgresOutbox`` (``postgres``: connections, LISTEN/NOTIFY; ``pg_schema``: tables in a schema of
+their own, the URL without its password; ``pg_claims``: claims that lock targets ``FOR UPDATE SKIP
+LOCKED`` and settles checked against fencing tokens), for many workers on many machines.
 
 Lives here: the ``Outbox`` that users hold, and its enqueue (``store``); the SQLite file's
 connections and transactions (``connections``); the tables and the migration of older files

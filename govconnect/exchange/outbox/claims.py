@@ -18,21 +18,27 @@ is dropped, the key kept), or buried (see ``dead_letters``).
 
 from __future__ import annotations
 
+import math
 import sqlite3
 import uuid
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
+from .status import execute
+
 __all__ = [
     "Batch",
     "claim_batches",
     "delete_rows",
+    "live_state",
+    "read_rows",
     "release_batch",
     "reschedule_batch",
     "settle_delivered",
+    "take_rows",
 ]
 
 
@@ -54,11 +60,40 @@ class Batch:
     owner: str
     records: int
     """How many records (or status changes) the rows hold together."""
+    fence: int = 0
+    """The claim's fencing token (PostgreSQL): settling checks it, so a worker whose lease ran
+    out and whose batch another worker reclaimed (with a higher token) settles nothing."""
+    lease_until: float = math.inf
+    """When the lease runs out (wall clock; PostgreSQL): a batch still unsent then is given back,
+    not sent, since another worker may hold it by now."""
 
     @property
     def span(self) -> tuple[int, int]:
         """First and last row id: the batch is its target's rows in this range."""
         return self.ids[0], self.ids[-1]
+
+
+def live_state(
+    key: str,
+    lease_owner: str | None,
+    until: float | None,
+    due_at: float,
+    now: float,
+    owner: str,
+    held: Collection[str] | None,
+) -> str:
+    """What a live batch means to a claim by ``owner`` at ``now`` (both engines ask):
+    ``"mine"`` — leased to the owner, who still holds it and sends it in order: no obstacle;
+    ``"blocked"`` — leased to another worker, or waiting for its retry: nothing later of its
+    target may go; ``"due"`` — reclaim it now (a retry fallen due, a dead worker's, or one the
+    owner lost track of: leased to it but not in ``held``)."""
+    if until is not None and until > now:
+        if lease_owner != owner:
+            return "blocked"
+        if held is None or key in held:
+            return "mine"
+        return "due"  # ours, but no longer held: reclaim it, in order
+    return "blocked" if due_at > now else "due"
 
 
 def claim_batches(
@@ -99,12 +134,10 @@ def claim_batches(
             dense[first] = last
         if target_key in blocked:
             continue
-        leased = until is not None and until > now
-        if leased and lease_owner == owner:
-            if held is None or key in held:
-                continue
-            leased = False  # ours, but no longer held: reclaim it, in order
-        if leased or due_at > now:
+        state = live_state(key, lease_owner, until, due_at, now, owner, held)
+        if state == "mine":
+            continue
+        if state == "blocked":
             blocked.add(target_key)
             continue
         if len(reclaim) < count:  # from here on it is leased to the owner: it does not block
@@ -118,7 +151,7 @@ def claim_batches(
             " WHERE key = ?",
             (owner, now + lease, key),
         )
-        ids, records, joined = _read(conn, operation, target, first, last)
+        ids, records, joined = read_rows(conn, operation, target, first, last)
         batches.append(
             Batch(
                 key,
@@ -200,30 +233,41 @@ def _plan(
     by itself). Only columns stored before the payload are read, so the rows left out cost
     nothing but their header.
     """
-    head_id, operation, target, user_id, case_id, _ = head
-    ids: list[int] = []
-    records, oldest = 0, float("inf")
+    head_id, operation, target, *_ = head
     cursor = conn.execute(
         "SELECT id, records, user_id, case_id, created_at, batch_key FROM outbox"
         " WHERE operation = ? AND target = ? AND id >= ? ORDER BY id LIMIT ?",
         (operation, target, head_id, size),
     )
     try:
-        for row_id, count, row_user, row_case, created_at, row_key in cursor:
-            if ids and (
-                records + count > size
-                or row_user != user_id
-                or row_case != case_id
-                or row_key is not None
-            ):
-                break
-            ids.append(row_id)
-            records += count
-            oldest = min(oldest, created_at)
-            if records >= size:
-                break
+        return take_rows(cursor, head, size)
     finally:
         cursor.close()
+
+
+def take_rows(
+    rows: Iterable[tuple[Any, ...]], head: tuple[Any, ...], size: int
+) -> tuple[list[int], int, float]:
+    """The batch's rows among ``rows`` (id, records, user, case, created_at, key; the target's,
+    in order, from the head on): taken while their records fit in ``size`` (the head always),
+    stopping before a row with another user or case, or with a key of its own. Both engines
+    plan batches with it."""
+    user_id, case_id = head[3], head[4]
+    ids: list[int] = []
+    records, oldest = 0, float("inf")
+    for row_id, count, row_user, row_case, created_at, row_key in rows:
+        if ids and (
+            records + count > size
+            or row_user != user_id
+            or row_case != case_id
+            or row_key is not None
+        ):
+            break
+        ids.append(row_id)
+        records += count
+        oldest = min(oldest, created_at)
+        if records >= size:
+            break
     return ids, records, oldest
 
 
@@ -241,11 +285,13 @@ def _payloads(conn: sqlite3.Connection, operation: str, target: str, ids: list[i
     )
 
 
-def _read(
-    conn: sqlite3.Connection, operation: str, target: str, first: int, last: int
+def read_rows(
+    conn: Any, operation: str, target: str, first: int, last: int
 ) -> tuple[list[int], int, bytes]:
-    """Row ids, records and joined payloads of a target's rows in ``first..last`` (a live batch)."""
-    rows = conn.execute(
+    """Row ids, records and joined payloads of a target's rows in ``first..last`` (a live batch;
+    either engine's connection)."""
+    rows = execute(
+        conn,
         "SELECT id, records, payload FROM outbox WHERE id BETWEEN ? AND ? AND operation = ?"
         " AND target = ? ORDER BY id",
         (first, last, operation, target),

@@ -26,6 +26,9 @@ class Connections:
     ``FAST``); ``clock`` gives the wall-clock time written by :meth:`_sync`.
     """
 
+    _THREAD_CONNECTIONS: tuple[str, ...] = ("conn", "relaxed")
+    """The names under which a thread keeps its connections (``close_thread`` closes them)."""
+
     def __init__(
         self,
         path: str | os.PathLike[str],
@@ -153,7 +156,7 @@ class Connections:
     def close_thread(self) -> None:
         """Close the calling thread's connections: a thread that ends calls it (the delivery
         worker's helper and drain threads do), so that finished threads leave none open."""
-        for name in ("conn", "relaxed"):
+        for name in self._THREAD_CONNECTIONS:
             conn = getattr(self._local, name, None)
             if conn is None:
                 continue

@@ -14,13 +14,19 @@ import orjson
 from ..._exceptions import Problem
 from .claims import Batch, delete_rows
 from .schema import INSERT_ROW
+from .status import execute
 
 __all__ = [
+    "DEAD_LETTER_COLUMNS",
     "DeadLetter",
     "Replayed",
     "bury_batch",
+    "dead_entries",
+    "dead_letter",
+    "dead_row",
     "read_dead_letters",
     "replay_dead_letters",
+    "replayed_chunk",
 ]
 
 
@@ -55,60 +61,73 @@ def bury_batch(
         " AND operation = ? AND target = ? ORDER BY id",
         (*batch.span, batch.operation, batch.target),
     ).fetchall()
-    # One entry per row; a publish row's payload is kept as the JSON array of its records.
-    entries = orjson.dumps(
-        [
-            {
-                "id": i,
-                "created_at": c,
-                "records": n,
-                "payload": orjson.Fragment(b"[%b]" % p if batch.operation == "publish" else p),
-            }
-            for i, c, n, p in rows
-        ]
-    )
     cursor = conn.execute(
         "INSERT INTO outbox_dead (batch_key, operation, target, user_id, case_id, records,"
         " entries, attempts, dead_at, reason, problems) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-        (
-            batch.key,
-            batch.operation,
-            batch.target,
-            batch.user_id,
-            batch.case_id,
-            sum(row[2] for row in rows),
-            entries,
-            batch.attempt,
-            now,
-            reason[:2000],
-            orjson.dumps([p.as_dict() for p in problems]).decode(),
-        ),
+        dead_row(batch, rows, reason, problems, now),
     )
     delete_rows(conn, batch)
     return cursor.lastrowid
 
 
-def read_dead_letters(conn: sqlite3.Connection, limit: int) -> list[DeadLetter]:
-    """The first ``limit`` dead letters, oldest first."""
-    rows = conn.execute(
-        "SELECT id, batch_key, operation, target, records, attempts, dead_at, reason, problems"
-        " FROM outbox_dead ORDER BY id LIMIT ?",
-        (limit,),
+def dead_row(
+    batch: Batch,
+    rows: Sequence[tuple[Any, ...]],
+    reason: str,
+    problems: Sequence[Problem],
+    now: float,
+) -> tuple[Any, ...]:
+    """The ``outbox_dead`` row (from ``batch_key`` to ``problems``) of a batch buried with its
+    ``rows`` (id, created_at, records, payload); both engines insert it."""
+    return (
+        batch.key,
+        batch.operation,
+        batch.target,
+        batch.user_id,
+        batch.case_id,
+        sum(row[2] for row in rows),
+        dead_entries(rows, batch.operation),
+        batch.attempt,
+        now,
+        reason[:2000],
+        orjson.dumps([p.as_dict() for p in problems]).decode(),
     )
-    return [
-        DeadLetter(
-            id=row[0],
-            batch_key=row[1],
-            operation=row[2],
-            target=row[3],
-            records=row[4],
-            attempts=row[5],
-            dead_at=row[6],
-            reason=row[7],
-            problems=[Problem(**p) for p in orjson.loads(row[8])],
-        )
-        for row in rows
-    ]
+
+
+def dead_entries(rows: Iterable[tuple[Any, ...]], operation: str) -> bytes:
+    """A dead letter's entries from its rows (id, created_at, records, payload): one entry per
+    row, a publish row's payload kept as the JSON array of its records. Both engines store it."""
+    return orjson.dumps(
+        [
+            {
+                "id": i,
+                "created_at": c,
+                "records": n,
+                "payload": orjson.Fragment(b"[%b]" % p if operation == "publish" else p),
+            }
+            for i, c, n, p in rows
+        ]
+    )
+
+
+DEAD_LETTER_COLUMNS = (
+    "id, batch_key, operation, target, records, attempts, dead_at, reason, problems"
+)
+"""The columns :func:`dead_letter` reads, in order (both engines)."""
+
+
+def dead_letter(row: Sequence[Any]) -> DeadLetter:
+    """A :class:`DeadLetter` from a row of :data:`DEAD_LETTER_COLUMNS`."""
+    problems = [Problem(**p) for p in orjson.loads(row[8])]
+    return DeadLetter(*row[:8], problems=problems)
+
+
+def read_dead_letters(conn: Any, limit: int) -> list[DeadLetter]:
+    """The first ``limit`` dead letters, oldest first (either engine's connection)."""
+    rows = execute(
+        conn, f"SELECT {DEAD_LETTER_COLUMNS} FROM outbox_dead ORDER BY id LIMIT ?", (limit,)
+    )
+    return [dead_letter(row) for row in rows]
 
 
 def replay_dead_letters(
@@ -126,7 +145,7 @@ def replay_dead_letters(
             if (row := conn.execute("SELECT * FROM outbox_dead WHERE id = ?", (i,)).fetchone())
         ]
     for dead_id, key, operation, target, user_id, case_id, records, entries, *_ in rows:
-        chunks = [_replayed(entry) for entry in orjson.loads(entries)]
+        chunks = [replayed_chunk(entry) for entry in orjson.loads(entries)]
         conn.executemany(
             INSERT_ROW,
             [(operation, target, user_id, case_id, n, now, None, p) for n, p in chunks],
@@ -155,7 +174,7 @@ def replay_dead_letters(
     return replayed
 
 
-def _replayed(entry: dict[str, Any]) -> tuple[int, bytes]:
+def replayed_chunk(entry: dict[str, Any]) -> tuple[int, bytes]:
     """A dead letter's entry as a row again: its record count and payload. Entries written before
     rows held chunks have no count and hold one record's object."""
     payload = orjson.dumps(entry["payload"])

@@ -1,13 +1,32 @@
 """What the outbox holds, for operators and for idle workers: counts by state (``OutboxStatus``),
 pending records, when something is next due; and forgetting old lines of the delivered log.
+
+Written once for both engines: the SQL is plain enough for SQLite and PostgreSQL, and
+:func:`execute` gives psycopg its ``%s`` where SQLite takes ``?``.
 """
 
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
-__all__ = ["OutboxStatus", "count_pending", "next_due_at", "purge_delivered", "read_status"]
+__all__ = [
+    "OutboxStatus",
+    "count_pending",
+    "execute",
+    "next_due_at",
+    "purge_delivered",
+    "read_status",
+]
+
+
+def execute(conn: Any, sql: str, params: Sequence[Any] = ()) -> Any:
+    """Run ``sql``, written with SQLite's ``?`` placeholders, on either engine's connection."""
+    if not isinstance(conn, sqlite3.Connection):
+        sql = sql.replace("?", "%s")
+    return conn.execute(sql, params)
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,16 +42,17 @@ class OutboxStatus:
     oldest_pending: float | None
 
 
-def read_status(conn: sqlite3.Connection, now: float) -> OutboxStatus:
+def read_status(conn: Any, now: float) -> OutboxStatus:
     """Records by state at ``now`` (leased, waiting for a retry, due), dead letters, deliveries."""
     pending, oldest = conn.execute(
         "SELECT coalesce(sum(records), 0), min(created_at) FROM outbox"
     ).fetchone()
-    in_flight, waiting = conn.execute(
-        "SELECT coalesce(sum(CASE WHEN lease_until > ?1 THEN records END), 0),"
-        " coalesce(sum(CASE WHEN coalesce(lease_until, 0) <= ?1 AND next_attempt_at > ?1"
+    in_flight, waiting = execute(
+        conn,
+        "SELECT coalesce(sum(CASE WHEN lease_until > ? THEN records END), 0),"
+        " coalesce(sum(CASE WHEN coalesce(lease_until, 0) <= ? AND next_attempt_at > ?"
         " THEN records END), 0) FROM outbox_batches",
-        (now,),
+        (now, now, now),
     ).fetchone()
     dead, dead_records = conn.execute(
         "SELECT count(*), coalesce(sum(records), 0) FROM outbox_dead"
@@ -53,24 +73,25 @@ def read_status(conn: sqlite3.Connection, now: float) -> OutboxStatus:
     )
 
 
-def count_pending(conn: sqlite3.Connection) -> int:
+def count_pending(conn: Any) -> int:
     """Records (and status changes) not yet delivered nor dead-lettered."""
     return conn.execute("SELECT coalesce(sum(records), 0) FROM outbox").fetchone()[0]
 
 
-def next_due_at(conn: sqlite3.Connection, now: float) -> float | None:
+def next_due_at(conn: Any, now: float) -> float | None:
     """When something may next be claimable (wall-clock), or None when the outbox is empty;
     ``now`` when no batch is live (nothing waits for one: look again at once)."""
     if conn.execute("SELECT 1 FROM outbox LIMIT 1").fetchone() is None:
         return None
     row = conn.execute(
-        "SELECT min(max(next_attempt_at, coalesce(lease_until, 0))) FROM outbox_batches"
+        "SELECT min(CASE WHEN next_attempt_at > coalesce(lease_until, 0) THEN next_attempt_at"
+        " ELSE lease_until END) FROM outbox_batches"
     ).fetchone()
     return row[0] if row[0] is not None else now
 
 
-def purge_delivered(conn: sqlite3.Connection, delivered_before: float) -> int:
+def purge_delivered(conn: Any, delivered_before: float) -> int:
     """Forget delivered batches older than ``delivered_before`` (wall-clock seconds)."""
-    return conn.execute(
-        "DELETE FROM outbox_delivered WHERE delivered_at < ?", (delivered_before,)
+    return execute(
+        conn, "DELETE FROM outbox_delivered WHERE delivered_at < ?", (delivered_before,)
     ).rowcount

@@ -19,11 +19,41 @@ from ..observers import Observers
 from .chunks import check_code, encoded_rows, publish_rows, status_row
 from .claims import Batch, claim_batches, release_batch, reschedule_batch, settle_delivered
 from .connections import Connections
-from .dead_letters import DeadLetter, bury_batch, read_dead_letters, replay_dead_letters
+from .dead_letters import DeadLetter, Replayed, bury_batch, read_dead_letters, replay_dead_letters
 from .schema import INSERT_ROW, SCHEMA, is_current, migrate
 from .status import OutboxStatus, count_pending, next_due_at, purge_delivered, read_status
 
-__all__ = ["Outbox"]
+__all__ = ["Outbox", "is_postgres_url", "shown_location"]
+
+_POSTGRES_SCHEMES = frozenset({"postgresql", "postgres", "postgresql+psycopg"})
+
+
+def is_postgres_url(location: object) -> bool:
+    """Whether ``location`` names a PostgreSQL database (``postgresql://user@host/db``) rather
+    than an outbox file: the CLI's ``--outbox``/``--path`` and ``Outbox(...)`` take either."""
+    if not isinstance(location, str) or "://" not in location:
+        return False
+    return location.split("://", 1)[0].lower() in _POSTGRES_SCHEMES
+
+
+def check_settings(synchronous: str, batch_size: int) -> None:
+    """Refuse settings either engine would misread, naming the setting and the rule."""
+    if synchronous.upper() not in {"OFF", "NORMAL", "FULL", "EXTRA"}:
+        raise ConfigurationError(f"synchronous must be OFF/NORMAL/FULL/EXTRA, not {synchronous!r}")
+    if not 1 <= batch_size <= P.MAX_BATCH_RECORDS:
+        raise ConfigurationError(
+            f"batch_size must be between 1 and {P.MAX_BATCH_RECORDS} (the platform's largest"
+            f" batch), not {batch_size}"
+        )
+
+
+def shown_location(location: str | os.PathLike[str]) -> str:
+    """An outbox location fit for a message or a log: a PostgreSQL URL loses its password."""
+    if is_postgres_url(location):
+        from .pg_schema import redact
+
+        return redact(str(location))
+    return str(location)
 
 
 class Outbox(Connections):
@@ -37,7 +67,20 @@ class Outbox(Connections):
     left to how SQLite was built); ``False`` keeps only the in-page part zeroed (``FAST``) and
     leaves overflow pages to be overwritten when reused: about a tenth faster drains, with
     delivered personal data lingering in free pages meanwhile. ``clock`` gives wall-clock seconds.
+
+    Given a PostgreSQL URL (``postgresql://user@host/db``, optionally ``?schema=name``) instead
+    of a path, ``Outbox(...)`` opens the shared engine, a :class:`~.postgres.PostgresOutbox`
+    (a subclass, same API): one outbox for many workers on many machines. The choice is made
+    here so that every caller that takes an outbox location (the CLI's ``--outbox``,
+    ``GOVCONNECT_OUTBOX``) takes either without knowing engines.
     """
+
+    def __new__(cls, path: str | os.PathLike[str], *args: Any, **kwargs: Any) -> Outbox:
+        if cls is Outbox and is_postgres_url(path):
+            from .postgres import PostgresOutbox  # psycopg is optional: imported when used
+
+            return super().__new__(PostgresOutbox)
+        return super().__new__(cls)
 
     def __init__(
         self,
@@ -51,15 +94,7 @@ class Outbox(Connections):
         on_event: Callable[[ExchangeEvent], None] | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        if synchronous.upper() not in {"OFF", "NORMAL", "FULL", "EXTRA"}:
-            raise ConfigurationError(
-                f"synchronous must be OFF/NORMAL/FULL/EXTRA, not {synchronous!r}"
-            )
-        if not 1 <= batch_size <= P.MAX_BATCH_RECORDS:
-            raise ConfigurationError(
-                f"batch_size must be between 1 and {P.MAX_BATCH_RECORDS} (the platform's largest"
-                f" batch), not {batch_size}"
-            )
+        check_settings(synchronous, batch_size)
         self.batch_size = batch_size
         super().__init__(
             path,
@@ -94,7 +129,7 @@ class Outbox(Connections):
         user_id: str | None = None,
         case_id: str | None = None,
         within: Callable[[sqlite3.Connection], None] | None = None,
-    ) -> range:
+    ) -> Sequence[int]:
         """Commit records for publishing to ``resource_code``; returns the ids of the rows that
         hold them (one per ``batch_size`` records).
 
@@ -114,7 +149,7 @@ class Outbox(Connections):
         *,
         user_id: str | None = None,
         within: Callable[[sqlite3.Connection], None] | None = None,
-    ) -> range:
+    ) -> Sequence[int]:
         """Like :meth:`enqueue` for records the caller already encoded as JSON objects (the
         dataset publisher validates and encodes whole batches at once and is trusted here)."""
         check_code(resource_code)
@@ -146,7 +181,7 @@ class Outbox(Connections):
         resource: str | None,
         case: str | None,
         within: Callable[[sqlite3.Connection], None] | None = None,
-    ) -> range:
+    ) -> Sequence[int]:
         """Insert ``rows`` in one transaction; returns their ids. The ENQUEUED event counts the
         records they hold."""
         records = 0
@@ -157,14 +192,8 @@ class Outbox(Connections):
                 records += row[4]
                 yield row
 
-        with self._write() as conn:
-            cursor = conn.executemany(INSERT_ROW, counted())
-            count = cursor.rowcount
-            last = conn.execute("SELECT last_insert_rowid()").fetchone()[0] if count else 0
-            if within is not None:
-                within(conn)
-        ids = range(last - count + 1, last + 1)
-        if count:
+        ids = self._insert_rows(counted(), within)
+        if ids:
             self._work.set()
             self.observers.emit(
                 ExchangeEvent(
@@ -178,6 +207,19 @@ class Outbox(Connections):
                 )
             )
         return ids
+
+    def _insert_rows(
+        self, rows: Iterator[tuple[Any, ...]], within: Callable[[Any], None] | None
+    ) -> Sequence[int]:
+        """The engine's half of an enqueue: insert ``rows`` and run ``within`` in one
+        transaction; returns the rows' ids."""
+        with self._write() as conn:
+            cursor = conn.executemany(INSERT_ROW, rows)
+            count = cursor.rowcount
+            last = conn.execute("SELECT last_insert_rowid()").fetchone()[0] if count else 0
+            if within is not None:
+                within(conn)
+        return range(last - count + 1, last + 1)
 
     # --- claiming and settling (used by the delivery worker) -----------------------------------
 
@@ -209,7 +251,7 @@ class Outbox(Connections):
         is fsynced only when a key was fixed or reclaimed (not for full rows, keyed at enqueue).
         """
         with self._write(durable=False) as conn:
-            batches, fixed = claim_batches(
+            batches, fixed = self._claim_batches(
                 conn, owner, self.clock(), count, batch_size, lease, scan_limit, held
             )
             if fixed:
@@ -220,27 +262,49 @@ class Outbox(Connections):
         """The platform applied (or had already applied) the batch: it leaves the outbox."""
         self.mark_delivered_many([(batch, duplicate)])
 
-    def mark_delivered_many(self, delivered: Sequence[tuple[Batch, bool]]) -> None:
-        """Several delivered batches (with their duplicate flags) in one transaction."""
+    def mark_delivered_many(self, delivered: Sequence[tuple[Batch, bool]]) -> set[str]:
+        """Several delivered batches (with their duplicate flags) in one transaction; returns
+        the keys of those a fencing token refused (PostgreSQL; a file's claims are not fenced)."""
         now = self.clock()
         with self._write(durable=False) as conn:
-            settle_delivered(conn, delivered, now)
+            return self._settle_delivered(conn, delivered, now) or set()
 
-    def reschedule(self, batch: Batch, delay: float, error: str) -> None:
-        """Release the lease; the batch (same key) is due again in ``delay`` seconds."""
+    def reschedule(self, batch: Batch, delay: float, error: str) -> bool | None:
+        """Release the lease; the batch (same key) is due again in ``delay`` seconds. False:
+        a fencing token refused it (PostgreSQL), nothing changed."""
         with self._write(durable=False) as conn:
-            reschedule_batch(conn, batch, self.clock() + delay, error)
+            done = self._reschedule(conn, batch, self.clock() + delay, error)
+            if done is not False:
+                self._notify(conn)
+        return done
 
-    def release(self, batch: Batch) -> None:
+    def release(self, batch: Batch) -> bool | None:
         """Give a claimed batch back unsent (same key, due as before): a pipelining worker whose
-        previous batch of the same target must wait for a retry returns the next one this way."""
+        previous batch of the same target must wait for a retry returns the next one this way.
+        False: a fencing token refused it (PostgreSQL), nothing changed."""
         with self._write(durable=False) as conn:
-            release_batch(conn, batch)
+            done = self._release(conn, batch)
+            if done is not False:
+                self._notify(conn)
+        return done
 
     def bury(self, batch: Batch, reason: str, problems: Sequence[Problem] = ()) -> int | None:
-        """Move the batch to dead letters with ``reason``; returns the dead letter's id."""
+        """Move the batch to dead letters with ``reason``; returns the dead letter's id (None:
+        settled meanwhile, or fenced off, by a worker that had reclaimed it)."""
         with self._write() as conn:
-            return bury_batch(conn, batch, reason, problems, self.clock())
+            return self._bury(conn, batch, reason, problems, self.clock())
+
+    # The engine's claim and settle functions, each working inside the transaction it is given
+    # (``claims`` and ``dead_letters`` for the file; the PostgreSQL engine puts its own here).
+    _claim_batches = staticmethod(claim_batches)
+    _settle_delivered = staticmethod(settle_delivered)
+    _reschedule = staticmethod(reschedule_batch)
+    _release = staticmethod(release_batch)
+    _bury = staticmethod(bury_batch)
+
+    def _notify(self, conn: Any) -> None:
+        """Tell other processes' idle workers that something became due (PostgreSQL's NOTIFY;
+        a file's workers poll)."""
 
     # --- dead letters --------------------------------------------------------------------------
 
@@ -256,9 +320,7 @@ class Outbox(Connections):
         rows of its target delivered while it was dead stay delivered, so replaying old upserts
         may apply them after newer ones: the operator decides.
         """
-        now = self.clock()
-        with self._write() as conn:
-            replayed = replay_dead_letters(conn, dead_ids, now)
+        replayed = self._replay_rows(dead_ids, self.clock())
         if replayed:
             self._work.set()
         for key, operation, target, case_id, records, dead_id in replayed:
@@ -274,6 +336,12 @@ class Outbox(Connections):
                 )
             )
         return len(replayed)
+
+    def _replay_rows(self, dead_ids: Iterable[int] | None, now: float) -> list[Replayed]:
+        """The engine's half of :meth:`replay`: dead batches back as live ones, in one
+        transaction."""
+        with self._write() as conn:
+            return replay_dead_letters(conn, dead_ids, now)
 
     # --- inspection and housekeeping -----------------------------------------------------------
 
