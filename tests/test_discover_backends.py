@@ -27,7 +27,7 @@ from typer.testing import CliRunner
 from govconnect import DiscoveryReport, discover
 from govconnect.cli import build
 from govconnect.discovery import COLUMN_KEYS, TABLE_KEYS
-from govconnect.discovery.sampling import open_engine
+from govconnect.discovery.sampling import open_engine, sampler_for
 from govconnect.testing import LegacySchema, legacy_schema
 from govconnect.testing._databases import database_url, unique_name
 
@@ -230,6 +230,30 @@ def test_a_table_larger_than_the_sample_is_read_bounded(sql_url: str) -> None:
             assert found.rows_estimate == 3000
         else:  # an estimate, not a count: statistics are approximate
             assert 1500 <= (found.rows_estimate or 0) <= 6000
+    finally:
+        md.drop_all(engine)
+        engine.dispose()
+
+
+def test_a_block_sample_that_finds_no_rows_falls_back_to_the_first_rows(tmp_path: Path) -> None:
+    """Stale statistics say a 50-row table holds a billion: the block sample then reads a
+    vanishing share of its pages and finds nothing; the sampler reads the first rows instead."""
+    url = database_url("postgresql", tmp_path)
+    name = unique_name("gcd_stale")
+    engine = sa.create_engine(url)
+    md = sa.MetaData()
+    table = sa.Table(name, md, sa.Column("id", sa.Integer, primary_key=True))
+    md.create_all(engine)
+    try:
+        with engine.begin() as conn:
+            conn.execute(table.insert(), [{"id": i} for i in range(50)])
+        reader = open_engine(sa.engine.make_url(url), timeout=10)
+        sampler = sampler_for(reader, timeout=10)
+        assert sampler.samples_blocks(100, 10**9)
+        with reader.connect() as conn:
+            sample = sampler.sample(conn, name, None, ["id"], 100, estimate=10**9)
+        assert sample.rows == 50 and not sample.exhaustive
+        reader.dispose()
     finally:
         md.drop_all(engine)
         engine.dispose()

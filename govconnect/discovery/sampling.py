@@ -122,8 +122,14 @@ class Sampler:
             clause = sa.table(table, schema=schema)
             rows = conn.execute(sa.select(sa.literal(1)).select_from(clause).limit(limit)).all()
             return Sample((), rows, limit)
+        blocks = self.samples_blocks(limit, estimate)
         rows = conn.execute(self.sample_query(clause, columns, limit, estimate)).all()
-        return Sample(columns, rows, limit, partial=self.samples_blocks(limit, estimate))
+        if blocks and len(rows) < limit:
+            # a block sample picks pages at random and may pick few or none (statistics can be
+            # stale, small tables have few pages): the first rows are better than no rows, and
+            # LIMIT keeps the read bounded all the same
+            rows = conn.execute(sa.select(*(clause.c[c] for c in columns)).limit(limit)).all()
+        return Sample(columns, rows, limit, partial=blocks)
 
     def samples_blocks(self, limit: int, estimate: int | None) -> bool:
         """Whether ``sample_query`` reads a random part of the table rather than ``LIMIT n``."""
