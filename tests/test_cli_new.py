@@ -126,6 +126,8 @@ def test_new_connector_from_wsdl_drafts_services(tmp_path: Path) -> None:
     draft = (package / "wsdl_connector.py").read_text(encoding="utf-8")
     assert "class QueryPersonRecord(Record):" in draft and "ListPersons" not in draft
     assert 'sfzh: CitizenId = field("公民身份号码", level=Level.SENSITIVE, personal=True)' in draft
+    # an element without documentation is named and classified by discovery's dictionary
+    assert 'xxdz: str | None = field("详细地址", level=Level.SENSITIVE, personal=True' in draft
     assert "DRAFT" in draft
     assert (package / "vendor.wsdl").read_bytes() == WSDL.read_bytes()
     pyproject = (tmp_path / "govconnect-hjws" / "pyproject.toml").read_text(encoding="utf-8")

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from govconnect.cli.new import _rendered_answers, render_connector
+from govconnect.cli.new import _rendered_answers, element_namer, render_connector
 from govconnect.soap._draft_module import write_draft
 from govconnect.soap._scaffold import draft_services
 
@@ -92,7 +92,11 @@ def rendered(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         "resource_code": "311101001/0005",
     }
     projects["wsdl"] = render_connector(out, answers)
-    write_draft(projects["wsdl"], _rendered_answers("connector", answers), draft_services(WSDL))
+    write_draft(
+        projects["wsdl"],
+        _rendered_answers("connector", answers),
+        draft_services(WSDL, namer=element_namer()),
+    )
     return projects
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from enum import StrEnum
 from pathlib import Path
 from types import ModuleType
@@ -138,6 +138,16 @@ def render_connector(
     finally:
         hook_log.setLevel(level)
     return Path(created)
+
+
+def element_namer() -> Callable[[str, str], Any]:
+    """Discovery's dictionary (with what installed plugins add through ``discovery_dictionary``),
+    so the elements of a WSDL get the titles and classification the columns of a database get."""
+    from .._registry import load_registry
+    from ..discovery.discover import toolkit
+
+    dictionary = toolkit(load_registry()).dictionary
+    return lambda name, documentation: dictionary.lookup(name) or dictionary.by_title(documentation)
 
 
 def _wsdl_drafter() -> tuple[Any, Any]:
@@ -286,7 +296,8 @@ def connector(
         if answers.setdefault("backend", "soap") != "soap":
             raise typer.BadParameter("--from-wsdl drafts a soap connector", param_hint="--set")
         draft_services, write_draft = _wsdl_drafter()
-        drafted = draft_services(from_wsdl, operations)  # a bad WSDL fails before any file
+        # a bad WSDL fails before any file is written
+        drafted = draft_services(from_wsdl, operations, namer=element_namer())
     created = render_connector(output_dir, answers, no_input=no_input, overwrite=overwrite)
     if from_wsdl is not None:
         write_draft(created, _rendered_answers("connector", answers), drafted)

@@ -110,6 +110,8 @@ BUILTIN_TERMS: Mapping[str, Term] = {
     "zz": _t("住址", "address"),
     "txdz": _t("通讯地址", "address"),
     "lxdz": _t("联系地址", "address"),
+    "xxdz": _t("详细地址", "address"),
+    "dz": _ADDRESS,
     "yzbm": _t("邮政编码", None),
     "hh": _t("户号", None),
     "hzxm": _t("户主姓名", "name"),

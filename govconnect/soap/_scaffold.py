@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import keyword
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from lxml import etree
 from zeep.xsd import ComplexType
@@ -34,35 +34,31 @@ WSDL = "http://schemas.xmlsoap.org/wsdl/"
 SAMPLE_CITIZEN_ID = "11010519491231002X"
 
 
-@dataclass(frozen=True)
-class _Suggestion:
-    """Element names (exact) or title words that suggest personal information (sensitive), the
-    Python type they apply to, the type to declare and a sample value the masking check accepts."""
+class DataElement(Protocol):
+    """What a name tells of the element it carries (``govconnect.discovery``'s ``Term``)."""
 
-    keys: tuple[str, ...]
-    python: type
-    annotation: str
-    sample: Any
+    title: str
+    kind: str | None
+
+    @property
+    def personal(self) -> bool: ...
 
 
-#: The suggestions a person confirms: pinyin initials as legacy schemas name these elements
-#: (``sfzh`` 身份证号, ``xm`` 姓名, ``csrq`` 出生日期…) and the words of their documentation.
-_SUGGESTIONS = (
-    _Suggestion(
-        ("sfzh", "gmsfhm", "zjhm", "sfzhm", "身份证", "身份号码"),
-        str,
-        "CitizenId",
-        SAMPLE_CITIZEN_ID,
-    ),
-    _Suggestion(("xm", "xingming", "name", "姓名"), str, "str", "张三"),
-    _Suggestion(
-        ("dh", "lxdh", "sjhm", "phone", "mobile", "电话", "手机"), str, "str", "13800138000"
-    ),
-    _Suggestion(
-        ("dz", "zz", "zzdz", "address", "地址", "住址"), str, "str", "北京市朝阳区示例路1号"
-    ),
-    _Suggestion(("csrq", "birth_date", "birthday", "出生日期"), date, "date", "1949-12-31"),
-)
+Namer = Callable[[str, str], "DataElement | None"]
+"""``(element name, its documentation) → the data element``, or ``None`` when the name says
+nothing. ``govconnect new connector --from-wsdl`` passes discovery's dictionary, so a WSDL is
+classified with the same suggestions as a database (``docs/discovery.md``)."""
+
+#: For the kinds that have a field type of their own: the Python type the element must have, the
+#: type to declare, and a sample value the masking check accepts.
+_KINDS: dict[str, tuple[type, str, Any]] = {
+    "citizen_id": (str, "CitizenId", SAMPLE_CITIZEN_ID),
+    "credit_code": (str, "CreditCode", "91350100M000100Y43"),
+    "name": (str, "str", "张三"),
+    "phone": (str, "str", "13800138000"),
+    "address": (str, "str", "北京市朝阳区示例路1号"),
+    "birth_date": (date, "date", "1949-12-31"),
+}
 _SAMPLES: dict[type, Any] = {
     bool: True,
     int: 1,
@@ -163,26 +159,18 @@ def _items(xsd_type: Any, prefix: str = "", depth: int = 0) -> tuple[str, Any] |
 
 
 def _field(
-    path: str, xsd_type: Any, required: bool, titles: dict[str, str], taken: set[str]
+    path: str,
+    xsd_type: Any,
+    required: bool,
+    titles: dict[str, str],
+    taken: set[str],
+    namer: Namer | None,
 ) -> DraftField:
     leaf = path.rsplit(".", 1)[-1]
-    title = titles.get(leaf, leaf)
+    documented = titles.get(leaf)
     python = python_type(xsd_type)
-    text = f"{leaf} {title}".lower()
-    for hint in _SUGGESTIONS:
-        if python is hint.python and any(
-            k == leaf.lower() or ((len(k) > 2 or not k.isascii()) and k in text) for k in hint.keys
-        ):
-            return DraftField(
-                _identifier(leaf, taken),
-                path,
-                hint.annotation,
-                title,
-                "SENSITIVE",
-                True,
-                required,
-                hint.sample,
-            )
+    element = namer(leaf, documented or "") if namer else None
+    title = documented or (element.title if element else leaf)
     annotation = {
         bool: "bool",
         int: "int",
@@ -192,16 +180,29 @@ def _field(
         date: "date",
     }.get(python, "str")
     sample = _SAMPLES.get(python, "示例")
+    kind = _KINDS.get(element.kind or "") if element else None
+    if kind is not None and kind[0] is python:
+        _, annotation, sample = kind
+    personal = bool(element and element.personal)
     return DraftField(
-        _identifier(leaf, taken), path, annotation, title, "INTERNAL", False, required, sample
+        _identifier(leaf, taken),
+        path,
+        annotation,
+        title,
+        "SENSITIVE" if personal else "INTERNAL",
+        personal,
+        required,
+        sample,
     )
 
 
 def draft_services(
-    wsdl: str | Path, operations: Sequence[str] = ()
+    wsdl: str | Path, operations: Sequence[str] = (), namer: Namer | None = None
 ) -> tuple[bytes, list[DraftService]]:
     """The WSDL's bytes and a drafted service per operation (``operations``, or every operation
-    whose answer holds records: a repeated complex element, or a complex answer)."""
+    whose answer holds records: a repeated complex element, or a complex answer). ``namer``
+    suggests titles, types and classification from element names; without it every element is
+    drafted as plain ``internal`` data."""
     client = SoapClient(wsdl)
     try:
         source = client.transport.load(str(wsdl))
@@ -220,11 +221,12 @@ def draft_services(
             items, item_type = found if found else (None, op.output.body.type)
             taken: set[str] = set()
             params = tuple(
-                _field(p, t, r, titles, taken) for p, t, r in _leaves(op.input.body.type, "", True)
+                _field(p, t, r, titles, taken, namer)
+                for p, t, r in _leaves(op.input.body.type, "", True)
             )
             taken = set()
             record = tuple(
-                _field(p, t, r, titles, taken) for p, t, r in _leaves(item_type, "", True)
+                _field(p, t, r, titles, taken, namer) for p, t, r in _leaves(item_type, "", True)
             )
             if not record:
                 continue
