@@ -135,6 +135,7 @@ def test_lost_journal_still_never_duplicates_the_legacy_record(rig: Rig, tmp_pat
     rig.bridge.run_once()
     with sqlite3.connect(rig.outbox.path) as conn:  # the journal is lost
         conn.execute("DELETE FROM intake_cases")
+        conn.execute("DELETE FROM intake_status_sent")
     assert rig.bridge.process(case).outcome == "duplicate"  # the sink's key, not the journal
     assert len(rig.legacy_rows()) == 1
 
