@@ -276,28 +276,34 @@ def test_intake_into_server_databases(
 
 
 def intake_cli(
-    platform: MockPlatform, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *, residents: int = 10
+    platform: MockPlatform,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    *,
+    residents: int = 10,
+    outbox: str | None = None,
 ) -> tuple[list[str], dict[str, str]]:
     """Arguments and environment of ``govconnect intake run --once`` against ``platform``, with a
-    fresh sample household database."""
+    fresh sample household database (and the outbox at ``outbox``, else a file)."""
     url = f"sqlite:///{tmp_path / 'legacy.sqlite'}"
     create_sample_database(url, count=residents)
     monkeypatch.setenv("GOVCONNECT_HOUSEHOLD_URL", url)
     args = ["intake", "run", "--once", "--connector", "household", "--url", platform.url]
-    args += ["--node", NODE, "--outbox", str(tmp_path / "o.sqlite")]
+    args += ["--node", NODE, "--outbox", outbox or str(tmp_path / "o.sqlite")]
     return args, {"GOVCONNECT_PLATFORM_TOKEN": platform.token}
 
 
 def test_intake_run_command(
-    mock_platform: MockPlatform, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    mock_platform: MockPlatform, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, outbox_at: str
 ) -> None:
+    """``govconnect intake run`` with its outbox and journal in a file or in PostgreSQL."""
     import json
 
     from typer.testing import CliRunner
 
     from govconnect.cli import build
 
-    args, env = intake_cli(mock_platform, tmp_path, monkeypatch)
+    args, env = intake_cli(mock_platform, tmp_path, monkeypatch, outbox=outbox_at)
     cases = list(sample_cases(8, seed=12, invalid=2))
     for case in cases:
         mock_platform.enqueue_case(case, node=NODE)
@@ -370,3 +376,18 @@ def test_our_own_failure_defers_then_returns_without_leaking_the_id(rig: Rig) ->
     assert posted["status"] == "returned"
     assert "KeyError" in posted["reasons"][0]
     assert case["applicant"]["citizen_id"] not in json.dumps(posted, ensure_ascii=False)
+
+
+def test_an_unreachable_postgres_outbox_is_named_without_its_password(
+    mock_platform: MockPlatform, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from govconnect.cli import build
+
+    location = "postgresql://clerk:s3cret@127.0.0.1:1/test?schema=gc_nowhere"
+    args, env = intake_cli(mock_platform, tmp_path, monkeypatch, outbox=location)
+    result = CliRunner().invoke(build(), args, env=env)
+    assert result.exit_code == 1, result.output
+    assert "cannot open the outbox at postgresql://clerk@127.0.0.1:1/test" in result.output
+    assert "s3cret" not in result.output and "Traceback" not in result.output

@@ -363,8 +363,9 @@ def test_replication_key_needs_a_since_parameter() -> None:
 
 
 def test_publish_command(
-    tmp_path: Path, mock_platform: MockPlatform, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, mock_platform: MockPlatform, monkeypatch: pytest.MonkeyPatch, outbox_at: str
 ) -> None:
+    """``govconnect publish`` with its outbox and state in a file or in PostgreSQL."""
     from typer.testing import CliRunner
 
     from govconnect.cli import build
@@ -375,7 +376,7 @@ def test_publish_command(
     base = [
         "publish",
         "--outbox",
-        str(tmp_path / "o.sqlite"),
+        outbox_at,
         "--rejects-dir",
         str(tmp_path / "rj"),
     ]
