@@ -37,10 +37,16 @@ from .._connector import Connector, Service, connector_faults
 from .._exceptions import ConfigurationError, Problem, PublishAbortedError
 from .._validation import problems_from_pydantic
 from ..catalog.model import UpdateCycle
-from ..exchange.outbox.portable import execute, executemany
+from ..exchange.outbox.portable import (
+    execute,
+    executemany,
+    in_values,
+    insert_rows,
+    is_sqlite,
+)
 from ..exchange.outbox.store import Outbox
 from .rejects import Reject, RejectMemory, RejectsFile
-from .state import UPSERT_FINGERPRINT, PublishState, SeenKeys, _set_bookmark
+from .state import FINGERPRINTS_ON_CONFLICT, PublishState, SeenKeys, _set_bookmark
 
 if TYPE_CHECKING:
     from .._registry import Registry
@@ -397,7 +403,11 @@ class _Run:
             self.report.unchanged += len(records) - len(selected)
             rows = [(self.code, k, fp, self.run_id) for k, fp in zip(keys, fps, strict=True)]
             seen = [(self.run_id, self.code, k) for k in rejected_keys]
-            state_updates.append(lambda conn: executemany(conn, UPSERT_FINGERPRINT, rows))
+            state_updates.append(
+                lambda conn: insert_rows(
+                    conn, "INSERT INTO publish_fingerprints", rows, FINGERPRINTS_ON_CONFLICT
+                )
+            )
             state_updates.append(
                 lambda conn: executemany(
                     conn,
@@ -433,14 +443,11 @@ class _Run:
             if not stale:
                 return
             payloads = [b'{"id":%b,"op":"delete"}' % orjson.dumps(k) for k in stale]
-            marks = ",".join("?" * len(stale))
 
-            def drop(conn: Any, stale: list[str] = stale, marks: str = marks) -> None:
-                execute(
-                    conn,
-                    f"DELETE FROM publish_fingerprints WHERE resource = ? AND key IN ({marks})",
-                    (self.code, *stale),
-                )
+            def drop(conn: Any, stale: list[str] = stale) -> None:
+                condition, params = in_values(is_sqlite(conn), "key", stale)
+                sql = f"DELETE FROM publish_fingerprints WHERE resource = ? AND {condition}"
+                execute(conn, sql, (self.code, *params))
 
             self.pub.outbox.enqueue_encoded(
                 self.code, payloads, user_id=self.pub.user_id, within=drop

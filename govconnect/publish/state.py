@@ -16,7 +16,7 @@ from array import array
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from ..exchange.outbox.portable import execute
+from ..exchange.outbox.portable import execute, in_values
 from ..exchange.outbox.store import Outbox
 
 __all__ = ["PublishState", "SeenKeys"]
@@ -36,10 +36,11 @@ CREATE TABLE IF NOT EXISTS publish_rejects (
     PRIMARY KEY (resource, key)){without_rowid}
 """
 
-UPSERT_FINGERPRINT = (
-    "INSERT INTO publish_fingerprints VALUES (?, ?, ?, ?) ON CONFLICT (resource, key)"
-    " DO UPDATE SET fp = excluded.fp, run = excluded.run"
+FINGERPRINTS_ON_CONFLICT = (
+    "ON CONFLICT (resource, key) DO UPDATE SET fp = excluded.fp, run = excluded.run"
 )
+"""With ``insert_rows(conn, "INSERT INTO publish_fingerprints", rows, …)``: keys unique per
+batch (``SeenKeys`` drops a key read twice before fingerprints are taken)."""
 
 
 class PublishState:
@@ -69,16 +70,10 @@ class PublishState:
 
     def fingerprints(self, resource: str, keys: Sequence[str]) -> dict[str, bytes]:
         found: dict[str, bytes] = {}
-        for start in range(0, len(keys), 900):  # SQLite's bound-parameter limit
-            chunk = keys[start : start + 900]
-            marks = ",".join("?" * len(chunk))
-            found.update(
-                (key, bytes(fp))
-                for key, fp in self.outbox.read(
-                    f"SELECT key, fp FROM publish_fingerprints WHERE resource = ? AND key IN ({marks})",
-                    (resource, *chunk),
-                )
-            )
+        for start in range(0, len(keys), 900):
+            condition, params = in_values(self.outbox.is_file, "key", keys[start : start + 900])
+            sql = f"SELECT key, fp FROM publish_fingerprints WHERE resource = ? AND {condition}"
+            found.update((key, bytes(fp)) for key, fp in self.outbox.read(sql, (resource, *params)))
         return found
 
     def stale_keys(self, resource: str, run: int, limit: int) -> list[str]:

@@ -359,7 +359,12 @@ class Outbox(Connections):
                 execute(conn, statement)
 
     _is_file = True
-    """Whether the store is a SQLite file (its DDL spellings; see :func:`~.portable.ddl`)."""
+
+    @property
+    def is_file(self) -> bool:
+        """Whether the store is a SQLite file (else PostgreSQL): for the few spellings that
+        differ (see :mod:`~.portable`)."""
+        return self._is_file
 
     def _has_table(self, table: str) -> bool:
         row = (
