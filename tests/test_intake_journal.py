@@ -64,3 +64,23 @@ def test_attempts_bookmarks_and_malformed_elements(outbox: Outbox) -> None:
     assert journal.malformed_known("abc") and not journal.malformed_known("def")
     again = IntakeJournal(outbox)  # opening again creates nothing twice
     assert again.count_attempt("C-9") == 4
+
+
+def test_a_journal_file_of_an_earlier_release_gets_the_claims_table(tmp_path: object) -> None:
+    import sqlite3
+    from pathlib import Path
+
+    assert isinstance(tmp_path, Path)
+    path = tmp_path / "outbox.sqlite"
+    with sqlite3.connect(path) as conn:  # the tables as an earlier release left them
+        conn.execute(
+            "CREATE TABLE intake_cases (case_id TEXT PRIMARY KEY, matter_code TEXT NOT NULL,"
+            " outcome TEXT NOT NULL, reference TEXT, problems TEXT NOT NULL,"
+            " fields INTEGER NOT NULL, at REAL NOT NULL)"
+        )
+        conn.execute("INSERT INTO intake_cases VALUES ('C-1', 'M', 'written', NULL, '[]', 3, 0)")
+    conn.close()
+    with Outbox(path) as box:
+        journal = IntakeJournal(box)
+        assert journal.finished("C-1") == "written"
+        assert journal.claim("C-2", "node-a", lease=60)
