@@ -17,3 +17,17 @@ def _cookiecutter_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Non
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("COOKIECUTTER_CONFIG", str(config))
         yield
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def outbox_at(request: pytest.FixtureRequest, tmp_path: object) -> Iterator[str]:
+    """Where a fresh outbox lives, on each engine in turn: a file, or a PostgreSQL URL with a
+    schema of its own, dropped afterwards (for tests of state kept in the outbox's store: the
+    intake journal, the publishing state)."""
+    from pathlib import Path
+
+    from tests.outbox_support import outbox_location
+
+    assert isinstance(tmp_path, Path)
+    with outbox_location(request.param, tmp_path) as location:
+        yield location

@@ -23,7 +23,9 @@ from govconnect import (
     RetryPolicy,
     load_registry,
 )
+from govconnect.exchange.outbox.portable import execute
 from govconnect.testing import MockPlatform
+from tests.outbox_support import ENGINES, outbox_location
 
 NODE = "11010500000/HJGL"
 
@@ -31,7 +33,9 @@ NODE = "11010500000/HJGL"
 class Rig:
     """Platform + legacy database + outbox + bridge, wired the way `govconnect intake run` is."""
 
-    def __init__(self, platform: MockPlatform, tmp: Path, url: str | None = None) -> None:
+    def __init__(
+        self, platform: MockPlatform, tmp: Path, url: str | None = None, outbox: str | None = None
+    ) -> None:
         self.platform = platform
         self.url = url or f"sqlite:///{tmp / 'legacy.sqlite'}"
         create_sample_database(self.url, count=20)
@@ -43,8 +47,8 @@ class Rig:
             user_id="clerk-007",
             retry=RetryPolicy(max_attempts=8, deadline=30, initial=0.01, max_wait=0.05),
         )
-        self.outbox = Outbox(tmp / "outbox.sqlite")
-        self.journal = IntakeJournal(self.outbox.path)
+        self.outbox = Outbox(outbox or tmp / "outbox.sqlite")
+        self.journal = IntakeJournal(self.outbox)
         self.bridge = IntakeBridge(self.registry, self.client, self.outbox, self.journal)
 
     def submit(self, cases: list[dict[str, Any]]) -> None:
@@ -69,11 +73,15 @@ class Rig:
         self.client.close()
 
 
-@pytest.fixture
-def rig(mock_platform: MockPlatform, tmp_path: Path) -> Iterator[Rig]:
-    r = Rig(mock_platform, tmp_path)
-    yield r
-    r.close()
+@pytest.fixture(params=ENGINES)
+def rig(
+    request: pytest.FixtureRequest, mock_platform: MockPlatform, tmp_path: Path
+) -> Iterator[Rig]:
+    """The rig with its outbox (and so its intake journal) on each engine in turn."""
+    with outbox_location(request.param, tmp_path) as location:
+        r = Rig(mock_platform, tmp_path, outbox=location)
+        yield r
+        r.close()
 
 
 def statuses(platform: MockPlatform, case_id: str) -> list[str]:
@@ -122,7 +130,7 @@ def test_redelivered_case_is_not_written_or_reported_twice(rig: Rig) -> None:
     rig.bridge.run_once()
     again = rig.bridge.process(cases[0])
     assert again.outcome == "already_processed"
-    fresh = IntakeBridge(rig.registry, rig.client, rig.outbox, IntakeJournal(rig.journal.path))
+    fresh = IntakeBridge(rig.registry, rig.client, rig.outbox, IntakeJournal(rig.outbox))
     assert fresh.process(cases[1]).outcome == "already_processed"
     rig.deliver()
     assert len(rig.legacy_rows()) == 3
@@ -133,8 +141,12 @@ def test_lost_journal_still_never_duplicates_the_legacy_record(rig: Rig, tmp_pat
     (case,) = sample_cases(1, seed=4)
     rig.submit([case])
     rig.bridge.run_once()
-    with sqlite3.connect(rig.outbox.path) as conn:  # the journal is lost
-        conn.execute("DELETE FROM intake_cases")
+
+    def lose_journal(conn: Any) -> None:
+        execute(conn, "DELETE FROM intake_cases")
+        execute(conn, "DELETE FROM intake_status_sent")
+
+    rig.outbox.write_state(lose_journal)
     assert rig.bridge.process(case).outcome == "duplicate"  # the sink's key, not the journal
     assert len(rig.legacy_rows()) == 1
 
@@ -264,28 +276,34 @@ def test_intake_into_server_databases(
 
 
 def intake_cli(
-    platform: MockPlatform, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *, residents: int = 10
+    platform: MockPlatform,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    *,
+    residents: int = 10,
+    outbox: str | None = None,
 ) -> tuple[list[str], dict[str, str]]:
     """Arguments and environment of ``govconnect intake run --once`` against ``platform``, with a
-    fresh sample household database."""
+    fresh sample household database (and the outbox at ``outbox``, else a file)."""
     url = f"sqlite:///{tmp_path / 'legacy.sqlite'}"
     create_sample_database(url, count=residents)
     monkeypatch.setenv("GOVCONNECT_HOUSEHOLD_URL", url)
     args = ["intake", "run", "--once", "--connector", "household", "--url", platform.url]
-    args += ["--node", NODE, "--outbox", str(tmp_path / "o.sqlite")]
+    args += ["--node", NODE, "--outbox", outbox or str(tmp_path / "o.sqlite")]
     return args, {"GOVCONNECT_PLATFORM_TOKEN": platform.token}
 
 
 def test_intake_run_command(
-    mock_platform: MockPlatform, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    mock_platform: MockPlatform, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, outbox_at: str
 ) -> None:
+    """``govconnect intake run`` with its outbox and journal in a file or in PostgreSQL."""
     import json
 
     from typer.testing import CliRunner
 
     from govconnect.cli import build
 
-    args, env = intake_cli(mock_platform, tmp_path, monkeypatch)
+    args, env = intake_cli(mock_platform, tmp_path, monkeypatch, outbox=outbox_at)
     cases = list(sample_cases(8, seed=12, invalid=2))
     for case in cases:
         mock_platform.enqueue_case(case, node=NODE)
@@ -358,3 +376,18 @@ def test_our_own_failure_defers_then_returns_without_leaking_the_id(rig: Rig) ->
     assert posted["status"] == "returned"
     assert "KeyError" in posted["reasons"][0]
     assert case["applicant"]["citizen_id"] not in json.dumps(posted, ensure_ascii=False)
+
+
+def test_an_unreachable_postgres_outbox_is_named_without_its_password(
+    mock_platform: MockPlatform, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from govconnect.cli import build
+
+    location = "postgresql://clerk:s3cret@127.0.0.1:1/test?schema=gc_nowhere"
+    args, env = intake_cli(mock_platform, tmp_path, monkeypatch, outbox=location)
+    result = CliRunner().invoke(build(), args, env=env)
+    assert result.exit_code == 1, result.output
+    assert "cannot open the outbox at postgresql://clerk@127.0.0.1:1/test" in result.output
+    assert "s3cret" not in result.output and "Traceback" not in result.output

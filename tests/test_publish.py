@@ -32,6 +32,7 @@ from govconnect import (
 )
 from govconnect.testing import MockPlatform
 from govconnect.testing._databases import unique_name
+from tests.outbox_support import ENGINES, outbox_location
 
 RESIDENTS = "111112001/0002"
 NODE = "11010500000/HJGL"
@@ -39,12 +40,17 @@ NODE = "11010500000/HJGL"
 
 class Env:
     def __init__(
-        self, tmp: Path, url: str, table: str = "hj_resident", plugins: list[Any] | None = None
+        self,
+        tmp: Path,
+        url: str,
+        table: str = "hj_resident",
+        plugins: list[Any] | None = None,
+        outbox: str | None = None,
     ) -> None:
         self.url, self.table = url, table
         config = {"connectors": {"household": {"url": url, "table": table}}}
         self.registry = load_registry(config=config, plugins=plugins or [])
-        self.outbox = Outbox(tmp / "outbox.sqlite")
+        self.outbox = Outbox(outbox or tmp / "outbox.sqlite")
         self.publisher = Publisher(
             self.registry, self.outbox, batch_size=100, rejects_dir=tmp / "rejects"
         )
@@ -67,13 +73,15 @@ class Env:
         self.outbox.close()
 
 
-@pytest.fixture
-def env(tmp_path: Path) -> Iterator[Env]:
+@pytest.fixture(params=ENGINES)
+def env(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Env]:
+    """A household dataset publishing into an outbox (and its state) on each engine in turn."""
     url = f"sqlite:///{tmp_path / 'legacy.sqlite'}"
     create_sample_database(url, count=500)
-    e = Env(tmp_path, url)
-    yield e
-    e.close()
+    with outbox_location(request.param, tmp_path) as location:
+        e = Env(tmp_path, url, outbox=location)
+        yield e
+        e.close()
 
 
 def test_full_then_incremental_sends_only_changes(env: Env, mock_platform: MockPlatform) -> None:
@@ -201,10 +209,15 @@ class OfficesPlugin:
 
 
 def test_fingerprints_detect_inserts_updates_and_deletes(
-    tmp_path: Path, mock_platform: MockPlatform
+    tmp_path: Path, mock_platform: MockPlatform, outbox_at: str
 ) -> None:
     OFFICES[:] = [{"code": f"O{i:03d}", "name": f"办事处{i}"} for i in range(250)]
-    env = Env(tmp_path, f"sqlite:///{tmp_path / 'x.sqlite'}", plugins=[OfficesPlugin()])
+    env = Env(
+        tmp_path,
+        f"sqlite:///{tmp_path / 'x.sqlite'}",
+        plugins=[OfficesPlugin()],
+        outbox=outbox_at,
+    )
     try:
         first = env.publisher.publish("311112001/0001")
         assert (first.mode, first.published, first.unchanged, first.deleted) == (
@@ -228,9 +241,14 @@ def test_fingerprints_detect_inserts_updates_and_deletes(
         env.close()
 
 
-def test_a_dirty_row_is_not_mistaken_for_a_deleted_one(tmp_path: Path) -> None:
+def test_a_dirty_row_is_not_mistaken_for_a_deleted_one(tmp_path: Path, outbox_at: str) -> None:
     OFFICES[:] = [{"code": f"O{i:03d}", "name": f"办事处{i}"} for i in range(20)]
-    env = Env(tmp_path, f"sqlite:///{tmp_path / 'x.sqlite'}", plugins=[OfficesPlugin()])
+    env = Env(
+        tmp_path,
+        f"sqlite:///{tmp_path / 'x.sqlite'}",
+        plugins=[OfficesPlugin()],
+        outbox=outbox_at,
+    )
     try:
         env.publisher.publish("311112001/0001")
         OFFICES[5]["name"] = "名" * 60  # longer than max_length: rejected this time
@@ -345,8 +363,9 @@ def test_replication_key_needs_a_since_parameter() -> None:
 
 
 def test_publish_command(
-    tmp_path: Path, mock_platform: MockPlatform, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, mock_platform: MockPlatform, monkeypatch: pytest.MonkeyPatch, outbox_at: str
 ) -> None:
+    """``govconnect publish`` with its outbox and state in a file or in PostgreSQL."""
     from typer.testing import CliRunner
 
     from govconnect.cli import build
@@ -357,7 +376,7 @@ def test_publish_command(
     base = [
         "publish",
         "--outbox",
-        str(tmp_path / "o.sqlite"),
+        outbox_at,
         "--rejects-dir",
         str(tmp_path / "rj"),
     ]

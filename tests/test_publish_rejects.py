@@ -52,19 +52,24 @@ def _restore(url: str, cid: str, when: datetime) -> None:
 
 
 @contextmanager
-def household(tmp_path: Path, count: int, invalid: int = 0) -> Iterator[tuple[Env, str]]:
-    """A publisher over a fresh sample household database of ``count`` residents."""
+def household(
+    tmp_path: Path, count: int, invalid: int = 0, outbox: str | None = None
+) -> Iterator[tuple[Env, str]]:
+    """A publisher over a fresh sample household database of ``count`` residents (its outbox
+    and state at ``outbox``, else a file)."""
     url = f"sqlite:///{tmp_path / 'legacy.sqlite'}"
     create_sample_database(url, count=count, invalid=invalid)
-    env = Env(tmp_path, url)
+    env = Env(tmp_path, url, outbox=outbox)
     try:
         yield env, url
     finally:
         env.close()
 
 
-def test_three_bad_newest_rows_do_not_block_incremental_publishing(tmp_path: Path) -> None:
-    with household(tmp_path, 500) as (env, url):
+def test_three_bad_newest_rows_do_not_block_incremental_publishing(
+    tmp_path: Path, outbox_at: str
+) -> None:
+    with household(tmp_path, 500, outbox=outbox_at) as (env, url):
         assert env.publisher.publish(RESIDENTS).published == 500
         ids = _spoil_newest(url, 3, datetime(2030, 1, 1))
         first = env.publisher.publish(RESIDENTS)  # 3 of 3 read are bad: 0.6 % of the dataset
@@ -79,8 +84,10 @@ def test_three_bad_newest_rows_do_not_block_incremental_publishing(tmp_path: Pat
         assert set(env.publisher.state.remembered_rejects(RESIDENTS)) == set(ids[1:])
 
 
-def test_a_broken_first_publication_still_stops_and_is_judged_again(tmp_path: Path) -> None:
-    with household(tmp_path, 10, invalid=5) as (env, _):
+def test_a_broken_first_publication_still_stops_and_is_judged_again(
+    tmp_path: Path, outbox_at: str
+) -> None:
+    with household(tmp_path, 10, invalid=5, outbox=outbox_at) as (env, _):
         for _ in range(2):  # an aborted run remembers nothing: the next one stops as well
             with pytest.raises(PublishAbortedError, match=r"5 of 10 records read failed"):
                 env.publisher.publish(RESIDENTS)
@@ -89,12 +96,14 @@ def test_a_broken_first_publication_still_stops_and_is_judged_again(tmp_path: Pa
 
 
 def test_duplicate_keys_are_rejected_within_and_across_batches(
-    tmp_path: Path, mock_platform: MockPlatform
+    tmp_path: Path, mock_platform: MockPlatform, outbox_at: str
 ) -> None:
     OFFICES[:] = [{"code": f"O{i:03d}", "name": f"办事处{i}"} for i in range(250)]
     OFFICES.insert(7, {"code": "O003", "name": "重复 in the same batch"})
     OFFICES.append({"code": "O120", "name": "重复 in a later batch"})
-    env = Env(tmp_path, f"sqlite:///{tmp_path / 'x.sqlite'}", plugins=[OfficesPlugin()])
+    env = Env(
+        tmp_path, f"sqlite:///{tmp_path / 'x.sqlite'}", plugins=[OfficesPlugin()], outbox=outbox_at
+    )
     try:
         report = env.publisher.publish("311112001/0001")
         assert (report.read, report.published, report.duplicates, report.rejected) == (

@@ -9,9 +9,15 @@ Each case is its own unit of work: a case that fails validation or mapping, or t
 system refuses, is *returned* to the platform with a reason per field and rule and never blocks the
 cases behind it; a case the legacy system cannot take right now (database down) is left
 unacknowledged so the platform hands it over again. Sinks are idempotent by case id, and the
-intake journal — tables in the outbox's own SQLite file, written in the same transaction as the
-status that reports the case — remembers finished cases, so a redelivered case is acknowledged
-again but never written or reported twice.
+intake journal — tables in the outbox's own store (SQLite file or PostgreSQL schema), written in
+the same transaction as the status that reports the case — remembers finished cases, so a
+redelivered case is acknowledged again but never written or reported twice.
+
+Two bridges for one node (an HA pair of ``intake run`` processes sharing a PostgreSQL outbox)
+take turns per case: each claims a case in the journal before writing it (a lease of
+``claim_lease`` seconds), and a case the other one holds is left alone, unacknowledged
+(``claimed_elsewhere``): if its holder dies, the platform hands it over again and the claim
+expires.
 """
 
 from __future__ import annotations
@@ -19,8 +25,10 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import sqlite3
+import os
+import socket
 import time
+import uuid
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -34,7 +42,8 @@ from ..cases.case import Case, CaseStatus
 from ..cases.handlers import IntakeHandler
 from ..cases.mapping import MappingContext, apply_mapping, mapping_problems
 from ..cases.sinks import Sink
-from .journal import IntakeJournal
+from ..exchange.outbox.store import Outbox
+from .journal import AlreadyReported, IntakeJournal
 from .report import CaseOutcome, IntakeReport
 
 if TYPE_CHECKING:
@@ -63,11 +72,11 @@ class _StatusOutbox(Protocol):
         result: Mapping[str, Any] | None = None,
         reasons: Any = None,
         user_id: str | None = None,
-        within: Callable[[sqlite3.Connection], None] | None = None,
+        within: Callable[[Any], None] | None = None,
     ) -> int: ...
 
     @property
-    def path(self) -> Path: ...
+    def path(self) -> Path | str: ...
 
 
 _WRITTEN = frozenset({"written", "duplicate", "already_processed"})
@@ -88,16 +97,22 @@ class IntakeBridge:
         user_id: str = "govconnect-intake",
         settings: Mapping[str, Mapping[str, Any]] | None = None,
         max_attempts: int = 3,
+        claim_lease: float = 60.0,
     ) -> None:
         self._owns_journal = journal is None
-        journal = journal if journal is not None else IntakeJournal(outbox.path)
-        if Path(journal.path).resolve() != Path(outbox.path).resolve():
+        if journal is None:
+            journal = IntakeJournal(outbox if isinstance(outbox, Outbox) else outbox.path)
+        if not _same_store(journal.path, outbox.path):
             raise ConfigurationError(
-                "the intake journal must live in the outbox file (its rows commit with the status)"
+                f"the intake journal ({journal.path}) must live in the outbox file or schema"
+                f" ({outbox.path}): its rows commit with the status"
             )
         self.registry, self.client, self.outbox, self.journal = registry, client, outbox, journal
         self.user_id = user_id
         self.max_attempts = max_attempts
+        self.claim_lease = claim_lease
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        """Who this bridge is in ``intake_claims`` (host, process, instance)."""
         self._settings = settings or {}
         names = list(connectors) if connectors is not None else sorted(registry.connectors)
         self.handlers: dict[str, IntakeHandler] = {}
@@ -170,7 +185,24 @@ class IntakeBridge:
                 )
 
     def _process(self, case_id: str, matter: str, raw: Mapping[str, Any]) -> CaseOutcome:
+        """Claim the case, apply it; the claim ends with its status (in the same transaction),
+        or is given back when the case is deferred or turns out finished elsewhere."""
         if self.journal.finished(case_id):
+            return CaseOutcome(case_id, matter, "already_processed")
+        if not self.journal.claim(case_id, self.owner, self.claim_lease):
+            problem = Problem("case", "claimed", "another intake process is working on it")
+            return CaseOutcome(case_id, matter, "claimed_elsewhere", [problem])
+        try:
+            outcome = self._claimed(case_id, matter, raw)
+        except BaseException:
+            self.journal.release(case_id, self.owner)
+            raise
+        if outcome.outcome in ("deferred", "already_processed"):
+            self.journal.release(case_id, self.owner)
+        return outcome
+
+    def _claimed(self, case_id: str, matter: str, raw: Mapping[str, Any]) -> CaseOutcome:
+        if self.journal.finished(case_id):  # the other node finished it before our claim
             return CaseOutcome(case_id, matter, "already_processed")
         handler = self.handlers.get(matter)
         if handler is None:
@@ -226,6 +258,8 @@ class IntakeBridge:
                 user_id=self.user_id,
                 within=self.journal.recorder(outcome, status),
             )
+        except AlreadyReported:  # the other node of an HA pair reported it first
+            return CaseOutcome(outcome.case_id, outcome.matter_code, "already_processed")
         except Exception as exc:
             log.error("case %r: status not queued: %s", outcome.case_id, type(exc).__name__)
             kind = type(exc).__name__  # only the type: a driver's message may quote parameters
@@ -311,7 +345,7 @@ class IntakeBridge:
                 report.pulled += 1
                 outcome = self.process(raw)
                 report.add(outcome)
-                if outcome.outcome not in ("deferred", "malformed"):
+                if outcome.outcome not in ("deferred", "malformed", "claimed_elsewhere"):
                     self._acknowledge(outcome, report)
                 if on_case is not None:
                     on_case(outcome)
@@ -361,14 +395,17 @@ class IntakeBridge:
                         continue
                     if self.journal.status_sent(update.case_id, update.status.value):
                         continue
-                    self.outbox.enqueue_status(
-                        update.case_id,
-                        update.status.value,
-                        result=update.result,
-                        reasons=update.reasons or None,
-                        user_id=self.user_id,
-                        within=self.journal.status_marker(update.case_id, update.status.value),
-                    )
+                    try:
+                        self.outbox.enqueue_status(
+                            update.case_id,
+                            update.status.value,
+                            result=update.result,
+                            reasons=update.reasons or None,
+                            user_id=self.user_id,
+                            within=self.journal.status_marker(update.case_id, update.status.value),
+                        )
+                    except AlreadyReported:  # the other node of an HA pair was first
+                        continue
                     enqueued += 1
             except Exception as exc:  # the legacy system is down: poll again next round
                 log.warning("status poll of %s failed: %s: %s", name, type(exc).__name__, exc)
@@ -384,6 +421,14 @@ class IntakeBridge:
             connector.close()
         if self._owns_journal:
             self.journal.close()
+
+
+def _same_store(journal: Path | str, outbox: Path | str) -> bool:
+    """Whether the journal and the outbox are one store: one file, or one PostgreSQL schema
+    (their shown URLs name the server, database and schema)."""
+    if isinstance(journal, Path) and isinstance(outbox, Path):
+        return journal.resolve() == outbox.resolve()
+    return str(journal) == str(outbox)
 
 
 def identify(raw: Any) -> tuple[str | None, Problem | None]:

@@ -1,67 +1,86 @@
 """The intake journal: the durable record that makes each case apply once.
 
 It remembers which cases this node has finished (and how), which legacy status changes it has
-reported, how often a case failed on our side, and each connector's status-poll bookmark. Its tables
-live in the outbox's own SQLite file and are written in the same transaction as the status that
+reported, how often a case failed on our side, each connector's status-poll bookmark, and which
+intake process is working on which case right now. Its tables live in the outbox's own store — the
+SQLite file, or the PostgreSQL schema — and are written in the same transaction as the status that
 reports the case, so a redelivered case is acknowledged again but never written or reported twice.
+
+Two ``intake run`` processes for one node (an HA pair) share one journal on PostgreSQL (or one
+file on one machine). A case is worked on by one process at a time: :meth:`IntakeJournal.claim`
+takes a lease on it (a row in ``intake_claims``) before the legacy write, and the status that
+reports it deletes the claim in its transaction. A process that dies mid-case leaves a claim that
+expires; the case, unacknowledged, comes back and the other process takes it (the sink, idempotent
+by case id, answers "duplicate" if the write had happened). Reporting is guarded on its own:
+``intake_status_sent`` has one row per case and status, and a transaction that finds the row
+already there is rolled back (:class:`AlreadyReported`), so even a process that lost its lease
+(paused past it) cannot report a case twice.
 """
 
 from __future__ import annotations
 
 import json
-import sqlite3
-import threading
+import os
 import time
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
+from ..exchange.outbox.portable import execute
+from ..exchange.outbox.store import Outbox
 from .report import CaseOutcome
 
-__all__ = ["IntakeJournal"]
+__all__ = ["AlreadyReported", "IntakeJournal"]
+
+_TABLES = """
+CREATE TABLE IF NOT EXISTS intake_cases (
+    case_id TEXT PRIMARY KEY, matter_code TEXT NOT NULL, outcome TEXT NOT NULL,
+    reference TEXT, problems TEXT NOT NULL, fields INTEGER NOT NULL, at double precision NOT NULL);
+CREATE TABLE IF NOT EXISTS intake_status_sent (
+    case_id TEXT NOT NULL, status TEXT NOT NULL, at double precision NOT NULL,
+    PRIMARY KEY (case_id, status));
+CREATE TABLE IF NOT EXISTS intake_bookmarks (
+    connector TEXT PRIMARY KEY, since TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS intake_attempts (
+    case_id TEXT PRIMARY KEY, attempts INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS intake_malformed (
+    fingerprint TEXT PRIMARY KEY, problem TEXT NOT NULL, at double precision NOT NULL);
+CREATE TABLE IF NOT EXISTS intake_claims (
+    case_id TEXT PRIMARY KEY, owner TEXT NOT NULL, lease_until double precision NOT NULL)
+"""
+# ``intake_claims`` is the newest table: an older file gets it (and only it) when next opened.
+
+
+class AlreadyReported(Exception):
+    """The status was already reported (by this process earlier, or by the other node of an HA
+    pair): the transaction that would report it again is rolled back."""
 
 
 class IntakeJournal:
-    """Which cases this node has finished, and which legacy status changes it has reported.
+    """Which cases this node has finished, which legacy status changes it has reported, and
+    which cases an intake process is working on.
 
-    Its tables live in the outbox's SQLite file and are written inside the outbox transaction that
-    enqueues the status (``recorder`` / ``status_marker`` give the ``within`` callbacks): a case is
-    finished exactly when its status is queued. It is what makes a redelivered case a no-op.
+    ``store``: the :class:`Outbox` whose transactions report the cases (preferred: the journal
+    then shares its connections), or an outbox location (a file path, a PostgreSQL URL), opened
+    here. Its rows are written inside the outbox transaction that enqueues the status
+    (``recorder`` / ``status_marker`` give the ``within`` callbacks): a case is finished exactly
+    when its status is queued. It is what makes a redelivered case a no-op.
     """
 
-    def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._lock = threading.Lock()
-        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.executescript(
-            """
-            CREATE TABLE IF NOT EXISTS intake_cases (
-                case_id TEXT PRIMARY KEY, matter_code TEXT NOT NULL, outcome TEXT NOT NULL,
-                reference TEXT, problems TEXT NOT NULL, fields INTEGER NOT NULL, at REAL NOT NULL);
-            CREATE TABLE IF NOT EXISTS intake_status_sent (
-                case_id TEXT NOT NULL, status TEXT NOT NULL, at REAL NOT NULL,
-                PRIMARY KEY (case_id, status));
-            CREATE TABLE IF NOT EXISTS intake_bookmarks (
-                connector TEXT PRIMARY KEY, since TEXT NOT NULL);
-            CREATE TABLE IF NOT EXISTS intake_attempts (
-                case_id TEXT PRIMARY KEY, attempts INTEGER NOT NULL);
-            CREATE TABLE IF NOT EXISTS intake_malformed (
-                fingerprint TEXT PRIMARY KEY, problem TEXT NOT NULL, at REAL NOT NULL);
-            """
-        )
+    def __init__(self, store: Outbox | str | os.PathLike[str]) -> None:
+        self._owns_outbox = not isinstance(store, Outbox)
+        self.outbox = store if isinstance(store, Outbox) else Outbox(store)
+        self.path: Path | str = self.outbox.path
+        self.outbox.create_tables("intake_journal", _TABLES, "intake_claims")
 
     def finished(self, case_id: str) -> str | None:
-        with self._lock:
-            row = self._db.execute(
-                "SELECT outcome FROM intake_cases WHERE case_id = ?", (case_id,)
-            ).fetchone()
-        return row[0] if row else None
+        rows = self.outbox.read("SELECT outcome FROM intake_cases WHERE case_id = ?", (case_id,))
+        return rows[0][0] if rows else None
 
-    def recorder(self, outcome: CaseOutcome, status: str) -> Callable[[sqlite3.Connection], None]:
-        """The journal rows for a finished case, for the outbox transaction that reports it."""
+    def recorder(self, outcome: CaseOutcome, status: str) -> Callable[[Any], None]:
+        """The journal rows for a finished case, for the outbox transaction that reports it;
+        raises :class:`AlreadyReported` (rolling the transaction back) if the status is."""
         problems = json.dumps([p.as_dict() for p in outcome.problems], ensure_ascii=False)
         row = (
             outcome.case_id,
@@ -73,80 +92,126 @@ class IntakeJournal:
             time.time(),
         )
 
-        def apply(conn: sqlite3.Connection) -> None:
-            conn.execute("INSERT OR REPLACE INTO intake_cases VALUES (?, ?, ?, ?, ?, ?, ?)", row)
-            conn.execute(
-                "INSERT OR IGNORE INTO intake_status_sent VALUES (?, ?, ?)",
-                (outcome.case_id, status, row[-1]),
+        def apply(conn: Any) -> None:
+            _mark_sent(conn, outcome.case_id, status, row[-1])
+            execute(
+                conn,
+                "INSERT INTO intake_cases VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (case_id)"
+                " DO UPDATE SET matter_code = excluded.matter_code, outcome = excluded.outcome,"
+                " reference = excluded.reference, problems = excluded.problems,"
+                " fields = excluded.fields, at = excluded.at",
+                row,
             )
+            execute(conn, "DELETE FROM intake_claims WHERE case_id = ?", (outcome.case_id,))
 
         return apply
 
     @staticmethod
-    def status_marker(case_id: str, status: str) -> Callable[[sqlite3.Connection], None]:
-        """The journal row for a reported legacy status change, for the outbox transaction."""
+    def status_marker(case_id: str, status: str) -> Callable[[Any], None]:
+        """The journal row for a reported legacy status change, for the outbox transaction;
+        raises :class:`AlreadyReported` if another process reported it first."""
 
-        def apply(conn: sqlite3.Connection) -> None:
-            conn.execute(
-                "INSERT OR IGNORE INTO intake_status_sent VALUES (?, ?, ?)",
-                (case_id, status, time.time()),
-            )
+        def apply(conn: Any) -> None:
+            _mark_sent(conn, case_id, status, time.time())
 
         return apply
 
+    # --- claims (an HA pair: one process per case at a time) ------------------------------------
+
+    def claim(self, case_id: str, owner: str, lease: float) -> bool:
+        """Take the case for ``owner`` for ``lease`` seconds, unless another owner's lease on it
+        is still running. Committed without an fsync: a claim lost to a power failure only lets
+        the other process try the case too, which the sink and :class:`AlreadyReported` absorb."""
+        now = time.time()
+
+        def apply(conn: Any) -> bool:
+            cursor = execute(
+                conn,
+                "INSERT INTO intake_claims VALUES (?, ?, ?) ON CONFLICT (case_id) DO UPDATE"
+                " SET owner = excluded.owner, lease_until = excluded.lease_until"
+                " WHERE intake_claims.owner = excluded.owner OR intake_claims.lease_until < ?",
+                (case_id, owner, now + lease, now),
+            )
+            return bool(cursor.rowcount)
+
+        return bool(self.outbox.write_state(apply, durable=False))
+
+    def release(self, case_id: str, owner: str) -> None:
+        """Give up ``owner``'s claim on a case it did not finish (deferred), so the other
+        process (or the next round) may take it at once."""
+        self.outbox.write_state(
+            lambda conn: execute(
+                conn, "DELETE FROM intake_claims WHERE case_id = ? AND owner = ?", (case_id, owner)
+            ),
+            durable=False,
+        )
+
+    # --- attempts, malformed elements, bookmarks --------------------------------------------------
+
     def count_attempt(self, case_id: str) -> int:
         """One more failed attempt at a case on our side; returns how many there were."""
-        with self._lock:
-            self._db.execute(
-                "INSERT INTO intake_attempts VALUES (?, 1) "
-                "ON CONFLICT(case_id) DO UPDATE SET attempts = attempts + 1",
+
+        def apply(conn: Any) -> int:
+            execute(
+                conn,
+                "INSERT INTO intake_attempts VALUES (?, 1) ON CONFLICT (case_id)"
+                " DO UPDATE SET attempts = intake_attempts.attempts + 1",
                 (case_id,),
             )
-            row = self._db.execute(
-                "SELECT attempts FROM intake_attempts WHERE case_id = ?", (case_id,)
-            ).fetchone()
-        return int(row[0])
+            return int(
+                execute(
+                    conn, "SELECT attempts FROM intake_attempts WHERE case_id = ?", (case_id,)
+                ).fetchone()[0]
+            )
+
+        return int(self.outbox.write_state(apply))
 
     def record_malformed(self, fingerprint: str, problem: str) -> None:
         """Remember a pulled element that breaks the contract (by its digest: it has no usable id),
         so later rounds skip it instead of reporting it again forever."""
-        with self._lock:
-            self._db.execute(
-                "INSERT OR IGNORE INTO intake_malformed VALUES (?, ?, ?)",
+        self.outbox.write_state(
+            lambda conn: execute(
+                conn,
+                "INSERT INTO intake_malformed VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
                 (fingerprint, problem, time.time()),
             )
+        )
 
     def malformed_known(self, fingerprint: str) -> bool:
-        with self._lock:
-            row = self._db.execute(
-                "SELECT 1 FROM intake_malformed WHERE fingerprint = ?", (fingerprint,)
-            ).fetchone()
-        return row is not None
+        sql = "SELECT 1 FROM intake_malformed WHERE fingerprint = ?"
+        return bool(self.outbox.read(sql, (fingerprint,)))
 
     def status_sent(self, case_id: str, status: str) -> bool:
-        with self._lock:
-            return (
-                self._db.execute(
-                    "SELECT 1 FROM intake_status_sent WHERE case_id = ? AND status = ?",
-                    (case_id, status),
-                ).fetchone()
-                is not None
-            )
+        sql = "SELECT 1 FROM intake_status_sent WHERE case_id = ? AND status = ?"
+        return bool(self.outbox.read(sql, (case_id, status)))
 
     def bookmark(self, connector: str) -> datetime | None:
-        with self._lock:
-            row = self._db.execute(
-                "SELECT since FROM intake_bookmarks WHERE connector = ?", (connector,)
-            ).fetchone()
-        return datetime.fromisoformat(row[0]) if row else None
+        sql = "SELECT since FROM intake_bookmarks WHERE connector = ?"
+        rows = self.outbox.read(sql, (connector,))
+        return datetime.fromisoformat(rows[0][0]) if rows else None
 
     def set_bookmark(self, connector: str, since: datetime) -> None:
-        with self._lock:
-            self._db.execute(
-                "INSERT OR REPLACE INTO intake_bookmarks VALUES (?, ?)",
+        self.outbox.write_state(
+            lambda conn: execute(
+                conn,
+                "INSERT INTO intake_bookmarks VALUES (?, ?) ON CONFLICT (connector)"
+                " DO UPDATE SET since = excluded.since",
                 (connector, since.isoformat()),
             )
+        )
 
     def close(self) -> None:
-        with self._lock:
-            self._db.close()
+        """Close the outbox the journal opened itself (one it was given stays open)."""
+        if self._owns_outbox:
+            self.outbox.close()
+
+
+def _mark_sent(conn: Any, case_id: str, status: str, at: float) -> None:
+    """Record that ``status`` of the case is reported; :class:`AlreadyReported` if it was."""
+    cursor = execute(
+        conn,
+        "INSERT INTO intake_status_sent VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+        (case_id, status, at),
+    )
+    if cursor.rowcount == 0:
+        raise AlreadyReported(f"case {case_id!r}: status {status!r} already reported")

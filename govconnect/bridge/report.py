@@ -14,9 +14,19 @@ from .._exceptions import Problem
 __all__ = ["CaseOutcome", "IntakeReport"]
 
 
-Outcome = Literal["written", "duplicate", "already_processed", "returned", "deferred", "malformed"]
+Outcome = Literal[
+    "written",
+    "duplicate",
+    "already_processed",
+    "returned",
+    "deferred",
+    "malformed",
+    "claimed_elsewhere",
+]
 """``malformed``: a pulled element the contract does not allow (not an object, no usable case id);
-it cannot be named in a request, so it is reported once, remembered and skipped afterwards."""
+it cannot be named in a request, so it is reported once, remembered and skipped afterwards.
+``claimed_elsewhere``: the other intake process of an HA pair is working on the case; left to it
+(not acknowledged: if that process dies, the case comes back)."""
 
 
 @dataclass
@@ -45,6 +55,8 @@ class IntakeReport:
     """Pulled elements that break the contract, reported for the first time this round."""
     ignored: int = 0
     """Malformed elements reported in an earlier round and skipped (the platform still lists them)."""
+    claimed_elsewhere: int = 0
+    """Cases the other intake process of an HA pair was working on; left to it."""
     ack_failures: int = 0
     """Finished cases whose acknowledgement failed; acknowledged again when redelivered."""
     statuses_enqueued: int = 0
@@ -73,6 +85,8 @@ class IntakeReport:
             self.returned += 1
         elif outcome.outcome == "malformed":
             self.malformed += 1
+        elif outcome.outcome == "claimed_elsewhere":
+            self.claimed_elsewhere += 1
         else:
             self.deferred += 1
         self.fields_filled += outcome.fields_filled

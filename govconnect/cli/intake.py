@@ -19,7 +19,6 @@ from ..exchange.delivery.stats import DeliveryStats
 from ..exchange.delivery.worker import DeliveryWorker
 from ..exchange.outbox.store import Outbox
 from ._common import console, handles_errors, note_not_configured, print_json, registry
-from .outbox import require_file_outbox
 
 intake_app = typer.Typer(help="Pull intake cases into the legacy systems.", no_args_is_help=True)
 
@@ -48,7 +47,7 @@ def run(
         ".govconnect/outbox.sqlite",
         "--outbox",
         envvar="GOVCONNECT_OUTBOX",
-        help="Outbox file (a PostgreSQL outbox is for `govconnect outbox` commands for now).",
+        help="The outbox (and intake journal): a SQLite file, or a PostgreSQL URL.",
     ),
     interval: float = typer.Option(10.0, "--interval", min=0.1, help="Seconds between rounds."),
     rounds: int | None = typer.Option(None, "--rounds", min=1, help="Stop after this many rounds."),
@@ -58,7 +57,6 @@ def run(
     ),
 ) -> None:
     """Pull cases, apply them, acknowledge, report statuses through the outbox, and summarise."""
-    require_file_outbox(outbox_path, "the intake journal")
     reg = registry(ctx)
     chosen = _configured_intake_connectors(reg, connector)
     if not allow_drafts:

@@ -36,7 +36,6 @@ from ._common import (
     registry,
     report_error,
 )
-from .outbox import require_file_outbox
 
 
 def register(root: typer.Typer) -> None:
@@ -55,7 +54,7 @@ def publish(
         ".govconnect/outbox.sqlite",
         "--outbox",
         envvar="GOVCONNECT_OUTBOX",
-        help="Outbox file (a PostgreSQL outbox is for `govconnect outbox` commands for now).",
+        help="The outbox (and publishing state): a SQLite file, or a PostgreSQL URL.",
     ),
     rejects_dir: Path = typer.Option(Path(".govconnect/rejects"), "--rejects-dir"),
     threshold: float = typer.Option(0.05, "--threshold", min=0, max=1, help="Highest reject rate."),
@@ -81,7 +80,6 @@ def publish(
         raise typer.BadParameter("give a RESOURCE_CODE or --all (not both)")
     if deliver and not (url and token and node):
         raise typer.BadParameter("--deliver needs --url, --token and --node (or their env vars)")
-    require_file_outbox(outbox_path, "the publishing state")
     reg = registry(ctx)
     if deliver and not allow_drafts:
         refuse_drafts(reg.node_catalog(node).resources)  # before anything is read, queued or sent

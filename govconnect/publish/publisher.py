@@ -6,7 +6,7 @@ validates every record against its model, and hands batches to the durable outbo
 
 - **incremental by default**: datasets with a replication key (``updated_at``, a growing id) resume
   after a bookmark (minus an optional ``lookback`` window, for rows a legacy transaction committed
-  late); the bookmark moves in the same SQLite transaction that commits the batch to the outbox,
+  late); the bookmark moves in the same transaction that commits the batch to the outbox,
   so it never runs ahead of what is safely queued;
 - **change detection** for datasets without one: a fingerprint per record finds inserts, updates
   and deletes since the last publication; deletes travel as tombstones;
@@ -23,7 +23,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import itertools
-import sqlite3
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -38,9 +37,16 @@ from .._connector import Connector, Service, connector_faults
 from .._exceptions import ConfigurationError, Problem, PublishAbortedError
 from .._validation import problems_from_pydantic
 from ..catalog.model import UpdateCycle
+from ..exchange.outbox.portable import (
+    execute,
+    executemany,
+    in_values,
+    insert_rows,
+    is_sqlite,
+)
 from ..exchange.outbox.store import Outbox
 from .rejects import Reject, RejectMemory, RejectsFile
-from .state import PublishState, SeenKeys, _set_bookmark
+from .state import FINGERPRINTS_ON_CONFLICT, PublishState, SeenKeys, _set_bookmark
 
 if TYPE_CHECKING:
     from .._registry import Registry
@@ -168,7 +174,7 @@ class Publisher:
             )
         self.registry, self.outbox = registry, outbox
         self.lookback = lookback
-        self.state = PublishState(outbox.path)
+        self.state = PublishState(outbox)
         self.batch_size, self.reject_threshold, self.min_sample = (
             batch_size,
             reject_threshold,
@@ -387,7 +393,7 @@ class _Run:
         svc, dump = self.svc, self.item.dump_json
         rejected_keys = sorted(set(self.rejected_keys))
         bodies = [dump(r) for r in records]
-        state_updates: list[Callable[[sqlite3.Connection], None]] = []
+        state_updates: list[Callable[[Any], None]] = []
         state_updates.extend(self.memory.updates(keys))
         selected = range(len(records))
         if self.fingerprinting:
@@ -398,13 +404,15 @@ class _Run:
             rows = [(self.code, k, fp, self.run_id) for k, fp in zip(keys, fps, strict=True)]
             seen = [(self.run_id, self.code, k) for k in rejected_keys]
             state_updates.append(
-                lambda conn: conn.executemany(
-                    "INSERT OR REPLACE INTO publish_fingerprints VALUES (?, ?, ?, ?)", rows
+                lambda conn: insert_rows(
+                    conn, "INSERT INTO publish_fingerprints", rows, FINGERPRINTS_ON_CONFLICT
                 )
             )
             state_updates.append(
-                lambda conn: conn.executemany(
-                    "UPDATE publish_fingerprints SET run = ? WHERE resource = ? AND key = ?", seen
+                lambda conn: executemany(
+                    conn,
+                    "UPDATE publish_fingerprints SET run = ? WHERE resource = ? AND key = ?",
+                    seen,
                 )
             )
         elif newest is not None:
@@ -416,7 +424,7 @@ class _Run:
             for i in selected
         ]
 
-        def within(conn: sqlite3.Connection) -> None:
+        def within(conn: Any) -> None:
             for update in state_updates:
                 update(conn)
 
@@ -435,15 +443,11 @@ class _Run:
             if not stale:
                 return
             payloads = [b'{"id":%b,"op":"delete"}' % orjson.dumps(k) for k in stale]
-            marks = ",".join("?" * len(stale))
 
-            def drop(
-                conn: sqlite3.Connection, stale: list[str] = stale, marks: str = marks
-            ) -> None:
-                conn.execute(
-                    f"DELETE FROM publish_fingerprints WHERE resource = ? AND key IN ({marks})",
-                    (self.code, *stale),
-                )
+            def drop(conn: Any, stale: list[str] = stale) -> None:
+                condition, params = in_values(is_sqlite(conn), "key", stale)
+                sql = f"DELETE FROM publish_fingerprints WHERE resource = ? AND {condition}"
+                execute(conn, sql, (self.code, *params))
 
             self.pub.outbox.enqueue_encoded(
                 self.code, payloads, user_id=self.pub.user_id, within=drop
@@ -455,11 +459,18 @@ class _Run:
         r = self.report
         size = r.read if self.fingerprinting or self.full else self.known_size + r.published
 
-        def apply(conn: sqlite3.Connection) -> None:
-            conn.execute(
-                "INSERT OR REPLACE INTO publish_runs VALUES (?, ?, ?)",
+        def apply(conn: Any) -> None:
+            execute(
+                conn,
+                "INSERT INTO publish_runs VALUES (?, ?, ?) ON CONFLICT (resource)"
+                " DO UPDATE SET run = excluded.run, finished_at = excluded.finished_at",
                 (self.code, self.run_id, now),
             )
-            conn.execute("INSERT OR REPLACE INTO publish_sizes VALUES (?, ?)", (self.code, size))
+            execute(
+                conn,
+                "INSERT INTO publish_sizes VALUES (?, ?) ON CONFLICT (resource)"
+                " DO UPDATE SET records = excluded.records",
+                (self.code, size),
+            )
 
         self.pub.state.run_state_only(apply)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sqlite3
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -19,9 +18,18 @@ from typing import IO, Any
 
 import orjson
 
+from ..exchange.outbox.portable import executemany
+
 __all__ = ["Reject", "RejectMemory", "RejectsFile", "source_fingerprint"]
 
-StateUpdate = Callable[[sqlite3.Connection], None]
+StateUpdate = Callable[[Any], None]
+"""A change to the publishing state, run inside the transaction that queues its batch (on either
+engine's connection)."""
+
+_UPSERT_REJECT = (
+    "INSERT INTO publish_rejects VALUES (?, ?, ?) ON CONFLICT (resource, key)"
+    " DO UPDATE SET fp = excluded.fp"
+)
 
 
 @dataclass(frozen=True)
@@ -99,17 +107,13 @@ class RejectMemory:
                 del self.remembered[k]
             gone = [(self.resource, k) for k in fixed]
             found.append(
-                lambda conn: conn.executemany(
-                    "DELETE FROM publish_rejects WHERE resource = ? AND key = ?", gone
+                lambda conn: executemany(
+                    conn, "DELETE FROM publish_rejects WHERE resource = ? AND key = ?", gone
                 )
             )
         if self.new:
             rows = [(self.resource, k, fp) for k, fp in self.new]
             self.remembered.update(self.new)
-            found.append(
-                lambda conn: conn.executemany(
-                    "INSERT OR REPLACE INTO publish_rejects VALUES (?, ?, ?)", rows
-                )
-            )
+            found.append(lambda conn: executemany(conn, _UPSERT_REJECT, rows))
             self.new = []
         return found

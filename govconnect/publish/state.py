@@ -1,116 +1,121 @@
-"""The publisher's memory, in the outbox's own SQLite file: bookmarks, fingerprints, the last
-publication of each dataset, its size, and the records it rejected.
+"""The publisher's memory, in the outbox's own store (its SQLite file or PostgreSQL schema):
+bookmarks, fingerprints, the last publication of each dataset, its size, and the records it
+rejected.
 
-Kept in the outbox's file so that a batch and the state it advances (a bookmark, fingerprints,
-remembered rejects) commit in one transaction: the state never runs ahead of what is queued.
+Kept in the outbox's store so that a batch and the state it advances (a bookmark, fingerprints,
+remembered rejects) commit in one transaction: the state never runs ahead of what is queued. The
+SQL runs on both engines (see ``exchange.outbox.portable``).
 """
 
 from __future__ import annotations
 
 import json
-import sqlite3
+import os
 import time
 from array import array
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
+
+from ..exchange.outbox.portable import execute, in_values
+from ..exchange.outbox.store import Outbox
 
 __all__ = ["PublishState", "SeenKeys"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS publish_bookmarks (
-    resource TEXT PRIMARY KEY, value TEXT NOT NULL, updated_at REAL NOT NULL);
+    resource TEXT PRIMARY KEY, value TEXT NOT NULL, updated_at double precision NOT NULL);
 CREATE TABLE IF NOT EXISTS publish_fingerprints (
-    resource TEXT NOT NULL, key TEXT NOT NULL, fp BLOB NOT NULL, run INTEGER NOT NULL,
-    PRIMARY KEY (resource, key)) WITHOUT ROWID;
+    resource TEXT NOT NULL, key TEXT NOT NULL, fp {blob} NOT NULL, run INTEGER NOT NULL,
+    PRIMARY KEY (resource, key)){without_rowid};
 CREATE TABLE IF NOT EXISTS publish_runs (
-    resource TEXT PRIMARY KEY, run INTEGER NOT NULL, finished_at REAL NOT NULL);
+    resource TEXT PRIMARY KEY, run INTEGER NOT NULL, finished_at double precision NOT NULL);
 CREATE TABLE IF NOT EXISTS publish_sizes (
-    resource TEXT PRIMARY KEY, records INTEGER NOT NULL);
+    resource TEXT PRIMARY KEY, records bigint NOT NULL);
 CREATE TABLE IF NOT EXISTS publish_rejects (
-    resource TEXT NOT NULL, key TEXT NOT NULL, fp BLOB NOT NULL,
-    PRIMARY KEY (resource, key)) WITHOUT ROWID;
+    resource TEXT NOT NULL, key TEXT NOT NULL, fp {blob} NOT NULL,
+    PRIMARY KEY (resource, key)){without_rowid}
 """
+
+FINGERPRINTS_ON_CONFLICT = (
+    "ON CONFLICT (resource, key) DO UPDATE SET fp = excluded.fp, run = excluded.run"
+)
+"""With ``insert_rows(conn, "INSERT INTO publish_fingerprints", rows, …)``: keys unique per
+batch (``SeenKeys`` drops a key read twice before fingerprints are taken)."""
 
 
 class PublishState:
-    """Bookmarks, fingerprints and last publication times, in the outbox's own SQLite file."""
+    """Bookmarks, fingerprints and last publication times, in the outbox's own store.
 
-    def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
-        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.executescript(_SCHEMA)
+    ``store``: the :class:`Outbox` the batches go to (the state then shares its connections and
+    transactions), or an outbox location (a file path, a PostgreSQL URL), opened here.
+    """
+
+    def __init__(self, store: Outbox | str | os.PathLike[str]) -> None:
+        self._owns_outbox = not isinstance(store, Outbox)
+        self.outbox = store if isinstance(store, Outbox) else Outbox(store)
+        self.path = self.outbox.path
+        self.outbox.create_tables("publish_state", _SCHEMA, "publish_rejects")
 
     def bookmark(self, resource: str) -> Any:
-        row = self._db.execute(
+        rows = self.outbox.read(
             "SELECT value FROM publish_bookmarks WHERE resource = ?", (resource,)
-        ).fetchone()
-        return json.loads(row[0]) if row else None
+        )
+        return json.loads(rows[0][0]) if rows else None
 
     def last_run(self, resource: str) -> tuple[int, float | None]:
-        row = self._db.execute(
+        rows = self.outbox.read(
             "SELECT run, finished_at FROM publish_runs WHERE resource = ?", (resource,)
-        ).fetchone()
-        return (row[0], row[1]) if row else (0, None)
+        )
+        return (rows[0][0], rows[0][1]) if rows else (0, None)
 
     def fingerprints(self, resource: str, keys: Sequence[str]) -> dict[str, bytes]:
         found: dict[str, bytes] = {}
-        for start in range(0, len(keys), 900):  # SQLite's bound-parameter limit
-            chunk = keys[start : start + 900]
-            marks = ",".join("?" * len(chunk))
-            found.update(
-                self._db.execute(
-                    f"SELECT key, fp FROM publish_fingerprints WHERE resource = ? AND key IN ({marks})",
-                    (resource, *chunk),
-                ).fetchall()
-            )
+        for start in range(0, len(keys), 900):
+            condition, params = in_values(self.outbox.is_file, "key", keys[start : start + 900])
+            sql = f"SELECT key, fp FROM publish_fingerprints WHERE resource = ? AND {condition}"
+            found.update((key, bytes(fp)) for key, fp in self.outbox.read(sql, (resource, *params)))
         return found
 
     def stale_keys(self, resource: str, run: int, limit: int) -> list[str]:
         """Keys not seen in ``run``: records deleted at the source since the last publication."""
-        rows = self._db.execute(
+        rows = self.outbox.read(
             "SELECT key FROM publish_fingerprints WHERE resource = ? AND run != ? LIMIT ?",
             (resource, run, limit),
-        ).fetchall()
+        )
         return [r[0] for r in rows]
 
-    def run_state_only(self, apply: Callable[[sqlite3.Connection], None]) -> None:
+    def run_state_only(self, apply: Callable[[Any], None]) -> None:
         """A state change with no records to queue (fingerprints of unchanged records)."""
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            apply(self._db)
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
+        self.outbox.write_state(apply)
 
     def size(self, resource: str) -> int:
         """How many records the dataset had as far as publishing knows (0: never published)."""
-        row = self._db.execute(
-            "SELECT records FROM publish_sizes WHERE resource = ?", (resource,)
-        ).fetchone()
-        return int(row[0]) if row else 0
+        rows = self.outbox.read("SELECT records FROM publish_sizes WHERE resource = ?", (resource,))
+        return int(rows[0][0]) if rows else 0
 
     def remembered_rejects(self, resource: str) -> dict[str, bytes]:
         """Key → fingerprint of the source record of every record rejected and not fixed since.
 
         Loaded whole: rejects are few (the threshold stops a run that has many)."""
-        rows = self._db.execute(
+        rows = self.outbox.read(
             "SELECT key, fp FROM publish_rejects WHERE resource = ?", (resource,)
-        ).fetchall()
-        return dict(rows)
+        )
+        return {key: bytes(fp) for key, fp in rows}
 
     def close(self) -> None:
-        self._db.close()
+        """Close the outbox the state opened itself (one it was given stays open)."""
+        if self._owns_outbox:
+            self.outbox.close()
 
 
-def _set_bookmark(resource: str, value: Any) -> Callable[[sqlite3.Connection], None]:
+def _set_bookmark(resource: str, value: Any) -> Callable[[Any], None]:
     encoded = json.dumps(value, ensure_ascii=False)
 
-    def apply(conn: sqlite3.Connection) -> None:
-        conn.execute(
-            "INSERT OR REPLACE INTO publish_bookmarks VALUES (?, ?, ?)",
+    def apply(conn: Any) -> None:
+        execute(
+            conn,
+            "INSERT INTO publish_bookmarks VALUES (?, ?, ?) ON CONFLICT (resource)"
+            " DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
             (resource, encoded, time.time()),
         )
 

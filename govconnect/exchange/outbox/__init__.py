@@ -24,6 +24,8 @@ Lives here: the ``Outbox`` that users hold, and its enqueue (``store``); the SQL
 connections and transactions (``connections``); the tables and the migration of older files
 (``schema``); records checked and encoded into chunk rows (``chunks``); claiming batches, their
 leases and settling them (``claims``); dead letters (``dead_letters``); and what the outbox holds
-(``status``). Only ``store`` and ``connections`` open transactions; the other modules are
-functions of a connection that work inside the transaction they are given.
+(``status``); SQL that runs on both engines, for the state other modules keep beside the outbox
+(``portable``: the intake journal and the publishing state, written in the outbox's transactions).
+Only ``store`` and ``connections`` open transactions; the other modules are functions of a
+connection that work inside the transaction they are given.
 """

@@ -178,6 +178,17 @@ class PostgresOutbox(Outbox):
                     "SELECT set_config('synchronous_commit', %s, true)", (self._durable_sync,)
                 )
 
+    _is_file = False
+
+    def _has_table(self, table: str) -> bool:
+        name = f"{self.schema}.{table}"
+        return self._conn().execute("SELECT to_regclass(%s)", (name,)).fetchone()[0] is not None
+
+    def _lock_name(self, conn: Any, name: str) -> None:
+        """Processes creating the same tables at once take turns (``CREATE TABLE IF NOT
+        EXISTS`` races on the catalog otherwise); the lock ends with the transaction."""
+        conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"{self.schema}.{name}",))
+
     def _fix_keys(self) -> None:
         """The current transaction must commit durably (it fixed an idempotency key)."""
         self._local.durable = True

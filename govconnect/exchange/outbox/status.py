@@ -2,15 +2,15 @@
 pending records, when something is next due; and forgetting old lines of the delivered log.
 
 Written once for both engines: the SQL is plain enough for SQLite and PostgreSQL, and
-:func:`execute` gives psycopg its ``%s`` where SQLite takes ``?``.
+:func:`~.portable.execute` gives psycopg its ``%s`` where SQLite takes ``?``.
 """
 
 from __future__ import annotations
 
-import sqlite3
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
+
+from .portable import execute
 
 __all__ = [
     "OutboxStatus",
@@ -20,13 +20,6 @@ __all__ = [
     "purge_delivered",
     "read_status",
 ]
-
-
-def execute(conn: Any, sql: str, params: Sequence[Any] = ()) -> Any:
-    """Run ``sql``, written with SQLite's ``?`` placeholders, on either engine's connection."""
-    if not isinstance(conn, sqlite3.Connection):
-        sql = sql.replace("?", "%s")
-    return conn.execute(sql, params)
 
 
 @dataclass(frozen=True, slots=True)

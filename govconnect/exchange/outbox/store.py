@@ -20,6 +20,7 @@ from .chunks import check_code, encoded_rows, publish_rows, status_row
 from .claims import Batch, claim_batches, release_batch, reschedule_batch, settle_delivered
 from .connections import Connections
 from .dead_letters import DeadLetter, Replayed, bury_batch, read_dead_letters, replay_dead_letters
+from .portable import ddl, execute, statements
 from .schema import INSERT_ROW, SCHEMA, is_current, migrate
 from .status import OutboxStatus, count_pending, next_due_at, purge_delivered, read_status
 
@@ -342,6 +343,51 @@ class Outbox(Connections):
         transaction."""
         with self._write() as conn:
             return replay_dead_letters(conn, dead_ids, now)
+
+    # --- state kept beside the outbox (the intake journal, the publishing state) ----------------
+
+    def create_tables(self, name: str, script: str, last_table: str) -> None:
+        """Create the tables of ``script`` (see :func:`~.portable.ddl`) in this outbox's store,
+        in one transaction, if ``last_table`` is not there yet: the intake journal and the
+        publishing state keep their tables here so that they commit with the outbox rows.
+        ``name`` tells which state they are (processes creating it at once take turns)."""
+        if self._has_table(last_table):
+            return
+        with self._write() as conn:
+            self._lock_name(conn, name)
+            for statement in statements(ddl(self._is_file, script)):
+                execute(conn, statement)
+
+    _is_file = True
+
+    @property
+    def is_file(self) -> bool:
+        """Whether the store is a SQLite file (else PostgreSQL): for the few spellings that
+        differ (see :mod:`~.portable`)."""
+        return self._is_file
+
+    def _has_table(self, table: str) -> bool:
+        row = (
+            self._conn()
+            .execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (table,))
+            .fetchone()
+        )
+        return row is not None
+
+    def _lock_name(self, conn: Any, name: str) -> None:
+        """Serialise creating ``name`` between processes (a file's write lock already does)."""
+
+    def read(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """The rows of a query (``?`` placeholders, SQL both engines run) on this thread's
+        connection: how state kept beside the outbox is read."""
+        return list(execute(self._conn(), sql, params).fetchall())
+
+    def write_state(self, apply: Callable[[Any], Any], *, durable: bool = True) -> Any:
+        """Run ``apply(conn)`` in one transaction of its own and return what it returns: state
+        that changes without outbox rows (an attempt counted, a claim, a run finished).
+        ``durable=False``: state whose loss in a power failure is harmless (a lease)."""
+        with self._write(durable=durable) as conn:
+            return apply(conn)
 
     # --- inspection and housekeeping -----------------------------------------------------------
 
