@@ -65,6 +65,7 @@ class ServiceMeta(BaseModel):
     replication_key: str | None = None
     count: str | None = None
     drafts: list[str] = Field(default_factory=list)
+    authoritative: list[str] = Field(default_factory=list)
 
 
 @dataclass(frozen=True)
