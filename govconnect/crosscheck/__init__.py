@@ -6,8 +6,12 @@ streams every installed dataset that carries the key (citizen ID or credit code)
 into a temporary SQLite index so no dataset is held in memory, and reports each element whose
 normalised values differ between sources, saying which source is authoritative.
 
-Layer 4 (beside ``publish`` and ``gateway``): imports the framework and below only. Masking by the
-gateway's rules is injected by the caller (the CLI), since ``gateway`` is a sibling.
+Lives here: value normalisation (``normalise``); finding the sources, the SQLite-spilled join and
+the report (``engine``).
+
+May import: the connector framework at the top of the package (connector, registry),
+``govconnect.catalog`` and the core modules. Not ``bridge``, ``gateway``, ``publish``,
+``testing`` or ``cli``: masking by the gateway's rules is injected by the caller (the CLI).
 """
 
 from .engine import Conflict, CrosscheckReport, Source, crosscheck
