@@ -147,7 +147,7 @@ def find_sources(registry: Registry, key: str, elements: Iterable[str] | None) -
     wanted = set(elements) if elements else None
     found: list[Source] = []
     for service in registry.services():
-        if service.kind != "dataset" or not registry.is_configured(service.connector):
+        if service.kind != "dataset" or not registry.is_configured(service.connector.name):
             continue
         key_field: str | None = None
         held: dict[str, str] = {}
@@ -269,7 +269,7 @@ def _load(
         for e, f in source.elements.items()
     }
     fields = [(elem_id[e], f, tables[e]) for e, f in source.elements.items()]
-    name = source.service.connector
+    name = source.service.connector.name
     try:
         with registry.connector(name) as connector:
             records: Iterator[Any] = connector.run(source.service)
