@@ -99,7 +99,8 @@ class InformationItem(BaseModel):
     personal: bool
     required: bool = True
     element: str | None = Field(
-        default=None, description="数据元: the data element the item carries, shared across resources"
+        default=None,
+        description="数据元: the data element the item carries, shared across resources",
     )
 
     @model_serializer(mode="wrap")

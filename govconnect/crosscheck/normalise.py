@@ -19,7 +19,6 @@ from ..catalog.textdates import parse_text_date
 
 __all__ = ["normalise"]
 
-_SPACES = re.compile(r"\s+")
 _WIDE_GAP = re.compile(
     r"(?<=[^\x00-\x7f]) (?=[^\x00-\x7f])|(?<=[^\x00-\x7f]) (?=[\x00-\x7f])|(?<=[\x00-\x7f]) (?=[^\x00-\x7f])"
 )
@@ -39,18 +38,22 @@ def normalise(value: Any, table: CodeTable | None = None) -> str | None:
         return "1" if value else "0"
     if isinstance(value, Decimal | int | float):
         return _number(value)
-    text = unicodedata.normalize("NFKC", str(value))
-    text = _SPACES.sub(" ", text).strip()
+    text = str(value)
+    wide = not text.isascii()
+    if wide:
+        text = unicodedata.normalize("NFKC", text)
+    text = " ".join(text.split())  # every run of whitespace one space, none at the ends
     if not text:
         return None
-    # a space between two Chinese characters (or beside one) is layout, not content: 张 三 = 张三
-    text = _WIDE_GAP.sub("", text)
+    if wide and " " in text:
+        # a space between two Chinese characters (or beside one) is layout: 张 三 = 张三
+        text = _WIDE_GAP.sub("", text)
     if table is not None:
         try:
             return table.code_for(text)
         except InvalidInputError:
             pass  # not a code or label of the table: compared as written
-    if _LOOKS_DATE.fullmatch(text):
+    if text[0].isdigit() and _LOOKS_DATE.fullmatch(text):
         parsed = parse_text_date(text)
         if isinstance(parsed, date):
             return parsed.isoformat()
