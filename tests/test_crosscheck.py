@@ -205,3 +205,23 @@ def test_citizen_ids_of_the_fixture_are_valid() -> None:
     from govconnect import CitizenId
 
     TypeAdapter(CitizenId).validate_python(citizen_id(7)[0])
+
+
+def test_invalid_records_are_counted_and_a_failing_source_is_named(tmp_path: Path) -> None:
+    from govconnect import ConnectorError
+
+    url = database_url("sqlite", tmp_path)
+    engine = sa.create_engine(url)
+    plants = plant(engine, {"register": "r", "civil": "c", "social": "s"}, 30)
+    with engine.begin() as conn:  # a wrong check digit: cannot be joined, counted, not compared
+        conn.execute(sa.text("INSERT INTO s VALUES ('110105195001010011', '某某')"))
+    engine.dispose()
+    tables = {"xc_register": "r", "xc_civil": "c", "xc_social": "s"}
+    config = {"connectors": {n: {"url": url, "table": t} for n, t in tables.items()}}
+    report = crosscheck(_registry(config), key="citizen_id")
+    assert report.sources["xc_social.people"].invalid == 1
+    assert {(c.key, c.element) for c in report.conflicts} == set(plants)
+    config["connectors"]["xc_civil"]["table"] = "missing"
+    with pytest.raises(ConnectorError) as raised:
+        crosscheck(_registry(config), key="citizen_id")
+    assert "xc_civil" in str(raised.value) and "people" in str(raised.value)

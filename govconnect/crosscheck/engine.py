@@ -17,9 +17,12 @@ from itertools import islice
 from pathlib import Path
 from typing import Any
 
-from .._connector import Service
-from .._exceptions import ConfigurationError, GovConnectError
+from pydantic import BaseModel, ValidationError
+
+from .._connector import Connector, Service, connector_faults
+from .._exceptions import ConfigurationError
 from .._registry import Registry
+from .._validation import validate_model
 from ..catalog.classification import Level
 from ..catalog.fields import X_CODE_TABLE, X_ELEMENT, X_LEVEL, X_PERSONAL, _unwrap
 from ..catalog.identity import CitizenId, CreditCode
@@ -49,6 +52,7 @@ class Source:
     elements: dict[str, str]
     authoritative: list[str]
     records: int = 0
+    invalid: int = 0
     keys_compared: int = 0
 
     def as_dict(self) -> dict[str, Any]:
@@ -58,6 +62,7 @@ class Source:
             "elements": dict(self.elements),
             "authoritative": list(self.authoritative),
             "records": self.records,
+            "invalid": self.invalid,
             "keys_compared": self.keys_compared,
         }
 
@@ -164,7 +169,8 @@ def find_sources(registry: Registry, key: str, elements: Iterable[str] | None) -
                 and (wanted is None or element in wanted)
             ):
                 held.setdefault(element, name)
-        if key_field is not None and held:
+        whole = not any(f.is_required() for f in service.params_model.model_fields.values())
+        if key_field is not None and held and whole:
             claimed = [e for e in service.resource.authoritative if e in held]
             found.append(Source(service.qualified_name, service, key_field, held, claimed))
     return found
@@ -181,7 +187,9 @@ def crosscheck(
 
     Only elements held by two sources or more are compared ("default all shared"). Raises
     :class:`ConfigurationError` when fewer than two sources carry the key, since nothing can be
-    compared, and :class:`GovConnectError` naming the source whose read failed.
+    compared, and :class:`ConnectorError` naming the connector and dataset whose read failed
+    (never the driver's text, which may quote a citizen ID). Datasets that need parameters to
+    run (they cannot be read whole) are not sources.
     """
     sources = find_sources(registry, key, elements)
     counts = Counter(e for s in sources for e in s.elements)
@@ -269,31 +277,50 @@ def _load(
         for e, f in source.elements.items()
     }
     fields = [(elem_id[e], f, tables[e]) for e, f in source.elements.items()]
-    name = source.service.connector.name
-    try:
-        with registry.connector(name) as connector:
-            records: Iterator[Any] = connector.run(source.service)
-            while batch := list(islice(records, _BATCH)):
-                keys: list[tuple[str, int]] = []
-                values: list[tuple[str, int, int, str, str]] = []
-                for record in batch:
-                    k = getattr(record, source.key_field)
-                    if k is None:
-                        continue
-                    k = str(k).strip().upper()
-                    keys.append((k, src_id))
-                    for elem, f, table in fields:
-                        raw = getattr(record, f)
-                        norm = normalise(raw, table)
-                        if norm is not None:
-                            values.append((k, elem, src_id, norm, _raw(raw)))
-                db.executemany("INSERT INTO rec VALUES (?, ?)", keys)
-                db.executemany("INSERT INTO val VALUES (?, ?, ?, ?, ?)", values)
-                source.records += len(batch)
-    except GovConnectError:
-        raise
-    except Exception as exc:  # a legacy system's own failure, named with its source
-        raise GovConnectError(f"reading {source.name} for the cross-check failed: {exc}") from exc
+    service = source.service
+    with (
+        connector_faults(service.connector.name, service.name),
+        registry.connector(service.connector.name) as connector,
+    ):
+        for batch in _batches(connector, source):
+            keys: list[tuple[str, int]] = []
+            values: list[tuple[str, int, int, str, str]] = []
+            for record in batch:
+                k = getattr(record, source.key_field)
+                if k is None:
+                    continue
+                k = str(k).strip().upper()
+                keys.append((k, src_id))
+                for elem, f, table in fields:
+                    raw = getattr(record, f)
+                    norm = normalise(raw, table)
+                    if norm is not None:
+                        values.append((k, elem, src_id, norm, _raw(raw)))
+            db.executemany("INSERT INTO rec VALUES (?, ?)", keys)
+            db.executemany("INSERT INTO val VALUES (?, ?, ?, ?, ?)", values)
+
+
+def _batches(connector: Connector, source: Source) -> Iterator[list[BaseModel]]:
+    """The source's records in batches, each validated into the record model. A record that
+    fails validation (a wrong check digit, a missing name) is counted as invalid and left out:
+    it cannot be joined or compared, and one bad row must not hide the rest. No value of it is
+    kept, since a validation error quotes its input."""
+    service = source.service
+    model = service.record_model
+    params = validate_model(service.params_model, {}, "params")
+    produced = (
+        service.function(connector, params) if service.takes_params else service.function(connector)
+    )
+    items = iter(produced)
+    while chunk := list(islice(items, _BATCH)):
+        batch: list[BaseModel] = []
+        for item in chunk:
+            try:
+                batch.append(item if isinstance(item, model) else model.model_validate(item))
+            except ValidationError:
+                source.invalid += 1
+        source.records += len(chunk)
+        yield batch
 
 
 def _raw(value: Any) -> str:
