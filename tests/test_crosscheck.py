@@ -225,3 +225,16 @@ def test_invalid_records_are_counted_and_a_failing_source_is_named(tmp_path: Pat
     with pytest.raises(ConnectorError) as raised:
         crosscheck(_registry(config), key="citizen_id")
     assert "xc_civil" in str(raised.value) and "people" in str(raised.value)
+
+
+def test_demo_chapter_finds_the_planted_household_civil_affairs_conflicts(tmp_path: Path) -> None:
+    pytest.importorskip("govconnect_civil_affairs")
+    from govconnect_household import HouseholdConnector, create_sample_database
+
+    from govconnect.cli._story_crosscheck import PLANTED, crosscheck_chapter
+
+    url = f"sqlite:///{tmp_path / 'household.sqlite'}"
+    create_sample_database(url, count=400)
+    chapter = crosscheck_chapter(tmp_path, HouseholdConnector.Settings(url=url).model_dump())
+    assert chapter["crosscheck_found"] == dict(sorted(PLANTED.items()))
+    assert chapter["crosscheck_sources"]["civil_affairs.cases"]["keys_compared"] == 200
