@@ -26,7 +26,7 @@ from .._validation import validate_model
 from ..catalog.classification import Level
 from ..catalog.fields import X_CODE_TABLE, X_ELEMENT, X_LEVEL, X_PERSONAL, _unwrap
 from ..catalog.identity import CitizenId, CreditCode
-from ..catalog.identity.masks import mask_identity
+from ..catalog.identity.masks import mask_credit_code, mask_identity
 from ..catalog.model import KEY_ELEMENTS
 from .normalise import normalise
 
@@ -38,6 +38,10 @@ MaskerFor = Callable[[Service, str], Masker]
 the gateway's rules; the default hides the whole value)."""
 
 _KEY_TYPES: dict[str, type] = {"citizen_id": CitizenId, "credit_code": CreditCode}
+_KEY_MASKS: dict[str, Callable[[str], str]] = {
+    "citizen_id": mask_identity,  # any personal identity number, 18 characters
+    "credit_code": mask_credit_code,
+}
 _BATCH = 5000
 _CACHE_KIB = 16 * 1024
 
@@ -122,7 +126,7 @@ class CrosscheckReport:
             )
             values[name] = shown if shown is None or isinstance(shown, int | float) else str(shown)
         return {
-            "key": c.key if reveal else mask_identity(c.key),
+            "key": c.key if reveal else _KEY_MASKS[self.key](c.key),
             "element": c.element,
             "values": values,
             "authoritative": c.authoritative,
