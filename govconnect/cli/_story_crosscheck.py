@@ -39,7 +39,8 @@ def crosscheck_chapter(
         config={"connectors": {"household": household, "civil_affairs": settings}},
     )
     cases: list[dict[str, str]] = []
-    with reg.connector("household") as connector:
+    given = {"household": household, "civil_affairs": settings}  # nothing from the shell
+    with reg.connector("household", household) as connector:
         for resident in connector.run("residents"):
             if len(cases) == people:
                 break
@@ -68,7 +69,7 @@ def crosscheck_chapter(
                 }
             )
     write_drop_file(Path(settings["drop_dir"]) / "MZJZ_20260105_001.DAT", cases)
-    report = crosscheck(reg, key="citizen_id")
+    report = crosscheck(reg, key="citizen_id", settings=given)
     return {
         "crosscheck_people": len(cases),
         "crosscheck_planted": dict(sorted(PLANTED.items())),

@@ -11,7 +11,7 @@ from __future__ import annotations
 import sqlite3
 import tempfile
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
@@ -186,10 +186,13 @@ def crosscheck(
     elements: Iterable[str] | None = None,
     *,
     workdir: str | Path | None = None,
+    settings: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> CrosscheckReport:
     """Cross-check every shared element of every dataset carrying ``key``.
 
-    Only elements held by two sources or more are compared ("default all shared"). Raises
+    Only elements held by two sources or more are compared ("default all shared"). ``settings``
+    gives a connector's settings in code (by connector name), as the demo does so that no
+    ``GOVCONNECT_*`` of the shell changes it; others come from the environment over the file. Raises
     :class:`ConfigurationError` when fewer than two sources carry the key, since nothing can be
     compared, and :class:`ConnectorError` naming the connector and dataset whose read failed
     (never the driver's text, which may quote a citizen ID). Datasets that need parameters to
@@ -215,7 +218,7 @@ def crosscheck(
     with tempfile.TemporaryDirectory(prefix="govconnect-crosscheck-", dir=workdir) as tmp:
         db = _open(Path(tmp) / "index.sqlite")
         try:
-            return _run(registry, db, key, sources, shared)
+            return _run(registry, db, key, sources, shared, settings or {})
         finally:
             db.close()
 
@@ -235,11 +238,16 @@ def _open(path: Path) -> sqlite3.Connection:
 
 
 def _run(
-    registry: Registry, db: sqlite3.Connection, key: str, sources: list[Source], shared: list[str]
+    registry: Registry,
+    db: sqlite3.Connection,
+    key: str,
+    sources: list[Source],
+    shared: list[str],
+    settings: Mapping[str, Mapping[str, Any]],
 ) -> CrosscheckReport:
     elem_id = {e: i for i, e in enumerate(shared)}
     for src_id, source in enumerate(sources):
-        _load(registry, db, src_id, source, elem_id)
+        _load(registry, db, src_id, source, elem_id, settings.get(source.service.connector.name))
     db.execute("CREATE INDEX rec_key ON rec (key, src)")
     db.execute("CREATE INDEX val_key ON val (key, elem, src)")
     duplicates = {s.name: 0 for s in sources}
@@ -272,7 +280,12 @@ def _run(
 
 
 def _load(
-    registry: Registry, db: sqlite3.Connection, src_id: int, source: Source, elem_id: dict[str, int]
+    registry: Registry,
+    db: sqlite3.Connection,
+    src_id: int,
+    source: Source,
+    elem_id: dict[str, int],
+    settings: Mapping[str, Any] | None,
 ) -> None:
     """Stream one source into the index in batches: first record of a key wins (later ones are
     counted as duplicates, not compared, so a source never conflicts with itself)."""
@@ -284,7 +297,7 @@ def _load(
     service = source.service
     with (
         connector_faults(service.connector.name, service.name),
-        registry.connector(service.connector.name) as connector,
+        registry.connector(service.connector.name, settings) as connector,
     ):
         for batch in _batches(connector, source):
             keys: list[tuple[str, int]] = []
