@@ -380,6 +380,7 @@ def _build_service(
         related=meta.related,
         items=items,
         drafts=meta.drafts,
+        authoritative=meta.authoritative,
     )
     problems.extend(
         Problem(f"{where}.{p.field.split('.', 1)[1]}", p.rule, p.message)

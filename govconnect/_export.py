@@ -78,7 +78,17 @@ CSV_COLUMNS = (
     "分级",
     "个人信息",
     "描述",
+    "数据元",
+    "权威来源",
 )
+"""The last two columns: the data element an item carries, and whether this resource is the
+authoritative source (一数一源) of that element ("是"), a copy ("否"), or names no element ("")."""
+
+
+def _authority(resource: Resource, element: str | None) -> str:
+    if element is None:
+        return ""
+    return "是" if element in resource.authoritative else "否"
 
 
 def to_csv(catalog: Catalog) -> str:
@@ -109,6 +119,8 @@ def to_csv(catalog: Catalog) -> str:
                     item.level.label,
                     "是" if item.personal else "否",
                     item.description or "",
+                    item.element or "",
+                    _authority(r, item.element),
                 )
             )
     return out.getvalue()

@@ -65,6 +65,7 @@ class ServiceMeta(BaseModel):
     replication_key: str | None = None
     count: str | None = None
     drafts: list[str] = Field(default_factory=list)
+    authoritative: list[str] = Field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -112,8 +113,10 @@ dataset.__doc__ = """Declare a dataset service: the whole (or changed part of a)
 
 Takes the same metadata as :func:`query` plus ``key`` (the field that identifies a record, required),
 ``replication_key`` (a field that only grows, e.g. ``updated_at``, for incremental publishing; records
-are yielded in its order and a params field named ``since`` receives the bookmark) and ``count`` (the
-name of a connector method returning the row count, for progress and ETA)."""
+are yielded in its order and a params field named ``since`` receives the bookmark), ``count`` (the
+name of a connector method returning the row count, for progress and ETA) and ``authoritative`` (the
+data elements, ``field(..., element=...)``, this dataset is the authoritative source of: 一数一源,
+one per element and key type in a catalog; ``govconnect crosscheck`` names it in each conflict)."""
 
 
 def _positional(fn: Callable[..., Any]) -> list[inspect.Parameter]:

@@ -28,6 +28,7 @@ LAYERS: dict[str, int] = {
     "publish": 4,
     "discovery": 4,
     "soap": 4,
+    "crosscheck": 4,
     "testing": 5,
     "cli": 6,
     "api": 7,

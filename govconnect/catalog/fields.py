@@ -10,6 +10,12 @@ The catalog's data type code (C, N, Y, D, T, L, M, G, B, I, F) is derived from t
 and can be overridden with ``data_type=``; the length comes from ``max_length`` / ``max_digits``.
 The declaration travels in the field's JSON schema as ``x-`` extensions, so every generated schema
 (OpenAPI, gateway responses) carries the classification with it.
+
+``element=`` names the data element (数据元) a field carries, e.g. ``element="姓名"``: fields of
+different connectors that name one element hold the same fact about the same person or company, which
+is what the multi-source cross-check (多源校核, ``govconnect crosscheck``) compares. ``code_table=``
+names the code table (``registry.code_tables``) whose codes and labels the field's values may use, so a
+code in one system and its label in another are not reported as a conflict.
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ from enum import Enum, StrEnum
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 import annotated_types
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
 from pydantic.fields import FieldInfo
 
 from .._exceptions import Problem
@@ -34,6 +40,8 @@ X_LEVEL = "x-classification"
 X_PERSONAL = "x-personal-information"
 X_TYPE = "x-data-type"
 X_LENGTH = "x-length"
+X_ELEMENT = "x-data-element"
+X_CODE_TABLE = "x-code-table"
 
 
 class DataType(StrEnum):
@@ -90,6 +98,19 @@ class InformationItem(BaseModel):
     level: Level
     personal: bool
     required: bool = True
+    element: str | None = Field(
+        default=None,
+        description="数据元: the data element the item carries, shared across resources",
+    )
+
+    @model_serializer(mode="wrap")
+    def _omit_no_element(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """An item that names no element is exported exactly as before elements existed, so
+        catalogs already registered with the platform do not all read as changed."""
+        data: dict[str, Any] = handler(self)
+        if self.element is None:
+            data.pop("element", None)
+        return data
 
 
 def field(
@@ -100,6 +121,8 @@ def field(
     data_type: DataType | str | None = None,
     length: int | None = None,
     description: str | None = None,
+    element: str | None = None,
+    code_table: str | None = None,
     default: Any = ...,
     **kwargs: Any,
 ) -> Any:
@@ -107,13 +130,21 @@ def field(
 
     ``level`` and ``personal`` are mandatory in spirit: a record field declared without them is a
     load-time error naming connector, service and field. Other keyword arguments go to
-    :func:`pydantic.Field` (``max_length``, ``pattern``, ``ge``…).
+    :func:`pydantic.Field` (``max_length``, ``pattern``, ``ge``…). ``element`` names the data
+    element the field carries (compared across sources by the cross-check) and ``code_table`` the
+    code table its values are codes or labels of.
     """
     extra: dict[str, Any] = {X_LEVEL: Level(level).value, X_PERSONAL: personal}
     if data_type is not None:
         extra[X_TYPE] = DataType(data_type).value
     if length is not None:
         extra[X_LENGTH] = length
+    if element is not None:
+        if not element.strip():
+            raise ValueError("element= names a data element; it must not be blank")
+        extra[X_ELEMENT] = element.strip()
+    if code_table is not None:
+        extra[X_CODE_TABLE] = code_table
     return Field(default, title=title, description=description, json_schema_extra=extra, **kwargs)
 
 
@@ -165,6 +196,7 @@ def information_items(
                 level=level,
                 personal=bool(extra[X_PERSONAL]),
                 required=info.is_required(),
+                element=extra.get(X_ELEMENT),
             )
         )
     return items, problems

@@ -32,6 +32,7 @@ from .fields import InformationItem
 __all__ = [
     "CATALOG_SCHEMA_VERSION",
     "DRAFTABLE",
+    "KEY_ELEMENTS",
     "Catalog",
     "Category",
     "OpenAttributes",
@@ -71,6 +72,10 @@ _ITEM_DRAFTABLE = ("title", "level", "personal")
 RESOURCE_CODE = re.compile(
     r"^(?P<cls>[1-3])(?P<item>\d{2})(?P<cat>\d{3})(?P<detail>\d*)/(?P<seq>\d+)$"
 )
+KEY_ELEMENTS = {"citizen_id": "公民身份号码", "credit_code": "统一社会信用代码"}
+"""The key types of "one number to apply" (一号申请) and the data element that carries each: records
+of different resources are the same person or company when these agree."""
+
 CATEGORY_CLASSES = {"1": "基础信息资源", "2": "主题信息资源", "3": "部门信息资源"}
 
 
@@ -174,14 +179,26 @@ class Resource(BaseModel):
         default_factory=list,
         description="paths of values filled as drafts that a person must still decide",
     )
+    authoritative: list[str] = Field(
+        default_factory=list,
+        description="data elements this resource is the authoritative source for (一数一源)",
+    )
 
     @model_serializer(mode="wrap")
     def _omit_no_drafts(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        """A decided resource is sent and exported exactly as before drafts existed."""
+        """A decided resource is sent and exported exactly as before drafts existed; one that
+        claims no authoritative element, exactly as before that claim existed."""
         data: dict[str, Any] = handler(self)
         if not self.drafts:
             data.pop("drafts", None)
+        if not self.authoritative:
+            data.pop("authoritative", None)
         return data
+
+    def key_types(self) -> list[str]:
+        """The key types (``citizen_id``, ``credit_code``) whose key element an item carries."""
+        elements = {item.element for item in self.items}
+        return [kind for kind, element in KEY_ELEMENTS.items() if element in elements]
 
     @computed_field  # type: ignore[prop-decorator]
     @property
@@ -319,6 +336,15 @@ def resource_problems(resource: Resource) -> list[Problem]:
     for name, count in Counter(item.name for item in resource.items).items():
         if count > 1:
             add(f"items.{name}", "items.unique", f"information item {name!r} appears {count} times")
+    carried = {item.element for item in resource.items}
+    for element in resource.authoritative:
+        if element not in carried:
+            add(
+                "authoritative",
+                "authoritative.carried",
+                f"claims to be the authoritative source of {element!r} but no information item "
+                "carries that element (field(..., element=...))",
+            )
     if resource.code in resource.related:
         add("related", "related.self", "a resource cannot relate to itself")
     items = {item.name for item in resource.items}
@@ -352,7 +378,8 @@ def drafted_values(resource: Resource) -> list[tuple[str, Any]]:
 
 
 def catalog_problems(resources: Iterable[Resource]) -> list[Problem]:
-    """Every broken rule of a catalog: per-resource rules, unique codes, related codes resolve."""
+    """Every broken rule of a catalog: per-resource rules, unique codes, one authoritative source
+    per element and key type, related codes resolve."""
     resources = list(resources)
     out: list[Problem] = []
     for resource in resources:
@@ -368,6 +395,7 @@ def catalog_problems(resources: Iterable[Resource]) -> list[Problem]:
                     f"resource code used {count} times ({owners})",
                 )
             )
+    out.extend(_authority_problems(resources))
     known = set(counts)
     for resource in resources:
         for related in resource.related:
@@ -379,6 +407,27 @@ def catalog_problems(resources: Iterable[Resource]) -> list[Problem]:
                         f"related resource {related!r} is not in the catalog",
                     )
                 )
+    return out
+
+
+def _authority_problems(resources: list[Resource]) -> list[Problem]:
+    """一数一源: per key type, an element has one authoritative source; a second names both."""
+    out: list[Problem] = []
+    first: dict[tuple[str, str], Resource] = {}
+    for resource in resources:
+        for kind in resource.key_types():
+            for element in resource.authoritative:
+                owner = first.setdefault((kind, element), resource)
+                if owner is not resource:
+                    out.append(
+                        Problem(
+                            f"resources[{resource.code}].authoritative",
+                            "authoritative.unique",
+                            f"{element!r} (by {kind}) has two authoritative sources: "
+                            f"{owner.code} ({owner.connector}.{owner.service}) and "
+                            f"{resource.code} ({resource.connector}.{resource.service})",
+                        )
+                    )
     return out
 
 

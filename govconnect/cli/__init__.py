@@ -29,6 +29,7 @@ COMMAND_MODULES = [
     "govconnect.cli.serve",
     "govconnect.cli.audit",
     "govconnect.cli.config",
+    "govconnect.cli.crosscheck",
 ]
 
 app = typer.Typer(

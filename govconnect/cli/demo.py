@@ -75,4 +75,11 @@ def _print(s: dict[str, Any]) -> None:
     console.print(
         "final statuses: " + ", ".join(f"{k} {v}" for k, v in s["final_status_counts"].items())
     )
+    if s.get("crosscheck_found") is not None:
+        found = ", ".join(f"{k} {v}" for k, v in s["crosscheck_found"].items()) or "none"
+        planted = ", ".join(f"{k} {v}" for k, v in s["crosscheck_planted"].items())
+        console.print(
+            f"cross-check household ↔ civil affairs ({s['crosscheck_people']} people): "
+            f"conflicts found {found} (planted {planted})"
+        )
     console.print("catalog exports: " + ", ".join(s["exports"].values()))

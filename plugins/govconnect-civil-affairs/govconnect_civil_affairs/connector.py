@@ -68,9 +68,18 @@ class AssistanceCase(Record):
     """A social-assistance case as other departments receive it: typed, classified, English."""
 
     case_no: str = field("案件编号", level=Level.INTERNAL, max_length=16)
-    citizen_id: CitizenId = field("公民身份号码", level=Level.SENSITIVE, personal=True)
-    name: str = field("姓名", level=Level.SENSITIVE, personal=True, max_length=20)
-    gender: str = field("性别代码", level=Level.INTERNAL, personal=True, max_length=1)
+    citizen_id: CitizenId = field(
+        "公民身份号码", level=Level.SENSITIVE, personal=True, element="公民身份号码"
+    )
+    name: str = field("姓名", level=Level.SENSITIVE, personal=True, max_length=20, element="姓名")
+    gender: str = field(
+        "性别代码",
+        level=Level.INTERNAL,
+        personal=True,
+        max_length=1,
+        element="性别",
+        code_table="gender",
+    )
     region_code: str = field("行政区划代码", level=Level.PUBLIC, max_length=6)
     category: str = field("救助类别", level=Level.INTERNAL, personal=True, max_length=10)
     household_size: int = field("家庭人口数", level=Level.INTERNAL, personal=True, ge=1)
@@ -84,7 +93,9 @@ class AssistanceCase(Record):
     )
     status: str = field("案件状态", level=Level.INTERNAL, max_length=4)
     accepted_on: date = field("受理日期", level=Level.INTERNAL)
-    address: str = field("住址", level=Level.SENSITIVE, personal=True, max_length=60)
+    address: str = field(
+        "住址", level=Level.SENSITIVE, personal=True, max_length=60, element="住址"
+    )
     updated_at: datetime = field("更新时间", level=Level.INTERNAL)
 
 

@@ -91,14 +91,25 @@ def _household_register_licence(case: Any) -> str | None:
 class Resident(Record):
     """A registered resident, as other departments may receive it (English names, typed values)."""
 
-    citizen_id: CitizenId = field("公民身份号码", level=Level.SENSITIVE, personal=True)
-    name: str = field("姓名", level=Level.SENSITIVE, personal=True, max_length=50)
-    gender: str = field("性别代码", level=Level.INTERNAL, personal=True, max_length=1)
+    citizen_id: CitizenId = field(
+        "公民身份号码", level=Level.SENSITIVE, personal=True, element="公民身份号码"
+    )
+    name: str = field("姓名", level=Level.SENSITIVE, personal=True, max_length=50, element="姓名")
+    gender: str = field(
+        "性别代码",
+        level=Level.INTERNAL,
+        personal=True,
+        max_length=1,
+        element="性别",
+        code_table="gender",
+    )
     ethnicity: str = field("民族代码", level=Level.SENSITIVE, personal=True, max_length=2)
-    birth_date: date = field("出生日期", level=Level.SENSITIVE, personal=True)
+    birth_date: date = field("出生日期", level=Level.SENSITIVE, personal=True, element="出生日期")
     household_no: str = field("户号", level=Level.INTERNAL, max_length=9)
     relation: str = field("与户主关系", level=Level.INTERNAL, personal=True, max_length=10)
-    address: str = field("户籍地址", level=Level.SENSITIVE, personal=True, max_length=200)
+    address: str = field(
+        "户籍地址", level=Level.SENSITIVE, personal=True, max_length=200, element="住址"
+    )
     region_code: str = field("行政区划代码", level=Level.PUBLIC, max_length=6)
     phone: str | None = field(
         "联系电话", level=Level.SENSITIVE, personal=True, default=None, max_length=20
@@ -215,6 +226,7 @@ class HouseholdConnector(Connector):
         key="citizen_id",
         replication_key="updated_at",
         count="count_residents",
+        authoritative=["姓名", "性别", "出生日期", "住址"],  # 一数一源: the household register
     )
     def residents(self, params: ResidentDatasetParams) -> Iterator[Resident | dict[str, Any]]:
         t = self.table

@@ -1,0 +1,20 @@
+"""Multi-source cross-check (多源校核): the same data element held by several sources, compared.
+
+One number, one source (一数一源): a data element (``field(..., element="姓名")``) has one
+authoritative source per key type; the copies other departments hold drift from it. ``crosscheck``
+streams every installed dataset that carries the key (citizen ID or credit code), spills the values
+into a temporary SQLite index so no dataset is held in memory, and reports each element whose
+normalised values differ between sources, saying which source is authoritative.
+
+Lives here: value normalisation (``normalise``); finding the sources, the SQLite-spilled join and
+the report (``engine``).
+
+May import: the connector framework at the top of the package (connector, registry),
+``govconnect.catalog`` and the core modules. Not ``bridge``, ``gateway``, ``publish``,
+``testing`` or ``cli``: masking by the gateway's rules is injected by the caller (the CLI).
+"""
+
+from .engine import Conflict, CrosscheckReport, Source, crosscheck
+from .normalise import normalise
+
+__all__ = ["Conflict", "CrosscheckReport", "Source", "crosscheck", "normalise"]
