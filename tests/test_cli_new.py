@@ -90,7 +90,10 @@ def test_unknown_template_is_a_configuration_error(monkeypatch: pytest.MonkeyPat
         template_path("no-such-template")
 
 
-ANSWERS = ["D01", "民政局", "S01", "系统", "{name}", "3", "D01-SQ-01", "作者", "311101001/0009", ""]
+ANSWERS = [
+    *["D01", "民政局", "S01", "系统", "{name}", "3", "D01-SQ-01", "作者", "311101001/0009"],
+    *["", "", "", ""],  # sharing, its conditions, update cycle, distribution name: the defaults
+]
 
 
 def test_interactive_answers(tmp_path: Path) -> None:
@@ -102,11 +105,19 @@ def test_interactive_answers(tmp_path: Path) -> None:
     assert (connector.parent / "client.py").is_file()
 
 
-def test_interactive_answer_refused_by_the_hook(tmp_path: Path) -> None:
-    answers = "\n".join(["bad code", *ANSWERS[1:]]).format(name="asked_two") + "\n"
+def test_interactive_answer_refused_by_the_hook_is_asked_again(tmp_path: Path) -> None:
+    answers = "\n".join(["bad code", *ANSWERS]).format(name="asked_two") + "\n"
+    result = runner.invoke(app, ["new", "connector", "-o", str(tmp_path)], input=answers)
+    assert result.exit_code == 0, result.output
+    assert "error: department_code: 'bad code' is not a code" in result.output
+    assert [p.name for p in tmp_path.iterdir()] == ["govconnect-asked-two"]
+
+
+def test_input_ending_mid_questions_generates_nothing(tmp_path: Path) -> None:
+    answers = "\n".join(ANSWERS[:5]).format(name="asked_three") + "\n"
     result = runner.invoke(app, ["new", "connector", "-o", str(tmp_path)], input=answers)
     assert result.exit_code == 1
-    assert "refused the answers" in result.output
+    assert "Traceback" not in result.output
     assert list(tmp_path.iterdir()) == []
 
 
@@ -143,4 +154,62 @@ def test_from_wsdl_names_an_unknown_operation_and_what_exists(tmp_path: Path) ->
 def test_from_wsdl_is_for_the_soap_backend(tmp_path: Path) -> None:
     result = new_from_wsdl(tmp_path, "--set", "backend=rest")
     assert result.exit_code == 2
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_each_answer_is_checked_as_typed_and_asked_again(tmp_path: Path) -> None:
+    """Through the real entry point, answers piped in as a person types them: a bad answer is
+    refused at once, naming its field, and asked again; the answers before it are kept; a refused
+    ``project_slug`` (``a/b``) leaves no folder behind; the sharing answers reach the connector."""
+    import subprocess
+    import sys
+
+    typed = [
+        "民政局",  # department_code: refused, asked again
+        "11010500000",
+        "",  # department_name: default
+        "",
+        "",
+        "Bad-Name",  # connector_name: refused, asked again
+        "typed_demo",
+        "9",  # backend: no such choice, asked again
+        "sql",
+        "",
+        "",
+        "",
+        "3",  # sharing: not_shared
+        "",  # its legal basis: blank is refused for not_shared, asked again
+        "《示例条例》第十条",
+        "4",  # update_cycle: monthly
+        "a/b",  # project_slug: refused, asked again
+        "",
+    ]
+    exe = Path(sys.executable).with_name("govconnect")
+    done = subprocess.run(
+        [str(exe), "new", "connector", "-o", str(tmp_path)],
+        input="\n".join(typed) + "\n",
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    output = done.stdout + done.stderr
+    for field in ("department_code", "connector_name", "backend", "sharing_terms", "project_slug"):
+        assert f"error: {field}:" in output, field
+    assert "Traceback" not in output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["govconnect-typed-demo"]
+    connector = tmp_path / "govconnect-typed-demo" / "govconnect_typed_demo" / "connector.py"
+    text = connector.read_text(encoding="utf-8")
+    assert 'code="11010500000"' in text
+    assert 'sharing="not_shared"' in text and 'legal_basis="《示例条例》第十条"' in text
+    assert 'update_cycle="monthly"' in text
+
+
+def test_not_shared_without_a_legal_basis_is_refused(tmp_path: Path) -> None:
+    result = runner.invoke(
+        app,
+        ["new", "connector", "--no-input", "-o", str(tmp_path), "--set", "sharing=not_shared"],
+    )
+    assert result.exit_code == 1
+    assert "sharing_terms" in result.output
     assert list(tmp_path.iterdir()) == []

@@ -4,6 +4,10 @@ A thin wrapper around cookiecutter's Python API, so vendors need no second tool 
 given on the command line (``--set department_code=11010500000``). ``cookiecutter templates/connector``
 renders the same template. With ``--no-input`` the answers are checked here first, by the template's
 own pre-generation hook, so every bad answer is reported at once with the field it belongs to.
+Without it govconnect asks the template's questions itself (cookiecutter would check the answers
+only after the last one, so a typo in the ninth lost all nine) and checks each answer as it is typed
+with the same hook (:func:`field_problems`), asking again until it can work; only then is anything
+rendered, so a refused answer (a ``project_slug`` of ``a/b``) never leaves a folder behind.
 
 The template is found in the installed package (``govconnect/_templates``, shipped as package data)
 or, in a source checkout, in ``templates/`` at the repository root; ``$GOVCONNECT_TEMPLATES`` points
@@ -22,11 +26,18 @@ from types import ModuleType
 from typing import Any
 
 import typer
+from rich.markup import escape
 
 from .._exceptions import ConfigurationError, InvalidInputError, Problem
 from ._common import console, err_console, handles_errors
 
-__all__ = ["load_template_hook", "render_connector", "template_answers", "template_path"]
+__all__ = [
+    "load_template_hook",
+    "prompt_answers",
+    "render_connector",
+    "template_answers",
+    "template_path",
+]
 
 new_app = typer.Typer(help="Scaffold new plugins from templates.", no_args_is_help=True)
 
@@ -82,6 +93,83 @@ def _rendered_answers(name: str, answers: Mapping[str, str]) -> dict[str, Any]:
             context["cookiecutter"][key] = value
     rendered: dict[str, Any] = prompt_for_config(context, no_input=True)
     return rendered
+
+
+def prompt_answers(given: Mapping[str, str], name: str = "connector") -> dict[str, str]:
+    """Ask every question ``given`` (``--set``) does not answer, in ``cookiecutter.json``'s order,
+    checking each answer as it is typed with the template's own rules and asking again on a bad
+    one. Defaults are rendered from the answers so far, as cookiecutter renders them."""
+    from cookiecutter.environment import StrictEnvironment
+    from cookiecutter.prompt import render_variable
+
+    questions = template_answers(name)
+    prompts: dict[str, Any] = questions.get("__prompts__", {})
+    hook = load_template_hook(name)
+    env = StrictEnvironment(context={"cookiecutter": questions})
+    so_far: dict[str, Any] = {}
+    for key, raw in questions.items():
+        if key.startswith("_"):
+            continue
+        if key in given:
+            so_far[key] = given[key]
+            continue
+        if isinstance(raw, list):
+            ask = _choice_asker(key, [str(render_variable(env, c, so_far)) for c in raw], prompts)
+        else:
+            default = str(render_variable(env, raw, so_far))
+            text = str(prompts.get(key, key))
+
+            def ask(default: str = default, text: str = text) -> str:
+                return str(typer.prompt(text, default=default, show_default=True))
+
+        while True:
+            value = ask()
+            refused = hook.field_problems(
+                key, _with_defaults(env, questions, {**so_far, key: value})
+            )
+            if not refused:
+                break
+            for reason in refused:
+                err_console.print(f"error: {key}: {escape(reason)}; answer again")
+        so_far[key] = value
+    return {k: str(v) for k, v in so_far.items()}
+
+
+def _with_defaults(
+    env: Any, questions: Mapping[str, Any], so_far: Mapping[str, Any]
+) -> dict[str, Any]:
+    """``so_far`` completed with the defaults of the questions not asked yet, so the hook's
+    rules, which see every answer, judge only the one just typed (the caller keeps its field)."""
+    from cookiecutter.prompt import render_variable
+
+    full = dict(so_far)
+    for key, raw in questions.items():
+        if key.startswith("_") or key in full:
+            continue
+        first = raw[0] if isinstance(raw, list) else raw
+        try:
+            full[key] = render_variable(env, first, full)
+        except Exception:  # a default that cannot render yet judges nothing of this answer
+            full[key] = ""
+    return full
+
+
+def _choice_asker(key: str, choices: list[str], prompts: Mapping[str, Any]) -> Any:
+    """A question with choices: numbered as cookiecutter numbers them; a number or a name."""
+    described = prompts.get(key, {})
+    title = described.get("__prompt__", key) if isinstance(described, dict) else str(described)
+
+    def ask() -> str:
+        console.print(f"{escape(title)}")
+        for i, choice in enumerate(choices, 1):
+            label = described.get(choice, choice) if isinstance(described, dict) else choice
+            console.print(f"  {i} - {escape(str(label))}")
+        answer = str(typer.prompt(f"Choose from 1-{len(choices)} or a name", default="1")).strip()
+        if answer.isdigit() and 1 <= int(answer) <= len(choices):
+            return choices[int(answer) - 1]
+        return answer  # a name, or a bad answer the rules refuse
+
+    return ask
 
 
 def render_connector(
@@ -287,7 +375,9 @@ def connector(
             raise typer.BadParameter("--from-wsdl drafts a soap connector", param_hint="--set")
         draft_services, write_draft = _wsdl_drafter()
         drafted = draft_services(from_wsdl, operations)  # a bad WSDL fails before any file
-    created = render_connector(output_dir, answers, no_input=no_input, overwrite=overwrite)
+    if not no_input:
+        answers = prompt_answers(answers)
+    created = render_connector(output_dir, answers, no_input=True, overwrite=overwrite)
     if from_wsdl is not None:
         write_draft(created, _rendered_answers("connector", answers), drafted)
         for d in drafted[1]:

@@ -71,9 +71,13 @@ class {{ cookiecutter.__class_name }}(Connector):
         code="{{ cookiecutter.resource_code }}",
         name="人员基本信息查询",
         abstract="按公民身份号码查询人员在本系统登记的基本信息。",
-        sharing="conditional",
-        conditions="仅限依法办理政务服务事项时，凭办件编号查询",
-        update_cycle="real_time",
+        sharing="{{ cookiecutter.sharing }}",
+{%- if cookiecutter.sharing == "conditional" %}
+        conditions="{{ cookiecutter.sharing_terms }}",
+{%- elif cookiecutter.sharing == "not_shared" %}
+        legal_basis="{{ cookiecutter.sharing_terms }}",
+{%- endif %}
+        update_cycle="{{ cookiecutter.update_cycle }}",
         published="2026-01-01",
     )
     def person(self, params: PersonQuery) -> Iterator[Person]:
