@@ -213,3 +213,59 @@ def test_not_shared_without_a_legal_basis_is_refused(tmp_path: Path) -> None:
     assert result.exit_code == 1
     assert "sharing_terms" in result.output
     assert list(tmp_path.iterdir()) == []
+
+
+def _govconnect(*args: str, cwd: Path, stdin: str | None = None) -> Any:
+    """The real ``govconnect`` entry point of this environment, in a subprocess."""
+    import subprocess
+    import sys
+
+    exe = Path(sys.executable).with_name("govconnect")
+    return subprocess.run(
+        [str(exe), *args], cwd=cwd, input=stdin, capture_output=True, text=True, timeout=120
+    )
+
+
+def test_fixed_width_variant_is_drafted_from_the_sample_layout(tmp_path: Path) -> None:
+    """backend=fixed-width is the from-layout generator (FixedWidthLayout), not a copy of it:
+    without --from-layout it drafts from the sample layout shipped beside the template."""
+    done = _govconnect(
+        "new", "connector", "--no-input", "--set", "backend=fixed-width",
+        "--set", "connector_name=fw_set", cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "drafted from the sample layout" in done.stdout
+    assert "12 fields of sample_layout.csv, 158 bytes per record" in done.stdout
+    package = tmp_path / "govconnect-fw-set" / "govconnect_fw_set"
+    assert "FixedWidthLayout(" in (package / "layout.py").read_text(encoding="utf-8")
+    readme = (package.parent / "README.md").read_text(encoding="utf-8")
+    assert "not on the Python package index" in readme and "[connectors.fw_set]" in readme
+
+
+def test_fixed_width_is_a_choice_of_the_questions(tmp_path: Path) -> None:
+    typed = [*["D01", "民政局", "S01", "系统", "fw_typed", "fixed-width"], *[""] * 8]
+    done = _govconnect("new", "connector", cwd=tmp_path, stdin="\n".join(typed) + "\n")
+    assert done.returncode == 0, done.stdout + done.stderr
+    connector = tmp_path / "govconnect-fw-typed" / "govconnect_fw_typed" / "connector.py"
+    assert 'code="D01"' in connector.read_text(encoding="utf-8")
+
+
+def test_plain_cookiecutter_refuses_fixed_width_pointing_at_govconnect(tmp_path: Path) -> None:
+    from cookiecutter.exceptions import FailedHookException
+    from cookiecutter.main import cookiecutter
+
+    with pytest.raises(FailedHookException):
+        cookiecutter(
+            str(template_path()),
+            no_input=True,
+            extra_context={"backend": "fixed-width", "connector_name": "fw_plain"},
+            output_dir=str(tmp_path),
+        )
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_render_connector_refuses_fixed_width(tmp_path: Path) -> None:
+    from govconnect.cli.new import render_connector
+
+    with pytest.raises(ConfigurationError, match="drafted from a byte layout"):
+        render_connector(tmp_path, {"backend": "fixed-width", "connector_name": "fw_api"})

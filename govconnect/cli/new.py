@@ -172,6 +172,18 @@ def _choice_asker(key: str, choices: list[str], prompts: Mapping[str, Any]) -> A
     return ask
 
 
+FIXED_WIDTH = "fixed-width"
+"""The backend ``govconnect new connector`` drafts with the from-layout generator."""
+
+
+def sample_layout() -> Path:
+    """The sample fixed-width layout (a civil-affairs relief drop: GB18030, record type ``D``,
+    trailer ``T``) the fixed-width variant is drafted from when no ``--from-layout`` is given."""
+    from ._scaffold import scaffold_path
+
+    return scaffold_path("from-layout") / "sample_layout.csv"
+
+
 def render_connector(
     output_dir: Path | str = ".",
     answers: Mapping[str, str] | None = None,
@@ -188,6 +200,12 @@ def render_connector(
     from cookiecutter.main import cookiecutter
 
     answers = dict(answers or {})
+    if answers.get("backend") == FIXED_WIDTH:
+        raise ConfigurationError(
+            "the fixed-width variant is drafted from a byte layout, not rendered from this "
+            "template: govconnect new connector --set backend=fixed-width [--from-layout "
+            "LAYOUT.csv] (in code: govconnect.cli._from_layout.render_from_layout)"
+        )
     questions = {k for k in template_answers() if not k.startswith("_")}
     unknown = sorted(set(answers) - questions)
     if unknown:
@@ -335,6 +353,15 @@ def connector(
         raise typer.BadParameter("give one of --from-db, --from-layout and --from-wsdl")
     if (trailer or record_type) and not from_layout:
         raise typer.BadParameter("--trailer and --record-type go with --from-layout")
+    if not (no_input or from_db or from_layout or from_wsdl):
+        answers = prompt_answers(answers)
+    if answers.get("backend") == FIXED_WIDTH and not (from_db or from_wsdl):
+        # The fixed-width variant is the from-layout generator (FixedWidthLayout reading the
+        # drop files), drafted from the vendor's layout or, without one, from the sample layout.
+        if from_layout is None:
+            from_layout = sample_layout()
+            trailer, record_type = trailer or "T", record_type or "D"
+        answers.pop("backend")
     if from_layout:
         from ._from_layout import render_from_layout
 
@@ -347,6 +374,11 @@ def connector(
             record_type=record_type,
             overwrite=overwrite,
         )
+        if from_layout == sample_layout():
+            console.print(
+                "fixed-width variant drafted from the sample layout (a civil-affairs relief drop); "
+                "draft from the legacy system's own with --from-layout LAYOUT.csv"
+            )
         fields = len(context["tables"][0]["fields"])
         console.print(
             f"created connector plugin in {created}: {fields} fields of {context['source']}, "
@@ -375,8 +407,6 @@ def connector(
             raise typer.BadParameter("--from-wsdl drafts a soap connector", param_hint="--set")
         draft_services, write_draft = _wsdl_drafter()
         drafted = draft_services(from_wsdl, operations)  # a bad WSDL fails before any file
-    if not no_input:
-        answers = prompt_answers(answers)
     created = render_connector(output_dir, answers, no_input=True, overwrite=overwrite)
     if from_wsdl is not None:
         write_draft(created, _rendered_answers("connector", answers), drafted)

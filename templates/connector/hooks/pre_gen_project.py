@@ -24,7 +24,10 @@ NAME_PATTERN = r"^[a-z][a-z0-9_]{0,29}$"
 RESOURCE_CODE_PATTERN = r"^[1-3]\d{2}\d{3}\d*/\d+$"
 MATTER_CODE_PATTERN = r"^[0-9A-Za-z][0-9A-Za-z_-]{0,63}$"
 DISTRIBUTION_PATTERN = r"^[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?$"
-BACKENDS = ("sql", "file-drop", "rest", "soap")
+BACKENDS = ("sql", "file-drop", "fixed-width", "rest", "soap")
+# Drafted from a byte layout by ``govconnect new connector`` (the from-layout generator), so
+# plain cookiecutter, which only has ``_variants/``, cannot render it.
+GOVCONNECT_ONLY = ("fixed-width",)
 SHARING = ("conditional", "unconditional", "not_shared")
 UPDATE_CYCLES = ("real_time", "daily", "weekly", "monthly", "quarterly", "half_yearly", "yearly")
 TEXT_FIELDS = ("department_name", "system_name", "author")
@@ -133,7 +136,17 @@ def _importable(module: str) -> bool:
 
 
 def main() -> int:
-    found = problems(json.loads(ANSWERS))
+    answers = json.loads(ANSWERS)
+    found = problems(answers)
+    if answers.get("backend") in GOVCONNECT_ONLY:
+        found.append(
+            (
+                "backend",
+                f"{answers['backend']!r} is drafted from a layout by govconnect, not by plain "
+                "cookiecutter: govconnect new connector --set backend=fixed-width "
+                "[--from-layout LAYOUT.csv]",
+            )
+        )
     for key, reason in found:
         print(f"error: {key}: {reason}", file=sys.stderr)
     if found:
