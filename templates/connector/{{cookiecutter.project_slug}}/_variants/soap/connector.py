@@ -67,19 +67,7 @@ class {{ cookiecutter.__class_name }}(Connector):
     def close(self) -> None:
         self.soap.close()
 
-    @query(
-        code="{{ cookiecutter.resource_code }}",
-        name="人员基本信息查询",
-        abstract="按公民身份号码查询人员在本系统登记的基本信息。",
-        sharing="{{ cookiecutter.sharing }}",
-{%- if cookiecutter.sharing == "conditional" %}
-        conditions="{{ cookiecutter.sharing_terms }}",
-{%- elif cookiecutter.sharing == "not_shared" %}
-        legal_basis="{{ cookiecutter.sharing_terms }}",
-{%- endif %}
-        update_cycle="{{ cookiecutter.update_cycle }}",
-        published="2026-01-01",
-    )
+{% include "person_query.py.j2" %}
     def person(self, params: PersonQuery) -> Iterator[Person]:
         return self.soap.records(
             "QueryPerson",
