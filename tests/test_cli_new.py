@@ -255,3 +255,17 @@ def test_render_connector_refuses_fixed_width(tmp_path: Path) -> None:
 
     with pytest.raises(ConfigurationError, match="drafted from a byte layout"):
         render_connector(tmp_path, {"backend": "fixed-width", "connector_name": "fw_api"})
+
+
+def test_from_wsdl_asks_the_questions_but_not_the_backend(tmp_path: Path) -> None:
+    typed = ["D01", "民政局", "S01", "系统", "ws_typed", *[""] * 7]  # no backend question
+    result = runner.invoke(
+        app,
+        ["new", "connector", "-o", str(tmp_path), "--from-wsdl", str(WSDL)],
+        input="\n".join(typed) + "\n",
+    )
+    assert result.exit_code == 0, result.output
+    assert "How is the legacy system reached?" not in result.output
+    package = tmp_path / "govconnect-ws-typed" / "govconnect_ws_typed"
+    assert 'code="D01"' in (package / "connector.py").read_text(encoding="utf-8")
+    assert (package / "wsdl_connector.py").is_file()

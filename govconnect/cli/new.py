@@ -353,7 +353,9 @@ def connector(
         raise typer.BadParameter("give one of --from-db, --from-layout and --from-wsdl")
     if (trailer or record_type) and not from_layout:
         raise typer.BadParameter("--trailer and --record-type go with --from-layout")
-    if not (no_input or from_db or from_layout or from_wsdl):
+    if from_wsdl is not None and answers.setdefault("backend", "soap") != "soap":
+        raise typer.BadParameter("--from-wsdl drafts a soap connector", param_hint="--set")
+    if not (no_input or from_db or from_layout):  # the drafters from data never prompt
         answers = prompt_answers(answers)
     if answers.get("backend") == FIXED_WIDTH and not (from_db or from_wsdl):
         # The fixed-width variant is the from-layout generator (FixedWidthLayout reading the
@@ -403,8 +405,6 @@ def connector(
         _print_from_db(created, context)
         return
     if from_wsdl is not None:
-        if answers.setdefault("backend", "soap") != "soap":
-            raise typer.BadParameter("--from-wsdl drafts a soap connector", param_hint="--set")
         draft_services, write_draft = _wsdl_drafter()
         drafted = draft_services(from_wsdl, operations)  # a bad WSDL fails before any file
     created = render_connector(output_dir, answers, no_input=True, overwrite=overwrite)
