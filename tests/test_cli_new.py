@@ -97,7 +97,7 @@ def test_unknown_template_is_a_configuration_error(monkeypatch: pytest.MonkeyPat
 
 
 ANSWERS = [
-    *["D01", "民政局", "S01", "系统", "{name}", "3", "D01-SQ-01", "作者", "311101001/0009"],
+    *["D01", "民政局", "S01", "系统", "{name}", "3", "", "D01-SQ-01", "作者", "311101001/0009"],
     *["", "", "", ""],  # sharing, its conditions, update cycle, distribution name: the defaults
 ]
 
@@ -177,6 +177,7 @@ def test_each_answer_is_checked_as_typed_and_asked_again(tmp_path: Path) -> None
         "typed_demo",
         "9",  # backend: no such choice, asked again
         "sql",
+        "",  # offering: the lookup
         "",
         "",
         "",
@@ -258,7 +259,7 @@ def test_render_connector_refuses_fixed_width(tmp_path: Path) -> None:
 
 
 def test_from_wsdl_asks_the_questions_but_not_the_backend(tmp_path: Path) -> None:
-    typed = ["D01", "民政局", "S01", "系统", "ws_typed", *[""] * 7]  # no backend question
+    typed = ["D01", "民政局", "S01", "系统", "ws_typed", *[""] * 8]  # no backend question
     result = runner.invoke(
         app,
         ["new", "connector", "-o", str(tmp_path), "--from-wsdl", str(WSDL)],

@@ -55,6 +55,7 @@ def test_names_the_hook_accepts_are_names_the_sdk_accepts(name: str) -> None:
         ({"sharing": "conditional", "sharing_terms": " "}, "sharing_terms"),
         ({"sharing": "not_shared"}, "sharing_terms"),  # a legal basis is required
         ({"update_cycle": "hourly"}, "update_cycle"),
+        ({"offering": "everything"}, "offering"),
     ],
 )
 def test_invalid_answer_is_refused_naming_the_field(

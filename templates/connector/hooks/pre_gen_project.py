@@ -28,6 +28,9 @@ BACKENDS = ("sql", "file-drop", "fixed-width", "rest", "soap")
 # Drafted from a byte layout by ``govconnect new connector`` (the from-layout generator), so
 # plain cookiecutter, which only has ``_variants/``, cannot render it.
 GOVCONNECT_ONLY = ("fixed-width",)
+OFFERINGS = ("lookup", "both", "dataset")
+# A bulk dataset reads the whole table; the rest and soap samples answer one person at a time.
+DATASET_BACKENDS = ("sql", "file-drop", "fixed-width")
 SHARING = ("conditional", "unconditional", "not_shared")
 UPDATE_CYCLES = ("real_time", "daily", "weekly", "monthly", "quarterly", "half_yearly", "yearly")
 TEXT_FIELDS = ("department_name", "system_name", "author")
@@ -71,6 +74,18 @@ def problems(answers: dict[str, Any]) -> list[tuple[str, str]]:
     backend = answers.get("backend")
     if backend not in BACKENDS:
         found.append(("backend", f"{backend!r} is not one of {', '.join(BACKENDS)}"))
+    offering = answers.get("offering", "lookup")
+    if offering not in OFFERINGS:
+        found.append(("offering", f"{offering!r} is not one of {', '.join(OFFERINGS)}"))
+    elif offering != "lookup" and backend in BACKENDS and backend not in DATASET_BACKENDS:
+        found.append(
+            (
+                "offering",
+                f"the {backend} backend's sample answers lookups only (one person at a time); a "
+                f"bulk dataset needs {', '.join(DATASET_BACKENDS)}, or add it by hand after "
+                "choosing lookup",
+            )
+        )
     matter = str(answers.get("matter_code", ""))
     if not re.match(MATTER_CODE_PATTERN, matter):
         found.append(
