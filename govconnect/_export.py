@@ -23,6 +23,7 @@ __all__ = [
     "EXPORT_FORMATS",
     "GATEWAY_PARAMETERS",
     "export_catalog",
+    "public_resources",
     "to_csv",
     "to_dcat",
     "to_json",
@@ -349,13 +350,19 @@ def _dcat_dataset(r: Resource) -> dict[str, Any]:
     }
 
 
-def to_dcat(catalog: Catalog, *, title: str = "govconnect resource catalog") -> dict[str, Any]:
-    """DCAT JSON-LD of the public part: resources open to the public and not withheld."""
-    public = [
+def public_resources(catalog: Catalog) -> list[Resource]:
+    """The resources DCAT exports, by code: open to the public and not withheld (不予共享). One
+    rule, so ``catalog export`` can say how many it left out."""
+    return [
         r
         for r in sorted(catalog.resources, key=lambda r: r.code)
         if r.open.public and r.sharing.type is not SharingType.NOT_SHARED
     ]
+
+
+def to_dcat(catalog: Catalog, *, title: str = "govconnect resource catalog") -> dict[str, Any]:
+    """DCAT JSON-LD of the public part: resources open to the public and not withheld."""
+    public = public_resources(catalog)
     return {
         "@context": {
             "dcat": "http://www.w3.org/ns/dcat#",

@@ -11,6 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from govconnect import Catalog, load_registry, to_json
+from govconnect._export import public_resources
 from govconnect.cli import build
 
 runner = CliRunner()
@@ -196,3 +197,32 @@ def test_audit_csv_export_defuses_formulas(hostile_log: Path) -> None:
         assert not any(v.startswith(("=", "+", "-", "@")) for v in row.values())
     jsonl = run("audit", "export", "--log", str(hostile_log))
     assert '"purpose": "=HYPERLINK' in jsonl.output  # JSON lines stay exact
+
+
+def test_dcat_export_says_how_many_resources_it_left_out(tmp_path: Path) -> None:
+    """DCAT holds only open (public) resources; the real entry point says on stderr how many it
+    left out, and stdout stays the JSON-LD document."""
+
+    exe = Path(sys.executable).with_name("govconnect")
+    done = subprocess.run(
+        [str(exe), "catalog", "export", "--format", "dcat"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    document = json.loads(done.stdout)
+    shown = {d["dct:identifier"] for d in document["dcat:dataset"]}
+    catalog = Catalog.from_document(
+        json.loads(
+            subprocess.run(
+                [str(exe), "catalog", "export"], capture_output=True, text=True, cwd=tmp_path
+            ).stdout
+        )
+    )
+    assert shown == {r.code for r in public_resources(catalog)}
+    left_out = len(catalog.resources) - len(shown)
+    assert left_out > 0  # the installed plugins declare conditional and not-shared resources
+    assert f"dcat: {left_out} of {len(catalog.resources)} resource(s) left out" in done.stderr
+    assert "open (public)" in done.stderr

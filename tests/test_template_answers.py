@@ -50,6 +50,12 @@ def test_names_the_hook_accepts_are_names_the_sdk_accepts(name: str) -> None:
         ({"resource_code": "111-112"}, "resource_code"),
         ({"matter_code": "事项 1"}, "matter_code"),
         ({"project_slug": "-bad-"}, "project_slug"),
+        ({"project_slug": "a/b"}, "project_slug"),
+        ({"sharing": "open"}, "sharing"),
+        ({"sharing": "conditional", "sharing_terms": " "}, "sharing_terms"),
+        ({"sharing": "not_shared"}, "sharing_terms"),  # a legal basis is required
+        ({"update_cycle": "hourly"}, "update_cycle"),
+        ({"offering": "everything"}, "offering"),
     ],
 )
 def test_invalid_answer_is_refused_naming_the_field(

@@ -11,7 +11,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from .._exceptions import CatalogValidationError, ConfigurationError
-from .._export import export_catalog
+from .._export import export_catalog, public_resources
 from ..catalog.diff import CatalogDiff, diff_catalogs
 from ..catalog.model import Catalog, drafted_values
 from ._common import console, err_console, handles_errors, print_json, registry
@@ -93,16 +93,34 @@ def export(
     fmt: Format = typer.Option(Format.json, "--format", "-f", help="Output format."),
     output: Path | None = typer.Option(None, "--output", "-o", help="Write to FILE, not stdout."),
 ) -> None:
-    """Export the catalog as JSON, OpenAPI 3.1, CSV (one row per item) or DCAT JSON-LD."""
+    """Export the catalog as JSON, OpenAPI 3.1, CSV (one row per item) or DCAT JSON-LD.
+
+    DCAT holds only the open (public) resources; how many were left out goes to stderr.
+    """
     catalog = _checked_catalog(ctx)
     text = export_catalog(fmt.value, catalog, registry(ctx).services())
     if output is None:
         typer.echo(text, nl=False)
-        return
-    tmp = output.with_name(output.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(output)
-    err_console.print(f"wrote {fmt.value} catalog to {output}")
+    else:
+        tmp = output.with_name(output.name + ".tmp")
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(output)
+        err_console.print(f"wrote {fmt.value} catalog to {output}")
+    if fmt is Format.dcat:
+        _print_dcat_left_out(catalog)
+
+
+def _print_dcat_left_out(catalog: Catalog) -> None:
+    """Say on stderr how many resources DCAT left out: a reader of the file alone would take a
+    short list for the whole catalog, and stdout must stay the document."""
+    total = len(catalog.resources)
+    left_out = total - len(public_resources(catalog))
+    if left_out:
+        err_console.print(
+            f"dcat: {left_out} of {total} resource(s) left out: DCAT exports only open (public) "
+            "resources (open.public = true, not 不予共享); govconnect catalog export --format json "
+            "has them all"
+        )
 
 
 def _read_document(path: Path) -> Catalog:

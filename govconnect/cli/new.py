@@ -4,6 +4,10 @@ A thin wrapper around cookiecutter's Python API, so vendors need no second tool 
 given on the command line (``--set department_code=11010500000``). ``cookiecutter templates/connector``
 renders the same template. With ``--no-input`` the answers are checked here first, by the template's
 own pre-generation hook, so every bad answer is reported at once with the field it belongs to.
+Without it govconnect asks the template's questions itself (cookiecutter would check the answers
+only after the last one, so a typo in the ninth lost all nine) and checks each answer as it is typed
+with the same hook (:func:`field_problems`), asking again until it can work; only then is anything
+rendered, so a refused answer (a ``project_slug`` of ``a/b``) never leaves a folder behind.
 
 The template is found in the installed package (``govconnect/_templates``, shipped as package data)
 or, in a source checkout, in ``templates/`` at the repository root; ``$GOVCONNECT_TEMPLATES`` points
@@ -22,11 +26,18 @@ from types import ModuleType
 from typing import Any
 
 import typer
+from rich.markup import escape
 
 from .._exceptions import ConfigurationError, InvalidInputError, Problem
 from ._common import console, err_console, handles_errors
 
-__all__ = ["load_template_hook", "render_connector", "template_answers", "template_path"]
+__all__ = [
+    "load_template_hook",
+    "prompt_answers",
+    "render_connector",
+    "template_answers",
+    "template_path",
+]
 
 new_app = typer.Typer(help="Scaffold new plugins from templates.", no_args_is_help=True)
 
@@ -84,6 +95,95 @@ def _rendered_answers(name: str, answers: Mapping[str, str]) -> dict[str, Any]:
     return rendered
 
 
+def prompt_answers(given: Mapping[str, str], name: str = "connector") -> dict[str, str]:
+    """Ask every question ``given`` (``--set``) does not answer, in ``cookiecutter.json``'s order,
+    checking each answer as it is typed with the template's own rules and asking again on a bad
+    one. Defaults are rendered from the answers so far, as cookiecutter renders them."""
+    from cookiecutter.environment import StrictEnvironment
+    from cookiecutter.prompt import render_variable
+
+    questions = template_answers(name)
+    prompts: dict[str, Any] = questions.get("__prompts__", {})
+    hook = load_template_hook(name)
+    env = StrictEnvironment(context={"cookiecutter": questions})
+    so_far: dict[str, Any] = {}
+    for key, raw in questions.items():
+        if key.startswith("_"):
+            continue
+        if key in given:
+            so_far[key] = given[key]
+            continue
+        if isinstance(raw, list):
+            ask = _choice_asker(key, [str(render_variable(env, c, so_far)) for c in raw], prompts)
+        else:
+            default = str(render_variable(env, raw, so_far))
+            text = str(prompts.get(key, key))
+
+            def ask(default: str = default, text: str = text) -> str:
+                return str(typer.prompt(text, default=default, show_default=True))
+
+        while True:
+            value = ask()
+            refused = hook.field_problems(
+                key, _with_defaults(env, questions, {**so_far, key: value})
+            )
+            if not refused:
+                break
+            for reason in refused:
+                err_console.print(f"error: {key}: {escape(reason)}; answer again")
+        so_far[key] = value
+    return {k: str(v) for k, v in so_far.items()}
+
+
+def _with_defaults(
+    env: Any, questions: Mapping[str, Any], so_far: Mapping[str, Any]
+) -> dict[str, Any]:
+    """``so_far`` completed with the defaults of the questions not asked yet, so the hook's
+    rules, which see every answer, judge only the one just typed (the caller keeps its field)."""
+    from cookiecutter.prompt import render_variable
+
+    full = dict(so_far)
+    for key, raw in questions.items():
+        if key.startswith("_") or key in full:
+            continue
+        first = raw[0] if isinstance(raw, list) else raw
+        try:
+            full[key] = render_variable(env, first, full)
+        except Exception:  # a default that cannot render yet judges nothing of this answer
+            full[key] = ""
+    return full
+
+
+def _choice_asker(key: str, choices: list[str], prompts: Mapping[str, Any]) -> Any:
+    """A question with choices: numbered as cookiecutter numbers them; a number or a name."""
+    described = prompts.get(key, {})
+    title = described.get("__prompt__", key) if isinstance(described, dict) else str(described)
+
+    def ask() -> str:
+        console.print(f"{escape(title)}")
+        for i, choice in enumerate(choices, 1):
+            label = described.get(choice, choice) if isinstance(described, dict) else choice
+            console.print(f"  {i} - {escape(str(label))}")
+        answer = str(typer.prompt(f"Choose from 1-{len(choices)} or a name", default="1")).strip()
+        if answer.isdigit() and 1 <= int(answer) <= len(choices):
+            return choices[int(answer) - 1]
+        return answer  # a name, or a bad answer the rules refuse
+
+    return ask
+
+
+FIXED_WIDTH = "fixed-width"
+"""The backend ``govconnect new connector`` drafts with the from-layout generator."""
+
+
+def sample_layout() -> Path:
+    """The sample fixed-width layout (a civil-affairs relief drop: GB18030, record type ``D``,
+    trailer ``T``) the fixed-width variant is drafted from when no ``--from-layout`` is given."""
+    from ._scaffold import scaffold_path
+
+    return scaffold_path("from-layout") / "sample_layout.csv"
+
+
 def render_connector(
     output_dir: Path | str = ".",
     answers: Mapping[str, str] | None = None,
@@ -100,6 +200,12 @@ def render_connector(
     from cookiecutter.main import cookiecutter
 
     answers = dict(answers or {})
+    if answers.get("backend") == FIXED_WIDTH:
+        raise ConfigurationError(
+            "the fixed-width variant is drafted from a byte layout, not rendered from this "
+            "template: govconnect new connector --set backend=fixed-width [--from-layout "
+            "LAYOUT.csv] (in code: govconnect.cli._from_layout.render_from_layout)"
+        )
     questions = {k for k in template_answers() if not k.startswith("_")}
     unknown = sorted(set(answers) - questions)
     if unknown:
@@ -257,6 +363,17 @@ def connector(
         raise typer.BadParameter("give one of --from-db, --from-layout and --from-wsdl")
     if (trailer or record_type) and not from_layout:
         raise typer.BadParameter("--trailer and --record-type go with --from-layout")
+    if from_wsdl is not None and answers.setdefault("backend", "soap") != "soap":
+        raise typer.BadParameter("--from-wsdl drafts a soap connector", param_hint="--set")
+    if not (no_input or from_db or from_layout):  # the drafters from data never prompt
+        answers = prompt_answers(answers)
+    if answers.get("backend") == FIXED_WIDTH and not (from_db or from_wsdl):
+        # The fixed-width variant is the from-layout generator (FixedWidthLayout reading the
+        # drop files), drafted from the vendor's layout or, without one, from the sample layout.
+        if from_layout is None:
+            from_layout = sample_layout()
+            trailer, record_type = trailer or "T", record_type or "D"
+        answers.pop("backend")
     if from_layout:
         from ._from_layout import render_from_layout
 
@@ -269,6 +386,11 @@ def connector(
             record_type=record_type,
             overwrite=overwrite,
         )
+        if from_layout == sample_layout():
+            console.print(
+                "fixed-width variant drafted from the sample layout (a civil-affairs relief drop); "
+                "draft from the legacy system's own with --from-layout LAYOUT.csv"
+            )
         fields = len(context["tables"][0]["fields"])
         console.print(
             f"created connector plugin in {created}: {fields} fields of {context['source']}, "
@@ -293,12 +415,10 @@ def connector(
         _print_from_db(created, context)
         return
     if from_wsdl is not None:
-        if answers.setdefault("backend", "soap") != "soap":
-            raise typer.BadParameter("--from-wsdl drafts a soap connector", param_hint="--set")
         draft_services, write_draft = _wsdl_drafter()
         # a bad WSDL fails before any file is written
         drafted = draft_services(from_wsdl, operations, namer=element_namer())
-    created = render_connector(output_dir, answers, no_input=no_input, overwrite=overwrite)
+    created = render_connector(output_dir, answers, no_input=True, overwrite=overwrite)
     if from_wsdl is not None:
         write_draft(created, _rendered_answers("connector", answers), drafted)
         for d in drafted[1]:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 BACKEND = "{{ cookiecutter.backend }}"
 PACKAGE = "{{ cookiecutter.__package_name }}"
+OFFERING = "{{ cookiecutter.offering }}"
 
 
 def main(root: Path) -> None:
@@ -21,6 +22,8 @@ def main(root: Path) -> None:
         target_dir = root / "tests" if source.name.startswith("test_") else root / PACKAGE
         shutil.move(str(source), target_dir / source.name)
     shutil.rmtree(variants)
+    if OFFERING == "dataset":  # no lookup to test
+        (root / "tests" / "test_lookup.py").unlink()
 
 
 if __name__ == "__main__":

@@ -24,7 +24,15 @@ NAME_PATTERN = r"^[a-z][a-z0-9_]{0,29}$"
 RESOURCE_CODE_PATTERN = r"^[1-3]\d{2}\d{3}\d*/\d+$"
 MATTER_CODE_PATTERN = r"^[0-9A-Za-z][0-9A-Za-z_-]{0,63}$"
 DISTRIBUTION_PATTERN = r"^[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?$"
-BACKENDS = ("sql", "file-drop", "rest", "soap")
+BACKENDS = ("sql", "file-drop", "fixed-width", "rest", "soap")
+# Drafted from a byte layout by ``govconnect new connector`` (the from-layout generator), so
+# plain cookiecutter, which only has ``_variants/``, cannot render it.
+GOVCONNECT_ONLY = ("fixed-width",)
+OFFERINGS = ("lookup", "both", "dataset")
+# A bulk dataset reads the whole table; the rest and soap samples answer one person at a time.
+DATASET_BACKENDS = ("sql", "file-drop", "fixed-width")
+SHARING = ("conditional", "unconditional", "not_shared")
+UPDATE_CYCLES = ("real_time", "daily", "weekly", "monthly", "quarterly", "half_yearly", "yearly")
 TEXT_FIELDS = ("department_name", "system_name", "author")
 
 ANSWERS = r"""{{ cookiecutter | jsonify }}"""
@@ -44,13 +52,7 @@ def problems(answers: dict[str, Any]) -> list[tuple[str, str]]:
                 )
             )
     for key in TEXT_FIELDS:
-        value = str(answers.get(key, ""))
-        if not value.strip():
-            found.append((key, "must not be blank"))
-        elif any(c in value for c in '"\\') or any(ord(c) < 32 for c in value):
-            found.append((key, f"{value!r} contains a quote, backslash or control character"))
-        elif len(value) > 100:
-            found.append((key, "is longer than 100 characters"))
+        found.extend(_text_problems(key, str(answers.get(key, ""))))
     name = str(answers.get("connector_name", ""))
     package = f"govconnect_{name}"
     if not re.match(NAME_PATTERN, name):
@@ -72,6 +74,18 @@ def problems(answers: dict[str, Any]) -> list[tuple[str, str]]:
     backend = answers.get("backend")
     if backend not in BACKENDS:
         found.append(("backend", f"{backend!r} is not one of {', '.join(BACKENDS)}"))
+    offering = answers.get("offering", "lookup")
+    if offering not in OFFERINGS:
+        found.append(("offering", f"{offering!r} is not one of {', '.join(OFFERINGS)}"))
+    elif offering != "lookup" and backend in BACKENDS and backend not in DATASET_BACKENDS:
+        found.append(
+            (
+                "offering",
+                f"the {backend} backend's sample answers lookups only (one person at a time); a "
+                f"bulk dataset needs {', '.join(DATASET_BACKENDS)}, or add it by hand after "
+                "choosing lookup",
+            )
+        )
     matter = str(answers.get("matter_code", ""))
     if not re.match(MATTER_CODE_PATTERN, matter):
         found.append(
@@ -88,10 +102,45 @@ def problems(answers: dict[str, Any]) -> list[tuple[str, str]]:
                 f"{code!r} is not classification code / sequence code, e.g. 311101001/0001",
             )
         )
+    sharing = answers.get("sharing")
+    if sharing not in SHARING:
+        found.append(("sharing", f"{sharing!r} is not one of {', '.join(SHARING)}"))
+    terms = str(answers.get("sharing_terms", ""))
+    if sharing in ("conditional", "not_shared"):
+        # The catalog refuses conditional sharing without conditions and not_shared without a
+        # legal basis: ask now, not when the plugin first loads.
+        found.extend(_text_problems("sharing_terms", terms))
+    elif terms.strip():
+        found.extend(
+            p for p in _text_problems("sharing_terms", terms) if p[1] != "must not be blank"
+        )
+    cycle = answers.get("update_cycle")
+    if cycle not in UPDATE_CYCLES:
+        found.append(("update_cycle", f"{cycle!r} is not one of {', '.join(UPDATE_CYCLES)}"))
     slug = str(answers.get("project_slug", ""))
     if not re.match(DISTRIBUTION_PATTERN, slug):
         found.append(("project_slug", f"{slug!r} is not a valid distribution name"))
     return found
+
+
+def field_problems(field: str, answers: dict[str, Any]) -> list[str]:
+    """Why the answer to ``field`` is refused, given the answers so far; empty when it can work.
+
+    The same rules as :func:`problems` (one source): ``govconnect new connector`` calls this
+    after each answer, so a typo is asked again at once instead of after the last question.
+    """
+    return [reason for key, reason in problems(answers) if key == field]
+
+
+def _text_problems(key: str, value: str) -> list[tuple[str, str]]:
+    """A text answer lands inside a Python string literal in the generated code."""
+    if not value.strip():
+        return [(key, "must not be blank")]
+    if any(c in value for c in '"\\') or any(ord(c) < 32 for c in value):
+        return [(key, f"{value!r} contains a quote, backslash or control character")]
+    if len(value) > 100:
+        return [(key, "is longer than 100 characters")]
+    return []
 
 
 def _importable(module: str) -> bool:
@@ -102,7 +151,17 @@ def _importable(module: str) -> bool:
 
 
 def main() -> int:
-    found = problems(json.loads(ANSWERS))
+    answers = json.loads(ANSWERS)
+    found = problems(answers)
+    if answers.get("backend") in GOVCONNECT_ONLY:
+        found.append(
+            (
+                "backend",
+                f"{answers['backend']!r} is drafted from a layout by govconnect, not by plain "
+                "cookiecutter: govconnect new connector --set backend=fixed-width "
+                "[--from-layout LAYOUT.csv]",
+            )
+        )
     for key, reason in found:
         print(f"error: {key}: {reason}", file=sys.stderr)
     if found:

@@ -15,13 +15,15 @@ from govconnect.testing import Conformance
 from .connector import {{ cookiecutter.__class_name }}
 from .records import Person, PersonQuery
 from .sample import sample_legacy_system
-from .sample_data import MATTER_CODE, SAMPLE_CITIZEN_ID, sample_case
+from .sample_data import MATTER_CODE, {% if cookiecutter.offering != "dataset" %}SAMPLE_CITIZEN_ID, {% endif %}sample_case
 
 __all__ = {{ ((["Person", "PersonQuery", cookiecutter.__class_name] | sort(case_sensitive=True) | list) + ["conformance"]) | tojson }}
 
 conformance = Conformance(
     {{ cookiecutter.__class_name }},
+{%- if cookiecutter.offering != "dataset" %}
     sample_params={"person": {"citizen_id": SAMPLE_CITIZEN_ID}},
+{%- endif %}
     sample_cases={MATTER_CODE: sample_case()},
     legacy=sample_legacy_system,
 )

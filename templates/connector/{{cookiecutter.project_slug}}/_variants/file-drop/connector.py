@@ -21,12 +21,17 @@ from govconnect import (
     FileDropSink,
     From,
     LegacySystem,
+{%- if cookiecutter.offering != "lookup" %}
+    dataset,
+{%- endif %}
     intake,
+{%- if cookiecutter.offering != "dataset" %}
     query,
+{%- endif %}
 )
 from pydantic import BaseModel, ConfigDict, Field
 
-from .records import Person, PersonQuery
+from .records import Person{% if cookiecutter.offering != "dataset" %}, PersonQuery{% endif %}
 from .sample import APPLICATION_COLUMNS, ENCODING
 from .sample_data import MATTER_CODE
 
@@ -65,24 +70,31 @@ class {{ cookiecutter.__class_name }}(Connector):
     )
     Settings = Settings
 
-    @query(
-        code="{{ cookiecutter.resource_code }}",
-        name="人员基本信息查询",
-        abstract="按公民身份号码查询人员在本系统登记的基本信息。",
-        sharing="conditional",
-        conditions="仅限依法办理政务服务事项时，凭办件编号查询",
-        update_cycle="daily",
-        published="2026-01-01",
-    )
+{%- if cookiecutter.offering != "dataset" %}
+
+{% include "person_query.py.j2" %}
     def person(self, params: PersonQuery) -> Iterator[Person]:
         for row in self._rows():
             if row["sfzh"] == params.citizen_id:
-                yield Person(
-                    citizen_id=row["sfzh"],
-                    name=row["xm"],
-                    region_code=row["xzqh"],
-                    registered_on=datetime.strptime(row["djrq"], "%Y%m%d").date(),
-                )
+                yield self._person(row)
+{%- endif %}
+{%- if cookiecutter.offering != "lookup" %}
+
+{% include "people_dataset.py.j2" %}
+    def people(self) -> Iterator[Person]:
+        for row in self._rows():
+            yield self._person(row)
+{%- endif %}
+
+    @staticmethod
+    def _person(row: dict[str, str]) -> Person:
+        """One row of a drop file as the record other departments receive."""
+        return Person(
+            citizen_id=row["sfzh"],
+            name=row["xm"],
+            region_code=row["xzqh"],
+            registered_on=datetime.strptime(row["djrq"], "%Y%m%d").date(),
+        )
 
     def _rows(self) -> Iterator[dict[str, str]]:
         """Every row of every drop file, oldest file first, read lazily."""

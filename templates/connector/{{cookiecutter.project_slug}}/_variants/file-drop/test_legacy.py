@@ -19,7 +19,11 @@ def test_missing_drop_folder_is_a_configuration_error(tmp_path: Path) -> None:
         {{ cookiecutter.__class_name }}(settings) as conn,
         pytest.raises(ConfigurationError, match="does not exist"),
     ):
+{%- if cookiecutter.offering == "dataset" %}
+        list(conn.run("people", {}))
+{%- else %}
         list(conn.run("person", {"citizen_id": SAMPLE_CITIZEN_ID}))
+{%- endif %}
 
 
 def test_intake_drops_one_file_per_application(connector: Connector) -> None:

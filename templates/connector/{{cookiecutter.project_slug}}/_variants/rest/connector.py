@@ -87,15 +87,7 @@ class {{ cookiecutter.__class_name }}(Connector):
     def close(self) -> None:
         self.client.close()
 
-    @query(
-        code="{{ cookiecutter.resource_code }}",
-        name="人员基本信息查询",
-        abstract="按公民身份号码查询人员在本系统登记的基本信息。",
-        sharing="conditional",
-        conditions="仅限依法办理政务服务事项时，凭办件编号查询",
-        update_cycle="real_time",
-        published="2026-01-01",
-    )
+{% include "person_query.py.j2" %}
     def person(self, params: PersonQuery) -> Iterator[Person]:
         row = self.client.person(str(params.citizen_id))
         if row is not None:

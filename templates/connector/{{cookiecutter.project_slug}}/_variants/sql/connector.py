@@ -20,12 +20,17 @@ from govconnect import (
     Department,
     From,
     LegacySystem,
+{%- if cookiecutter.offering != "lookup" %}
+    dataset,
+{%- endif %}
     intake,
+{%- if cookiecutter.offering != "dataset" %}
     query,
+{%- endif %}
 )
 from pydantic import BaseModel, ConfigDict, Field
 
-from .records import Person, PersonQuery
+from .records import Person{% if cookiecutter.offering != "dataset" %}, PersonQuery{% endif %}
 from .sample import application_table, legacy_table
 from .sample_data import MATTER_CODE
 
@@ -68,25 +73,31 @@ class {{ cookiecutter.__class_name }}(Connector):
     def close(self) -> None:
         self.engine.dispose()
 
-    @query(
-        code="{{ cookiecutter.resource_code }}",
-        name="人员基本信息查询",
-        abstract="按公民身份号码查询人员在本系统登记的基本信息。",
-        sharing="conditional",
-        conditions="仅限依法办理政务服务事项时，凭办件编号查询",
-        update_cycle="real_time",
-        published="2026-01-01",
-    )
+{%- if cookiecutter.offering != "dataset" %}
+
+{% include "person_query.py.j2" %}
     def person(self, params: PersonQuery) -> Iterator[Person]:
         t = self.table
         with self.engine.connect() as conn:
             for row in conn.execute(sa.select(t).where(t.c.sfzh == str(params.citizen_id))):
-                yield Person(
-                    citizen_id=row.sfzh,
-                    name=row.xm,
-                    region_code=row.xzqh,
-                    registered_on=row.djrq,
-                )
+                yield self._person(row)
+{%- endif %}
+{%- if cookiecutter.offering != "lookup" %}
+
+{% include "people_dataset.py.j2" %}
+    def people(self) -> Iterator[Person]:
+        t = self.table
+        with self.engine.connect() as conn:
+            for row in conn.execute(sa.select(t).order_by(t.c.sfzh)):
+                yield self._person(row)
+{%- endif %}
+
+    @staticmethod
+    def _person(row: Any) -> Person:
+        """One legacy row as the record other departments receive."""
+        return Person(
+            citizen_id=row.sfzh, name=row.xm, region_code=row.xzqh, registered_on=row.djrq
+        )
 
     @intake(
         matter_code=MATTER_CODE,
