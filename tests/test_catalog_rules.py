@@ -170,3 +170,16 @@ def test_validate_rules_raises_every_problem_of_a_catalog_built_in_code(
     with pytest.raises(CatalogValidationError) as info:
         broken.validate_rules()
     assert info.value.problems == broken.problems() != []
+
+
+def test_drafted_names_are_legal_unreserved_and_unique() -> None:
+    """One rule names what every generator drafts (``--from-db``, ``--from-layout``,
+    ``--from-wsdl``): a WSDL element ``copy`` must not shadow the pydantic model's method."""
+    from govconnect.catalog.names import identifier
+
+    taken: set[str] = set()
+    names = [
+        identifier(raw, taken, "field")
+        for raw in ("GMSFHM", "copy", "class", "2023nd", "姓名", "Sqr-Xm", "gmsfhm")
+    ]
+    assert names == ["gmsfhm", "copy_", "class_", "c_2023nd", "field", "sqr_xm", "gmsfhm_2"]

@@ -13,17 +13,14 @@ package; a file ending ``.j2`` is rendered and loses the suffix; anything else i
 from __future__ import annotations
 
 import json
-import keyword
-import re
 import shutil
 import subprocess
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel
-
 from .._exceptions import ConfigurationError, InvalidInputError, Problem
+from ..catalog.names import identifier
 from .new import _rendered_answers, load_template_hook, template_path
 
 __all__ = [
@@ -35,8 +32,6 @@ __all__ = [
     "scaffold_path",
     "tidy",
 ]
-
-_RESERVED = frozenset(dir(BaseModel)) | {"self", "params", "settings"}
 
 
 def scaffold_path(name: str) -> Path:
@@ -58,24 +53,6 @@ def checked_answers(answers: Mapping[str, str]) -> dict[str, Any]:
             summary="the connector answers were refused",
         )
     return rendered
-
-
-def identifier(raw: str, taken: set[str], fallback: str) -> str:
-    """A Python identifier for a legacy name: lower case, ``_`` for anything else, never a
-    keyword or a pydantic attribute, unique within ``taken`` (which it joins)."""
-    name = re.sub(r"\W", "_", raw.strip().lower(), flags=re.ASCII).strip("_")
-    name = re.sub(r"_+", "_", name)
-    if not name or not re.search(r"[a-z]", name):
-        name = fallback
-    if name[0].isdigit():
-        name = f"c_{name}"
-    if keyword.iskeyword(name) or name in _RESERVED or name.startswith("model_"):
-        name = f"{name}_"
-    base, n = name, 2
-    while name in taken:
-        name, n = f"{base}_{n}", n + 1
-    taken.add(name)
-    return name
 
 
 def python_literal(value: Any) -> str:

@@ -11,7 +11,6 @@ Titles come from ``xsd:documentation`` where the WSDL has it.
 
 from __future__ import annotations
 
-import keyword
 import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ from lxml import etree
 from zeep.xsd import ComplexType
 
 from .._exceptions import ConfigurationError
+from ..catalog.names import identifier
 from ._client import SoapClient
 from ._schema import nest, python_type
 
@@ -101,17 +101,6 @@ class DraftService:
         return "".join(part.title() for part in self.service.split("_"))
 
 
-def _identifier(name: str, taken: set[str]) -> str:
-    ident = re.sub(r"\W+", "_", name).strip("_").lower() or "field"
-    if ident[0].isdigit() or keyword.iskeyword(ident):
-        ident = f"f_{ident}"
-    base, n = ident, 2
-    while ident in taken:
-        ident, n = f"{base}_{n}", n + 1
-    taken.add(ident)
-    return ident
-
-
 def _snake(name: str) -> str:
     return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name).lower()
 
@@ -185,7 +174,7 @@ def _field(
         _, annotation, sample = kind
     personal = bool(element and element.personal)
     return DraftField(
-        _identifier(leaf, taken),
+        identifier(leaf, taken, "field"),
         path,
         annotation,
         title,
