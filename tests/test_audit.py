@@ -358,9 +358,9 @@ def test_cli_find(cli: CliRunner, tmp_path: Path) -> None:
             rows=1,
             params_digest=log.params_digest({"citizen_id": "11010519491231002X"}),
         )
-    res = run(cli, "audit", "find", "--log", str(path), "-p", "citizen_id=11010519491231002X")
+    res = run(cli, "audit", "find", "--log", str(path), "--param", "citizen_id=11010519491231002X")
     assert res.exit_code == 0 and "1 call(s)" in res.output and "C1" in res.output
-    res = run(cli, "audit", "find", "--log", str(path), "-p", "nonsense")
+    res = run(cli, "audit", "find", "--log", str(path), "--param", "nonsense")
     assert res.exit_code == 1 and "NAME=VALUE" in res.output
 
 
