@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+from typing import Any
 
 import typer
 
@@ -42,6 +43,42 @@ app = typer.Typer(
 
 _built = False
 
+_TYPE_NAMES = {"str": "TEXT", "int": "INTEGER", "float": "FLOAT", "path": "PATH", "bool": ""}
+
+
+def _clean_help_types() -> None:
+    """Help that reads like a mature CLI: flags show no ``<bool>`` placeholder, values show
+    click's ``TEXT``/``INTEGER``/``PATH`` instead of Python's ``<str>``/``<int>``.
+
+    Typer (0.2x) renders each parameter's Python type in angle brackets; the patch is done once
+    here, on typer's own hook, and is a no-op if a later typer renames it (the help would only
+    look as before). ``tests/test_cli_consistency.py`` reads every command's help for them.
+    """
+    core = getattr(typer, "core", None)
+    base = getattr(core, "_TyperParameter", None)
+    option = getattr(core, "TyperOption", None)
+    if base is None or option is None or getattr(base, "_govconnect_clean", False):
+        return
+    python_type = base.display_type
+
+    def display_type(self: Any, ctx: Any) -> str:
+        shown = python_type(self, ctx)
+        inner = shown[1:-1] if shown.startswith("<") and shown.endswith(">") else shown
+        if inner.startswith("list[") and inner.endswith("]"):
+            inner = inner[5:-1]
+        return _TYPE_NAMES.get(inner, inner.upper() if inner.isidentifier() else inner)
+
+    option_type = option.display_type_rich
+
+    def display_type_rich(self: Any, ctx: Any) -> str | None:
+        if getattr(self, "is_flag", False):
+            return None  # --json, --all: a flag takes no value
+        return option_type(self, ctx) or None
+
+    base.display_type = display_type
+    option.display_type_rich = display_type_rich
+    base._govconnect_clean = True
+
 
 @app.callback()
 def root(
@@ -72,6 +109,7 @@ def build() -> typer.Typer:
     """Attach every command group and plugin command to the root app (once)."""
     global _built
     if not _built:
+        _clean_help_types()
         for name in COMMAND_MODULES:
             importlib.import_module(name).register(app)
         from .._registry import plugin_commands

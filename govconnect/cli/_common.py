@@ -9,13 +9,15 @@ import socket
 import sqlite3
 import sys
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
 import typer
 from pydantic import SecretBytes, SecretStr
+from rich.cells import cell_len
 from rich.console import Console
 from rich.markup import escape
+from rich.table import Table
 
 from .._config import MASK, load_config, mask_url_passwords, url_passwords
 from .._exceptions import GovConnectError, describe_cause
@@ -26,6 +28,7 @@ __all__ = [
     "describe_fault",
     "err_console",
     "handles_errors",
+    "key_column",
     "listen",
     "note_not_configured",
     "print_json",
@@ -181,6 +184,14 @@ def listen(bind: Callable[[], socket.socket], what: str, host: str, port: int) -
     except OSError as exc:
         reason = describe_fault(exc) or describe_cause(exc)
         raise GovConnectError(f"{what} cannot listen on {host}:{port}: {reason}") from exc
+
+
+def key_column(table: Table, header: str, keys: Iterable[str], **options: Any) -> None:
+    """Add the column that identifies a row (a resource code, a service id): never wrapped and
+    never cut to ``…``, however narrow the terminal — the other columns give way (give them
+    ``overflow="fold"`` so they wrap rather than lose text)."""
+    width = max([cell_len(header), *(cell_len(k) for k in keys)])
+    table.add_column(header, no_wrap=True, min_width=width, **options)
 
 
 def registry(ctx: typer.Context) -> Registry:

@@ -260,7 +260,7 @@ def usage(
     by: UsageBy = typer.Option(UsageBy.service, "--by", help="Group by service or by officer."),
 ) -> None:
     """Calls, rows, consumers and last use per service (catalogued services never called show
-    0), or per officer (``--by officer``: verified ones by keyed digest, claimed ones by name)."""
+    0), or per officer (--by officer: verified ones by keyed digest, claimed ones by name)."""
     if by is UsageBy.officer:
         _officer_usage(ctx, log or old_log, config, as_json)
         return

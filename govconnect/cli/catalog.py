@@ -14,7 +14,7 @@ from .._exceptions import CatalogValidationError, ConfigurationError
 from .._export import export_catalog
 from ..catalog.diff import CatalogDiff, diff_catalogs
 from ..catalog.model import Catalog, drafted_values
-from ._common import console, err_console, handles_errors, print_json, registry
+from ._common import console, err_console, handles_errors, key_column, print_json, registry
 
 catalog_app = typer.Typer(help="Show, export and diff the resource catalog.", no_args_is_help=True)
 
@@ -51,9 +51,9 @@ def show(
         print_json(catalog.model_dump(mode="json"))
         return
     table = Table(title=f"Resource catalog ({len(catalog.resources)} resources)")
-    table.add_column("code", no_wrap=True)
+    key_column(table, "code", [r.code for r in catalog.resources])
     for col in ("name", "provider", "kind", "sharing", "update", "items", "levels"):
-        table.add_column(col)
+        table.add_column(col, overflow="fold")
     for r in catalog.resources:
         levels = sorted({i.level for i in r.items})
         sharing = r.sharing.type.value + (

@@ -116,7 +116,7 @@ def hash_token_command(
         None, "--algorithm", help="sm3 (default where available) or sha256."
     ),
 ) -> None:
-    """Print the hash of an API token for ``token_hashes`` (the token is read from stdin)."""
+    """Print the hash of an API token for a consumer's token_hashes (the token is read from stdin)."""
     if generate:
         token = generate_token()
         err_console.print("token (give it to the consumer; it is not stored anywhere):")
