@@ -339,7 +339,7 @@ def test_cli_export_and_usage(cli: CliRunner, log_path: Path, tmp_path: Path) ->
     assert res.exit_code == 0 and len(out.read_text(encoding="utf-8").splitlines()) == 6
     res = run(cli, "audit", "usage", "--log", str(log_path), "--json")
     assert res.exit_code == 0
-    rows = {r["service"]: r for r in json.loads(res.output)}
+    rows = {r["service"]: r for r in json.loads(res.output)["usage"]}
     assert rows["D/S/resident/v1"]["calls"] == 3
     # catalogued but never called: shown with zero calls (the "zombie" check)
     assert rows["11010500000/HJGL/resident/v1"]["calls"] == 0

@@ -59,7 +59,7 @@ def _officer_usage(
     with open_log(ctx, log, config) as audit:
         rows = [asdict(u) for u in audit.officer_usage()]
     if as_json:
-        print_json(rows)
+        print_json({"log": str(audit.path), "by": "officer", "usage": rows})
         return
     table = Table(title="Usage per officer (from the audit log)")
     for col in ("officer", "issuer", "calls", "allowed", "refused", "rows", "services", "last"):
@@ -233,6 +233,9 @@ def find(
         else:
             found = list(audit.find(params))
             title = f"{len(found)} call(s) with these parameters"
+    if not found:  # a sentence, not an empty table
+        console.print(title)
+        return
     table = Table(title=title)
     for col in ("seq", "time", "consumer", "service", "purpose", "officer", "outcome", "rows"):
         table.add_column(col)
@@ -266,6 +269,7 @@ def usage(
         return
     with open_log(ctx, log or old_log, config) as audit:
         figures = {u.service: u for u in audit.usage()}
+        path = str(audit.path)
     catalogued = [s.id for s in registry(ctx).services() if s.kind == "query"]
     names = sorted(set(figures) | set(catalogued))
     rows = []
@@ -282,8 +286,8 @@ def usage(
                 "last_used": u.last_used if u else None,
             }
         )
-    if as_json:
-        print_json(rows)
+    if as_json:  # an object, as every --json document (docs/cli.md); the rows under "usage"
+        print_json({"log": path, "by": "service", "usage": rows})
         return
     table = Table(title="Service usage (from the audit log)")
     for col in ("service", "calls", "allowed", "refused", "rows", "consumers", "last used"):

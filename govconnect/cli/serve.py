@@ -50,7 +50,9 @@ def gateway_config(path: Path | None, config: Config) -> GatewayConfig:
 def serve(
     ctx: typer.Context,
     host: str = typer.Option("127.0.0.1", "--host", help="Interface to listen on."),
-    port: int = typer.Option(8800, "--port", min=0, max=65535, help="TCP port."),
+    port: int = typer.Option(
+        8800, "--port", "-p", min=0, max=65535, help="TCP port (0: any free port)."
+    ),
     config: Path | None = typer.Option(
         None, "--config", help="Gateway file: consumers, grants, audit log (TOML or YAML)."
     ),
