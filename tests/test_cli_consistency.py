@@ -253,7 +253,7 @@ def test_the_documented_exit_codes(tmp_path: Path) -> None:
     export = govconnect("catalog", "export", "-f", "json", cwd=tmp_path)
     (tmp_path / "a.json").write_text(export.out, encoding="utf-8")
     data = json.loads(export.out)
-    data["resources"] = data["resources"][:1]
+    data["resources"] = [r for r in data["resources"] if r["code"].startswith("111112001/")]
     (tmp_path / "b.json").write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
     assert govconnect("catalog", "diff", "a.json", "b.json", "--exit-code", cwd=tmp_path).code == 3
 
@@ -263,3 +263,37 @@ def test_a_narrow_terminal_never_cuts_the_key_column(tmp_path: Path) -> None:
     assert ran.code == 0, ran.output
     for code in ("111112001/0001", "111112001/0002", "111112001/0003"):
         assert code in ran.out
+
+
+# --- found by the survey of bad inputs ------------------------------------------------------------
+
+
+def test_plugin_commands_fail_in_one_line_too(tmp_path: Path) -> None:
+    (tmp_path / "afile").write_text("")
+    ran = govconnect("household", "seed", "--url", "notaurl", cwd=tmp_path)
+    assert "unexpected sqlalchemy.exc.ArgumentError" in one_line_failure(ran)
+    ran = govconnect("civil-affairs", "seed", "--dir", "afile/x", cwd=tmp_path)
+    assert "Not a directory (ENOTDIR): afile/x" in one_line_failure(ran)
+
+
+def test_export_to_a_fifo_writes_into_it_and_leaves_it_a_fifo(tmp_path: Path) -> None:
+    import os
+    import stat
+    import threading
+
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    got: list[bytes] = []
+    reader = threading.Thread(target=lambda: got.append(fifo.read_bytes()), daemon=True)
+    reader.start()
+    ran = govconnect("catalog", "export", "-o", str(fifo), cwd=tmp_path)
+    reader.join(30)
+    assert ran.code == 0, ran.output
+    assert stat.S_ISFIFO(fifo.stat().st_mode)  # a rename would have replaced it with a file
+    assert json.loads(got[0])["resources"]
+
+
+def test_demo_with_an_unknown_fault_profile_is_a_usage_error(tmp_path: Path) -> None:
+    ran = govconnect("demo", "--faults", "nosuch", "--dir", "d", cwd=tmp_path)
+    assert ran.code == 2 and "Traceback" not in ran.output
+    assert "choose one of none, flaky, hostile" in ran.err

@@ -114,9 +114,29 @@ def build() -> typer.Typer:
             importlib.import_module(name).register(app)
         from .._registry import plugin_commands
 
+        commands, groups = len(app.registered_commands), len(app.registered_groups)
         plugin_commands(app)
+        _guard_plugin_commands(app, commands, groups)
         _built = True
     return app
+
+
+def _guard_plugin_commands(root: typer.Typer, commands: int, groups: int) -> None:
+    """Wrap the commands plugins added (from index ``commands``/``groups`` on) in
+    ``handles_errors``: a plugin's ``household seed --url notaurl`` is one line and exit 1 like
+    ours, not a traceback; plugin authors need not remember to."""
+    from ._common import handles_errors
+
+    def guard(typer_app: typer.Typer, start_commands: int, start_groups: int) -> None:
+        for info in typer_app.registered_commands[start_commands:]:
+            if info.callback is not None and not getattr(info.callback, "_govconnect_guarded", 0):
+                info.callback = handles_errors(info.callback)
+                info.callback._govconnect_guarded = True  # type: ignore[attr-defined]
+        for group in typer_app.registered_groups[start_groups:]:
+            if group.typer_instance is not None:
+                guard(group.typer_instance, 0, 0)
+
+    guard(root, commands, groups)
 
 
 def main() -> None:

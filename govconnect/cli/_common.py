@@ -10,6 +10,7 @@ import sqlite3
 import sys
 import traceback
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import typer
@@ -39,6 +40,7 @@ __all__ = [
     "scrubbed_stderr",
     "set_verbose",
     "verbose",
+    "write_output",
 ]
 
 _secrets: set[str] = set()
@@ -192,6 +194,22 @@ def key_column(table: Table, header: str, keys: Iterable[str], **options: Any) -
     ``overflow="fold"`` so they wrap rather than lose text)."""
     width = max([cell_len(header), *(cell_len(k) for k in keys)])
     table.add_column(header, no_wrap=True, min_width=width, **options)
+
+
+def write_output(path: Path, text: str) -> None:
+    """Write ``-o FILE`` whole or not at all (a temp file renamed over it), except where ``path``
+    is not a regular file: ``/dev/stdout``, a FIFO, ``/dev/full`` are written to directly — a
+    rename would replace the device itself with a plain file."""
+    try:
+        if path.exists() and not path.is_file() and not path.is_dir():
+            with path.open("w", encoding="utf-8") as fh:
+                fh.write(text)
+            return
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(path)
+    except OSError as exc:  # a full disk, a folder where the file goes: name the file
+        raise GovConnectError(f"cannot write {path}: {describe_fault(exc)}") from exc
 
 
 def registry(ctx: typer.Context) -> Registry:

@@ -14,7 +14,15 @@ from .._exceptions import CatalogValidationError, ConfigurationError
 from .._export import export_catalog
 from ..catalog.diff import CatalogDiff, diff_catalogs
 from ..catalog.model import Catalog, drafted_values
-from ._common import console, err_console, handles_errors, key_column, print_json, registry
+from ._common import (
+    console,
+    err_console,
+    handles_errors,
+    key_column,
+    print_json,
+    registry,
+    write_output,
+)
 
 catalog_app = typer.Typer(help="Show, export and diff the resource catalog.", no_args_is_help=True)
 
@@ -99,9 +107,7 @@ def export(
     if output is None:
         typer.echo(text, nl=False)
         return
-    tmp = output.with_name(output.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(output)
+    write_output(output, text)
     err_console.print(f"wrote {fmt.value} catalog to {output}")
 
 
