@@ -339,7 +339,7 @@ def test_cli_export_and_usage(cli: CliRunner, log_path: Path, tmp_path: Path) ->
     assert res.exit_code == 0 and len(out.read_text(encoding="utf-8").splitlines()) == 6
     res = run(cli, "audit", "usage", "--log", str(log_path), "--json")
     assert res.exit_code == 0
-    rows = {r["service"]: r for r in json.loads(res.output)}
+    rows = {r["service"]: r for r in json.loads(res.output)["usage"]}
     assert rows["D/S/resident/v1"]["calls"] == 3
     # catalogued but never called: shown with zero calls (the "zombie" check)
     assert rows["11010500000/HJGL/resident/v1"]["calls"] == 0
@@ -358,9 +358,9 @@ def test_cli_find(cli: CliRunner, tmp_path: Path) -> None:
             rows=1,
             params_digest=log.params_digest({"citizen_id": "11010519491231002X"}),
         )
-    res = run(cli, "audit", "find", "--log", str(path), "-p", "citizen_id=11010519491231002X")
+    res = run(cli, "audit", "find", "--log", str(path), "--param", "citizen_id=11010519491231002X")
     assert res.exit_code == 0 and "1 call(s)" in res.output and "C1" in res.output
-    res = run(cli, "audit", "find", "--log", str(path), "-p", "nonsense")
+    res = run(cli, "audit", "find", "--log", str(path), "--param", "nonsense")
     assert res.exit_code == 1 and "NAME=VALUE" in res.output
 
 

@@ -172,7 +172,9 @@ def hostile_log(tmp_path: Path) -> Path:
 
 
 def test_audit_find_and_usage_print_markup_as_text(hostile_log: Path) -> None:
-    found = run("audit", "find", "--log", str(hostile_log), "-p", "citizen_id=11010519491231002X")
+    found = run(
+        "audit", "find", "--log", str(hostile_log), "--param", "citizen_id=11010519491231002X"
+    )
     assert found.exit_code == 0, found.output
     assert f"{len(HOSTILE)} call(s)" in found.output
     for text in ("[/x]", "[bold", "fake", "@SUM(A1)"):  # the table may wrap a cell

@@ -4,6 +4,7 @@ endpoints, failure paths — and one end-to-end run over real HTTP with the hous
 from __future__ import annotations
 
 import json
+import socket
 import sqlite3
 from pathlib import Path
 
@@ -469,13 +470,16 @@ def test_serve_command_wires_uvicorn(monkeypatch: pytest.MonkeyPatch, tmp_path: 
 
     seen: dict[str, object] = {}
 
-    def fake_run(asgi: object, **kwargs: object) -> None:
+    def fake_run(server: uvicorn.Server, sockets: list[socket.socket]) -> None:
+        # serve binds its socket itself (a busy port is one line, exit 1) and hands it over
+        asgi = server.config.app
         seen["app"] = asgi
-        seen.update(kwargs)
+        seen["host"], seen["port"] = sockets[0].getsockname()[:2]
+        seen["access_log"] = server.config.access_log
         with TestClient(asgi) as http:  # type: ignore[arg-type]
             seen["ready"] = http.get("/readyz").status_code
 
-    monkeypatch.setattr(uvicorn, "run", fake_run)
+    monkeypatch.setattr(uvicorn.Server, "run", fake_run)
     build()
     example = Path(__file__).parent.parent / "examples" / "gateway.toml"
     # the example's household database, where its relative URL points (never created empty)
@@ -486,11 +490,11 @@ def test_serve_command_wires_uvicorn(monkeypatch: pytest.MonkeyPatch, tmp_path: 
     audit = tmp_path / "audit.sqlite"
     res = CliRunner().invoke(
         app,
-        ["serve", "--config", str(example), "--port", "8899", "--audit-log", str(audit)],
+        ["serve", "--config", str(example), "--port", "0", "--audit-log", str(audit)],
         catch_exceptions=False,
     )
     assert res.exit_code == 0, res.output
-    assert seen["port"] == 8899 and seen["host"] == "127.0.0.1"
+    assert seen["port"] != 0 and seen["host"] == "127.0.0.1"  # the port the OS gave
     assert seen["access_log"] is False  # query strings carry citizen IDs
     assert seen["ready"] == 200
     from govconnect import load_registry

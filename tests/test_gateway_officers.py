@@ -515,7 +515,7 @@ def test_audit_find_officer_and_usage_by_officer_on_the_cli(
     assert "2 call(s) by this verified officer" in found.output
     usage = runner.invoke(app, ["audit", "usage", "--by", "officer", "--json", "--log", log])
     assert usage.exit_code == 0, usage.output
-    rows = json.loads(usage.output)
+    rows = json.loads(usage.output)["usage"]
     verified = [r for r in rows if r["auth"] == "verified"]
     assert verified[0]["calls"] == 2
     assert verified[0]["officer"] == gateway.audit.officer_digest("officer-1")

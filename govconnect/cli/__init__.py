@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+from typing import Any
 
 import typer
 
@@ -43,6 +44,42 @@ app = typer.Typer(
 
 _built = False
 
+_TYPE_NAMES = {"str": "TEXT", "int": "INTEGER", "float": "FLOAT", "path": "PATH", "bool": ""}
+
+
+def _clean_help_types() -> None:
+    """Help that reads like a mature CLI: flags show no ``<bool>`` placeholder, values show
+    click's ``TEXT``/``INTEGER``/``PATH`` instead of Python's ``<str>``/``<int>``.
+
+    Typer (0.2x) renders each parameter's Python type in angle brackets; the patch is done once
+    here, on typer's own hook, and is a no-op if a later typer renames it (the help would only
+    look as before). ``tests/test_cli_consistency.py`` reads every command's help for them.
+    """
+    core = getattr(typer, "core", None)
+    base = getattr(core, "_TyperParameter", None)
+    option = getattr(core, "TyperOption", None)
+    if base is None or option is None or getattr(base, "_govconnect_clean", False):
+        return
+    python_type = base.display_type
+
+    def display_type(self: Any, ctx: Any) -> str:
+        shown = python_type(self, ctx)
+        inner = shown[1:-1] if shown.startswith("<") and shown.endswith(">") else shown
+        if inner.startswith("list[") and inner.endswith("]"):
+            inner = inner[5:-1]
+        return _TYPE_NAMES.get(inner, inner.upper() if inner.isidentifier() else inner)
+
+    option_type = option.display_type_rich
+
+    def display_type_rich(self: Any, ctx: Any) -> str | None:
+        if getattr(self, "is_flag", False):
+            return None  # --json, --all: a flag takes no value
+        return option_type(self, ctx) or None
+
+    base.display_type = display_type
+    option.display_type_rich = display_type_rich
+    base._govconnect_clean = True
+
 
 @app.callback()
 def root(
@@ -73,13 +110,34 @@ def build() -> typer.Typer:
     """Attach every command group and plugin command to the root app (once)."""
     global _built
     if not _built:
+        _clean_help_types()
         for name in COMMAND_MODULES:
             importlib.import_module(name).register(app)
         from .._registry import plugin_commands
 
+        commands, groups = len(app.registered_commands), len(app.registered_groups)
         plugin_commands(app)
+        _guard_plugin_commands(app, commands, groups)
         _built = True
     return app
+
+
+def _guard_plugin_commands(root: typer.Typer, commands: int, groups: int) -> None:
+    """Wrap the commands plugins added (from index ``commands``/``groups`` on) in
+    ``handles_errors``: a plugin's ``household seed --url notaurl`` is one line and exit 1 like
+    ours, not a traceback; plugin authors need not remember to."""
+    from ._common import handles_errors
+
+    def guard(typer_app: typer.Typer, start_commands: int, start_groups: int) -> None:
+        for info in typer_app.registered_commands[start_commands:]:
+            if info.callback is not None and not getattr(info.callback, "_govconnect_guarded", 0):
+                info.callback = handles_errors(info.callback)
+                info.callback._govconnect_guarded = True  # type: ignore[attr-defined]
+        for group in typer_app.registered_groups[start_groups:]:
+            if group.typer_instance is not None:
+                guard(group.typer_instance, 0, 0)
+
+    guard(root, commands, groups)
 
 
 def main() -> None:

@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import errno
 import functools
 import json
+import socket
+import sqlite3
 import sys
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import typer
 from pydantic import SecretBytes, SecretStr
+from rich.cells import cell_len
 from rich.console import Console
 from rich.markup import escape
+from rich.table import Table
 
 from .._config import MASK, load_config, mask_url_passwords, url_passwords
 from .._exceptions import GovConnectError, describe_cause
@@ -20,8 +26,11 @@ from .._registry import Registry, load_registry
 
 __all__ = [
     "console",
+    "describe_fault",
     "err_console",
     "handles_errors",
+    "key_column",
+    "listen",
     "note_not_configured",
     "print_json",
     "registry",
@@ -31,6 +40,7 @@ __all__ = [
     "scrubbed_stderr",
     "set_verbose",
     "verbose",
+    "write_output",
 ]
 
 _secrets: set[str] = set()
@@ -97,15 +107,39 @@ def verbose() -> bool:
     return _verbose
 
 
+def describe_fault(exc: BaseException) -> str | None:
+    """An operational fault of this machine in words that are safe to print, or ``None``.
+
+    A full disk, a read-only or missing folder, a busy port: the operator can fix these, so the
+    line says what the system said and where (the file an ``OSError`` names). Their texts are the
+    operating system's and SQLite's own (``database or disk is full``), never a legacy driver's,
+    so they carry no connection string, SQL or value. SQLite errors raised through SQLAlchemy (a
+    legacy database) are not matched: those reach here wrapped, as a ``ConnectorError``.
+    """
+    if isinstance(exc, OSError):
+        code = errno.errorcode.get(exc.errno or 0)
+        what = exc.strerror or describe_cause(exc)
+        where = f": {exc.filename}" if exc.filename else ""
+        return f"{what}{f' ({code})' if code else ''}{where}"
+    if isinstance(exc, sqlite3.Error):
+        return f"{exc} ({describe_cause(exc)})"
+    return None
+
+
 def report_error(exc: BaseException, prefix: str = "error") -> None:
     """One line on stderr for a failure; with ``-v`` the traceback follows.
 
     Our errors print their message (with any URL password masked: settings end up in messages).
-    Anything else — a driver, a bug — prints only its class: foreign messages carry connection
-    strings, SQL and parameter values, which must not reach a terminal or a CI log.
+    An operational fault (disk full, read-only file, busy port) prints the system's own words
+    (:func:`describe_fault`). Anything else — a driver, a bug — prints only its class: foreign
+    messages carry connection strings, SQL and parameter values, which must not reach a terminal
+    or a CI log.
     """
+    fault = None if isinstance(exc, GovConnectError) else describe_fault(exc)
     if isinstance(exc, GovConnectError):
         message = mask_url_passwords(str(exc))
+    elif fault is not None:
+        message = mask_url_passwords(fault)
     else:
         message = f"unexpected {describe_cause(exc)}"
     hint = "" if verbose() else " (run with -v for the traceback)"
@@ -142,6 +176,40 @@ def handles_errors(fn: F) -> F:
             raise typer.Exit(1) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def listen(bind: Callable[[], socket.socket], what: str, host: str, port: int) -> socket.socket:
+    """Bind ``what``'s listening socket before serving, so a busy port or a bad interface is one
+    line naming the address (exit 1), not a server's startup log and a stack trace."""
+    try:
+        return bind()
+    except OSError as exc:
+        reason = describe_fault(exc) or describe_cause(exc)
+        raise GovConnectError(f"{what} cannot listen on {host}:{port}: {reason}") from exc
+
+
+def key_column(table: Table, header: str, keys: Iterable[str], **options: Any) -> None:
+    """Add the column that identifies a row (a resource code, a service id): never wrapped and
+    never cut to ``…``, however narrow the terminal — the other columns give way (give them
+    ``overflow="fold"`` so they wrap rather than lose text)."""
+    width = max([cell_len(header), *(cell_len(k) for k in keys)])
+    table.add_column(header, no_wrap=True, min_width=width, **options)
+
+
+def write_output(path: Path, text: str) -> None:
+    """Write ``-o FILE`` whole or not at all (a temp file renamed over it), except where ``path``
+    is not a regular file: ``/dev/stdout``, a FIFO, ``/dev/full`` are written to directly — a
+    rename would replace the device itself with a plain file."""
+    try:
+        if path.exists() and not path.is_file() and not path.is_dir():
+            with path.open("w", encoding="utf-8") as fh:
+                fh.write(text)
+            return
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(path)
+    except OSError as exc:  # a full disk, a folder where the file goes: name the file
+        raise GovConnectError(f"cannot write {path}: {describe_fault(exc)}") from exc
 
 
 def registry(ctx: typer.Context) -> Registry:

@@ -13,7 +13,7 @@ from rich.table import Table
 from rich.text import Text
 
 from .._config import load_config
-from .._exceptions import ConfigurationError
+from .._exceptions import AuditIntegrityError, ConfigurationError
 from ..gateway.audit import AuditLog
 from ..gateway.bounds import clean_text
 from ..gateway.policy import load_gateway_config
@@ -21,7 +21,13 @@ from ._common import console, err_console, handles_errors, print_json, registry
 
 audit_app = typer.Typer(help="Verify, export and summarise the audit log.", no_args_is_help=True)
 
-LOG_OPTION = typer.Option(None, "--log", help="Audit log file (SQLite).")
+LOG_OPTION = typer.Option(
+    None,
+    "--audit-log",
+    help="Audit log file (SQLite; default: the gateway file's audit_log, else the state dir).",
+)
+OLD_LOG_OPTION = typer.Option(None, "--log", hidden=True, help="Deprecated: use --audit-log.")
+"""``--log`` was these commands' name for what ``serve`` calls ``--audit-log``: kept, hidden."""
 CONFIG_OPTION = typer.Option(None, "--config", help="Gateway file naming the audit log.")
 
 
@@ -53,7 +59,7 @@ def _officer_usage(
     with open_log(ctx, log, config) as audit:
         rows = [asdict(u) for u in audit.officer_usage()]
     if as_json:
-        print_json(rows)
+        print_json({"log": str(audit.path), "by": "officer", "usage": rows})
         return
     table = Table(title="Usage per officer (from the audit log)")
     for col in ("officer", "issuer", "calls", "allowed", "refused", "rows", "services", "last"):
@@ -95,10 +101,12 @@ def open_log(ctx: typer.Context, log: Path | None, config: Path | None) -> Audit
 def verify(
     ctx: typer.Context,
     log: Path | None = LOG_OPTION,
+    old_log: Path | None = OLD_LOG_OPTION,
     config: Path | None = CONFIG_OPTION,
     anchor: str | None = typer.Option(
         None, "--anchor", help="SEQ:HASH noted earlier (govconnect audit head); must still hold."
     ),
+    as_json: bool = typer.Option(False, "--json", help="Print as JSON for scripts."),
 ) -> None:
     """Check the hash chain; exit 1 naming the first altered, deleted or reordered record."""
     expected: tuple[int, str] | None = None
@@ -107,32 +115,65 @@ def verify(
         if not seq.isdigit() or not value:
             raise ConfigurationError("--anchor takes SEQ:HASH, as `govconnect audit head` prints")
         expected = (int(seq), value)
-    with open_log(ctx, log, config) as audit:
-        report = audit.verify(expected)
+    with open_log(ctx, log or old_log, config) as audit:
+        try:
+            report = audit.verify(expected)
+        except AuditIntegrityError as exc:
+            if not as_json:
+                raise
+            # a script gets the verdict on stdout in the same shape, and still exit 1
+            problem = {"seq": exc.seq, "kind": exc.kind, "detail": exc.detail}
+            print_json({"log": str(audit.path), "intact": False, "problem": problem})
+            raise typer.Exit(1) from None
+    notes = []
+    if report.keyed_from is None:
+        notes.append(
+            "this log is not keyed (written before keying): a forgery needs no key. "
+            "A gateway keys it from its next record when it next starts."
+        )
+    elif report.unkeyed:
+        notes.append(
+            f"records 1..{report.unkeyed} were written before keying and are chained "
+            f"without a key; keyed from record {report.keyed_from} (since {report.created})"
+        )
+    if as_json:
+        print_json(
+            {
+                "log": str(audit.path),
+                "intact": True,
+                "records": report.records,
+                "chain": report.chain,
+                "head": {"seq": report.head_seq, "hash": report.head_hash},
+                "keyed_from": report.keyed_from,
+                "unkeyed": report.unkeyed,
+                "warnings": notes,
+            }
+        )
+        return
     console.print(
         f"audit log intact: {report.records} record(s), {_plain(report.chain)} chain, "
         f"head {report.head_seq}:{_plain(report.head_hash)}"
     )
-    if report.keyed_from is None:
-        err_console.print(
-            "[yellow]warning:[/] this log is not keyed (written before keying): a forgery needs "
-            "no key. A gateway keys it from its next record when it next starts."
-        )
-    elif report.unkeyed:
-        err_console.print(
-            f"note: records 1..{report.unkeyed} were written before keying and are chained "
-            f"without a key; keyed from record {report.keyed_from} (since {report.created})"
-        )
+    for note in notes:
+        label = "[yellow]warning:[/]" if report.keyed_from is None else "note:"
+        err_console.print(f"{label} {escape(note)}")
 
 
 @audit_app.command("head")
 @handles_errors
 def head(
-    ctx: typer.Context, log: Path | None = LOG_OPTION, config: Path | None = CONFIG_OPTION
+    ctx: typer.Context,
+    log: Path | None = LOG_OPTION,
+    old_log: Path | None = OLD_LOG_OPTION,
+    config: Path | None = CONFIG_OPTION,
+    as_json: bool = typer.Option(False, "--json", help="Print as JSON for scripts."),
 ) -> None:
     """Print SEQ:HASH of the last record; note it elsewhere to anchor the log."""
-    with open_log(ctx, log, config) as audit:
+    with open_log(ctx, log or old_log, config) as audit:
         seq, value = audit.head()
+    if as_json:
+        print_json({"log": str(audit.path), "head": {"seq": seq, "hash": value}})
+        return
     console.print(f"{seq}:{_plain(value)}")
 
 
@@ -141,6 +182,7 @@ def head(
 def export(
     ctx: typer.Context,
     log: Path | None = LOG_OPTION,
+    old_log: Path | None = OLD_LOG_OPTION,
     config: Path | None = CONFIG_OPTION,
     since: str | None = typer.Option(None, "--since", help="From this UTC date/time (inclusive)."),
     until: str | None = typer.Option(None, "--until", help="Up to this UTC date/time (exclusive)."),
@@ -148,7 +190,7 @@ def export(
     output: Path | None = typer.Option(None, "--output", "-o", help="Write to FILE, not stdout."),
 ) -> None:
     """Export records with their hashes for an inspector (CSV or JSON lines)."""
-    with open_log(ctx, log, config) as audit:
+    with open_log(ctx, log or old_log, config) as audit:
         if output is None:
             audit.export(sys.stdout, fmt.value, since, until)
             return
@@ -162,7 +204,7 @@ def export(
 def find(
     ctx: typer.Context,
     param: list[str] = typer.Option(
-        [], "--param", "-p", help="NAME=VALUE as the consumer sent it; repeat for each parameter."
+        [], "--param", help="NAME=VALUE as the consumer sent it; repeat for each parameter."
     ),
     officer: str | None = typer.Option(
         None, "--officer", help="A verified officer's subject (`sub`): the calls they made."
@@ -171,6 +213,7 @@ def find(
         None, "--issuer", help="With --officer: only tokens of this issuer."
     ),
     log: Path | None = LOG_OPTION,
+    old_log: Path | None = OLD_LOG_OPTION,
     config: Path | None = CONFIG_OPTION,
 ) -> None:
     """List the calls made with exactly these parameters, or by a verified officer (needs the
@@ -183,13 +226,16 @@ def find(
         if not sep or not name:
             raise ConfigurationError(f"--param takes NAME=VALUE, got {item!r}")
         params[name] = value
-    with open_log(ctx, log, config) as audit:
+    with open_log(ctx, log or old_log, config) as audit:
         if officer:
             found = list(audit.find_officer(officer, issuer))
             title = f"{len(found)} call(s) by this verified officer"
         else:
             found = list(audit.find(params))
             title = f"{len(found)} call(s) with these parameters"
+    if not found:  # a sentence, not an empty table
+        console.print(title)
+        return
     table = Table(title=title)
     for col in ("seq", "time", "consumer", "service", "purpose", "officer", "outcome", "rows"):
         table.add_column(col)
@@ -211,17 +257,19 @@ def find(
 def usage(
     ctx: typer.Context,
     log: Path | None = LOG_OPTION,
+    old_log: Path | None = OLD_LOG_OPTION,
     config: Path | None = CONFIG_OPTION,
     as_json: bool = typer.Option(False, "--json", help="Print as JSON."),
     by: UsageBy = typer.Option(UsageBy.service, "--by", help="Group by service or by officer."),
 ) -> None:
     """Calls, rows, consumers and last use per service (catalogued services never called show
-    0), or per officer (``--by officer``: verified ones by keyed digest, claimed ones by name)."""
+    0), or per officer (--by officer: verified ones by keyed digest, claimed ones by name)."""
     if by is UsageBy.officer:
-        _officer_usage(ctx, log, config, as_json)
+        _officer_usage(ctx, log or old_log, config, as_json)
         return
-    with open_log(ctx, log, config) as audit:
+    with open_log(ctx, log or old_log, config) as audit:
         figures = {u.service: u for u in audit.usage()}
+        path = str(audit.path)
     catalogued = [s.id for s in registry(ctx).services() if s.kind == "query"]
     names = sorted(set(figures) | set(catalogued))
     rows = []
@@ -238,8 +286,8 @@ def usage(
                 "last_used": u.last_used if u else None,
             }
         )
-    if as_json:
-        print_json(rows)
+    if as_json:  # an object, as every --json document (docs/cli.md); the rows under "usage"
+        print_json({"log": path, "by": "service", "usage": rows})
         return
     table = Table(title="Service usage (from the audit log)")
     for col in ("service", "calls", "allowed", "refused", "rows", "consumers", "last used"):

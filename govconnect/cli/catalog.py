@@ -14,7 +14,15 @@ from .._exceptions import CatalogValidationError, ConfigurationError
 from .._export import export_catalog, public_resources
 from ..catalog.diff import CatalogDiff, diff_catalogs
 from ..catalog.model import Catalog, drafted_values
-from ._common import console, err_console, handles_errors, print_json, registry
+from ._common import (
+    console,
+    err_console,
+    handles_errors,
+    key_column,
+    print_json,
+    registry,
+    write_output,
+)
 
 catalog_app = typer.Typer(help="Show, export and diff the resource catalog.", no_args_is_help=True)
 
@@ -51,9 +59,9 @@ def show(
         print_json(catalog.model_dump(mode="json"))
         return
     table = Table(title=f"Resource catalog ({len(catalog.resources)} resources)")
-    table.add_column("code", no_wrap=True)
+    key_column(table, "code", [r.code for r in catalog.resources])
     for col in ("name", "provider", "kind", "sharing", "update", "items", "levels"):
-        table.add_column(col)
+        table.add_column(col, overflow="fold")
     for r in catalog.resources:
         levels = sorted({i.level for i in r.items})
         sharing = r.sharing.type.value + (
@@ -102,9 +110,7 @@ def export(
     if output is None:
         typer.echo(text, nl=False)
     else:
-        tmp = output.with_name(output.name + ".tmp")
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(output)
+        write_output(output, text)
         err_console.print(f"wrote {fmt.value} catalog to {output}")
     if fmt is Format.dcat:
         _print_dcat_left_out(catalog)

@@ -8,6 +8,7 @@ from typing import Any
 import typer
 from rich.table import Table
 
+from ..testing._mock_state import FAULT_PROFILES
 from ._common import console, handles_errors, print_json
 from .story import run_demo
 
@@ -30,6 +31,10 @@ def demo(
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON for scripts."),
 ) -> None:
     """Citizens apply once; cases reach the legacy system without re-entry; statuses flow back."""
+    if faults not in FAULT_PROFILES:
+        raise typer.BadParameter(
+            f"choose one of {', '.join(FAULT_PROFILES)}", param_hint="--faults"
+        )
     if invalid > cases:
         raise typer.BadParameter("--invalid cannot exceed --cases", param_hint="--invalid")
 

@@ -17,7 +17,7 @@ from rich.table import Table
 from ..catalog.model import Catalog
 from ..discovery import DEFAULT_SAMPLE, DiscoveryReport, Drift, TableReport, discover, drift
 from ..discovery.discover import DEFAULT_TIMEOUT
-from ._common import console, err_console, handles_errors, print_json, registry
+from ._common import console, err_console, handles_errors, print_json, registry, write_output
 from .catalog import _print_diff, _read_document
 
 discover_app = typer.Typer(
@@ -85,9 +85,7 @@ def sql(
     if drifts:
         data["drift"] = [d.as_dict() for d in drifts]
     if output is not None:
-        tmp = output.with_name(output.name + ".tmp")
-        tmp.write_text(json.dumps(data, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
-        tmp.replace(output)
+        write_output(output, json.dumps(data, ensure_ascii=False, indent=2) + "\n")
         err_console.print(f"wrote discovery report ({len(report.tables)} tables) to {output}")
     elif as_json:
         print_json(data)

@@ -13,7 +13,7 @@ from rich.console import Console
 
 from .._exceptions import ConfigurationError
 from ..testing._mock_identity import DEFAULT_AUDIENCE, MockIdentityCenter
-from ._common import handles_errors
+from ._common import handles_errors, listen
 
 __all__ = ["mock_identity", "register"]
 
@@ -47,7 +47,7 @@ def mock_identity(
         center.add_user(
             name, department=department or None, roles=[r for r in roles.split(",") if r]
         )
-    sock = center.bind()
+    sock = listen(center.bind, "the mock identity center", host, port)
     console = Console()
     console.print(f"[bold]mock identity center[/] listening on {center.url}")
     console.print("gateway file:")

@@ -15,15 +15,17 @@ from rich.console import Console
 from ..exchange.platform import NODE_PATTERN
 from ..testing._mock_platform import DEFAULT_NODE, MockPlatform
 from ..testing._mock_state import FAULT_PROFILES
+from ._common import handles_errors, listen
 
 __all__ = ["mock_platform", "register"]
 
 
+@handles_errors
 def mock_platform(
     port: int = typer.Option(8900, "--port", "-p", help="Port on 127.0.0.1 (0: any free port)."),
     host: str = typer.Option("127.0.0.1", "--host", help="Interface to listen on."),
     faults: str = typer.Option(
-        "none", "--faults", "-f", help=f"Fault profile: {', '.join(FAULT_PROFILES)}."
+        "none", "--faults", help=f"Fault profile: {', '.join(FAULT_PROFILES)}."
     ),
     seed: int | None = typer.Option(None, "--seed", help="Seed the fault RNG, to reproduce a run."),
     token: str | None = typer.Option(
@@ -51,7 +53,7 @@ def mock_platform(
         platform.set_faults(retry_after=retry_after)
     for n in range(1, cases + 1):
         platform.enqueue_case(case_id=f"SAMPLE-{n:04d}", node=node, applicant=f"applicant {n}")
-    sock = platform.bind()
+    sock = listen(platform.bind, "the mock platform", host, port)
     console = Console()
     console.print(f"[bold]mock exchange platform[/] listening on {platform.url}")
     console.print(f"URL:    {platform.url}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 from rich.table import Table
 
-from ._common import console, handles_errors, print_json, registry
+from ._common import console, handles_errors, key_column, print_json, registry
 
 
 def register(root: typer.Typer) -> None:
@@ -39,7 +39,9 @@ def plugins(
     ]
     errors = [{"plugin": e.plugin, "reason": e.reason} for e in reg.errors]
     if as_json:
-        print_json({"plugins": plugin_rows, "connectors": connectors, "errors": errors})
+        # load_errors, as `check --json` calls them; errors is the old key, kept for scripts
+        doc = {"plugins": plugin_rows, "connectors": connectors, "load_errors": errors}
+        print_json({**doc, "errors": errors})
         raise typer.Exit(1 if errors else 0)
 
     table = Table(title="Plugins")
@@ -50,9 +52,10 @@ def plugins(
     console.print(table)
 
     table = Table(title="Connectors and services")
-    for col in ("connector", "plugin", "department", "system", "service", "kind"):
-        table.add_column(col)
-    table.add_column("resource code", no_wrap=True)
+    key_column(table, "connector", [c["connector"] for c in connectors])
+    for col in ("plugin", "department", "system", "service", "kind"):
+        table.add_column(col, overflow="fold")
+    key_column(table, "resource code", [s["code"] for c in connectors for s in c["services"]])
     for c in connectors:
         for i, s in enumerate(c["services"]):
             head = (

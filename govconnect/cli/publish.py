@@ -31,6 +31,7 @@ from ._common import (
     console,
     err_console,
     handles_errors,
+    key_column,
     note_not_configured,
     print_json,
     registry,
@@ -115,7 +116,9 @@ def publish(
                 err_console.print(f"skipped {svc.connector.name}: not a connector of node {node}")
     if not any(s.connector.name not in skipped for s in candidates):
         if as_json:
-            print_json({"datasets": [], "failed": {}, "delivery": {}, "skipped": skipped})
+            print_json(
+                {"datasets": [], "failed": 0, "failures": {}, "delivery": {}, "skipped": skipped}
+            )
         else:
             console.print("nothing to publish: no configured connector has a dataset")
         return
@@ -161,7 +164,8 @@ def publish(
         print_json(
             {
                 "datasets": [r.as_dict() for r in reports],
-                "failed": failures,
+                "failed": len(failures),  # a count, as in `check --json` (docs/cli.md)
+                "failures": failures,
                 "delivery": delivered,
                 "skipped": skipped,
             }
@@ -172,12 +176,9 @@ def publish(
             console.print("nothing is due")
         raise typer.Exit(1 if failures else 0)
     table = Table(title="Published")
-    for col in ("resource", "mode", "read", "queued", "unchanged", "deleted", "rejected", "rows/s"):
-        table.add_column(
-            col,
-            justify="left" if col in ("resource", "mode") else "right",
-            no_wrap=col == "resource",
-        )
+    key_column(table, "resource", [r.resource_code for r in reports])
+    for col in ("mode", "read", "queued", "unchanged", "deleted", "rejected", "rows/s"):
+        table.add_column(col, justify="left" if col == "mode" else "right", overflow="fold")
     for r in reports:
         table.add_row(
             r.resource_code,

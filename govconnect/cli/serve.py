@@ -7,15 +7,25 @@ and the gateway's own audit log records every call with a digest of its paramete
 
 from __future__ import annotations
 
+import socket
 import sys
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 
 from .._config import Config
 from .._exceptions import ConfigurationError
 from ..gateway.policy import GatewayConfig, generate_token, hash_token, load_gateway_config
-from ._common import console, err_console, handles_errors, note_not_configured, registry
+from ._common import (
+    console,
+    err_console,
+    handles_errors,
+    listen,
+    note_not_configured,
+    print_json,
+    registry,
+)
 
 gateway_app = typer.Typer(help="Configure the department gateway.", no_args_is_help=True)
 
@@ -40,7 +50,9 @@ def gateway_config(path: Path | None, config: Config) -> GatewayConfig:
 def serve(
     ctx: typer.Context,
     host: str = typer.Option("127.0.0.1", "--host", help="Interface to listen on."),
-    port: int = typer.Option(8800, "--port", min=0, max=65535, help="TCP port."),
+    port: int = typer.Option(
+        8800, "--port", "-p", min=0, max=65535, help="TCP port (0: any free port)."
+    ),
     config: Path | None = typer.Option(
         None, "--config", help="Gateway file: consumers, grants, audit log (TOML or YAML)."
     ),
@@ -61,15 +73,39 @@ def serve(
     configured = [n for n in reg.connectors if reg.is_configured(n) or n in gw_config.connectors]
     for name in sorted(set(reg.connectors) - set(configured)):
         note_not_configured(name)
-    gateway = Gateway(reg.restricted(configured), gw_config, audit=audit_log)
+    # bound before the gateway opens anything: a busy port is one line and exit 1 (uvicorn on
+    # its own logs the failure and exits 3, the code that means "drift found" elsewhere)
+    sock = listen(lambda: _bind(host, port), "the gateway", host, port)
+    try:
+        gateway = Gateway(reg.restricted(configured), gw_config, audit=audit_log)
+    except BaseException:
+        sock.close()
+        raise
+    bound_host, bound_port = sock.getsockname()[:2]
     err_console.print(
         f"serving {len(gateway.services)} service(s) to {len(gateway.policy.consumers)} "
-        f"consumer(s) on http://{host}:{port} (audit log {gateway.audit.path})"
+        f"consumer(s) on http://{bound_host}:{bound_port} (audit log {gateway.audit.path})"
     )
     try:
-        uvicorn.run(gateway.app, host=host, port=port, log_level=log_level, access_log=False)
+        config = uvicorn.Config(gateway.app, log_level=log_level, access_log=False)
+        uvicorn.Server(config).run(sockets=[sock])
     finally:
         gateway.close()
+        sock.close()
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    """The gateway's listening socket (IPv6 when ``host`` is an IPv6 address)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(2048)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
 
 
 @gateway_app.command("hash-token")
@@ -82,7 +118,7 @@ def hash_token_command(
         None, "--algorithm", help="sm3 (default where available) or sha256."
     ),
 ) -> None:
-    """Print the hash of an API token for ``token_hashes`` (the token is read from stdin)."""
+    """Print the hash of an API token for a consumer's token_hashes (the token is read from stdin)."""
     if generate:
         token = generate_token()
         err_console.print("token (give it to the consumer; it is not stored anywhere):")
@@ -103,6 +139,7 @@ def hash_token_command(
 def check(
     ctx: typer.Context,
     config: Path = typer.Option(..., "--config", help="Gateway file to check."),
+    as_json: bool = typer.Option(False, "--json", help="Print as JSON for scripts."),
 ) -> None:
     """Check a gateway file against the loaded services; list each consumer's grant."""
     from ..gateway.policy import Policy
@@ -111,20 +148,45 @@ def check(
     services = [s for s in reg.services() if s.kind == "query"]
     loaded = load_gateway_config(config)
     policy = Policy(loaded, services)
-    if loaded.issuers:
-        trusted = ", ".join(i.issuer for i in loaded.issuers)
-        default = loaded.gateway.officer_default or "above_internal"
-        console.print(f"officers: verified (issuers {trusted}); required: {default} by default")
-    else:
-        err_console.print(
-            "[yellow]warning:[/] no [[issuers]]: officers are only claimed (X-Handling-Officer), "
-            "never verified; add the authentication center (docs/authentication.md)",
-            highlight=False,
+    issuers = [i.issuer for i in loaded.issuers]
+    default = loaded.gateway.officer_default or "above_internal"
+    warnings = [] if issuers else [_NO_ISSUERS]
+    consumers = [
+        {
+            "consumer": consumer.id,
+            "name": consumer.name,
+            "max_level": consumer.max_level.value,
+            "personal": "unmasked" if consumer.personal_unmasked else "masked",
+            "services": [s.id for s in services if policy.may_call(consumer, s)],
+        }
+        for consumer in policy.consumers
+    ]
+    if as_json:
+        officers = {"verified": bool(issuers), "issuers": issuers, "required_default": default}
+        print_json(
+            {
+                "config": str(config),
+                "officers": officers,
+                "consumers": consumers,
+                "warnings": warnings,
+            }
         )
-    for consumer in policy.consumers:
-        granted = [s.id for s in services if policy.may_call(consumer, s)]
+        return
+    if issuers:
         console.print(
-            f"{consumer.id} ({consumer.name}): level {consumer.max_level.value}, personal "
-            f"{'unmasked' if consumer.personal_unmasked else 'masked'}, "
-            f"services: {', '.join(granted) or 'none'}"
+            f"officers: verified (issuers {', '.join(issuers)}); required: {default} by default"
         )
+    for warning in warnings:
+        err_console.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False)
+    for c in consumers:
+        console.print(
+            f"{c['consumer']} ({c['name']}): level {c['max_level']}, personal {c['personal']}, "
+            f"services: {', '.join(c['services']) or 'none'}",
+            markup=False,
+        )
+
+
+_NO_ISSUERS = (
+    "no [[issuers]]: officers are only claimed (X-Handling-Officer), never verified; "
+    "add the authentication center (docs/authentication.md)"
+)

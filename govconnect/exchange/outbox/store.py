@@ -57,6 +57,17 @@ def shown_location(location: str | os.PathLike[str]) -> str:
     return str(location)
 
 
+def _fault(exc: sqlite3.Error | OSError) -> str:
+    """What SQLite or the operating system said, with its class (and the file, if it names one):
+    our own schema's errors carry no values, unlike a legacy driver's."""
+    if isinstance(exc, FileExistsError | NotADirectoryError) and exc.filename:
+        return f"{exc.filename} is a file where a folder is needed ({type(exc).__name__})"
+    if isinstance(exc, OSError):
+        where = f": {exc.filename}" if exc.filename else ""
+        return f"{exc.strerror or type(exc).__name__} ({type(exc).__name__}){where}"
+    return f"{exc} (sqlite3.{type(exc).__name__})"
+
+
 class Outbox(Connections):
     """A durable outbox in one SQLite file (WAL mode); share one object between threads.
 
@@ -97,21 +108,31 @@ class Outbox(Connections):
     ) -> None:
         check_settings(synchronous, batch_size)
         self.batch_size = batch_size
-        super().__init__(
-            path,
-            synchronous=synchronous.upper(),
-            secure_delete="ON" if secure_delete else "FAST",
-            busy_timeout=busy_timeout,
-            clock=clock,
-        )
         self.observers = Observers(pm, on_event)
         self._work = threading.Event()  # set when this object commits something to deliver
-        self._conn().executescript(f"BEGIN IMMEDIATE; {SCHEMA} COMMIT;")
-        self._migrate()
-        with self._write() as conn:
-            row = conn.execute("SELECT value FROM outbox_meta WHERE key = 'uid'").fetchone()
-            if row is None:
-                conn.execute("INSERT INTO outbox_meta VALUES ('uid', ?)", (uuid.uuid4().hex,))
+        try:
+            super().__init__(
+                path,
+                synchronous=synchronous.upper(),
+                secure_delete="ON" if secure_delete else "FAST",
+                busy_timeout=busy_timeout,
+                clock=clock,
+            )
+            self._conn().executescript(f"BEGIN IMMEDIATE; {SCHEMA} COMMIT;")
+            self._migrate()
+            with self._write() as conn:
+                row = conn.execute("SELECT value FROM outbox_meta WHERE key = 'uid'").fetchone()
+                if row is None:
+                    conn.execute("INSERT INTO outbox_meta VALUES ('uid', ?)", (uuid.uuid4().hex,))
+        except (sqlite3.Error, OSError) as exc:
+            # a full disk, a read-only file or folder, a file where a folder should be, a file
+            # that is not an outbox: the operator's to fix, so say which and where (as the
+            # PostgreSQL outbox does), not a stack trace from deep inside sqlite3
+            if getattr(self, "_conns", None) is not None:
+                self.close()
+            raise ConfigurationError(
+                f"cannot open the outbox at {shown_location(path)}: {_fault(exc)}"
+            ) from exc
 
     def _migrate(self) -> None:
         """Bring an outbox file of an earlier schema up to this one, in one transaction."""
