@@ -11,17 +11,42 @@ import logging
 import socket
 import threading
 import time
+from abc import ABC, abstractmethod
 from types import TracebackType
 from typing import Self
 
 import uvicorn
 
-__all__ = ["LoopbackServer"]
+__all__ = ["LoopbackServer", "ServedInTests"]
 
 log = logging.getLogger(__name__)
 
 
-class LoopbackServer:
+class ServedInTests(ABC):
+    """A server a test uses as a context manager: ``with Fake() as fake:`` starts it and stops it
+    whatever the test does."""
+
+    @abstractmethod
+    def start(self) -> Self:
+        """Start serving in the background; returns the server."""
+
+    @abstractmethod
+    def stop(self) -> None:
+        """Stop serving and release the socket."""
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+class LoopbackServer(ServedInTests):
     """Subclasses give :meth:`config` (the uvicorn configuration) and ``_what`` (a name for
     messages); this runs it in a daemon thread, as a context manager."""
 
@@ -34,8 +59,9 @@ class LoopbackServer:
         self._thread: threading.Thread | None = None
         self._sock: socket.socket | None = None
 
-    def config(self) -> uvicorn.Config:  # pragma: no cover - every subclass overrides it
-        raise NotImplementedError
+    @abstractmethod
+    def config(self) -> uvicorn.Config:
+        """The uvicorn configuration serving this server's application."""
 
     @property
     def url(self) -> str:
@@ -81,14 +107,3 @@ class LoopbackServer:
         if self._sock is not None:
             self._sock.close()
         self._server = self._thread = self._sock = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()

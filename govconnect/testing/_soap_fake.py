@@ -28,11 +28,12 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from types import TracebackType
 from typing import Any, Literal
 from xml.sax.saxutils import escape
 
 from lxml import etree
+
+from ._loopback import ServedInTests
 
 __all__ = ["FakeFault", "SoapCall", "SoapLegacyFake"]
 
@@ -108,7 +109,7 @@ def _read_wsdl(source: str | Path) -> _Wsdl:
     return _Wsdl(text, operations, qualified)
 
 
-class SoapLegacyFake:
+class SoapLegacyFake(ServedInTests):
     """The fake as a context manager; ``url`` is the endpoint, ``wsdl_url`` serves the WSDL with
     its ``soap:address`` pointing here. ``calls`` records every request for inspection.
 
@@ -177,17 +178,6 @@ class SoapLegacyFake:
             self._server.shutdown()
             self._server.server_close()
         self._server = self._thread = None
-
-    def __enter__(self) -> SoapLegacyFake:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     # --- fault injection -----------------------------------------------------------------------
 

@@ -7,6 +7,7 @@ birth-date check — the same for every number that carries a date — is writte
 from __future__ import annotations
 
 import unicodedata
+from abc import ABCMeta, abstractmethod
 from datetime import date
 from enum import StrEnum
 from typing import Any, ClassVar, Self
@@ -117,7 +118,7 @@ def ymd_date(ymd: str) -> date:
 # --- pydantic integration -----------------------------------------------------------------------------
 
 
-class _IdentityStr(str):
+class _IdentityStr(str, metaclass=ABCMeta):
     """Shared pydantic integration: validate with ``parse``, serialise as the plain string.
 
     ``label`` names the type in errors (``invalid citizen id: … [check_digit]``) and in problem
@@ -133,11 +134,13 @@ class _IdentityStr(str):
         raise IdentityError(cls.label, "type", "abstract identity type")  # pragma: no cover
 
     @property
+    @abstractmethod
     def kind(self) -> IdentityKind:
-        raise NotImplementedError  # pragma: no cover
+        """What kind of number this is (every concrete type says)."""
 
+    @abstractmethod
     def masked(self) -> str:
-        raise NotImplementedError  # pragma: no cover
+        """The number as the gateway may show it (every concrete type has its published rule)."""
 
     @classmethod
     def __get_pydantic_core_schema__(

@@ -56,19 +56,7 @@ class Settings(BaseModel):
     )
 
 
-class {{ cookiecutter.__class_name }}(Connector):
-    """{{ cookiecutter.system_name }} of {{ cookiecutter.department_name }}."""
-
-    name = "{{ cookiecutter.connector_name }}"
-    department = Department(
-        code="{{ cookiecutter.department_code }}",
-        name="{{ cookiecutter.department_name }}",
-    )
-    system = LegacySystem(
-        code="{{ cookiecutter.system_code }}",
-        name="{{ cookiecutter.system_name }}",
-    )
-    Settings = Settings
+{% include "connector_class.py.j2" %}
 
 {%- if cookiecutter.offering != "dataset" %}
 

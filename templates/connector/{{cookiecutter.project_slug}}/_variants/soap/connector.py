@@ -40,19 +40,7 @@ class Settings(BaseModel):
     timeout: float = Field(default=10.0, gt=0, description="seconds to wait for an answer")
 
 
-class {{ cookiecutter.__class_name }}(Connector):
-    """{{ cookiecutter.system_name }} of {{ cookiecutter.department_name }}."""
-
-    name = "{{ cookiecutter.connector_name }}"
-    department = Department(
-        code="{{ cookiecutter.department_code }}",
-        name="{{ cookiecutter.department_name }}",
-    )
-    system = LegacySystem(
-        code="{{ cookiecutter.system_code }}",
-        name="{{ cookiecutter.system_name }}",
-    )
-    Settings = Settings
+{% include "connector_class.py.j2" %}
 
     def __init__(self, settings: Any = None) -> None:
         super().__init__(settings)
