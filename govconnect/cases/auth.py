@@ -76,14 +76,7 @@ def check_auth_level(level: Any, *, where: str, allow_none: bool = False) -> str
 
 def _plain_text(value: str, field: str) -> str:
     """Text that can go anywhere (the journal on both engines, a reason, a terminal): no control
-    characters, no lone surrogates."""
-    if not value.isascii():
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            raise PydanticCustomError(
-                "text.unicode", f"{field} is not valid Unicode text (a lone surrogate)"
-            ) from None
+    characters (pydantic itself refuses a lone surrogate, rule ``string_unicode``)."""
     if not value.isprintable():
         raise PydanticCustomError("text.control", f"{field} holds control characters")
     return value
