@@ -63,13 +63,12 @@ def auth_level_rank(level: str) -> int:
     return _RANK[level]
 
 
-def check_auth_level(level: Any, *, where: str, allow_none: bool = False) -> str:
-    """``level`` if it is on the scale, else a :class:`ValueError` naming ``where`` and the known
-    levels (used for declarations: the ``@intake`` parameter)."""
-    known = AUTH_LEVELS if allow_none else _BLOCK_LEVELS
-    if not isinstance(level, str) or level not in known:
+def check_auth_level(level: Any, *, where: str) -> str:
+    """``level`` if it is one of ``L1``–``L4``, else a :class:`ValueError` naming ``where`` and the
+    known levels (for declarations: the ``@intake`` parameter; ``none`` asks for nothing)."""
+    if not isinstance(level, str) or level not in _BLOCK_LEVELS:
         raise ValueError(
-            f"{where}: unknown authentication level {level!r}; one of {', '.join(known)}"
+            f"{where}: unknown authentication level {level!r}; one of {', '.join(_BLOCK_LEVELS)}"
         )
     return level
 
