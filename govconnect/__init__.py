@@ -48,6 +48,7 @@ from ._validation import problems_from_pydantic, validate_model
 from .bridge.bridge import IntakeBridge
 from .bridge.journal import IntakeJournal
 from .bridge.report import CaseOutcome, IntakeReport
+from .cases.auth import AUTH_LEVELS, ApplicantAuth
 from .cases.case import (
     Applicant,
     Case,
@@ -152,6 +153,7 @@ from .publish.publisher import Publisher, PublishReport, PublishState, Reject
 __version__ = "0.1.0"
 
 __all__ = [
+    "AUTH_LEVELS",
     "ETHNICITY",
     "EXPORT_FORMATS",
     "GATEWAY_PARAMETERS",
@@ -161,6 +163,7 @@ __all__ = [
     "AccessDeniedError",
     "ApiSink",
     "Applicant",
+    "ApplicantAuth",
     "AuditIntegrityError",
     "AuditLog",
     "AuditRecord",

@@ -44,7 +44,7 @@ from ..cases.mapping import MappingContext, apply_mapping, mapping_problems
 from ..cases.sinks import Sink
 from ..exchange.outbox.store import Outbox
 from .journal import AlreadyReported, IntakeJournal
-from .report import CaseOutcome, IntakeReport
+from .report import CaseOutcome, IntakeReport, auth_of
 
 if TYPE_CHECKING:
     from .._registry import Registry
@@ -214,6 +214,9 @@ class IntakeBridge:
             case = Case.model_validate(raw)
         except ValidationError as exc:
             return self._return(case_id, matter, problems_from_pydantic(exc, "case"))
+        below = handler.auth_problem(case)  # the matter's minimum level: before any write
+        if below is not None:
+            return self._return(case_id, matter, [below], case)
         where = f"{handler.connector.name}.{handler.method}"
         try:
             ctx = MappingContext.for_case(case, self.registry.code_tables, self.registry.transforms)
@@ -225,15 +228,16 @@ class IntakeBridge:
                 case_id, matter, "deferred", [Problem("sink", "retryable", str(exc))]
             )
         except InvalidInputError as exc:  # the case does not fit: the citizen's to fix
-            return self._return(case_id, matter, exc.problems)
+            return self._return(case_id, matter, exc.problems, case)
         except Exception as exc:  # our side failed (a bug, a misconfigured sink), not the case
-            return self._internal_failure(case_id, matter, where, exc)
+            return self._internal_failure(case_id, matter, where, exc, case)
         outcome = CaseOutcome(
             case_id,
             matter,
             "written" if result.applied else "duplicate",
             reference=result.reference,
             fields_filled=len(values),
+            **auth_of(case),
         )
         status_result = {"reference": result.reference, **result.result}
         return self._report(outcome, CaseStatus.ACCEPTED.value, result=status_result)
@@ -279,7 +283,7 @@ class IntakeBridge:
         return CaseOutcome(shown, "", "malformed", [problem])
 
     def _internal_failure(
-        self, case_id: str, matter: str, where: str, exc: Exception
+        self, case_id: str, matter: str, where: str, exc: Exception, case: Case | None = None
     ) -> CaseOutcome:
         """Defer a case that failed on our side; return it only once it has failed
         ``max_attempts`` times, so a poison case neither blocks the others nor loops forever.
@@ -295,13 +299,15 @@ class IntakeBridge:
         problem = Problem(
             "case", "internal", f"the department's system failed {attempts} times ({kind})"
         )
-        return self._return(case_id, matter, [problem])
+        return self._return(case_id, matter, [problem], case)
 
-    def _return(self, case_id: str, matter: str, problems: list[Problem]) -> CaseOutcome:
+    def _return(
+        self, case_id: str, matter: str, problems: list[Problem], case: Case | None = None
+    ) -> CaseOutcome:
         problems = [
             Problem(safe_text(p.field), safe_text(p.rule), safe_text(p.message)) for p in problems
         ]
-        outcome = CaseOutcome(case_id, matter, "returned", problems)
+        outcome = CaseOutcome(case_id, matter, "returned", problems, **auth_of(case))
         return self._report(
             outcome,
             CaseStatus.RETURNED.value,

@@ -15,6 +15,10 @@ by case id, answers "duplicate" if the write had happened). Reporting is guarded
 ``intake_status_sent`` has one row per case and status, and a transaction that finds the row
 already there is rolled back (:class:`AlreadyReported`), so even a process that lost its lease
 (paused past it) cannot report a case twice.
+
+Each finished case keeps how its applicant was authenticated at the one window (level, issuer,
+method, time: ``auth_*`` columns); :meth:`IntakeJournal.entry` shows a case's row. A journal of an
+earlier release gains those columns when next opened (:func:`_add_auth_columns`).
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from ..exchange.outbox.portable import execute
+from ..exchange.outbox.portable import execute, is_sqlite
 from ..exchange.outbox.store import Outbox
 from .report import CaseOutcome
 
@@ -36,7 +40,8 @@ __all__ = ["AlreadyReported", "IntakeJournal"]
 _TABLES = """
 CREATE TABLE IF NOT EXISTS intake_cases (
     case_id TEXT PRIMARY KEY, matter_code TEXT NOT NULL, outcome TEXT NOT NULL,
-    reference TEXT, problems TEXT NOT NULL, fields INTEGER NOT NULL, at double precision NOT NULL);
+    reference TEXT, problems TEXT NOT NULL, fields INTEGER NOT NULL, at double precision NOT NULL,
+    auth_level TEXT, auth_issuer TEXT, auth_method TEXT, auth_at TEXT);
 CREATE TABLE IF NOT EXISTS intake_status_sent (
     case_id TEXT NOT NULL, status TEXT NOT NULL, at double precision NOT NULL,
     PRIMARY KEY (case_id, status));
@@ -50,6 +55,10 @@ CREATE TABLE IF NOT EXISTS intake_claims (
     case_id TEXT PRIMARY KEY, owner TEXT NOT NULL, lease_until double precision NOT NULL)
 """
 # ``intake_claims`` is the newest table: an older file gets it (and only it) when next opened.
+
+AUTH_COLUMNS = ("auth_level", "auth_issuer", "auth_method", "auth_at")
+"""The applicant-authentication columns of ``intake_cases``, added to an older journal in place."""
+_CASE_COLUMNS = ("case_id", "matter_code", "outcome", "reference", "problems", "fields", "at")
 
 
 class AlreadyReported(Exception):
@@ -73,15 +82,40 @@ class IntakeJournal:
         self.outbox = store if isinstance(store, Outbox) else Outbox(store)
         self.path: Path | str = self.outbox.path
         self.outbox.create_tables("intake_journal", _TABLES, "intake_claims")
+        if not set(AUTH_COLUMNS) <= self._case_columns():
+            self.outbox.write_state(_add_auth_columns)
+
+    def _case_columns(self) -> set[str]:
+        sql = (
+            "SELECT name FROM pragma_table_info('intake_cases')"
+            if self.outbox.is_file
+            else "SELECT column_name FROM information_schema.columns"
+            " WHERE table_schema = current_schema() AND table_name = 'intake_cases'"
+        )
+        return {row[0] for row in self.outbox.read(sql)}
 
     def finished(self, case_id: str) -> str | None:
         rows = self.outbox.read("SELECT outcome FROM intake_cases WHERE case_id = ?", (case_id,))
         return rows[0][0] if rows else None
 
+    def entry(self, case_id: str) -> dict[str, Any] | None:
+        """A finished case's journal row (outcome, reference, problems, the applicant's
+        authentication), for inspection; ``None`` for a case not finished here."""
+        columns = (*_CASE_COLUMNS, *AUTH_COLUMNS)
+        sql = f"SELECT {', '.join(columns)} FROM intake_cases WHERE case_id = ?"
+        rows = self.outbox.read(sql, (case_id,))
+        if not rows:
+            return None
+        entry = dict(zip(columns, rows[0], strict=True))
+        entry["problems"] = json.loads(entry["problems"])
+        return entry
+
     def recorder(self, outcome: CaseOutcome, status: str) -> Callable[[Any], None]:
         """The journal rows for a finished case, for the outbox transaction that reports it;
         raises :class:`AlreadyReported` (rolling the transaction back) if the status is."""
         problems = json.dumps([p.as_dict() for p in outcome.problems], ensure_ascii=False)
+        auth = outcome.auth
+        at = time.time()
         row = (
             outcome.case_id,
             outcome.matter_code,
@@ -89,19 +123,22 @@ class IntakeJournal:
             outcome.reference,
             problems,
             outcome.fields_filled,
-            time.time(),
+            at,
+            outcome.auth_level,
+            auth.issuer if auth else None,
+            auth.method if auth else None,
+            auth.authenticated_at.isoformat() if auth else None,
+        )
+        columns = (*_CASE_COLUMNS, *AUTH_COLUMNS)
+        updates = ", ".join(f"{c} = excluded.{c}" for c in columns[1:])
+        sql = (
+            f"INSERT INTO intake_cases ({', '.join(columns)}) VALUES"
+            f" ({', '.join('?' * len(columns))}) ON CONFLICT (case_id) DO UPDATE SET {updates}"
         )
 
         def apply(conn: Any) -> None:
-            _mark_sent(conn, outcome.case_id, status, row[-1])
-            execute(
-                conn,
-                "INSERT INTO intake_cases VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (case_id)"
-                " DO UPDATE SET matter_code = excluded.matter_code, outcome = excluded.outcome,"
-                " reference = excluded.reference, problems = excluded.problems,"
-                " fields = excluded.fields, at = excluded.at",
-                row,
-            )
+            _mark_sent(conn, outcome.case_id, status, at)
+            execute(conn, sql, row)
             execute(conn, "DELETE FROM intake_claims WHERE case_id = ?", (outcome.case_id,))
 
         return apply
@@ -204,6 +241,20 @@ class IntakeJournal:
         """Close the outbox the journal opened itself (one it was given stays open)."""
         if self._owns_outbox:
             self.outbox.close()
+
+
+def _add_auth_columns(conn: Any) -> None:
+    """Give an ``intake_cases`` of an earlier release the authentication columns (its rows keep
+    ``NULL``: level not known). Run in one transaction; PostgreSQL's ``IF NOT EXISTS`` and
+    SQLite's file lock let processes opening the journal at once both get through."""
+    if is_sqlite(conn):
+        have = {row[1] for row in conn.execute("PRAGMA table_info(intake_cases)")}
+        for column in AUTH_COLUMNS:
+            if column not in have:
+                conn.execute(f"ALTER TABLE intake_cases ADD COLUMN {column} TEXT")
+        return
+    for column in AUTH_COLUMNS:
+        conn.execute(f"ALTER TABLE intake_cases ADD COLUMN IF NOT EXISTS {column} TEXT")
 
 
 def _mark_sent(conn: Any, case_id: str, status: str, at: float) -> None:

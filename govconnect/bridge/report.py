@@ -10,8 +10,10 @@ from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
 from .._exceptions import Problem
+from ..cases.auth import ApplicantAuth
+from ..cases.case import Case
 
-__all__ = ["CaseOutcome", "IntakeReport"]
+__all__ = ["CaseOutcome", "IntakeReport", "auth_of"]
 
 
 Outcome = Literal[
@@ -39,6 +41,19 @@ class CaseOutcome:
     problems: list[Problem] = field(default_factory=list)
     reference: str | None = None
     fields_filled: int = 0
+    auth_level: str | None = None
+    """How the applicant authenticated at the one window (``none`` for a case without a block);
+    ``None`` when the case never validated, so its level is not known."""
+    auth: ApplicantAuth | None = None
+    """The case's authentication block (issuer, level, method, time), kept in the journal."""
+
+
+def auth_of(case: Case | None) -> dict[str, Any]:
+    """The :class:`CaseOutcome` fields of a case's applicant authentication, for the journal
+    (nothing for a case that never validated: its level is not known)."""
+    if case is None:
+        return {}
+    return {"auth_level": case.auth_level, "auth": case.applicant_auth}
 
 
 @dataclass
@@ -103,6 +118,11 @@ class IntakeReport:
             for o in self.outcomes
             if o.outcome == "deferred"
         }
+        levels: dict[str, int] = {}
+        for o in self.outcomes:
+            if o.auth_level is not None:
+                levels[o.auth_level] = levels.get(o.auth_level, 0) + 1
+        data["auth_levels"] = dict(sorted(levels.items()))
         data["malformed_reasons"] = [
             str(p) for o in self.outcomes if o.outcome == "malformed" for p in o.problems
         ]

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from ..catalog.identity import CitizenId, CreditCode
 from ..exchange.platform import MAX_CASE_ID_LENGTH
+from .auth import NO_AUTH_LEVEL, ApplicantAuth
 
 __all__ = [
     "Applicant",
@@ -115,6 +116,14 @@ class Case(_Strict):
     materials: list[Material] = Field(default_factory=list)
     submitted_at: datetime
     channel: Channel = Channel.ONLINE
+    applicant_auth: ApplicantAuth | None = None
+    """How the applicant logged in at the one window (issuer, level, method, time); a case
+    without it counts as level ``none``, the lowest (:mod:`govconnect.cases.auth`)."""
+
+    @property
+    def auth_level(self) -> str:
+        """The applicant's authentication level: the block's, or ``none`` without one."""
+        return self.applicant_auth.level if self.applicant_auth is not None else NO_AUTH_LEVEL
 
     @field_validator("form")
     @classmethod

@@ -5,12 +5,14 @@ Declared on a connector next to its services::
     class Household(Connector):
         @intake(matter_code="11010500000-HJ-0001", name="户口迁入登记",
                 target=applications_table,          # what the legacy input looks like
-                mapping={"sqbh": From("case_id"), "xm": From("applicant.name"), ...})
+                mapping={"sqbh": From("case_id"), "xm": From("applicant.name"), ...},
+                min_auth_level="L2")             # optional: how the applicant must have logged in
         def move_in(self) -> Sink:
             return DatabaseSink(self.engine, applications_table, key="sqbh")
 
 The mapping is checked against ``target`` when the plugin loads; the method builds the sink from the
-connector's settings when the bridge first needs it.
+connector's settings when the bridge first needs it. ``min_auth_level`` (``L1``–``L4``, see
+:mod:`.auth`) returns a case whose applicant authenticated below it, before anything is written.
 """
 
 from __future__ import annotations
@@ -21,8 +23,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar, Protocol, TypeVar
 
-from .._exceptions import Problem
-from .case import CaseStatus
+from .._exceptions import ConfigurationError, Problem
+from .auth import below_minimum, check_auth_level
+from .case import Case, CaseStatus
 from .mapping import Expr, mapping_problems
 from .sinks import Sink, target_fields
 
@@ -59,6 +62,7 @@ class _IntakeDeclaration:
     mapping: Mapping[str, Expr]
     target: Any
     target_name: str | None
+    min_auth_level: str | None = None
 
 
 @dataclass(frozen=True)
@@ -75,6 +79,13 @@ class IntakeHandler:
     declared: Any = None
     """The legacy input as declared (a table, a model, a layout): each case's values are checked
     against its limits before the sink writes them."""
+    min_auth_level: str | None = None
+    """The lowest applicant authentication level this matter takes (``None``: any, even none)."""
+
+    def auth_problem(self, case: Case) -> Problem | None:
+        """Why ``case`` must be returned for its applicant's authentication level, or ``None``."""
+        label = f"{self.matter_code} ({self.name})" if self.name else self.matter_code
+        return below_minimum(case.applicant_auth, self.min_auth_level, matter=label)
 
     def sink(self, connector: HandlerOwner) -> Sink:
         """Build this handler's sink for an instance of its connector class."""
@@ -91,12 +102,23 @@ def intake(
     mapping: Mapping[str, Expr],
     target: Any,
     target_name: str | None = None,
+    min_auth_level: str | None = None,
 ) -> Callable[[F], F]:
-    """Declare an intake handler; the decorated method returns the :class:`Sink` to write into."""
+    """Declare an intake handler; the decorated method returns the :class:`Sink` to write into.
+
+    ``min_auth_level``: the lowest level (``L1``–``L4``) at which the applicant must have logged
+    in at the one window; a case below it is returned naming the rule. An unknown level is a
+    :class:`ConfigurationError` here, naming the parameter, so a typo never runs as "no minimum".
+    """
 
     def mark(fn: F) -> F:
+        if min_auth_level is not None:
+            try:
+                check_auth_level(min_auth_level, where="min_auth_level")
+            except ValueError as exc:
+                raise ConfigurationError(f"@intake on {fn.__qualname__}: {exc}") from None
         fn.__govconnect_intake__ = _IntakeDeclaration(  # type: ignore[attr-defined]
-            matter_code, name, dict(mapping), target, target_name
+            matter_code, name, dict(mapping), target, target_name, min_auth_level
         )
         return fn
 
@@ -139,7 +161,15 @@ def inspect_handlers(cls: type[HandlerOwner]) -> tuple[dict[str, IntakeHandler],
             )
             continue
         handlers[decl.matter_code] = IntakeHandler(
-            cls, attr, decl.matter_code, decl.name, decl.mapping, fields, str(tname), decl.target
+            cls,
+            attr,
+            decl.matter_code,
+            decl.name,
+            decl.mapping,
+            fields,
+            str(tname),
+            decl.target,
+            decl.min_auth_level,
         )
     return handlers, problems
 

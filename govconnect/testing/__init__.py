@@ -26,6 +26,7 @@ from ._conformance import (
 from ._legacy_http import fake_legacy_http
 from ._legacy_schema import LEGACY_TABLES, ColumnSpec, LegacySchema, TableSpec, legacy_schema
 from ._mock_identity import JWKS_FAULTS, MockIdentityCenter
+from ._mock_intake import MOCK_WINDOW_ISSUER, applicant_auth
 from ._mock_platform import DEFAULT_NODE, MockPlatform
 from ._mock_state import FAULT_PROFILES, Faults
 from ._synthetic import SYNTHETIC_KINDS, synthetic_value
@@ -36,6 +37,7 @@ __all__ = [
     "FAULT_PROFILES",
     "JWKS_FAULTS",
     "LEGACY_TABLES",
+    "MOCK_WINDOW_ISSUER",
     "SYNTHETIC_KINDS",
     "Check",
     "CheckResult",
@@ -48,6 +50,7 @@ __all__ = [
     "MockPlatform",
     "Outcome",
     "TableSpec",
+    "applicant_auth",
     "check",
     "conformance_tests",
     "failed",

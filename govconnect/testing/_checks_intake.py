@@ -70,6 +70,9 @@ def _map(
                 f"{handler.matter_code!r}",
             )
         )
+    below = handler.auth_problem(case)  # the bridge would return it before mapping
+    if below is not None:
+        return failed(Problem(f"{label}.sample_case.{below.field}", below.rule, below.message))
     reg = session.registry()
     ctx = MappingContext.for_case(case, reg.code_tables, reg.transforms)
     try:
@@ -113,7 +116,10 @@ def _intake_mapping(session: ConformanceSession, handler: IntakeHandler) -> Outc
     if empty:
         return failed(*empty)
     required = sum(handler.target.values())
-    return passed(f"{len(values)} fields mapped, {required} required, into {handler.target_name}")
+    level = f"; applicants at level ≥ {handler.min_auth_level}" if handler.min_auth_level else ""
+    return passed(
+        f"{len(values)} fields mapped, {required} required, into {handler.target_name}{level}"
+    )
 
 
 @check(

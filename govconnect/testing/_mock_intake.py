@@ -9,11 +9,16 @@ these routes must name the same case once decoded.
 
 The pulled list is served as the test filed it: a hostile test may file elements that break the
 contract (not an object, no id, an id with a lone surrogate) to see that the node survives them.
+
+A case says how its applicant logged in at the one window (``applicant_auth``: issuer, level,
+method, time); :func:`applicant_auth` makes that block for a chosen level, as the mock's own
+one-window login would (``MockPlatform.enqueue_case(..., auth_level="L3")`` files a case with it).
 """
 
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -25,7 +30,40 @@ from .._exceptions import InvalidInputError
 from ..exchange import platform as P
 from ._mock_app import PlatformState, _json, _object_body, _problem, _Rejected
 
-__all__ = ["CASE_CONVERTOR", "ack_case", "post_status", "pull_cases"]
+__all__ = [
+    "CASE_CONVERTOR",
+    "MOCK_WINDOW_ISSUER",
+    "ack_case",
+    "applicant_auth",
+    "post_status",
+    "pull_cases",
+]
+
+MOCK_WINDOW_ISSUER = "https://iam.mock-platform.test/realms/one-window"
+"""The authentication center the mock one window logs applicants in through."""
+
+_METHODS = {"L1": "password", "L2": "realname", "L3": "face", "L4": "counter"}
+"""A plausible login method per level, as the mock's cases name them."""
+
+
+def applicant_auth(
+    level: str,
+    *,
+    issuer: str = MOCK_WINDOW_ISSUER,
+    method: str | None = None,
+    at: datetime | None = None,
+) -> dict[str, Any]:
+    """The ``applicant_auth`` block of a case whose applicant logged in at ``level`` (``L1``–``L4``)
+    a minute ago, in the platform's JSON shape. Not validated here: a test may pass a level the
+    node must refuse."""
+    moment = at if at is not None else datetime.now(UTC) - timedelta(minutes=1)
+    return {
+        "issuer": issuer,
+        "level": level,
+        "method": method if method is not None else _METHODS.get(level, "password"),
+        "authenticated_at": moment.isoformat(),
+    }
+
 
 CASE_CONVERTOR = "govconnect_case_id"
 """The route convertor of the ``{case_id}`` segment: any text, newlines and ``/`` included."""

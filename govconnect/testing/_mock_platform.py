@@ -21,6 +21,7 @@ import uvicorn
 from ._loopback import LoopbackServer
 from ._mock_app import _ResettableH11Protocol, create_app
 from ._mock_inspect import summary
+from ._mock_intake import applicant_auth
 from ._mock_state import DEFAULT_HISTORY, Faults, PlatformState, record_key
 
 __all__ = ["DEFAULT_NODE", "MockPlatform"]
@@ -110,10 +111,19 @@ class MockPlatform(LoopbackServer):
     # --- intake --------------------------------------------------------------------------------
 
     def enqueue_case(
-        self, case: Mapping[str, Any] | None = None, *, node: str = DEFAULT_NODE, **fields: Any
+        self,
+        case: Mapping[str, Any] | None = None,
+        *,
+        node: str = DEFAULT_NODE,
+        auth_level: str | None = None,
+        **fields: Any,
     ) -> dict[str, Any]:
-        """File a case as if a citizen had applied at the one window; ``node`` will pull it."""
+        """File a case as if a citizen had applied at the one window; ``node`` will pull it.
+        ``auth_level`` (``L1``–``L4``): the applicant logged in at that level (an
+        ``applicant_auth`` block, :func:`~._mock_intake.applicant_auth`)."""
         body = {**(case or {}), **fields}
+        if auth_level is not None:
+            body["applicant_auth"] = applicant_auth(auth_level)
         body.setdefault("case_id", f"CASE-{next(_case_numbers):06d}")
         body.setdefault("matter_code", "000000000000")
         with self._state.lock:
