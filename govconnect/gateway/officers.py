@@ -31,8 +31,9 @@ from typing import Any
 from .._connector import Service
 from .._exceptions import AccessDeniedError, ConfigurationError
 from ..catalog.classification import Level
-from .identity import OFFICER_HEADER, TokenVerifier, VerifiedOfficer
+from .identity import OFFICER_HEADER, VerifiedOfficer
 from .policy import HASH_NAME, Consumer, FieldView, GatewayConfig, ServiceRules
+from .verifier import TokenVerifier
 
 __all__ = ["OfficerRules", "officer_digest"]
 
