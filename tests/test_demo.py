@@ -49,6 +49,34 @@ def test_demo_numbers_add_up(tmp_path: Path) -> None:
         assert (workdir / name).stat().st_size > 0
 
 
+def test_the_demo_clerks_are_verified_officers(tmp_path: Path) -> None:
+    """The gateway chapter: the clerks' lookups carry tokens of the mock authentication center,
+    two tokens that must not work are refused naming their rules, and the audit log finds the
+    calls by verified officer."""
+    from govconnect.gateway.audit import AuditLog
+    from govconnect.gateway.policy import load_gateway_config
+
+    workdir = tmp_path / "demo"
+    summary = run_demo(workdir, cases=12, invalid=2, residents=50, faults="none", seed=3)
+    assert summary["gateway_lookups_by_verified_officers"] == 3
+    assert summary["gateway_refused_by_rule"] == {"officer.client": 1, "officer.department": 1}
+    assert summary["audit_calls_by_officer"] == {
+        "wangfang": {"served": 2, "refused": 1},
+        "lina": {"served": 1},
+        "zhaolei": {"refused": 1},
+    }
+    assert summary["audit_calls_by_verified_officers"] == 5
+    assert summary["audit_chain_intact"] is True
+    config = load_gateway_config(workdir / "gateway.toml")
+    assert [i.issuer.startswith("http://127.0.0.1:") for i in config.issuers] == [True]
+    assert config.gateway.officer_binding == "required"
+    assert all(c.client_ids for c in config.consumers)
+    with AuditLog(workdir / "audit.sqlite") as audit:
+        records = list(audit.records())
+    assert [r.officer_auth for r in records] == ["verified"] * 5
+    assert all(r.officer is None for r in records)  # nobody's name was merely claimed
+
+
 def test_demo_cli_json(tmp_path: Path) -> None:
     result = CliRunner().invoke(
         build(),
@@ -97,4 +125,13 @@ def test_demo_through_the_command_is_hermetic(tmp_path: Path) -> None:
     table = govconnect(*args, "--faults", "none", cwd=tmp_path)
     assert table.code == 0 and table.err == "" and "Traceback" not in table.output
     assert re.search(r"catalogued resources registered\s*│\s*3\s*│", table.out)
+    assert (
+        "gateway: 3 lookups by verified officers (issuer: the mock authentication center on "
+        "127.0.0.1); 2 refused: officer.client 1 (a token issued to another system), "
+        "officer.department 1 (an officer of another department)"
+    ) in " ".join(table.out.split())
+    assert (
+        "audit: 5 calls by verified officers, chain intact; audit find --officer: "
+        "wangfang 3 (1 refused), lina 1, zhaolei 1 (1 refused)"
+    ) in " ".join(table.out.split())
     assert sorted(p.name for p in tmp_path.iterdir()) == ["d"]

@@ -539,6 +539,8 @@ def test_govconnect_mock_identity_serves_an_issuer_and_logs_officers_in(tmp_path
             "0",
             "--officer",
             "wangwu=D1:r1",
+            "--client-id",
+            "mz-dbxt",
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -560,6 +562,10 @@ def test_govconnect_mock_identity_serves_an_issuer_and_logs_officers_in(tmp_path
                 time.sleep(0.1)
         assert discovery["issuer"] == url[0]
         assert httpx.get(discovery["jwks_uri"]).json()["keys"][0]["alg"] == "RS256"
+        printed = [proc.stdout.readline().strip() for _ in range(7)]
+        assert 'client_ids = ["mz-dbxt"]' in printed[4] and printed[5].startswith("token of wang")
+        claims = json.loads(base64.urlsafe_b64decode(printed[6].split(".")[1] + "=="))
+        assert (claims["sub"], claims["azp"], claims["department"]) == ("wangwu", "mz-dbxt", "D1")
         login = httpx.post(
             discovery["token_endpoint"], data={"grant_type": "password", "username": "wangwu"}
         )

@@ -80,6 +80,8 @@ def _print(s: dict[str, Any]) -> None:
     console.print(
         "final statuses: " + ", ".join(f"{k} {v}" for k, v in s["final_status_counts"].items())
     )
+    if s.get("gateway_refused_by_rule") is not None:
+        _print_officers(s)
     if s.get("crosscheck_found") is not None:
         found = ", ".join(f"{k} {v}" for k, v in s["crosscheck_found"].items()) or "none"
         planted = ", ".join(f"{k} {v}" for k, v in s["crosscheck_planted"].items())
@@ -88,3 +90,30 @@ def _print(s: dict[str, Any]) -> None:
             f"conflicts found {found} (planted {planted})"
         )
     console.print("catalog exports: " + ", ".join(s["exports"].values()))
+
+
+_WHY = {
+    "officer.client": " (a token issued to another system)",
+    "officer.department": " (an officer of another department)",
+}
+
+
+def _print_officers(s: dict[str, Any]) -> None:
+    """The gateway chapter: who looked residents up, verified by whom, and what was refused."""
+    refused = s["gateway_refused_by_rule"]
+    console.print(
+        f"gateway: {s['gateway_lookups_by_verified_officers']} lookups by verified officers "
+        "(issuer: the mock authentication center on 127.0.0.1); "
+        f"{sum(refused.values())} refused: "
+        + ", ".join(f"{rule} {n}{_WHY.get(rule, '')}" for rule, n in refused.items())
+    )
+    calls = []
+    for who, outcomes in s["audit_calls_by_officer"].items():
+        total = sum(outcomes.values())
+        note = f" ({outcomes['refused']} refused)" if outcomes.get("refused") else ""
+        calls.append(f"{who} {total}{note}")
+    intact = "intact" if s["audit_chain_intact"] else "BROKEN"
+    console.print(
+        f"audit: {s['audit_calls_by_verified_officers']} calls by verified officers, chain "
+        f"{intact}; audit find --officer: " + ", ".join(calls)
+    )

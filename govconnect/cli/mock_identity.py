@@ -1,8 +1,9 @@
 """``govconnect mock-identity``: the mock authentication center in the foreground, for manual testing.
 
 It prints its issuer URL, the ``[[issuers]]`` table a gateway file needs to trust it, and a token
-for each test officer (valid for an hour); officers can also log in at ``POST /token``
-(``grant_type=password``, any password). Keys live in memory until stopped (Ctrl-C).
+for each test officer (valid for an hour; issued to ``--client-id`` when given, so a consumer
+that declares that client id takes it); officers can also log in at ``POST /token``
+(``grant_type=password``, any password, ``client_id`` for the tokens' ``azp``). Keys live in memory until stopped (Ctrl-C).
 """
 
 from __future__ import annotations
@@ -28,6 +29,9 @@ def mock_identity(
         ["zhangsan=11010500001:最低生活保障审核员"],
         "--officer",
         help="A test officer, NAME=DEPARTMENT[:ROLE,ROLE]; repeat for more.",
+    ),
+    client_id: str | None = typer.Option(
+        None, "--client-id", help="The printed tokens' `azp`: the consumer system they are for."
     ),
 ) -> None:
     """Run the mock unified identity authentication center (a real OIDC issuer) until interrupted."""
@@ -55,9 +59,12 @@ def mock_identity(
         f'  [[issuers]]\n  issuer = "{center.issuer}"\n  audience = ["{audience}"]',
         markup=False,
     )
+    if client_id:
+        console.print(f'  # and the consumer: client_ids = ["{client_id}"]', markup=False)
     for name in center.users:
         console.print(f"token of {name} (1 h):", markup=False)
-        console.print(center.token(name, expires_in=3600), markup=False, soft_wrap=True)
+        minted = center.token(name, expires_in=3600, azp=client_id or None)
+        console.print(minted, markup=False, soft_wrap=True)
     console.print("send it as 'X-Officer-Token: <token>'; press Ctrl-C to stop", markup=False)
     console.file.flush()
     uvicorn.Server(center.config()).run(sockets=[sock])

@@ -15,8 +15,12 @@ Whether a call needs a verified officer is decided, first rule that says so wins
    only choice without ``[[issuers]]``: old gateway files keep working, with claimed officers
    only, and the gateway says so loudly at start).
 
-A verified officer must belong to the consumer's department (or one of its
-``officer_departments``) and hold one of the service's ``roles`` when it lists any. A token that
+A verified officer's token must have been issued to the consumer system forwarding it — the
+token's ``azp`` (else ``aud``) is one of the consumer's ``client_ids`` — when the consumer declares
+any, and never to a client another consumer declares (``officer.client``: a token an officer got
+for one system does not work through another). The officer must belong to the consumer's
+department (or one of its ``officer_departments``) and hold one of the service's ``roles`` when it
+lists any. A token that
 is sent is always verified, required or not: a bad token is refused, never ignored.
 """
 
@@ -31,8 +35,9 @@ from typing import Any
 from .._connector import Service
 from .._exceptions import AccessDeniedError, ConfigurationError
 from ..catalog.classification import Level
-from .identity import OFFICER_HEADER, TokenVerifier, VerifiedOfficer
+from .identity import OFFICER_HEADER, VerifiedOfficer
 from .policy import HASH_NAME, Consumer, FieldView, GatewayConfig, ServiceRules
+from .verifier import TokenVerifier
 
 __all__ = ["OfficerRules", "officer_digest"]
 
@@ -84,10 +89,20 @@ class OfficerRules:
             for sid in matched:
                 self._by_service[sid] = rules
         self._needs: dict[tuple[str, str], _Requirement] = {}
+        #: client id -> the consumer declaring it (one each: checked by ``GatewayConfig``)
+        self._client_owner = {c: k.id for k in config.consumers for c in k.client_ids}
         if self.verifier is None:
             log.warning(
                 "no [[issuers]] in the gateway file: officers are only claimed "
                 "(X-Handling-Officer), never verified (docs/authentication.md)"
+            )
+            return
+        unbound = [c.id for c in config.consumers if not c.client_ids]
+        if unbound:
+            log.warning(
+                "consumer(s) %s declare no client_ids: officers' tokens they forward are not "
+                "bound to them (docs/authentication.md, binding a token to its consumer)",
+                ", ".join(unbound),
             )
 
     def close(self) -> None:
@@ -157,6 +172,7 @@ class OfficerRules:
                     field=OFFICER_HEADER,
                 )
             return
+        self._check_client(consumer, officer)
         allowed = consumer.officer_departments or (consumer.department,)
         if "*" not in allowed and officer.department not in allowed:
             raise AccessDeniedError(
@@ -171,6 +187,27 @@ class OfficerRules:
                 rule="officer.role",
                 field=OFFICER_HEADER,
             )
+
+    def _check_client(self, consumer: Consumer, officer: VerifiedOfficer) -> None:
+        """``officer.client``: the token was issued to this consumer system (when it declares
+        its client ids), and not to a system another consumer declares."""
+        if consumer.client_ids:
+            if set(officer.clients) & set(consumer.client_ids):
+                return
+            why = f"not to one of consumer {consumer.id}'s client_ids"
+        else:
+            others = sorted(
+                {self._client_owner[c] for c in officer.clients if c in self._client_owner}
+            )
+            if not others:
+                return
+            why = f"a client of consumer {others[0]}"
+        issued = ", ".join(officer.clients[:3]) or "no client stated"
+        raise AccessDeniedError(
+            f"the officer's token was issued to {issued}: {why}",
+            rule="officer.client",
+            field=OFFICER_HEADER,
+        )
 
     def audit_fields(
         self, officer: VerifiedOfficer | None, rejected: bool, claimed: str | None

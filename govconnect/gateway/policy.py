@@ -122,6 +122,12 @@ class GatewaySettings(BaseModel):
         "above_internal (the default once an issuer is trusted), always, or never (the only "
         "choice, and the default, without [[issuers]])",
     )
+    officer_binding: Literal["declared", "required"] = Field(
+        default="declared",
+        description="binding officers' tokens to the consumer forwarding them: declared (a "
+        "consumer's client_ids bind its tokens; a token of a client another consumer declares "
+        "is refused everywhere else) or required (every consumer must declare client_ids)",
+    )
 
     @model_validator(mode="after")
     def _page_sizes(self) -> GatewaySettings:
@@ -151,6 +157,11 @@ class Consumer(BaseModel):
         default=None,
         description="departments a verified officer of this consumer may belong to "
         "(default: the consumer's own; ['*']: any)",
+    )
+    client_ids: tuple[str, ...] = Field(
+        default=(),
+        description="the consumer system's client id(s) at the authentication center: its "
+        "officers' tokens must be issued to one of them (azp, else aud)",
     )
 
     @field_validator("token_hashes")
@@ -199,12 +210,16 @@ class GatewayConfig(BaseModel):
         never be met, so it is refused here rather than refusing every call at run time."""
         if len({i.issuer for i in self.issuers}) != len(self.issuers):
             raise ValueError("an issuer is configured twice in [[issuers]]")
+        self._client_ids_are_one_consumers()
         if self.issuers:
             return self
         wants = [f"gateway.officer_default = {self.gateway.officer_default!r}"] * (
             self.gateway.officer_default not in (None, "never")
         )
         wants += [f"consumer {c.id}" for c in self.consumers if c.officer_required]
+        wants += ["gateway.officer_binding = 'required'"] * (
+            self.gateway.officer_binding == "required"
+        )
         wants += [
             f"services.{r}" for r, s in self.services.items() if s.officer_required or s.roles
         ]
@@ -214,6 +229,25 @@ class GatewayConfig(BaseModel):
                 "trusted to verify one"
             )
         return self
+
+    def _client_ids_are_one_consumers(self) -> None:
+        """A client id names one consumer system (a token bound to two binds to neither), and
+        ``officer_binding = "required"`` means every consumer declares its own."""
+        owner: dict[str, str] = {}
+        for consumer in self.consumers:
+            for client in consumer.client_ids:
+                if owner.setdefault(client, consumer.id) != consumer.id:
+                    raise ValueError(
+                        f"client id {client!r} is declared by consumers {owner[client]} and "
+                        f"{consumer.id}: a client id binds tokens to one consumer"
+                    )
+        if self.gateway.officer_binding == "required":
+            unbound = [c.id for c in self.consumers if not c.client_ids]
+            if unbound:
+                raise ValueError(
+                    f"gateway.officer_binding = 'required', but consumer(s) {', '.join(unbound)} "
+                    "declare no client_ids"
+                )
 
 
 def load_gateway_config(source: str | Path | Mapping[str, Any]) -> GatewayConfig:

@@ -4,7 +4,8 @@ A gateway that verifies officers' tokens must be tested against an issuer that b
 one does — a discovery document, a JWKS that rotates, a token endpoint — and against one that
 misbehaves: keys that are gone, a JWKS endpoint that is down or answers junk. Tokens with any
 claims (expired, of another audience, another department, unsigned…) are minted by
-:meth:`MockIdentityCenter.token`; test users log in at ``POST /token`` as at the real center.
+:meth:`MockIdentityCenter.token`; test users log in at ``POST /token`` as at the real center (the
+``client_id`` a client sends becomes the tokens' ``azp``, the party they are bound to).
 
 Served with uvicorn in a background thread (as the mock exchange platform is); ``govconnect
 mock-identity`` serves it in the foreground. PyJWT and cryptography (``govconnect[oidc]``) are
@@ -251,11 +252,15 @@ class MockIdentityCenter(LoopbackServer):
             if form.get("grant_type") != "password" or username not in self.users:
                 return JSONResponse({"error": "invalid_grant"}, 400)
             audience = form.get("audience") or self.audience
-            issued = self.token(username, audience=audience, expires_in=3600)
+            # the client asking is the token's authorized party (azp), as at a real center
+            client = form.get("client_id") or None
+            issued = self.token(username, audience=audience, expires_in=3600, azp=client)
             return JSONResponse(
                 {
                     "access_token": issued,
-                    "id_token": self.token(username, audience=audience, expires_in=3600),
+                    "id_token": self.token(
+                        username, audience=audience, expires_in=3600, azp=client
+                    ),
                     "token_type": "Bearer",
                     "expires_in": 3600,
                 }
