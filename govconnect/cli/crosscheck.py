@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import getpass
 import io
-import json
+import sys
 from enum import StrEnum
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,13 @@ from rich.markup import escape
 from rich.table import Table
 
 from .._config import load_config
-from ..crosscheck import CrosscheckReport, NoticeSummary, crosscheck, send_corrections
+from ..crosscheck import (
+    CrosscheckReport,
+    NoticeSummary,
+    crosscheck,
+    send_corrections,
+    write_json,
+)
 from ..exchange.client import ExchangeClient
 from ..exchange.delivery.worker import DeliveryWorker
 from ..exchange.outbox.store import Outbox
@@ -95,33 +102,48 @@ def crosscheck_command(
     if deliver and not (url and token and node):
         raise typer.BadParameter("--deliver needs --url, --token and --node (or their env vars)")
     reg = registry(ctx)
-    report = crosscheck(reg, key=key.value, elements=element or None)
-    if reveal:
-        _audit(ctx, audit_log, report, "revealed", f"cross-check by {report.key} with --reveal")
-    sent: dict[str, Any] | None = None
-    if notify:
-        sent = _notify(ctx, audit_log, report, outbox_path, deliver, (url, token, node))
-    document = report.as_dict(reveal=reveal, masker_for=_masker)
-    if sent is not None:
-        document = {**document, "corrections": sent}
-        document["conflicts"] = document.pop("conflicts")  # the conflicts stay last
-    text = (
-        json.dumps(document, ensure_ascii=False, indent=2) + "\n"
-        if as_json
-        else _text(report, document)
-    )
+    with crosscheck(reg, key=key.value, elements=element or None) as report:
+        if reveal:
+            _audit(ctx, audit_log, report, "revealed", f"cross-check by {report.key} with --reveal")
+        sent: dict[str, Any] | None = None
+        if notify:
+            sent = _notify(ctx, audit_log, report, outbox_path, deliver, (url, token, node))
+        _write(report, output, as_json, reveal, sent)
+        if report.conflicts_total:
+            raise typer.Exit(EXIT_CONFLICTS)
+
+
+def _write(
+    report: CrosscheckReport,
+    output: Path | None,
+    as_json: bool,
+    reveal: bool,
+    sent: dict[str, Any] | None,
+) -> None:
+    """Print the report or write it to ``output`` (through a temporary file, replaced at the
+    end); the ``--json`` document is streamed a conflict at a time, never built whole."""
+    extra = {"corrections": sent} if sent is not None else None
     if output is None:
         if as_json:
-            typer.echo(scrub(text), nl=False)
+            write_json(
+                report,
+                sys.stdout,
+                reveal=reveal,
+                masker_for=_masker,
+                extra=extra,
+                scrub=scrub,
+            )
         else:
-            console.print(text, end="", markup=False)
-    else:
-        tmp = output.with_name(output.name + ".tmp")
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(output)
-        err_console.print(f"wrote the cross-check report to {escape(str(output))}")
-    if report.conflicts_total:
-        raise typer.Exit(EXIT_CONFLICTS)
+            console.print(_text(report, reveal, sent), end="", markup=False)
+        return
+    tmp = output.with_name(output.name + ".tmp")
+    with tmp.open("w", encoding="utf-8") as out:
+        if as_json:
+            write_json(report, out, reveal=reveal, masker_for=_masker, extra=extra)
+        else:
+            out.write(_text(report, reveal, sent))
+    tmp.replace(output)
+    err_console.print(f"wrote the cross-check report to {escape(str(output))}")
 
 
 def _notify(
@@ -173,7 +195,7 @@ def _audit(
         )
 
 
-def _text(report: CrosscheckReport, document: dict[str, Any]) -> str:
+def _text(report: CrosscheckReport, reveal: bool, sent: dict[str, Any] | None) -> str:
     buffer = io.StringIO()
     out = Console(file=buffer, width=160, highlight=False, soft_wrap=True)
     table = Table(title=f"Cross-check by {report.key}")
@@ -201,7 +223,8 @@ def _text(report: CrosscheckReport, document: dict[str, Any]) -> str:
         out.print(f"  {element}: {n}", markup=False)
     for pair, n in report.conflicts_by_pair.items():
         out.print(f"  {pair}: {n}", markup=False)
-    for c in document["conflicts"][:TEXT_CONFLICTS_SHOWN]:
+    shown = report.shown(reveal=reveal, masker_for=_masker)
+    for c in islice(shown, TEXT_CONFLICTS_SHOWN):
         values = "; ".join(
             f"{src}{' (authoritative)' if src == c['authoritative'] else ''}={v}"
             for src, v in c["values"].items()
@@ -209,7 +232,6 @@ def _text(report: CrosscheckReport, document: dict[str, Any]) -> str:
         out.print(f"  {c['key']}  {c['element']}: {values}", markup=False)
     if report.conflicts_total > TEXT_CONFLICTS_SHOWN:
         out.print(f"  … and {report.conflicts_total - TEXT_CONFLICTS_SHOWN} more (use --json)")
-    sent = document.get("corrections")
     if sent is not None:
         line = (
             f"correction notices: {sent['queued']} queued, {sent['already_queued']} already "

@@ -30,7 +30,7 @@ from ..exchange import platform as P
 
 if TYPE_CHECKING:
     from ..exchange.outbox.store import Outbox
-    from .engine import Conflict, CrosscheckReport, Source
+    from .report import Conflict, CrosscheckReport, Source
 
 __all__ = ["NoticeSummary", "correction_notices", "notice_id", "send_corrections"]
 
