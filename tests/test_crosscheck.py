@@ -238,6 +238,7 @@ def test_demo_chapter_finds_the_planted_household_civil_affairs_conflicts(tmp_pa
     chapter = crosscheck_chapter(tmp_path, HouseholdConnector.Settings(url=url).model_dump())
     assert chapter["crosscheck_found"] == dict(sorted(PLANTED.items()))
     assert chapter["crosscheck_sources"]["civil_affairs.cases"]["keys_compared"] == 200
+    assert chapter["crosscheck_notices_sent"] == sum(PLANTED.values())
 
 
 def test_json_is_streamed_from_disk_and_identical_to_the_whole_document(tmp_path: Path) -> None:
