@@ -267,3 +267,32 @@ def test_deliver_without_notify_or_platform_is_a_usage_error() -> None:
     assert alone.exit_code == 2 and "--notify" in alone.output
     bare = runner.invoke(app, ["crosscheck", "--notify", "--deliver"], env={"GOVCONNECT_NODE": ""})
     assert bare.exit_code == 2 and "--url" in bare.output
+
+
+def test_a_refused_notice_is_a_dead_letter_and_not_queued_again(tmp_path: Path) -> None:
+    config, plants = _tables(tmp_path, n=20)
+    report = _report(config)
+    with (
+        Outbox(tmp_path / "outbox.sqlite") as outbox,
+        MockPlatform(seed=4) as platform,
+        ExchangeClient(platform.url, token="not-the-token", node=NODE, user_id="u") as client,
+    ):
+        sent = send_corrections(report, outbox)
+        stats = DeliveryWorker(outbox, client, policy=FAST).drain(timeout=30)
+        assert stats.dead_lettered == sent.queued == len(_expected(plants))  # 401: not retried
+        assert platform.corrections_accepted == 0
+        assert {d.operation for d in outbox.dead_letters()} == {"correction"}
+        again = send_corrections(report, outbox)  # replay is the operator's call, not a rerun's
+        assert (again.queued, again.already) == (0, sent.notices)
+
+
+def test_the_mock_keeps_a_bounded_number_of_notices(tmp_path: Path) -> None:
+    config, _ = _tables(tmp_path, n=40)
+    notices = list(correction_notices(_report(config)))[:3]
+    with MockPlatform(history=2) as platform, _client(platform) as client:
+        for n in notices:
+            client.post_correction(n, idempotency_key=n["notice_id"])
+        assert platform.corrections_accepted == 3
+        assert [n["notice_id"] for n in platform.corrections()] == [
+            n["notice_id"] for n in notices[1:]
+        ]
