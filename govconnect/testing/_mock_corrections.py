@@ -3,10 +3,10 @@
 A cross-check sends a notice for each value that differs from the element's authoritative
 source (``docs/platform-api.yaml``, ``CorrectionNotice``). The mock checks the notice member by
 member (a 422 names each broken field and rule; a body that is not JSON or a missing
-``Idempotency-Key`` is a 400), keeps each notice id once — a repeat under the same key or the
+``Idempotency-Key`` is a 400) and keeps each notice id once: a repeat under the same key or the
 same notice id is acknowledged with ``duplicate: true``, whatever its ``detected_at`` (a rerun
-finds the dispute later); a key reused for another notice id is a 422 — and stores what it accepted for
-:meth:`MockPlatform.corrections`. Memory is bounded like the rest of the mock: the last
+finds the dispute later), and a key reused for another notice id is a 422. What it accepted is
+shown by :meth:`MockPlatform.corrections`. Memory is bounded like the rest of the mock: the last
 ``history`` notices are kept whole; beyond that only the 32-character id and key of each.
 """
 
@@ -64,7 +64,9 @@ def _side(body: dict[str, Any], name: str) -> list[dict[str, str]]:
     if "department_name" in side:
         problems += _text(side, "department_name", f"{name}.department_name", 200)
     value = side.get("value")
-    if not isinstance(value, str):
+    if value is None:
+        problems.append(_problem(f"{name}.value", "required", "the value this source holds"))
+    elif not isinstance(value, str):
         problems.append(_problem(f"{name}.value", "type", "the value is a string"))
     elif len(value) > P.MAX_NOTICE_VALUE:
         problems.append(
