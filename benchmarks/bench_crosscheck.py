@@ -12,16 +12,19 @@ subprocess so its peak RSS (``ru_maxrss``) is its own:
    and joined by key with one ``SELECT`` counting differing values (no validation, no
    normalisation, no report).
 
-    python benchmarks/bench_crosscheck.py [--sizes 250000,1000000] [--no-conflicts]
+    python benchmarks/bench_crosscheck.py [--sizes 250000,1000000] [--no-conflicts] [--every K]
 
-``--no-conflicts`` plants none: the report then holds nothing that grows with N, so the peak RSS
-shows the join alone (the planted run's report holds its conflicts, about 1 KB each).
+``--no-conflicts`` plants none. ``--every K`` plants the conflicts in one key in ``K`` per kind
+(default 100; ``--every 4`` makes every key a conflict): the report keeps its conflicts in the
+temporary SQLite index and streams them into the ``--json`` document (written to ``/dev/null``
+here, as the CLI writes it), so the peak RSS stays flat however many conflicts there are.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import sqlite3
 import subprocess
@@ -45,7 +48,7 @@ from govconnect import (
     load_registry,
 )
 from govconnect.catalog.identity.checks import citizen_id_check_char
-from govconnect.crosscheck import crosscheck
+from govconnect.crosscheck import crosscheck, write_json
 
 SURNAMES = "张王李赵刘陈杨黄周吴"
 GIVEN = "伟芳娜敏静丽强磊军洋"
@@ -60,16 +63,18 @@ def person(i: int) -> tuple[str, str, date]:
 
 
 PLANT = True
+EVERY = 100
 
 
 def generate(n: int, source: int) -> Iterator[tuple[str, str, str]]:
-    """Source 0 is the truth; source ``s`` > 0 differs in the name of keys ``i % 100 == s`` and
-    in the birth date of keys ``i % 100 == 50 + s``, and spells dates its own way."""
+    """Source 0 is the truth; source ``s`` > 0 differs in the name of keys ``i % EVERY == s``
+    and in the birth date of keys ``i % EVERY == EVERY // 2 + s``, and spells dates its own
+    way."""
     for i in range(n):
         cid, name, born = person(i)
-        if PLANT and source and i % 100 == source:
+        if PLANT and source and i % EVERY == source:
             name += "某"
-        if PLANT and source and i % 100 == 50 + source:
+        if PLANT and source and i % EVERY == (EVERY // 2 + source) % EVERY:
             born += timedelta(days=1)
         text = born.isoformat() if source != 2 else f"{born.year}年{born.month}月{born.day}日"
         yield cid, name, text
@@ -117,6 +122,8 @@ def run_govconnect(n: int) -> dict[str, Any]:
     registry = load_registry(plugins=[Plugin(n)], entry_points=False, config={})
     start = time.perf_counter()
     report = crosscheck(registry, key="citizen_id")
+    with open(os.devnull, "w", encoding="utf-8") as out:
+        write_json(report, out)
     seconds = time.perf_counter() - start
     return {"seconds": seconds, "conflicts": report.conflicts_total, **report.conflicts_by_element}
 
@@ -148,19 +155,22 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="250000,1000000")
     parser.add_argument("--no-conflicts", action="store_true", help="plant no conflicts")
+    parser.add_argument("--every", type=int, default=100, help="one key in K conflicts (K >= 4)")
     parser.add_argument("--child", nargs=2, metavar=("KIND", "N"), help=argparse.SUPPRESS)
     args = parser.parse_args()
-    global PLANT
+    global PLANT, EVERY
     PLANT = not args.no_conflicts
+    EVERY = max(args.every, 4)
     if args.child:
         child(args.child[0], int(args.child[1]))
         return
     for n in (int(s) for s in args.sizes.split(",")):
-        # 2 differing sources x 2 elements, one key in 100 each
-        expected = 2 * 2 * (n // 100) if PLANT else 0
+        # 2 differing sources x 2 elements, one key in EVERY each
+        residues = (1, 2, (EVERY // 2 + 1) % EVERY, (EVERY // 2 + 2) % EVERY)
+        expected = sum((n - r + EVERY - 1) // EVERY for r in residues) if PLANT else 0
         for kind in ("govconnect", "baseline"):
             out = subprocess.run(
-                [sys.executable, __file__, "--child", kind, str(n)]
+                [sys.executable, __file__, "--child", kind, str(n), "--every", str(EVERY)]
                 + (["--no-conflicts"] if args.no_conflicts else []),
                 capture_output=True,
                 text=True,

@@ -238,3 +238,36 @@ def test_demo_chapter_finds_the_planted_household_civil_affairs_conflicts(tmp_pa
     chapter = crosscheck_chapter(tmp_path, HouseholdConnector.Settings(url=url).model_dump())
     assert chapter["crosscheck_found"] == dict(sorted(PLANTED.items()))
     assert chapter["crosscheck_sources"]["civil_affairs.cases"]["keys_compared"] == 200
+    assert chapter["crosscheck_notices_sent"] == sum(PLANTED.values())
+
+
+def test_json_is_streamed_from_disk_and_identical_to_the_whole_document(tmp_path: Path) -> None:
+    import io
+
+    from govconnect.crosscheck import ConflictLog, write_json
+
+    url = database_url("sqlite", tmp_path)
+    engine = sa.create_engine(url)
+    plant(engine, {"register": "r", "civil": "c", "social": "s"}, 40)
+    engine.dispose()
+    tables = {"xc_register": "r", "xc_civil": "c", "xc_social": "s"}
+    config = {"connectors": {n: {"url": url, "table": t} for n, t in tables.items()}}
+    with crosscheck(_registry(config), key="citizen_id", workdir=tmp_path) as report:
+        assert isinstance(report.conflicts, ConflictLog)  # on disk, not a list in memory
+        assert [p.name for p in tmp_path.glob("govconnect-crosscheck-*/*")] == ["conflicts.sqlite"]
+        assert len(list(report.conflicts)) == report.conflicts_total > 0
+        for reveal, extra in ((False, None), (True, {"corrections": {"queued": 2}})):
+            streamed = io.StringIO()
+            write_json(report, streamed, reveal=reveal, extra=extra)
+            whole = report.as_dict(reveal=reveal)
+            if extra:
+                conflicts = whole.pop("conflicts")
+                whole = {**whole, **extra, "conflicts": conflicts}
+            assert streamed.getvalue() == json.dumps(whole, ensure_ascii=False, indent=2) + "\n"
+        report.conflicts = []  # an empty report streams as `"conflicts": []`
+        streamed = io.StringIO()
+        write_json(report, streamed)
+        assert (
+            streamed.getvalue() == json.dumps(report.as_dict(), ensure_ascii=False, indent=2) + "\n"
+        )
+    assert list(tmp_path.glob("govconnect-crosscheck-*")) == []  # closed: the log is gone

@@ -247,3 +247,35 @@ def test_the_documented_commands_reach_a_green_check(venv_python: Path, tmp_path
     assert " 0 failed" in outputs["govconnect check"]
     assert "drafted value(s) still to be decided" in outputs["govconnect catalog"]
     assert " passed" in outputs["pytest"] and "failed" not in outputs["pytest"]
+
+
+def test_fields_named_or_titled_by_the_dictionary_get_their_data_element(tmp_path: Path) -> None:
+    """XM is 姓名 by its abbreviation, 出生日期 by its own name, GMSFHM the key element once its
+    values are citizen IDs; a status and an update time carry no element (nothing to compare)."""
+    db = tmp_path / "rk.sqlite"
+    engine = sa.create_engine(f"sqlite:///{db}")
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "CREATE TABLE RK (GMSFHM VARCHAR(18) PRIMARY KEY, XM VARCHAR(50),"
+                " 出生日期 VARCHAR(8), ZT VARCHAR(2), GXSJ TIMESTAMP)"
+            )
+        )
+        conn.execute(
+            sa.text("INSERT INTO RK VALUES ('11010519491231002X', 'x', '19491231', '1', NULL)")
+        )
+    engine.dispose()
+    project, context = render_from_db(f"sqlite:///{db}", tmp_path / "out", {"connector_name": "rk"})
+    elements = {f["column"]: f["element"] for f in context["tables"][0]["fields"]}
+    assert elements == {
+        "GMSFHM": "公民身份号码",
+        "XM": "姓名",
+        "出生日期": "出生日期",
+        "ZT": None,
+        "GXSJ": None,
+    }
+    records = (project / context["package"] / "records.py").read_text(encoding="utf-8")
+    compile(records, "records.py", "exec")
+    for element in ("公民身份号码", "姓名", "出生日期"):
+        assert f'element="{element}"' in records
+    assert records.count("\n        element=") == 3

@@ -195,6 +195,7 @@ def test_shared_constants_match_the_document() -> None:
         P.PATH_CASES,
         P.PATH_CASE_ACK,
         P.PATH_CASE_STATUS,
+        P.PATH_CORRECTIONS,
     } == paths
     params = SPEC["components"]["parameters"]
     headers = {p["name"] for p in params.values() if p["in"] == "header"}

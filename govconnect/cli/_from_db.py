@@ -118,7 +118,12 @@ def _synthetic_kind(col: ColumnReport, is_key: bool) -> str:
 def _reason(col: ColumnReport) -> str:
     """One line saying why the field is typed and classified so (counts, never values): the
     detections when there are any, else the declared type and the default classification."""
-    generic = ("title from", "no comment and no dictionary", "personal information is suggested")
+    generic = (
+        "title from",
+        "no comment and no dictionary",
+        "personal information is suggested",
+        "data element",
+    )
     plain = ("data type", "no personal information found")
     kept = [r for r in col.reasons if not r.startswith(generic)]
     specific = [r for r in kept if not r.startswith(plain)]
@@ -139,6 +144,7 @@ def _column(col: ColumnReport, taken: set[str], index: int, is_key: bool) -> dic
         "optional": col.nullable and not is_key,
         "level": col.level.name,
         "personal": col.personal,
+        "element": col.element,
         "max_length": col.length if annotation == "str" and col.length else None,
         "reason": _reason(col),
         "sa_type": _sa_type(col),

@@ -5,6 +5,8 @@ household register is the authoritative source of all three. The chapter writes 
 drop file for residents of the demo's household database, with a known number of names and
 addresses changed, and shows the cross-check finds exactly those. (Civil affairs keeps no birth
 date, so birth dates are not part of this chapter; the tests plant them between other sources.)
+Then it sends them back to the source: one correction notice per conflict, queued in an outbox
+and delivered to a mock platform of its own, addressed to civil affairs.
 """
 
 from __future__ import annotations
@@ -13,10 +15,16 @@ from pathlib import Path
 from typing import Any
 
 from .._registry import load_registry
-from ..crosscheck import crosscheck
+from ..crosscheck import CrosscheckReport, crosscheck, send_corrections
+from ..exchange.client import ExchangeClient
+from ..exchange.delivery.worker import DeliveryWorker
+from ..exchange.outbox.store import Outbox
+from ..testing import MockPlatform
 
 PLANTED = {"姓名": 12, "住址": 9}
 """How many civil-affairs copies the demo makes disagree with the register, by element."""
+NODE = "110000000000/governance"
+"""The node the demo's data-governance office sends correction notices from."""
 
 
 def crosscheck_chapter(
@@ -69,10 +77,23 @@ def crosscheck_chapter(
                 }
             )
     write_drop_file(Path(settings["drop_dir"]) / "MZJZ_20260105_001.DAT", cases)
-    report = crosscheck(reg, key="citizen_id", settings=given)
-    return {
-        "crosscheck_people": len(cases),
-        "crosscheck_planted": dict(sorted(PLANTED.items())),
-        "crosscheck_found": report.conflicts_by_element,
-        "crosscheck_sources": {n: s.as_dict() for n, s in report.sources.items()},
-    }
+    with crosscheck(reg, key="citizen_id", settings=given) as report:
+        return {
+            "crosscheck_people": len(cases),
+            "crosscheck_planted": dict(sorted(PLANTED.items())),
+            "crosscheck_found": report.conflicts_by_element,
+            "crosscheck_sources": {n: s.as_dict() for n, s in report.sources.items()},
+            "crosscheck_notices_sent": _send_back(report, workdir),
+        }
+
+
+def _send_back(report: CrosscheckReport, workdir: Path) -> int:
+    """Queue the report's correction notices and deliver them; how many the platform accepted."""
+    with (
+        MockPlatform(node=NODE) as platform,
+        ExchangeClient(platform.url, token=platform.token, node=NODE, user_id="demo") as client,
+        Outbox(workdir / "corrections-outbox.sqlite") as outbox,
+    ):
+        send_corrections(report, outbox, user_id="demo")
+        DeliveryWorker(outbox, client).drain(timeout=60)
+        return platform.corrections_accepted

@@ -4,14 +4,21 @@ Wraps :func:`govconnect.crosscheck.crosscheck`. Masking is the gateway's (``mask
 name reads ``张**`` here as it does to a consumer without the personal grant; ``--reveal`` shows
 the values and is written to the audit log first, since a report that names people is itself a
 disclosure someone must answer for.
+
+``--notify`` sends the conflicts back to the source: a correction notice for each copy that
+differs from the authoritative source, queued in the outbox (each notice once, ever) and, with
+``--deliver``, sent before the command ends. The notice carries the key and the two values
+unmasked (the platform is trusted with them, the addressee must find the record), so queueing
+is written to the audit log first, as ``--reveal`` is; the printed report stays masked.
 """
 
 from __future__ import annotations
 
 import getpass
 import io
-import json
+import sys
 from enum import StrEnum
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +28,16 @@ from rich.markup import escape
 from rich.table import Table
 
 from .._config import load_config
-from ..crosscheck import CrosscheckReport, crosscheck
+from ..crosscheck import (
+    CrosscheckReport,
+    NoticeSummary,
+    crosscheck,
+    send_corrections,
+    write_json,
+)
+from ..exchange.client import ExchangeClient
+from ..exchange.delivery.worker import DeliveryWorker
+from ..exchange.outbox.store import Outbox
 from ..gateway.audit import AuditLog
 from ..gateway.masking import masker_for
 from ._common import console, err_console, handles_errors, registry, scrub
@@ -53,8 +69,27 @@ def crosscheck_command(
         False, "--reveal", help="Show keys and values unmasked (recorded in the audit log)."
     ),
     audit_log: Path | None = typer.Option(
-        None, "--audit-log", help="Audit log for --reveal (default: STATE_DIR/audit.sqlite)."
+        None,
+        "--audit-log",
+        help="Audit log for --reveal and --notify (default: STATE_DIR/audit.sqlite).",
     ),
+    notify: bool = typer.Option(
+        False,
+        "--notify",
+        help="Queue a correction notice for each copy that differs from the authoritative source.",
+    ),
+    outbox_path: str = typer.Option(
+        ".govconnect/outbox.sqlite",
+        "--outbox",
+        envvar="GOVCONNECT_OUTBOX",
+        help="The outbox the notices are queued in: a SQLite file, or a PostgreSQL URL.",
+    ),
+    deliver: bool = typer.Option(
+        False, "--deliver", help="With --notify: send the queued notices now and wait for them."
+    ),
+    url: str | None = typer.Option(None, "--url", envvar="GOVCONNECT_PLATFORM_URL"),
+    token: str | None = typer.Option(None, "--token", envvar="GOVCONNECT_PLATFORM_TOKEN"),
+    node: str | None = typer.Option(None, "--node", envvar="GOVCONNECT_NODE"),
 ) -> None:
     """Compare the data elements that several datasets hold for one key; exit 3 on conflicts.
 
@@ -62,32 +97,85 @@ def crosscheck_command(
     streamed and joined by key; values are compared after normalising whitespace, full-width
     characters, date formats and code-table codes. Exit 0: no conflict, 3: conflicts, 1: failure.
     """
+    if deliver and not notify:
+        raise typer.BadParameter("--deliver sends the notices of --notify: give both")
+    if deliver and not (url and token and node):
+        raise typer.BadParameter("--deliver needs --url, --token and --node (or their env vars)")
     reg = registry(ctx)
-    report = crosscheck(reg, key=key.value, elements=element or None)
-    if reveal:
-        _audit(ctx, audit_log, report)
-    document = report.as_dict(reveal=reveal, masker_for=_masker)
-    text = (
-        json.dumps(document, ensure_ascii=False, indent=2) + "\n"
-        if as_json
-        else _text(report, document)
-    )
+    with crosscheck(reg, key=key.value, elements=element or None) as report:
+        if reveal:
+            _audit(ctx, audit_log, report, "revealed", f"cross-check by {report.key} with --reveal")
+        sent: dict[str, Any] | None = None
+        if notify:
+            sent = _notify(ctx, audit_log, report, outbox_path, deliver, (url, token, node))
+        _write(report, output, as_json, reveal, sent)
+        if report.conflicts_total:
+            raise typer.Exit(EXIT_CONFLICTS)
+
+
+def _write(
+    report: CrosscheckReport,
+    output: Path | None,
+    as_json: bool,
+    reveal: bool,
+    sent: dict[str, Any] | None,
+) -> None:
+    """Print the report or write it to ``output`` (through a temporary file, replaced at the
+    end); the ``--json`` document is streamed a conflict at a time, never built whole."""
+    extra = {"corrections": sent} if sent is not None else None
     if output is None:
         if as_json:
-            typer.echo(scrub(text), nl=False)
+            write_json(
+                report,
+                sys.stdout,
+                reveal=reveal,
+                masker_for=_masker,
+                extra=extra,
+                scrub=scrub,
+            )
         else:
-            console.print(text, end="", markup=False)
-    else:
-        tmp = output.with_name(output.name + ".tmp")
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(output)
-        err_console.print(f"wrote the cross-check report to {escape(str(output))}")
-    if report.conflicts_total:
-        raise typer.Exit(EXIT_CONFLICTS)
+            console.print(_text(report, reveal, sent), end="", markup=False)
+        return
+    tmp = output.with_name(output.name + ".tmp")
+    with tmp.open("w", encoding="utf-8") as out:
+        if as_json:
+            write_json(report, out, reveal=reveal, masker_for=_masker, extra=extra)
+        else:
+            out.write(_text(report, reveal, sent))
+    tmp.replace(output)
+    err_console.print(f"wrote the cross-check report to {escape(str(output))}")
 
 
-def _audit(ctx: typer.Context, path: Path | None, report: CrosscheckReport) -> None:
-    """Record the disclosure before anything is shown: no audit record, no revealed values."""
+def _notify(
+    ctx: typer.Context,
+    audit_log: Path | None,
+    report: CrosscheckReport,
+    outbox_path: str,
+    deliver: bool,
+    platform: tuple[str | None, str | None, str | None],
+) -> dict[str, Any]:
+    """Queue the report's correction notices (audited first: personal data leaves for the
+    platform) and, with ``deliver``, send them; returns the ``corrections`` summary."""
+    officer = getpass.getuser()
+    purpose = f"correction notices of a cross-check by {report.key} (--notify)"
+    _audit(ctx, audit_log, report, "notified", purpose)
+    with Outbox(outbox_path) as outbox:
+        summary: NoticeSummary = send_corrections(report, outbox, user_id=officer)
+        result: dict[str, Any] = summary.as_dict()
+        if deliver:
+            url, token, node = platform
+            assert url and token and node
+            with ExchangeClient(url, token=token, node=node, user_id=officer) as client:
+                stats = DeliveryWorker(outbox, client).drain(timeout=120)
+            result.update(delivered=stats.batches_delivered, dead=stats.dead_lettered)
+    return result
+
+
+def _audit(
+    ctx: typer.Context, path: Path | None, report: CrosscheckReport, outcome: str, purpose: str
+) -> None:
+    """Record the disclosure before anything is shown or queued: no audit record, no revealed
+    values and no notice."""
     if path is None:
         root = ctx.find_root()
         obj = root.obj if isinstance(root.obj, dict) else {}
@@ -97,17 +185,17 @@ def _audit(ctx: typer.Context, path: Path | None, report: CrosscheckReport) -> N
     with AuditLog(path) as audit:
         audit.append(
             service="crosscheck",
-            outcome="revealed",
+            outcome=outcome,
             status=200,
             consumer="govconnect crosscheck",
-            purpose=f"cross-check by {report.key} with --reveal",
+            purpose=purpose,
             officer=getpass.getuser(),
             fields=elements,
             rows=report.conflicts_total,
         )
 
 
-def _text(report: CrosscheckReport, document: dict[str, Any]) -> str:
+def _text(report: CrosscheckReport, reveal: bool, sent: dict[str, Any] | None) -> str:
     buffer = io.StringIO()
     out = Console(file=buffer, width=160, highlight=False, soft_wrap=True)
     table = Table(title=f"Cross-check by {report.key}")
@@ -135,7 +223,8 @@ def _text(report: CrosscheckReport, document: dict[str, Any]) -> str:
         out.print(f"  {element}: {n}", markup=False)
     for pair, n in report.conflicts_by_pair.items():
         out.print(f"  {pair}: {n}", markup=False)
-    for c in document["conflicts"][:TEXT_CONFLICTS_SHOWN]:
+    shown = report.shown(reveal=reveal, masker_for=_masker)
+    for c in islice(shown, TEXT_CONFLICTS_SHOWN):
         values = "; ".join(
             f"{src}{' (authoritative)' if src == c['authoritative'] else ''}={v}"
             for src, v in c["values"].items()
@@ -143,6 +232,15 @@ def _text(report: CrosscheckReport, document: dict[str, Any]) -> str:
         out.print(f"  {c['key']}  {c['element']}: {values}", markup=False)
     if report.conflicts_total > TEXT_CONFLICTS_SHOWN:
         out.print(f"  … and {report.conflicts_total - TEXT_CONFLICTS_SHOWN} more (use --json)")
+    if sent is not None:
+        line = (
+            f"correction notices: {sent['queued']} queued, {sent['already_queued']} already "
+            f"queued earlier, {sent['unaddressed']} conflict(s) with no authoritative source "
+            "(not sent)"
+        )
+        if "delivered" in sent:
+            line += f"; {sent['delivered']} delivered, {sent['dead']} dead letters"
+        out.print(line, markup=False)
     return buffer.getvalue()
 
 

@@ -87,7 +87,8 @@ def _print(s: dict[str, Any]) -> None:
         planted = ", ".join(f"{k} {v}" for k, v in s["crosscheck_planted"].items())
         console.print(
             f"cross-check household ↔ civil affairs ({s['crosscheck_people']} people): "
-            f"conflicts found {found} (planted {planted})"
+            f"conflicts found {found} (planted {planted}); "
+            f"{s.get('crosscheck_notices_sent', 0)} correction notices sent"
         )
     console.print("catalog exports: " + ", ".join(s["exports"].values()))
 

@@ -3,149 +3,39 @@
 Why SQLite: a department's household register has millions of rows and the cross-check reads
 several such datasets at once. Holding them in dictionaries would grow with N; a temporary SQLite
 file with a bounded page cache keeps memory flat, and its indexes do the join by key and the
-grouping in C. Only the conflicts (few, by design of the data) come back into Python.
+grouping in C. The conflicts come back into Python one at a time and go straight to the report's
+conflict log (``report``), another SQLite file, so a run with a million conflicts stays flat too.
 """
 
 from __future__ import annotations
 
+import shutil
 import sqlite3
 import tempfile
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator, Mapping
 from itertools import islice
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from .._connector import Connector, Service, connector_faults
+from .._connector import Connector, connector_faults
 from .._exceptions import ConfigurationError
 from .._registry import Registry
 from .._validation import validate_model
-from ..catalog.classification import Level
-from ..catalog.fields import X_CODE_TABLE, X_ELEMENT, X_LEVEL, X_PERSONAL, _unwrap
+from ..catalog.fields import X_CODE_TABLE, X_ELEMENT, _unwrap
 from ..catalog.identity import CitizenId, CreditCode
-from ..catalog.identity.masks import mask_credit_code, mask_identity
 from ..catalog.model import KEY_ELEMENTS
 from .normalise import normalise
+from .report import Conflict, ConflictLog, CrosscheckReport, Masker, Source
+from .report import extra_of as _extra
 
-__all__ = ["Conflict", "CrosscheckReport", "Masker", "Source", "crosscheck"]
-
-Masker = Callable[[Any], Any]
-MaskerFor = Callable[[Service, str], Masker]
-"""Given a service and a field name, the function that masks that field's values (the CLI passes
-the gateway's rules; the default hides the whole value)."""
+__all__ = ["Conflict", "CrosscheckReport", "Masker", "Source", "crosscheck", "find_sources"]
 
 _KEY_TYPES: dict[str, type] = {"citizen_id": CitizenId, "credit_code": CreditCode}
-_KEY_MASKS: dict[str, Callable[[str], str]] = {
-    "citizen_id": mask_identity,  # any personal identity number, 18 characters
-    "credit_code": mask_credit_code,
-}
 _BATCH = 5000
 _CACHE_KIB = 16 * 1024
-
-
-@dataclass
-class Source:
-    """One dataset that carries the key: which field is the key, which elements it holds."""
-
-    name: str
-    service: Service
-    key_field: str
-    elements: dict[str, str]
-    authoritative: list[str]
-    records: int = 0
-    invalid: int = 0
-    keys_compared: int = 0
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "resource": self.service.code,
-            "key_field": self.key_field,
-            "elements": dict(self.elements),
-            "authoritative": list(self.authoritative),
-            "records": self.records,
-            "invalid": self.invalid,
-            "keys_compared": self.keys_compared,
-        }
-
-
-@dataclass
-class Conflict:
-    """One key whose element differs between sources, with each source's value as written."""
-
-    key: str
-    element: str
-    values: dict[str, Any]
-    authoritative: str | None
-    norms: dict[str, str] = field(default_factory=dict, repr=False)
-    """Each source's normalised value: which pairs of sources disagree."""
-
-
-@dataclass
-class CrosscheckReport:
-    """What a cross-check found. Values are kept as the sources wrote them; :meth:`as_dict`
-    masks them unless told to reveal."""
-
-    key: str
-    sources: dict[str, Source]
-    conflicts: list[Conflict]
-    duplicates: dict[str, int]
-    conflicts_by_pair: dict[str, int] = field(default_factory=dict)
-
-    @property
-    def conflicts_total(self) -> int:
-        return len(self.conflicts)
-
-    @property
-    def conflicts_by_element(self) -> dict[str, int]:
-        return dict(sorted(Counter(c.element for c in self.conflicts).items()))
-
-    def as_dict(
-        self, *, reveal: bool = False, masker_for: MaskerFor | None = None
-    ) -> dict[str, Any]:
-        """The report as the ``--json`` document. Keys and personal (or sensitive and above)
-        values are masked unless ``reveal``: a report is mailed around, the data is not."""
-        return {
-            "key": self.key,
-            "sources": {name: s.as_dict() for name, s in self.sources.items()},
-            "conflicts_total": self.conflicts_total,
-            "conflicts_by_element": self.conflicts_by_element,
-            "conflicts_by_pair": dict(self.conflicts_by_pair),
-            "duplicates": dict(self.duplicates),
-            "conflicts": [self._conflict(c, reveal, masker_for) for c in self.conflicts],
-        }
-
-    def _conflict(self, c: Conflict, reveal: bool, masker_for: MaskerFor | None) -> dict[str, Any]:
-        values: dict[str, Any] = {}
-        for name, value in c.values.items():
-            source = self.sources[name]
-            shown = (
-                value if reveal else _masked(source, source.elements[c.element], value, masker_for)
-            )
-            values[name] = shown if shown is None or isinstance(shown, int | float) else str(shown)
-        return {
-            "key": c.key if reveal else _KEY_MASKS[self.key](c.key),
-            "element": c.element,
-            "values": values,
-            "authoritative": c.authoritative,
-        }
-
-
-def _masked(source: Source, name: str, value: Any, masker_for: MaskerFor | None) -> Any:
-    extra = _extra(source.service, name)
-    level = Level(str(extra.get(X_LEVEL, Level.CORE.value)))
-    if value is None or not (extra.get(X_PERSONAL) or level >= Level.SENSITIVE):
-        return value
-    if masker_for is None:
-        return "****"
-    return masker_for(source.service, name)(value)
-
-
-def _extra(service: Service, name: str) -> dict[str, Any]:
-    info = service.record_model.model_fields[name]
-    return info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
 
 
 def find_sources(registry: Registry, key: str, elements: Iterable[str] | None) -> list[Source]:
@@ -215,12 +105,22 @@ def crosscheck(
             f"cross-check by {key} needs two datasets sharing an element; found "
             f"{len(sources)} ({', '.join(s.name for s in sources) or 'none'})"
         )
-    with tempfile.TemporaryDirectory(prefix="govconnect-crosscheck-", dir=workdir) as tmp:
-        db = _open(Path(tmp) / "index.sqlite")
+    folder = tempfile.mkdtemp(prefix="govconnect-crosscheck-", dir=workdir)
+    log: ConflictLog | None = None
+    try:
+        log = ConflictLog(Path(folder) / "conflicts.sqlite")
+        db = _open(Path(folder) / "index.sqlite")
         try:
-            return _run(registry, db, key, sources, shared, settings or {})
+            report = _run(registry, db, key, sources, shared, settings or {}, log, folder)
         finally:
             db.close()
+        (Path(folder) / "index.sqlite").unlink()  # the report needs only its conflicts
+        return report
+    except BaseException:
+        if log is not None:
+            log.close()
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
 
 
 def _open(path: Path) -> sqlite3.Connection:
@@ -244,6 +144,8 @@ def _run(
     sources: list[Source],
     shared: list[str],
     settings: Mapping[str, Mapping[str, Any]],
+    log: ConflictLog,
+    folder: str,
 ) -> CrosscheckReport:
     elem_id = {e: i for i, e in enumerate(shared)}
     for src_id, source in enumerate(sources):
@@ -261,21 +163,23 @@ def _run(
         "(SELECT 1 FROM rec b WHERE b.key = a.key AND b.src <> a.src) GROUP BY a.src"
     ):
         sources[src_id].keys_compared = n
-    conflicts = list(_conflicts(db, key, sources, shared))
     pairs: Counter[str] = Counter()
-    for c in conflicts:
-        names = list(c.values)
-        norms = c.norms
-        for i, a in enumerate(names):
-            for b in names[i + 1 :]:
-                if norms[a] != norms[b]:
-                    pairs[f"{a} ↔ {b}"] += 1
+    found = _conflicts(db, key, sources, shared)
+    while chunk := list(islice(found, _BATCH)):  # to disk as found: memory flat in conflicts
+        for c in chunk:
+            names = list(c.values)
+            for i, a in enumerate(names):
+                for b in names[i + 1 :]:
+                    if c.norms[a] != c.norms[b]:
+                        pairs[f"{a} ↔ {b}"] += 1
+        log.extend(chunk)
     return CrosscheckReport(
         key,
         {s.name: s for s in sources},
-        conflicts,
+        log,
         duplicates,
         dict(sorted(pairs.items())),
+        folder,
     )
 
 

@@ -24,6 +24,7 @@ from typing import Any
 from ..catalog.classification import Level
 from ..catalog.codetables import CodeTable
 from ..catalog.fields import DataType
+from ..catalog.model import KEY_ELEMENTS
 from .detectors import ColumnEvidence, Detector, Finding
 from .dictionary import Dictionary, Term
 from .model import ColumnReport, TableReport
@@ -146,7 +147,27 @@ def suggest(
         )
         findings = _run(toolkit.detectors, evidence)
     _apply(column, findings, term)
+    _element(column, term)
     return column
+
+
+_NOT_ELEMENTS = frozenset({"updated", "created"})
+"""Dictionary kinds that are bookkeeping, not a fact about the person or company: every system's
+update time differs, so comparing them across sources would report nothing but noise."""
+
+
+def _element(column: ColumnReport, term: Term | None) -> None:
+    """Suggest the data element: the key element for a detected citizen ID or credit code (so
+    the cross-check joins by it), else the dictionary's title for a term that means something
+    (姓名, 出生日期, 住址 …). Plain business terms (状态, 备注, 金额: ``kind`` None) get none,
+    since one department's status is not another's."""
+    if column.identity in KEY_ELEMENTS:
+        column.element, source = KEY_ELEMENTS[column.identity], "the detected identity"
+    elif term is not None and term.kind is not None and term.kind not in _NOT_ELEMENTS:
+        column.element, source = term.title, "the abbreviation dictionary"
+    else:
+        return
+    column.reasons.append(f"data element {column.element} (数据元) from {source}.")
 
 
 def _apply(column: ColumnReport, findings: list[Finding], term: Term | None) -> None:

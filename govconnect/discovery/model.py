@@ -81,6 +81,9 @@ class ColumnReport:
     """False for columns whose values were not read (binary columns)."""
     dictionary_title: str | None = None
     """The dictionary's title for the name even when the comment gave the title (extra)."""
+    element: str | None = None
+    """The data element (数据元) the column carries, for ``field(element=...)`` and the
+    cross-check: suggested from the dictionary (extra)."""
 
     def as_dict(self) -> dict[str, Any]:
         """The contract keys first (field order), enums as their plain values."""

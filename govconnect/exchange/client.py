@@ -276,6 +276,19 @@ class ExchangeClient:
             member(answer, data, "batch_id", str),
         )
 
+    def post_correction(
+        self, notice: Mapping[str, Any] | bytes, *, idempotency_key: str, **trace: Any
+    ) -> dict[str, Any]:
+        """Send one correction notice (``CorrectionNotice`` of the contract; a mapping, or one
+        already encoded as a JSON object, as the outbox holds it); returns the platform's answer,
+        whose ``duplicate`` is true when the notice was already accepted. Build notices with
+        :func:`govconnect.crosscheck.correction_notices`; send them through the outbox."""
+        body = notice if isinstance(notice, bytes) else orjson.dumps(dict(notice))
+        answer = self._request(
+            "POST", P.PATH_CORRECTIONS, content=body, idempotency_key=idempotency_key, **trace
+        )
+        return as_object(answer, "correction answer")
+
     # --- intake --------------------------------------------------------------------------------
 
     def pull_cases(self, limit: int = 100, **trace: Any) -> list[Any]:

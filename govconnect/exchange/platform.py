@@ -16,6 +16,7 @@ from .._exceptions import InvalidInputError, Problem
 __all__ = [
     "API_PREFIX",
     "CASE_STATUSES",
+    "CORRECTION_KEY_TYPES",
     "ERROR_CODES",
     "HEADER_AUTHORIZATION",
     "HEADER_CASE_ID",
@@ -26,11 +27,16 @@ __all__ = [
     "HEADER_USER_ID",
     "MAX_BATCH_RECORDS",
     "MAX_CASE_ID_LENGTH",
+    "MAX_NOTICE_ELEMENT",
+    "MAX_NOTICE_KEY",
+    "MAX_NOTICE_VALUE",
     "NODE_PATTERN",
+    "NOTICE_ID_PATTERN",
     "OPERATIONS",
     "PATH_CASES",
     "PATH_CASE_ACK",
     "PATH_CASE_STATUS",
+    "PATH_CORRECTIONS",
     "PATH_RECORDS",
     "PATH_RESOURCE",
     "PATH_RESOURCES",
@@ -64,14 +70,17 @@ PATH_RECORDS: Final = f"{API_PREFIX}/exchange/records"
 PATH_CASES: Final = f"{API_PREFIX}/intake/cases"
 PATH_CASE_ACK: Final = f"{API_PREFIX}/intake/cases/{{case_id}}/ack"
 PATH_CASE_STATUS: Final = f"{API_PREFIX}/intake/cases/{{case_id}}/status"
+PATH_CORRECTIONS: Final = f"{API_PREFIX}/exchange/corrections"
+"""Correction notices (数据纠错通知): a cross-check's conflict sent back to the disputed source."""
 
 CASE_STATUSES: Final = ("accepted", "in_progress", "completed", "returned")
 """受理, 办理中, 办结, 退回 — in the order a case normally moves through them."""
 TERMINAL_STATUSES: Final = frozenset({"completed", "returned"})
 RECORD_OPS: Final = ("upsert", "delete")
 """``upsert`` (the default) replaces the record with the same ``id``; ``delete`` is a tombstone."""
-OPERATIONS: Final = ("publish", "status")
-"""Kinds of outgoing exchange the outbox carries: record batches and case status changes."""
+OPERATIONS: Final = ("publish", "status", "correction")
+"""Kinds of outgoing exchange the outbox carries: record batches, case status changes and
+correction notices."""
 
 ERROR_CODES: Final = (
     "bad_request",
@@ -92,6 +101,15 @@ NODE_PATTERN: Final = re.compile(r"^[0-9A-Za-z]+/[0-9A-Za-z_.-]+$")
 
 MAX_CASE_ID_LENGTH: Final = 200
 """The longest case id (in characters) the contract allows; any other non-empty text is allowed."""
+
+CORRECTION_KEY_TYPES: Final = ("citizen_id", "credit_code")
+"""What a correction notice's ``key`` is: a citizen ID number or a unified social credit code."""
+NOTICE_ID_PATTERN: Final = re.compile(r"^[0-9a-f]{32}$")
+"""A notice id: 32 lowercase hex digits, a digest of what the notice is about (stable)."""
+MAX_NOTICE_KEY: Final = 64
+MAX_NOTICE_ELEMENT: Final = 100
+MAX_NOTICE_VALUE: Final = 1000
+"""Characters of a value a notice carries; a longer value is cut there and marked ``truncated``."""
 
 
 def resource_path(code: str) -> str:

@@ -1,7 +1,7 @@
 """The mock exchange platform's application: fault injection and the contract's routes.
 
 Implements ``docs/platform-api.yaml`` over the bounded in-memory state of :mod:`._mock_state`
-(the intake routes in :mod:`._mock_intake`); :mod:`._mock_inspect` adds the test kit's own inspect
+(the intake routes in :mod:`._mock_intake`, correction notices in :mod:`._mock_corrections`); :mod:`._mock_inspect` adds the test kit's own inspect
 endpoint (not part of the contract).
 :mod:`._mock_platform` serves it on loopback.
 
@@ -303,6 +303,7 @@ async def _publish(request: Request, state: PlatformState, node: str) -> Respons
 def create_app(state: PlatformState) -> Starlette:
     """The starlette application serving ``state``; every route is in ``docs/platform-api.yaml``."""
 
+    from ._mock_corrections import post_correction  # uses this module
     from ._mock_intake import CASE_CONVERTOR, ack_case, post_status, pull_cases  # uses this module
 
     def route(path: str, handler: Handler, method: str) -> Route:
@@ -321,6 +322,7 @@ def create_app(state: PlatformState) -> Starlette:
             route(P.PATH_RESOURCE, _get_resource, "GET"),
             route(P.PATH_RESOURCE, _put_resource, "PUT"),
             route(P.PATH_RECORDS, _publish, "POST"),
+            route(P.PATH_CORRECTIONS, post_correction, "POST"),
             route(P.PATH_CASES, pull_cases, "GET"),
             route(P.PATH_CASE_ACK, ack_case, "POST"),
             route(P.PATH_CASE_STATUS, post_status, "POST"),

@@ -10,6 +10,7 @@ changes a seeded run.
 
 ``GET /_mock/inspect``                      counters, catalog, per-resource totals, cases and statuses
 ``GET /_mock/inspect/resources/{code}``     per record id: applications and the latest version
+``GET /_mock/inspect/corrections``          the correction notices kept (``?department=CODE``)
 ``POST /_mock/tokens`` ``{"node": "D/S"}``  a token bound to that node, for a second caller
 """
 
@@ -28,7 +29,7 @@ from ..exchange import platform as P
 if TYPE_CHECKING:
     from ._mock_state import PlatformState
 
-__all__ = ["INSPECT_PREFIX", "inspect_routes", "resource_view", "summary"]
+__all__ = ["INSPECT_PREFIX", "corrections_view", "inspect_routes", "resource_view", "summary"]
 
 INSPECT_PREFIX = "/_mock"
 """Paths under this prefix are the test kit's, never the platform contract's."""
@@ -62,6 +63,7 @@ def summary(state: PlatformState) -> dict[str, Any]:
                 }
                 for case_id, node in state.case_owner.items()
             },
+            "corrections": state.corrections.summary(),
         }
 
 
@@ -79,6 +81,16 @@ def resource_view(state: PlatformState, code: str) -> dict[str, Any] | None:
                 for rid, n in state.applications.get(code, {}).items()
             ],
         }
+
+
+def corrections_view(state: PlatformState, department: str | None = None) -> list[dict[str, Any]]:
+    """The correction notices kept (oldest first), those addressed to ``department`` if given."""
+    with state.lock:
+        return [
+            dict(n)
+            for n in state.corrections.notices.values()
+            if department is None or n["disputed"]["department_code"] == department
+        ]
 
 
 def _answer(status: int, body: Any) -> Response:
@@ -122,6 +134,10 @@ def inspect_routes(state: PlatformState) -> list[Route]:
             return _error(404, "not_found", f"no records for {code!r}", "code", "exists")
         return _answer(200, view)
 
+    async def get_corrections(request: Request) -> Response:
+        department = request.query_params.get("department")
+        return _answer(200, {"corrections": corrections_view(state, department)})
+
     async def post_token(request: Request) -> Response:
         try:
             node = orjson.loads(await request.body()).get("node", "")
@@ -138,5 +154,6 @@ def inspect_routes(state: PlatformState) -> list[Route]:
             guarded(get_resource),
             methods=["GET"],
         ),
+        Route(f"{INSPECT_PREFIX}/inspect/corrections", guarded(get_corrections), methods=["GET"]),
         Route(f"{INSPECT_PREFIX}/tokens", guarded(post_token), methods=["POST"]),
     ]

@@ -20,7 +20,7 @@ import uvicorn
 
 from ._loopback import LoopbackServer
 from ._mock_app import _ResettableH11Protocol, create_app
-from ._mock_inspect import summary
+from ._mock_inspect import corrections_view, summary
 from ._mock_intake import applicant_auth
 from ._mock_state import DEFAULT_HISTORY, Faults, PlatformState, record_key
 
@@ -172,6 +172,17 @@ class MockPlatform(LoopbackServer):
         """Applications per record id of the resource: ``{id: n}``; n > 1 means applied twice."""
         with self._state.lock:
             return dict(self._state.applications.get(resource_code, {}))
+
+    def corrections(self, department_code: str | None = None) -> list[dict[str, Any]]:
+        """The correction notices accepted (the newest ``history``, oldest first; each id once),
+        those addressed to ``department_code`` when given: what a cross-check sent back."""
+        return corrections_view(self._state, department_code)
+
+    @property
+    def corrections_accepted(self) -> int:
+        """Distinct correction notices accepted (repeats are counted in ``duplicates_refused``)."""
+        with self._state.lock:
+            return self._state.corrections.accepted
 
     def inspect(self) -> dict[str, Any]:
         """What ``GET /_mock/inspect`` answers: counters, catalog, resources, cases."""

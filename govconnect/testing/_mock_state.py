@@ -19,14 +19,14 @@ import random
 import secrets
 import threading
 import time
-from collections import Counter, defaultdict, deque
+from collections import Counter, OrderedDict, defaultdict, deque
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import Any
 
 from ..exchange import platform as P
 
-__all__ = ["DEFAULT_HISTORY", "FAULT_PROFILES", "Faults", "PlatformState"]
+__all__ = ["DEFAULT_HISTORY", "FAULT_PROFILES", "CorrectionBox", "Faults", "PlatformState"]
 
 DEFAULT_HISTORY = 1000
 """Records kept per resource for :meth:`MockPlatform.records` (the most recent ones)."""
@@ -143,6 +143,7 @@ class PlatformState:
         self.status_keys: dict[str, dict[str, Any]] = {}
         self.requests = 0
         self.faults_injected: dict[str, int] = defaultdict(int)
+        self.corrections = CorrectionBox(history)
 
     def draw(self) -> str | None:
         """Pick the fault for one request (or None), consuming the seeded RNG deterministically."""
@@ -234,4 +235,39 @@ class PlatformState:
                 + len(self.status_keys)
                 + sum(len(h) for h in self.statuses.values())
                 + sum(len(c) for c in self.cases.values())
+                + self.corrections.retained()
             )
+
+
+class CorrectionBox:
+    """The notices the mock accepted (the newest ``history`` of them, by id), every notice id
+    and idempotency key it has seen, and counters. Guarded by the platform state's lock."""
+
+    def __init__(self, history: int) -> None:
+        self.history = history
+        self.notices: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        self.ids: set[str] = set()
+        self.keys: dict[str, str] = {}
+        """Idempotency key -> the notice id it was first used for."""
+        self.accepted = 0
+
+    def accept(self, notice: dict[str, Any]) -> None:
+        self.ids.add(notice["notice_id"])
+        self.notices[notice["notice_id"]] = notice
+        while len(self.notices) > self.history:
+            self.notices.popitem(last=False)
+        self.accepted += 1
+
+    def retained(self) -> int:
+        return len(self.notices) + len(self.ids) + len(self.keys)
+
+    def summary(self) -> dict[str, Any]:
+        by_department: dict[str, int] = {}
+        for notice in self.notices.values():
+            code = notice["disputed"]["department_code"]
+            by_department[code] = by_department.get(code, 0) + 1
+        return {
+            "accepted": self.accepted,
+            "kept": len(self.notices),
+            "by_department": by_department,
+        }

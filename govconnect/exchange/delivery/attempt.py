@@ -56,6 +56,9 @@ def _send(client: ExchangeClient, batch: Batch) -> bool:
             batch.target, batch.joined, idempotency_key=batch.key, **trace
         )
         return result.duplicate
+    if batch.operation == "correction":  # a correction batch holds one notice
+        answer = client.post_correction(batch.joined, idempotency_key=batch.key, **trace)
+        return bool(answer.get("duplicate"))
     body = orjson.loads(batch.joined)  # a status batch holds one change
     del trace["case_id"]  # post_status sends the case it is about as the trace case id
     answer = client.post_status(batch.target, idempotency_key=batch.key, **body, **trace)

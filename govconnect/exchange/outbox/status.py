@@ -16,6 +16,7 @@ __all__ = [
     "OutboxStatus",
     "count_pending",
     "execute",
+    "known_keys",
     "next_due_at",
     "purge_delivered",
     "read_status",
@@ -88,3 +89,25 @@ def purge_delivered(conn: Any, delivered_before: float) -> int:
     return execute(
         conn, "DELETE FROM outbox_delivered WHERE delivered_at < ?", (delivered_before,)
     ).rowcount
+
+
+_KEY_COLUMNS = (
+    ("outbox", "batch_key"),
+    ("outbox_batches", "key"),
+    ("outbox_delivered", "batch_key"),
+    ("outbox_dead", "batch_key"),
+)
+
+
+def known_keys(conn: Any, keys: list[str]) -> set[str]:
+    """Which of ``keys`` the outbox already holds as a batch key: waiting, in flight, delivered
+    (until purged) or dead. How a producer with stable keys (correction notices) queues each
+    exchange once however often it runs."""
+    found: set[str] = set()
+    for start in range(0, len(keys), 500):
+        chunk = keys[start : start + 500]
+        marks = ", ".join("?" * len(chunk))
+        for table, column in _KEY_COLUMNS:
+            sql = f"SELECT {column} FROM {table} WHERE {column} IN ({marks})"
+            found.update(row[0] for row in execute(conn, sql, chunk).fetchall())
+    return found

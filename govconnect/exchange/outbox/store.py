@@ -22,7 +22,14 @@ from .connections import Connections
 from .dead_letters import DeadLetter, Replayed, bury_batch, read_dead_letters, replay_dead_letters
 from .portable import ddl, execute, statements
 from .schema import INSERT_ROW, SCHEMA, is_current, migrate
-from .status import OutboxStatus, count_pending, next_due_at, purge_delivered, read_status
+from .status import (
+    OutboxStatus,
+    count_pending,
+    known_keys,
+    next_due_at,
+    purge_delivered,
+    read_status,
+)
 
 __all__ = ["Outbox", "is_postgres_url", "shown_location"]
 
@@ -195,6 +202,33 @@ class Outbox(Connections):
         row = status_row(case_id, status, result, reasons, user_id, self.clock())
         ids = self._insert(iter([row]), "status", None, case_id, within)
         return ids[0]
+
+    def enqueue_corrections(
+        self, notices: Iterable[tuple[str, str, bytes]], *, user_id: str | None = None
+    ) -> list[str]:
+        """Commit correction notices, each ``(notice id, disputed resource code, the notice as a
+        JSON object)``, skipping every id the outbox already holds (waiting, in flight,
+        delivered until purged, or dead); returns the ids queued. A notice is a batch of its own
+        whose idempotency key is its id, so a rerun of the cross-check queues nothing new and
+        the platform refuses a re-send as a duplicate."""
+        listed = list(notices)
+        now = self.clock()
+        queued: list[str] = []
+        with self.transaction():
+            with self._write() as conn:
+                self._lock_name(conn, "enqueue_corrections")  # concurrent runs take turns
+                known = known_keys(conn, [key for key, _, _ in listed])
+            by_target: dict[str, list[tuple[Any, ...]]] = {}
+            for key, target, payload in listed:
+                check_code(target)
+                if key not in known:
+                    known.add(key)
+                    row = ("correction", target, user_id, None, 1, now, key, payload)
+                    by_target.setdefault(target, []).append(row)
+                    queued.append(key)
+            for target, rows in by_target.items():
+                self._insert(iter(rows), "correction", target, None)
+        return queued
 
     def _insert(
         self,
