@@ -23,6 +23,7 @@ from govconnect import (
     hookimpl,
     make_plugin_manager,
 )
+from govconnect.cli import _common as cli_common
 from govconnect.cli import outbox as outbox_cli
 from tests.outbox_support import ENGINES, engine_outbox, one_per_row
 
@@ -402,7 +403,10 @@ def run(*args: str) -> Any:
     )
 
 
-def test_cli_status_dead_retry_purge(tmp_path: Path) -> None:
+def test_cli_status_dead_retry_purge(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # a wide console whatever the worker's terminal (under pytest-xdist the width the console
+    # found at import wins over COLUMNS): the dead-letter table must not cut the reason
+    monkeypatch.setattr(cli_common.console, "_width", 250)
     path = str(tmp_path / "o.sqlite")
     with Outbox(path) as box:
         box.enqueue(CODE, [{"id": 1}, {"id": 2}])
