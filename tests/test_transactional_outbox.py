@@ -274,6 +274,65 @@ def test_a_case_the_other_node_reported_is_rolled_back_whole(
         assert legacy.case_ids() == [] and outbox_rows(outbox) == []
 
 
+def test_two_processes_racing_on_a_keyless_table_leave_one_row(
+    legacy: Legacy, same_db_outbox: str, mock_platform: MockPlatform
+) -> None:
+    """Claims off, no unique key on the case id: B inserts the case while A's transaction (case
+    row, status, journal) is still open. B's status waits for A's commit, finds the case
+    reported, and B's whole transaction — its legacy row too — is rolled back."""
+    import threading
+
+    with legacy.engine.begin() as conn:
+        conn.execute(
+            sa.text(f"ALTER TABLE {legacy.applications} DROP CONSTRAINT {legacy.applications}_pkey")
+        )
+    case = next(iter(sample_cases(1, seed=38)))
+    with (
+        client_for(mock_platform) as client,
+        Outbox(same_db_outbox) as box_a,
+        Outbox(same_db_outbox) as box_b,
+    ):
+        a, b = bridge_for(legacy, client, box_a), bridge_for(legacy, client, box_b)
+        for bridge in (a, b):
+            bridge.open_sinks()
+            bridge.journal.claim = lambda *args: True  # type: ignore[method-assign]
+        outcomes: dict[str, CaseOutcome] = {}
+        waiters: list[int] = []
+        racer = threading.Thread(target=lambda: outcomes.update(b=b.process(case)))
+        real = a.journal.recorder
+
+        def recorder(outcome: CaseOutcome, status: str) -> Any:
+            apply = real(outcome, status)
+
+            def apply_then_let_b_in(conn: Any) -> None:
+                apply(conn)
+                racer.start()
+                for _ in range(100):  # until B waits for this transaction (at most 5 s)
+                    (count,) = conn.execute(
+                        "SELECT count(*) FROM pg_locks w WHERE NOT w.granted AND w.transactionid IN"
+                        " (SELECT transactionid FROM pg_locks WHERE pid = pg_backend_pid()"
+                        " AND locktype = 'transactionid' AND granted)"
+                    ).fetchone()
+                    if count:
+                        waiters.append(count)
+                        return
+                    time.sleep(0.05)
+
+            return apply_then_let_b_in
+
+        a.journal.recorder = recorder  # type: ignore[method-assign]
+        try:
+            outcomes["a"] = a.process(case)
+            racer.join(timeout=30)
+        finally:
+            a.close()
+            b.close()
+        assert waiters, "B never waited for A's transaction"
+        assert (outcomes["a"].outcome, outcomes["b"].outcome) == ("written", "already_processed")
+        assert legacy.case_ids() == [case["case_id"]]  # one row, though nothing keys the table
+        assert len(outbox_rows(box_a)) == 1
+
+
 # --- the fallback: two stores ------------------------------------------------------------------
 
 
