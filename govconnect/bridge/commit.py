@@ -17,11 +17,10 @@ import logging
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from .._exceptions import ConfigurationError
 from ..cases.case import CaseStatus
 from ..cases.handlers import IntakeHandler
 from ..cases.sinks import Sink, SinkResult
-from ..cases.sinks.database import CommitMode
+from ..cases.sinks.database import CommitMode, OneTransactionRefused
 from .report import CaseOutcome
 
 if TYPE_CHECKING:
@@ -42,7 +41,7 @@ def bind(matter_code: str, sink: Sink, outbox: Any) -> CommitMode:
     else:
         try:
             mode = binder(outbox)
-        except ConfigurationError:
+        except OneTransactionRefused:
             sink.close()
             raise
     log.info("intake matter %s: a case and its status commit in %s", matter_code, mode)
@@ -51,12 +50,13 @@ def bind(matter_code: str, sink: Sink, outbox: Any) -> CommitMode:
 
 def open_sinks(bridge: IntakeBridge, handlers: Iterable[IntakeHandler]) -> dict[str, CommitMode]:
     """Open the sinks of ``handlers`` now rather than at their first case, so that the commit
-    mode is known (and a refused one stops the run) at the start. A sink that cannot be opened
-    for another reason (the legacy system is down) is logged and opened at its first case."""
+    mode is known (and a refused one, :class:`OneTransactionRefused`, stops the run) at the
+    start. A sink that cannot be opened for another reason (the legacy system is down, the
+    connector is misconfigured) is logged and left to its first case, as before."""
     for handler in handlers:
         try:
             bridge._sink(handler)
-        except ConfigurationError:
+        except OneTransactionRefused:
             raise
         except Exception as exc:
             log.warning(

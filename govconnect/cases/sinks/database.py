@@ -14,7 +14,12 @@ from ..._exceptions import ConfigurationError, InvalidInputError, Problem, Retry
 from .base import SinkResult
 from .targets import fit_target
 
-__all__ = ["CommitMode", "DatabaseSink"]
+__all__ = ["CommitMode", "DatabaseSink", "OneTransactionRefused"]
+
+
+class OneTransactionRefused(ConfigurationError):
+    """``DatabaseSink(transactional=True)`` where the case and its status cannot commit in one
+    transaction: the intake run refuses to start rather than fall back."""
 
 
 @dataclass(frozen=True)
@@ -94,7 +99,7 @@ class DatabaseSink:
             self.outbox = outbox
             return CommitMode(True, f"the legacy database holds the outbox ({outbox.path})")
         if self.transactional is True:
-            raise ConfigurationError(
+            raise OneTransactionRefused(
                 f"DatabaseSink(transactional=True) for table {self.table.name!r} cannot commit a"
                 f" case and its status in one transaction: {reason}. Put the outbox in a schema"
                 ' of the legacy database (docs/deployment.md, "Transactional outbox in the'
