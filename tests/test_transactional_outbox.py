@@ -28,6 +28,7 @@ from govconnect import (
     ExchangeClient,
     IntakeBridge,
     Outbox,
+    RetryableError,
     RetryPolicy,
     load_registry,
 )
@@ -377,6 +378,22 @@ def test_other_legacy_databases_and_the_opt_out_keep_two_stores(
     assert not opted_out.one_transaction and "transactional=False" in opted_out.reason
     with pytest.raises(ValueError, match="transactional is True, False or 'auto'"):
         DatabaseSink(legacy.engine, legacy.table(), "sqbh", transactional="yes")  # type: ignore[arg-type]
+
+
+def test_a_legacy_database_down_at_the_start_is_decided_at_a_later_case(
+    same_db_outbox: str, legacy: Legacy
+) -> None:
+    """Unreachable when the mode is decided: not two stores for good, but retryable (the case
+    is deferred, unacknowledged) and decided again when the sink is next opened."""
+    down = sa.create_engine("postgresql+psycopg://postgres@127.0.0.1:1/test")
+    with Outbox(same_db_outbox) as outbox:
+        with pytest.raises(RetryableError, match="legacy database unavailable"):
+            DatabaseSink(down, legacy.table(), "sqbh").bind_outbox(outbox)
+        lost = psycopg.connect(legacy.url.replace("+psycopg", ""))
+        lost.close()
+        with pytest.raises(RetryableError, match="while checking the outbox"):
+            outbox.can_join(lost)
+    down.dispose()
 
 
 # --- refused: one transaction demanded where there is none -------------------------------------

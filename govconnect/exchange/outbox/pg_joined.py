@@ -14,6 +14,8 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
+from ..._exceptions import RetryableError
+
 __all__ = ["cannot_join", "enter", "leave"]
 
 _PRIVILEGES = ("SELECT", "INSERT", "UPDATE", "DELETE")
@@ -34,6 +36,18 @@ ORDER BY 1, 2
 
 
 def cannot_join(own: Any, other: Any, schema: str, shown: str) -> str | None:
+    """Why the outbox cannot be written on ``other`` (see :func:`_cannot_join`), or None; a
+    connection lost meanwhile raises :class:`RetryableError` (decided again later)."""
+    import psycopg
+
+    try:
+        return _cannot_join(own, other, schema, shown)
+    except psycopg.OperationalError as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise RetryableError(f"database unavailable while checking the outbox: {reason}") from None
+
+
+def _cannot_join(own: Any, other: Any, schema: str, shown: str) -> str | None:
     """Why the outbox (``own``: one of its connections; ``schema``; ``shown``: its URL without the
     password) cannot be written on ``other`` — None when it can.
 
@@ -44,10 +58,8 @@ def cannot_join(own: Any, other: Any, schema: str, shown: str) -> str | None:
     writes do: ``USAGE`` on the schema, ``SELECT, INSERT, UPDATE, DELETE`` on its tables,
     ``USAGE`` on its sequences. ``other`` is left in a transaction its owner rolls back.
     """
-    try:
-        import psycopg
-    except ImportError:  # pragma: no cover - an outbox on PostgreSQL has psycopg
-        return "psycopg 3 is not installed"
+    import psycopg  # an outbox on PostgreSQL has it
+
     if not isinstance(other, psycopg.Connection):
         kind = f"{type(other).__module__}.{type(other).__name__}"
         return f"the legacy connection is a {kind}, not psycopg 3's (use postgresql+psycopg://)"
