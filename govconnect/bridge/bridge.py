@@ -43,7 +43,7 @@ from ..cases.handlers import IntakeHandler
 from ..cases.mapping import MappingContext, apply_mapping, mapping_problems
 from ..cases.sinks import Sink
 from ..exchange.outbox.store import Outbox
-from .commit import CommitMode, accepted, bind, open_sinks, write_and_report
+from .commit import CommitMode, open_sink, open_sinks, write_and_report
 from .journal import AlreadyReported, IntakeJournal
 from .report import CaseOutcome, IntakeReport
 
@@ -145,8 +145,7 @@ class IntakeBridge:
             )
         self._connectors: dict[str, Connector] = {}
         self._sinks: dict[str, Sink] = {}
-        self.commit_modes: dict[str, CommitMode] = {}
-        """Per matter code, how its cases commit with their statuses (see ``commit``)."""
+        self.commit_modes: dict[str, CommitMode] = {}  # per matter code (see ``commit``)
         self.poll_errors = 0
 
     # --- one case -------------------------------------------------------------------------------------
@@ -159,16 +158,12 @@ class IntakeBridge:
 
     def _sink(self, handler: IntakeHandler) -> Sink:
         if handler.matter_code not in self._sinks:
-            sink = handler.sink(self._connector(handler.connector.name))
-            self.commit_modes[handler.matter_code] = bind(handler.matter_code, sink, self.outbox)
-            self._sinks[handler.matter_code] = sink
+            self._sinks[handler.matter_code] = open_sink(self, handler)
         return self._sinks[handler.matter_code]
 
     def open_sinks(self) -> dict[str, CommitMode]:
-        """Open the handlers' sinks not open yet (else each at its first case); how each commits
-        a case with its status. Refuses (``ConfigurationError``) a sink that demands one transaction
-        it cannot have. ``run_once`` calls it first."""
-        return open_sinks(self, [h for c, h in self.handlers.items() if c not in self._sinks])
+        """Open the sinks now (``run_once`` does first); how each commits a case with its status."""
+        return open_sinks(self)
 
     def process(self, raw: Any) -> CaseOutcome:
         """Apply one pulled element; never raises. The case's own faults return it with reasons;
@@ -229,10 +224,7 @@ class IntakeBridge:
         try:
             ctx = MappingContext.for_case(case, self.registry.code_tables, self.registry.transforms)
             values = apply_mapping(handler.mapping, ctx, target=handler.declared)
-            sink = self._sink(handler)
-            if getattr(sink, "outbox", None) is self.outbox:  # one transaction: see ``commit``
-                return write_and_report(self._report, sink, case_id, matter, values)
-            result = sink.write(case.case_id, values)
+            return write_and_report(self, handler, case_id, values)  # and the status: ``commit``
         except RetryableError as exc:
             log.warning("case %r deferred: %s", case_id, exc)
             return CaseOutcome(
@@ -242,8 +234,6 @@ class IntakeBridge:
             return self._return(case_id, matter, exc.problems)
         except Exception as exc:  # our side failed (a bug, a misconfigured sink), not the case
             return self._internal_failure(case_id, matter, where, exc)
-        outcome, status_result = accepted(case_id, matter, result, values)
-        return self._report(outcome, CaseStatus.ACCEPTED.value, result=status_result)
 
     def _report(
         self,

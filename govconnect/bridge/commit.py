@@ -7,14 +7,14 @@ is reported then. When a ``DatabaseSink``'s legacy database also holds the outbo
 that PostgreSQL database), the status and the journal row are written on the sink's own
 connection before it commits: one transaction, no window at all (:func:`write_and_report`).
 
-Which of the two applies is decided per sink when the bridge opens it (:func:`bind`), logged,
+Which of the two applies is decided per sink when the bridge opens it (:func:`open_sink`), logged,
 and shown by ``govconnect intake run`` (its summary, and ``commit_modes`` in ``--json``).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from ..cases.case import CaseStatus
@@ -26,34 +26,39 @@ from .report import CaseOutcome
 if TYPE_CHECKING:
     from .bridge import IntakeBridge
 
-__all__ = ["CommitMode", "accepted", "bind", "open_sinks", "write_and_report"]
+__all__ = ["CommitMode", "accepted", "open_sink", "open_sinks", "write_and_report"]
 
 log = logging.getLogger("govconnect.bridge")
 
 
-def bind(matter_code: str, sink: Sink, outbox: Any) -> CommitMode:
-    """Ask ``sink`` how its cases will commit with their statuses in ``outbox`` (only a sink
-    with ``bind_outbox``, the ``DatabaseSink``, can share a transaction), and log the answer.
-    A sink that refuses (``transactional=True`` it cannot have) is closed and the error raised."""
+def open_sink(bridge: IntakeBridge, handler: IntakeHandler) -> Sink:
+    """The handler's sink, opened, with its commit mode decided (``bridge.commit_modes``) and
+    logged: only a sink with ``bind_outbox`` (the ``DatabaseSink``) can share the outbox's
+    transaction. A sink that refuses (:class:`OneTransactionRefused`) is closed and the error
+    raised."""
+    sink = handler.sink(bridge._connector(handler.connector.name))
     binder = getattr(sink, "bind_outbox", None)
     if binder is None:
         mode = CommitMode(False, f"a {type(sink).__name__} writes outside the outbox's database")
     else:
         try:
-            mode = binder(outbox)
+            mode = binder(bridge.outbox)
         except OneTransactionRefused:
             sink.close()
             raise
-    log.info("intake matter %s: a case and its status commit in %s", matter_code, mode)
-    return mode
+    log.info("intake matter %s: a case and its status commit in %s", handler.matter_code, mode)
+    bridge.commit_modes[handler.matter_code] = mode
+    return sink
 
 
-def open_sinks(bridge: IntakeBridge, handlers: Iterable[IntakeHandler]) -> dict[str, CommitMode]:
-    """Open the sinks of ``handlers`` now rather than at their first case, so that the commit
+def open_sinks(bridge: IntakeBridge) -> dict[str, CommitMode]:
+    """Open the bridge's sinks not open yet rather than at their first case, so that the commit
     mode is known (and a refused one, :class:`OneTransactionRefused`, stops the run) at the
     start. A sink that cannot be opened for another reason (the legacy system is down, the
     connector is misconfigured) is logged and left to its first case, as before."""
-    for handler in handlers:
+    for matter, handler in bridge.handlers.items():
+        if matter in bridge._sinks:
+            continue
         try:
             bridge._sink(handler)
         except OneTransactionRefused:
@@ -61,22 +66,24 @@ def open_sinks(bridge: IntakeBridge, handlers: Iterable[IntakeHandler]) -> dict[
         except Exception as exc:
             log.warning(
                 "intake matter %s: sink not opened yet (%s); trying again at its first case",
-                handler.matter_code,
+                matter,
                 type(exc).__name__,
             )
     return dict(bridge.commit_modes)
 
 
 def accepted(
-    case_id: str, matter: str, result: SinkResult, values: Mapping[str, Any]
+    case_id: str, matter: str, result: SinkResult, values: Mapping[str, Any], **fields: Any
 ) -> tuple[CaseOutcome, dict[str, Any]]:
-    """The outcome of a case the sink took, and the ``accepted`` status's result data."""
+    """The outcome of a case the sink took (``fields``: more of :class:`CaseOutcome`'s), and the
+    ``accepted`` status's result data."""
     outcome = CaseOutcome(
         case_id,
         matter,
         "written" if result.applied else "duplicate",
         reference=result.reference,
         fields_filled=len(values),
+        **fields,
     )
     return outcome, {"reference": result.reference, **result.result}
 
@@ -90,30 +97,40 @@ class _Undone(Exception):
 
 
 def write_and_report(
-    report: Callable[..., CaseOutcome],
-    sink: Any,
+    bridge: IntakeBridge,
+    handler: IntakeHandler,
     case_id: str,
-    matter: str,
     values: Mapping[str, Any],
+    **fields: Any,
 ) -> CaseOutcome:
-    """Write the case and queue its ``accepted`` status (``report``: the bridge's, which records
-    the journal row with it) in the sink's one transaction.
+    """Write the case through the handler's sink and queue its ``accepted`` status with the
+    journal's row (the bridge's ``_report``); ``fields`` go into the :class:`CaseOutcome`.
 
-    If the status cannot be queued — the other process of an HA pair reported the case first,
+    Two stores: the sink commits the case, then the status commits in the outbox (a failure
+    there defers the case; its redelivery is a "duplicate", reported then). One transaction
+    (the sink is bound to the bridge's outbox): the status is queued inside the sink's
+    transaction, and if it cannot be — the other process of an HA pair reported the case first,
     the outbox refused — the case's row is rolled back with it and the bridge's answer for that
-    (``already_processed``, ``deferred``) is returned. The sink's own failures propagate, as for a
-    sink that commits alone."""
+    (``already_processed``, ``deferred``) is returned. The sink's own failures propagate either
+    way, for the bridge to handle."""
+    matter = handler.matter_code
+    sink = bridge._sink(handler)
+    if getattr(sink, "outbox", None) is not bridge.outbox:
+        outcome, status_result = accepted(
+            case_id, matter, sink.write(case_id, values), values, **fields
+        )
+        return bridge._report(outcome, CaseStatus.ACCEPTED.value, result=status_result)
     done: list[CaseOutcome] = []
 
     def then(result: SinkResult) -> None:
-        outcome, status_result = accepted(case_id, matter, result, values)
-        answer = report(outcome, CaseStatus.ACCEPTED.value, result=status_result)
+        outcome, status_result = accepted(case_id, matter, result, values, **fields)
+        answer = bridge._report(outcome, CaseStatus.ACCEPTED.value, result=status_result)
         if answer is not outcome:
             raise _Undone(answer)
         done.append(outcome)
 
     try:
-        sink.write(case_id, values, then=then)
+        sink.write(case_id, values, then=then)  # type: ignore[call-arg]
     except _Undone as undone:
         return undone.outcome
     return done[-1]
