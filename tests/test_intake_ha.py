@@ -47,6 +47,9 @@ client = ExchangeClient(platform_url, token=token, node="{NODE}", user_id="ha", 
 
 class Slow:
     # A legacy write that takes a while: kills land mid-case, and the two processes overlap.
+    # It keeps the bridge in two-store mode (no ``outbox``, no ``then``): case row, then status,
+    # the window that claims and the sink's idempotency must cover (the one-transaction mode's
+    # races and kills: tests/test_transactional_outbox.py).
     def __init__(self, inner):
         self.inner = inner
 

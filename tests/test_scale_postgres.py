@@ -327,3 +327,64 @@ def test_a_large_enqueue_keeps_its_order_in_rows_and_batches(location: str) -> N
             seen += [r["id"] for r in json.loads(b"[%b]" % batch.joined)]
             box.mark_delivered(batch)
         assert seen == list(range(7 * 300 + 3))
+
+
+def targets(box: Outbox) -> list[tuple[str, str]]:
+    return [tuple(r) for r in box.read("SELECT operation, target FROM outbox_targets ORDER BY 2")]
+
+
+def test_settled_targets_are_pruned_so_the_claim_scan_stays_small(location: str) -> None:
+    """Every case is a target of its own: once its statuses are delivered, its row in
+    ``outbox_targets`` goes, rather than lengthening every later claim's candidate scan."""
+    with Outbox(location) as box:
+        for i in range(30):
+            box.enqueue_status(f"C-{i}", "accepted")
+        box.enqueue(CODES[0], [{"id": n} for n in range(5)])
+        assert len(targets(box)) == 31
+        while batches := box.claim_many("w", 10, lease=30):
+            box.mark_delivered_many([(b, False) for b in batches])
+        assert targets(box) == [] and box.pending() == 0
+        box.enqueue_status("C-0", "completed")  # a target comes back with new work
+        batch = box.claim("w", lease=30)
+        assert batch is not None and batch.target == "C-0"
+
+
+def test_a_target_an_enqueue_holds_is_not_pruned(location: str) -> None:
+    """A settle meets a target whose enqueue has not committed yet: its lock is skipped (never
+    waited for), the target stays, and the new row is claimed once committed."""
+    with Outbox(location) as producer, Outbox(location, busy_timeout=2) as worker:
+        producer.enqueue_status("C-1", "accepted")
+        first = worker.claim("w", lease=30)
+        assert first is not None
+        with producer.transaction():
+            producer.enqueue_status("C-1", "completed")  # holds C-1's target row, uncommitted
+            started = time.monotonic()
+            worker.mark_delivered(first)  # C-1 looks empty to the worker: but it is locked
+            assert time.monotonic() - started < 1.5
+        assert targets(worker) == [("status", "C-1")]
+        second = worker.claim("w", lease=30)
+        assert second is not None and second.target == "C-1" and second.span != first.span
+        worker.mark_delivered(second)
+        assert targets(worker) == []
+
+
+def test_a_fenced_off_settle_prunes_nothing_and_purge_sweeps_dead_targets(location: str) -> None:
+    clock = [1_000.0]
+    with Outbox(location, clock=lambda: clock[0]) as box:
+        box.enqueue_status("C-1", "accepted")
+        stale = box.claim("paused", lease=1)
+        clock[0] += 2
+        fresh = box.claim("other", lease=30)
+        assert box.mark_delivered_many([(stale, False)]) == {stale.key}
+        assert targets(box) == [("status", "C-1")]  # the other worker's batch keeps it
+        box.enqueue_status("C-2", "accepted")
+        dead = box.claim("other", lease=30)
+        assert dead is not None and box.bury(dead, "refused") is not None
+        assert targets(box) == [("status", "C-1"), ("status", "C-2")]
+        assert box.purge(0) == 0  # C-2 holds only a dead letter now: swept
+        assert targets(box) == [("status", "C-1")]
+        box.mark_delivered(fresh)
+        assert targets(box) == []
+        assert box.replay() == 1  # a replay registers its target again
+        again = box.claim("other", lease=30)
+        assert again is not None and again.key == dead.key

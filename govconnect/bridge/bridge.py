@@ -43,6 +43,7 @@ from ..cases.handlers import IntakeHandler
 from ..cases.mapping import MappingContext, apply_mapping, mapping_problems
 from ..cases.sinks import Sink
 from ..exchange.outbox.store import Outbox
+from .commit import CommitMode, open_sink, open_sinks, write_and_report
 from .journal import AlreadyReported, IntakeJournal
 from .report import CaseOutcome, IntakeReport, auth_of
 
@@ -144,6 +145,7 @@ class IntakeBridge:
             )
         self._connectors: dict[str, Connector] = {}
         self._sinks: dict[str, Sink] = {}
+        self.commit_modes: dict[str, CommitMode] = {}  # per matter code (see ``commit``)
         self.poll_errors = 0
 
     # --- one case -------------------------------------------------------------------------------------
@@ -156,8 +158,12 @@ class IntakeBridge:
 
     def _sink(self, handler: IntakeHandler) -> Sink:
         if handler.matter_code not in self._sinks:
-            self._sinks[handler.matter_code] = handler.sink(self._connector(handler.connector.name))
+            self._sinks[handler.matter_code] = open_sink(self, handler)
         return self._sinks[handler.matter_code]
+
+    def open_sinks(self) -> dict[str, CommitMode]:
+        """Open the sinks now (``run_once`` does first); how each commits a case with its status."""
+        return open_sinks(self)
 
     def process(self, raw: Any) -> CaseOutcome:
         """Apply one pulled element; never raises. The case's own faults return it with reasons;
@@ -221,7 +227,7 @@ class IntakeBridge:
         try:
             ctx = MappingContext.for_case(case, self.registry.code_tables, self.registry.transforms)
             values = apply_mapping(handler.mapping, ctx, target=handler.declared)
-            result = self._sink(handler).write(case.case_id, values)
+            return write_and_report(self, handler, case_id, values, **auth_of(case))  # ``commit``
         except RetryableError as exc:
             log.warning("case %r deferred: %s", case_id, exc)
             return CaseOutcome(
@@ -231,16 +237,6 @@ class IntakeBridge:
             return self._return(case_id, matter, exc.problems, case)
         except Exception as exc:  # our side failed (a bug, a misconfigured sink), not the case
             return self._internal_failure(case_id, matter, where, exc, case)
-        outcome = CaseOutcome(
-            case_id,
-            matter,
-            "written" if result.applied else "duplicate",
-            reference=result.reference,
-            fields_filled=len(values),
-            **auth_of(case),
-        )
-        status_result = {"reference": result.reference, **result.result}
-        return self._report(outcome, CaseStatus.ACCEPTED.value, result=status_result)
 
     def _report(
         self,
@@ -326,6 +322,8 @@ class IntakeBridge:
         write, status or acknowledgement) is counted in the report and the next case goes on.
         """
         started = time.perf_counter()
+        if self._sinks.keys() != self.handlers.keys():  # at the start, or one failed to open
+            self.open_sinks()
         report = IntakeReport()
         seen: set[tuple[str, str]] = set()
         window = limit

@@ -72,6 +72,10 @@ def run(
         client.sync_catalog(r.model_dump(mode="json") for r in reg.node_catalog(node).resources)
         bridge = IntakeBridge(reg, client, outbox, connectors=chosen, user_id=user)
         try:
+            modes = bridge.open_sinks()  # how cases commit with their statuses: said up front
+            if not as_json:
+                for matter, mode in sorted(modes.items()):
+                    console.print(f"matter {escape(matter)}: case and status commit in {mode}")
             done = 0
             while True:
                 report = _round(bridge, quiet=as_json)
@@ -85,7 +89,14 @@ def run(
             console.print("stopped")
         finally:
             bridge.close()
-    summary = {**total.as_dict(), "statuses_delivered": delivered.records_delivered}
+    summary = {
+        **total.as_dict(),
+        "statuses_delivered": delivered.records_delivered,
+        "commit_modes": {
+            matter: {"one_transaction": mode.one_transaction, "reason": mode.reason}
+            for matter, mode in sorted(bridge.commit_modes.items())
+        },
+    }
     if as_json:
         print_json(summary)
     else:
@@ -145,6 +156,7 @@ def print_report(report: IntakeReport, delivered: DeliveryStats | None = None) -
         ("already there (redelivered)", report.duplicates + report.already_processed),
         ("returned with reasons", report.returned),
         ("deferred (retried next round)", report.deferred),
+        ("claimed by the other intake process (left to it)", report.claimed_elsewhere),
         ("malformed (breaks the contract; reported once, skipped)", report.malformed),
         ("malformed, reported before, skipped", report.ignored),
         ("acknowledgements failed (retried next round)", report.ack_failures),

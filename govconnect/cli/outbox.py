@@ -23,10 +23,10 @@ from .._exceptions import ConfigurationError
 from ..exchange.client import ExchangeClient
 from ..exchange.delivery.stats import DeliveryStats
 from ..exchange.delivery.worker import DeliveryWorker
-from ..exchange.outbox.store import Outbox, is_postgres_url, shown_location
+from ..exchange.outbox.store import Outbox, shown_location
 from ._common import console, handles_errors, print_json
 
-__all__ = ["DEFAULT_OUTBOX", "outbox_app", "register", "require_file_outbox"]
+__all__ = ["DEFAULT_OUTBOX", "outbox_app", "register"]
 
 DEFAULT_OUTBOX = ".govconnect/outbox.sqlite"
 
@@ -56,18 +56,6 @@ def _open(outbox: str | None, old_path: str | None) -> Outbox:
     """Open the outbox; a failure (unreachable database, full disk, read-only or unusable file)
     is a ``GovConnectError`` naming the outbox, reported by ``handles_errors`` in one line."""
     return Outbox(_location(outbox, old_path))
-
-
-def require_file_outbox(location: str, holds: str) -> None:
-    """Refuse a PostgreSQL outbox where ``holds`` (the intake journal, the publishing state)
-    still lives in the outbox's SQLite file: a clear message now, not a SQL error later."""
-    if is_postgres_url(location):
-        raise typer.BadParameter(
-            f"{holds} lives in the outbox's SQLite file; a PostgreSQL outbox"
-            f" ({shown_location(location)}) serves `govconnect outbox` commands"
-            " (status, dead, retry, purge, drain) in this release",
-            param_hint="--outbox",
-        )
 
 
 def _iso(ts: float | None) -> str | None:

@@ -1,18 +1,38 @@
-"""Database write (写数据库): one transaction per case, keyed by the case-id column."""
+"""Database write (写数据库): one transaction per case, keyed by the case-id column — and, when
+the legacy database also holds the outbox, the case's status in that same transaction."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import sqlalchemy as sa
 
-from ..._exceptions import InvalidInputError, Problem, RetryableError
+from ..._exceptions import ConfigurationError, InvalidInputError, Problem, RetryableError
 from .base import SinkResult
 from .targets import fit_target
 
-__all__ = ["DatabaseSink"]
+__all__ = ["CommitMode", "DatabaseSink", "OneTransactionRefused"]
+
+
+class OneTransactionRefused(ConfigurationError):
+    """``DatabaseSink(transactional=True)`` where the case and its status cannot commit in one
+    transaction: the intake run refuses to start rather than fall back."""
+
+
+@dataclass(frozen=True)
+class CommitMode:
+    """How a sink's cases commit with the statuses that report them: in ``one_transaction``
+    (the legacy database holds the outbox), or in two stores, the case first; ``reason`` says why."""
+
+    one_transaction: bool
+    reason: str
+
+    def __str__(self) -> str:
+        how = "one transaction" if self.one_transaction else "two stores (case, then status)"
+        return f"{how}: {self.reason}"
 
 
 class DatabaseSink:
@@ -29,6 +49,15 @@ class DatabaseSink:
     (:func:`~.targets.fit_target`: types, ``VARCHAR`` lengths, integer ranges, NOT NULL): a value
     that does not fit returns the case naming the column instead of being truncated, stringified
     or failing as a driver error that would be blamed on the department.
+
+    ``transactional`` says whether the case row and the status that reports it (``accepted``,
+    with the intake journal's row) commit in one transaction. That needs the outbox in a schema
+    of this same PostgreSQL database, reached through psycopg 3 (``postgresql+psycopg://``),
+    and a role allowed to write it; the bridge asks :meth:`bind_outbox` when it opens the sink.
+    ``"auto"`` (the default) takes one transaction when all that holds and two stores otherwise
+    (a crash between them is then covered by this sink's idempotency: the redelivered case is a
+    "duplicate" and is reported then); ``True`` requires it and refuses to start without it;
+    ``False`` keeps two stores.
     """
 
     def __init__(
@@ -39,15 +68,76 @@ class DatabaseSink:
         *,
         on_conflict: Literal["keep", "update"] = "keep",
         extra: Callable[[sa.Connection, str, Mapping[str, Any]], None] | None = None,
+        transactional: bool | Literal["auto"] = "auto",
     ) -> None:
         if key not in table.c:
             raise ValueError(f"table {table.name!r} has no column {key!r}")
         if on_conflict not in ("keep", "update"):
             raise ValueError(f"on_conflict is 'keep' or 'update', not {on_conflict!r}")
+        if transactional not in (True, False, "auto"):
+            raise ValueError(f"transactional is True, False or 'auto', not {transactional!r}")
         self.engine, self.table, self.key = engine, table, key
         self.on_conflict, self.extra = on_conflict, extra
+        self.transactional = transactional
+        self.outbox: Any = None
+        """The outbox whose writes join this sink's transactions (set by :meth:`bind_outbox`)."""
 
-    def write(self, case_id: str, values: Mapping[str, Any]) -> SinkResult:
+    def bind_outbox(self, outbox: Any) -> CommitMode:
+        """Decide how this sink's cases commit with their statuses in ``outbox``, and say so.
+
+        One transaction when ``transactional`` allows it and the outbox can write on this
+        sink's connections (``outbox.can_join``: same server and database, proved; the grants).
+        Otherwise two stores — or, with ``transactional=True``, a :class:`ConfigurationError`
+        naming the setting and the reason. A legacy database that cannot be reached to decide
+        raises :class:`RetryableError` (decided again at the next case).
+        """
+        self.outbox = None
+        if self.transactional is False:
+            return CommitMode(False, "DatabaseSink(transactional=False)")
+        reason = self._cannot_join(outbox)
+        if reason is None:
+            self.outbox = outbox
+            return CommitMode(True, f"the legacy database holds the outbox ({outbox.path})")
+        if self.transactional is True:
+            raise OneTransactionRefused(
+                f"DatabaseSink(transactional=True) for table {self.table.name!r} cannot commit a"
+                f" case and its status in one transaction: {reason}. Put the outbox in a schema"
+                ' of the legacy database (docs/deployment.md, "Transactional outbox in the'
+                " legacy database\"), or set transactional='auto' to accept two stores"
+            )
+        return CommitMode(False, reason)
+
+    def _cannot_join(self, outbox: Any) -> str | None:
+        dialect = self.engine.dialect
+        if dialect.name != "postgresql":
+            return f"the legacy database is {dialect.name}, not PostgreSQL"
+        can_join = getattr(outbox, "can_join", None)
+        if can_join is None:
+            return f"the outbox ({type(outbox).__name__}) cannot join another transaction"
+        if getattr(outbox, "is_file", False):
+            return str(can_join(None))
+        try:
+            with self.engine.connect() as conn:
+                return can_join(conn.connection.driver_connection)  # type: ignore[no-any-return]
+        except sa.exc.OperationalError as exc:
+            raise RetryableError(f"legacy database unavailable: {_reason(exc)}") from None
+
+    def write(
+        self,
+        case_id: str,
+        values: Mapping[str, Any],
+        *,
+        then: Callable[[SinkResult], None] | None = None,
+    ) -> SinkResult:
+        """Write the case (idempotently, see the class); ``then(result)``, given only to a sink
+        bound to an outbox (:meth:`bind_outbox` chose one transaction), runs inside the case's
+        transaction before it commits, with the outbox's writes joined to it: if it raises,
+        nothing of the case is written."""
+        if then is not None and self.outbox is None:
+            raise ConfigurationError(
+                f"DatabaseSink for table {self.table.name!r}: write(then=...) needs one"
+                " transaction with the outbox, and bind_outbox() did not choose it"
+            )
         row = {**values, self.key: case_id}
         unknown = sorted(set(row) - set(self.table.c.keys()))
         if unknown:
@@ -59,10 +149,10 @@ class DatabaseSink:
             )
         row = fit_target(self.table, row)  # SQLite enforces no VARCHAR(n): the SDK does
         try:
-            return self._write(case_id, values, row)
+            return self._write(case_id, values, row, then)
         except sa.exc.IntegrityError as exc:
             if self._exists(case_id):  # a concurrent writer inserted this case first
-                return self._write(case_id, values, row)
+                return self._write(case_id, values, row, then)
             raise InvalidInputError(
                 [Problem(self.table.name, "database.integrity", _reason(exc))]
             ) from None
@@ -77,7 +167,13 @@ class DatabaseSink:
                 ) from None
             raise RetryableError(f"legacy database unavailable: {_reason(exc)}") from None
 
-    def _write(self, case_id: str, values: Mapping[str, Any], row: dict[str, Any]) -> SinkResult:
+    def _write(
+        self,
+        case_id: str,
+        values: Mapping[str, Any],
+        row: dict[str, Any],
+        then: Callable[[SinkResult], None] | None,
+    ) -> SinkResult:
         key_col = self.table.c[self.key]
         with self.engine.begin() as conn:
             exists = conn.execute(
@@ -87,11 +183,13 @@ class DatabaseSink:
                 conn.execute(self.table.insert().values(**row))
             elif self.on_conflict == "update":
                 conn.execute(self.table.update().where(key_col == case_id).values(**row))
-            else:
-                return SinkResult(applied=False, reference=f"{self.table.name}:{case_id}")
-            if self.extra is not None:
+            if self.extra is not None and (exists is None or self.on_conflict == "update"):
                 self.extra(conn, case_id, values)
-        return SinkResult(applied=exists is None, reference=f"{self.table.name}:{case_id}")
+            result = SinkResult(applied=exists is None, reference=f"{self.table.name}:{case_id}")
+            if then is not None:
+                with self.outbox.joined(conn.connection.driver_connection):
+                    then(result)
+        return result
 
     def _exists(self, case_id: str) -> bool:
         key_col = self.table.c[self.key]

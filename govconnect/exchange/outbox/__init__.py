@@ -18,7 +18,9 @@ failed for good move to ``outbox_dead`` with the reason, to be inspected and rep
 The same outbox lives in PostgreSQL when ``Outbox`` is given a ``postgresql://`` URL: a
 ``PostgresOutbox`` (``postgres``: connections, LISTEN/NOTIFY; ``pg_schema``: tables in a schema of
 their own, the URL without its password; ``pg_claims``: claims that lock targets ``FOR UPDATE SKIP
-LOCKED`` and settles checked against fencing tokens), for many workers on many machines.
+LOCKED``, settles checked against fencing tokens, targets pruned once empty; ``pg_joined``: the
+outbox written on a legacy database's own connection, in its transaction, when that database
+holds the outbox), for many workers on many machines.
 
 Lives here: the ``Outbox`` that users hold, and its enqueue (``store``); the SQLite file's
 connections and transactions (``connections``); the tables and the migration of older files

@@ -29,7 +29,7 @@ from ..._exceptions import Problem
 from .claims import Batch, live_state, read_rows, take_rows
 from .dead_letters import dead_row
 
-__all__ = ["bury", "claim", "release", "reschedule", "settle_delivered"]
+__all__ = ["bury", "claim", "prune_targets", "release", "reschedule", "settle_delivered"]
 
 log = logging.getLogger("govconnect.exchange.outbox")
 
@@ -230,7 +230,62 @@ def settle_delivered(conn: Any, delivered: Sequence[tuple[Batch, bool]], now: fl
              [b.span[0] for b, _ in done], [b.span[1] for b, _ in done],
              [b.attempt for b, _ in done], [int(d) for _, d in done]],
         )  # fmt: skip
+        prune_targets(conn, {(b.operation, b.target) for b, _ in done})
     return stale
+
+
+_LOOKS_EMPTY = """
+NOT EXISTS (SELECT 1 FROM outbox o WHERE o.operation = t.operation AND o.target = t.target)
+AND NOT EXISTS (SELECT 1 FROM outbox_batches b WHERE b.operation = t.operation
+                AND b.target = t.target)
+"""
+
+
+def prune_targets(conn: Any, targets: Collection[tuple[str, str]] | None = None) -> int:
+    """Forget the ``outbox_targets`` rows of ``targets`` (None: of every target) that hold no
+    rows and no batches, so the claims' candidate scan stays as small as the work: a case's
+    status target is used once, and would otherwise stay forever. Returns how many went.
+
+    Two statements, on purpose. The first locks the targets that look empty ``FOR UPDATE SKIP
+    LOCKED``: one an enqueue or a claim holds right now is skipped (left for a later prune),
+    never waited for. The second deletes those still empty, under a snapshot taken *after* the
+    locks were granted, so it sees every row an enqueue committed before it let go of the
+    target; an enqueue that comes later waits for this transaction, and its ``INSERT … ON
+    CONFLICT`` then registers the target anew. Batches in flight keep their target (a stale
+    worker's late settle is refused by its fence, not by the target's row).
+    """
+    if targets is None:
+        locked = conn.execute(
+            f"SELECT operation, target FROM outbox_targets t WHERE {_LOOKS_EMPTY}"
+            " FOR UPDATE OF t SKIP LOCKED"
+        ).fetchall()
+    elif targets:
+        locked = conn.execute(_LOCK_NAMED, _arrays(targets)).fetchall()
+    else:
+        return 0
+    if not locked:
+        return 0
+    return int(conn.execute(_DELETE_NAMED, _arrays(locked)).rowcount)
+
+
+_NAMED = (
+    " FROM unnest(%s::text[], %s::text[]) AS x(operation, target) JOIN outbox_targets t"
+    " ON t.operation = x.operation AND t.target = x.target"
+)
+# Joined from the names (an index lookup each), not ``t WHERE (…) IN (unnest …)``: the planner
+# turned that into a scan of every target, doubling a status settle's cost.
+_LOCK_NAMED = (
+    f"SELECT t.operation, t.target {_NAMED} WHERE {_LOOKS_EMPTY} FOR UPDATE OF t SKIP LOCKED"
+)
+_DELETE_NAMED = (
+    "DELETE FROM outbox_targets t USING unnest(%s::text[], %s::text[]) AS x(operation, target)"
+    f" WHERE t.operation = x.operation AND t.target = x.target AND {_LOOKS_EMPTY}"
+)
+
+
+def _arrays(targets: Collection[tuple[str, str]]) -> tuple[list[str], list[str]]:
+    listed = list(targets)
+    return [o for o, _ in listed], [t for _, t in listed]
 
 
 def reschedule(conn: Any, batch: Batch, due_at: float, error: str) -> bool:

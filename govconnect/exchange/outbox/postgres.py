@@ -22,7 +22,7 @@ import orjson
 
 from ..._exceptions import ConfigurationError
 from ..observers import Observers
-from . import pg_claims
+from . import pg_claims, pg_joined
 from .dead_letters import Replayed, replayed_chunk
 from .pg_schema import SCHEMA_VERSION, create_schema_sql, parse_url
 from .store import Outbox, check_settings
@@ -125,7 +125,11 @@ class PostgresOutbox(Outbox):
         return conn
 
     def _conn(self, *, relaxed: bool = False) -> Any:
-        """This thread's connection (one per thread; ``relaxed`` is the same connection)."""
+        """This thread's connection (one per thread; ``relaxed`` is the same connection), or
+        the connection it writes on while :meth:`joined` to another client's transaction."""
+        joined = getattr(self._local, "joined", None)
+        if joined is not None:
+            return joined
         conn = getattr(self._local, "conn", None)
         if conn is None or conn.closed or conn.broken:  # a lost connection: a new one
             conn = self._local.conn = self._connect()
@@ -198,6 +202,35 @@ class PostgresOutbox(Outbox):
         """Join this thread's outbox writes inside into one transaction (each a savepoint)."""
         with self._write(durable=durable):
             yield
+
+    # --- writing in another client's transaction (a legacy database that holds the outbox) ----
+
+    def can_join(self, conn: Any) -> str | None:
+        """Why this outbox's writes cannot run in ``conn``'s transactions (a DB-API connection
+        of the legacy system), or None when they can: ``conn`` is psycopg 3's, on this server
+        and database, and its role may write the outbox's tables (see ``pg_joined``)."""
+        return pg_joined.cannot_join(self._conn(), conn, self.schema, self.path)
+
+    @contextmanager
+    def joined(self, conn: Any) -> Iterator[None]:
+        """Run this thread's outbox writes inside on ``conn``, in the transaction it is in (a
+        savepoint each): they commit, or roll back, with whatever ``conn``'s owner wrote before
+        — one transaction for a legacy row and the status that reports it. Check
+        :meth:`can_join` first; ``conn`` must be in a transaction (it has written)."""
+        if conn.info.transaction_status != self._pg.pq.TransactionStatus.INTRANS:
+            raise ConfigurationError(
+                "the outbox joins a transaction in progress: write the legacy row first"
+            )
+        previous = getattr(self._local, "joined", None)
+        search_path = pg_joined.enter(
+            conn, self.schema, self._durable_sync, int(self.busy_timeout * 1000)
+        )
+        self._local.joined = conn
+        try:
+            yield
+        finally:
+            self._local.joined = previous
+            pg_joined.leave(conn, search_path)
 
     def _notify(self, conn: Any) -> None:
         """Wake idle workers everywhere once this transaction commits."""
@@ -277,6 +310,13 @@ class PostgresOutbox(Outbox):
     _bury = staticmethod(pg_claims.bury)
 
     # --- inspection, housekeeping, waiting ----------------------------------------------------
+
+    def purge(self, delivered_before: float) -> int:
+        """Forget delivered batches older than ``delivered_before``, and the targets that hold
+        nothing any more (settling prunes its own; this sweeps the rest, e.g. dead-lettered)."""
+        with self._write() as conn:
+            pg_claims.prune_targets(conn)
+        return super().purge(delivered_before)
 
     listens = True
     """Idle workers wait on :meth:`wait_for_work` (woken by any process's commit), not a sleep."""

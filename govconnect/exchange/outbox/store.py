@@ -432,6 +432,12 @@ class Outbox(Connections):
     def _lock_name(self, conn: Any, name: str) -> None:
         """Serialise creating ``name`` between processes (a file's write lock already does)."""
 
+    def can_join(self, conn: Any) -> str | None:
+        """Why this outbox's writes cannot run in the transactions of ``conn`` (a legacy
+        database's connection), or None when they can: never for a file, which only its own
+        connections write (the PostgreSQL engine can, in the database that holds it)."""
+        return f"the outbox is a SQLite file ({self.path}), not a schema of the legacy database"
+
     def read(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         """The rows of a query (``?`` placeholders, SQL both engines run) on this thread's
         connection: how state kept beside the outbox is read."""
