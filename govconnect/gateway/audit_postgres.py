@@ -127,6 +127,7 @@ class PostgresAuditLog(AuditLog):
         self._writer: Any = None
         self._reader = self._connect()
         if not readonly:
+            self._key()  # before creating anything: a log is sealed (keyed) when created
             self._create()
             self.seal()  # a shared log is keyed from its first record: the key is needed now
             return
@@ -448,16 +449,19 @@ def _verify(conn: Any, log: PostgresAuditLog, anchor: tuple[int, str] | None) ->
 
 
 def _fork_before(conn: Any, seq: int) -> AuditIntegrityError | None:
-    """The first fork (two records chained after one record) at or just after ``seq``, where
-    the walk stopped: it explains that stop better than a broken link does."""
+    """The first fork (two records chained after one record) whose span holds ``seq``, where the
+    walk stopped: it explains that stop better than a broken link does. ``None`` without one."""
     row = conn.execute(
         "SELECT prev_hash, array_agg(seq ORDER BY seq) FROM audit GROUP BY prev_hash"
         " HAVING count(*) > 1 ORDER BY min(seq) LIMIT 1"
     ).fetchone()
-    if row is None or row[1][1] > seq + 1:
+    if row is None:
         return None
     first, second = row[1][0], row[1][1]
     parent = conn.execute("SELECT seq FROM audit WHERE hash = %s", (row[0],)).fetchone()
+    start = first if parent is None else int(parent[0]) + 1
+    if not start <= seq <= second:
+        return None
     after = f"record {parent[0]}" if parent else "the same missing record"
     return AuditIntegrityError(
         second, "forked", f"records {first} and {second} are both chained after {after}"
