@@ -172,7 +172,12 @@ def household_folder(tmp_path: Path) -> Path:
 def test_worker_processes_and_this_one_append_to_one_chain(
     household_folder: Path, pg_audit: str
 ) -> None:
-    env = {"GOVCONNECT_AUDIT_KEY": KEY, "GOVCONNECT_AUDIT_LOG": pg_audit}
+    outbox = str(household_folder / "outbox.sqlite")
+    env = {
+        "GOVCONNECT_AUDIT_KEY": KEY,
+        "GOVCONNECT_AUDIT_LOG": pg_audit,
+        "GOVCONNECT_OUTBOX": outbox,
+    }
     # two uvicorn workers and this process: three processes appending to one chain at once (a
     # third worker would only add start-up time to the test on a small machine)
     proc, base = _start_serve(household_folder, "--workers", "2", env=env)
@@ -196,9 +201,11 @@ def test_worker_processes_and_this_one_append_to_one_chain(
                 t.start()
             for t in threads:
                 t.join()
+            metrics = httpx.get(f"{base}/metrics", timeout=30).text  # any worker answers
         finally:
             proc.send_signal(signal.SIGTERM)
             proc.wait(timeout=30)
+        assert "govconnect_outbox_up 1" in metrics  # the workers watch the outbox too
         assert len(answered) == 60 and set(answered) <= {200, 422}, set(answered)
         records = list(here.records())
     assert [r.seq for r in records] == list(range(1, 121))  # contiguous: no gap, no fork
