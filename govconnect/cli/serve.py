@@ -127,32 +127,33 @@ def serve(
         f"consumer(s) on http://{bound_host}:{bound_port} (audit log {gateway.audit.path}"
         f"{processes})"
     )
-    try:
-        if workers == 1:
+    if workers == 1:
+        try:
             settings = uvicorn.Config(gateway.app, log_level=log_level, access_log=False)
             uvicorn.Server(settings).run(sockets=[sock])
-            return
-        gateway.close()
-        spec = {
-            "config": _root_config(ctx),
-            "gateway": str(Path(gw_file).resolve()),
-            "connectors": configured,
-            "audit": audit,
-            "outbox": outbox,
-        }
-        os.environ[_WORKER_SPEC_ENV] = json.dumps(spec)  # inherited by the spawned workers
-        _run_workers(
-            uvicorn.Config(
-                f"{__name__}:worker_app",
-                factory=True,
-                workers=workers,
-                log_level=log_level,
-                access_log=False,
-            ),
-            sock,
-        )
+        finally:
+            gateway.close()
+            sock.close()
+        return
+    gateway.close()  # each worker builds its own
+    spec = {
+        "config": _root_config(ctx),
+        "gateway": str(Path(gw_file).resolve()),
+        "connectors": configured,
+        "audit": audit,
+        "outbox": outbox,
+    }
+    os.environ[_WORKER_SPEC_ENV] = json.dumps(spec)  # inherited by the spawned workers
+    settings = uvicorn.Config(
+        f"{__name__}:worker_app",
+        factory=True,
+        workers=workers,
+        log_level=log_level,
+        access_log=False,
+    )
+    try:
+        _run_workers(settings, sock)
     finally:
-        gateway.close()
         sock.close()
 
 
