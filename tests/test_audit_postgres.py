@@ -328,6 +328,30 @@ def test_cli_verify_names_the_fork(pg_audit: str, tmp_path: Path) -> None:
     assert "audit record 7 forked: records 5 and 7 are both chained after record 4" in ran.output
 
 
+def test_a_failed_append_is_an_error_naming_the_log_and_the_next_one_goes_on(
+    pg_audit: str,
+) -> None:
+    with AuditLog(pg_audit) as log:
+        _append(log, 1)
+        _sql(  # a row in the way of the next number (only tampering puts one there)
+            pg_audit,
+            "INSERT INTO audit (seq, time, service, fields, withheld, masked, rows, outcome,"
+            " status, prev_hash, hash) VALUES (2, 't', 's', '[]', '[]', '[]', 0, 'ok', 200, 'x', 'y')",
+        )
+        with pytest.raises(ConfigurationError, match="cannot append: duplicate key"):
+            _append(log, 2)
+        _sql(pg_audit, "DELETE FROM audit WHERE seq = 2")
+        # the server ends the appending session (a restart, a failover): a new one is opened
+        _sql(pg_audit, f"SELECT pg_terminate_backend({log._writer.info.backend_pid})")
+        for i in range(3):
+            try:
+                _append(log, i)
+            except ConfigurationError as exc:  # the call that found the session gone
+                assert "cannot append" in str(exc)
+        assert log.verify().records == len(log) >= 3
+        assert log.head()[0] == len(log)
+
+
 # --- failures, each one line ----------------------------------------------------------------------
 
 

@@ -270,7 +270,9 @@ class PostgresAuditLog(AuditLog):
             sealed = self._ensure_sealed()
             key = sealed.key
             conn = self._write_conn()
-            with conn.transaction():
+            # pipelined: BEGIN with the head's lock in one round trip, the insert with the
+            # head's move and COMMIT in another
+            with conn.pipeline(), conn.transaction():
                 seq, prev = conn.execute(
                     "SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE"
                 ).fetchone()
