@@ -22,6 +22,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -56,22 +57,21 @@ def gateway_file(work: Path, db_url: str) -> Path:
     return path
 
 
-def ready(base: str, proc: subprocess.Popen[bytes], timeout: float = 90) -> None:
-    """Wait until the gateway answers ``/readyz`` (``serve`` binds its port before the workers
-    have started, so an open port is not yet a server)."""
-    import httpx
-
+def ready(proc: subprocess.Popen[str], workers: int, timeout: float = 120) -> None:
+    """Wait until every worker process has started its app (uvicorn logs "Application startup
+    complete." once per process): ``serve`` binds its port before the workers exist, and a
+    worker still starting would take its CPU from the measured run."""
+    assert proc.stderr is not None
+    started = 0
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
+    while started < workers and time.monotonic() < deadline:
+        line = proc.stderr.readline()
+        if not line and proc.poll() is not None:
             raise SystemExit(f"govconnect serve exited with {proc.returncode}")
-        try:
-            if httpx.get(f"{base}/readyz", timeout=5).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise SystemExit(f"govconnect serve was not ready in {timeout}s")
+        started += "Application startup complete" in line
+    if started < workers:
+        raise SystemExit(f"govconnect serve was not ready in {timeout}s")
+    threading.Thread(target=proc.stderr.read, daemon=True).start()  # keep the pipe drained
 
 
 def measure(
@@ -82,15 +82,16 @@ def measure(
     proc = subprocess.Popen(
         [
             *(str(EXE), "serve", "--config", str(work / "gateway.toml"), "--port", str(port)),
-            *("--workers", str(workers), "--audit-log", audit, "--log-level", "warning"),
+            *("--workers", str(workers), "--audit-log", audit, "--log-level", "info"),
         ],
         cwd=work,
         env=env,
-        stderr=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         base = f"http://127.0.0.1:{port}"
-        ready(base, proc)
+        ready(proc, workers)
         paths = paths_for("gateway", ids)
         use_wrk = args.loadgen == "wrk" or (args.loadgen == "auto" and shutil.which("wrk"))
         # warm up: every worker's connections, threads and caches
