@@ -13,8 +13,9 @@ serialised by the head row: the transaction takes ``SELECT … FROM audit_head F
 reads the last sequence number and hash only once every other process's append has committed,
 chains its batch after them, inserts it and moves the head (with its MAC) before it commits and
 lets the next one in. Two processes can therefore never chain after the same record (a fork) or
-skip a number (a gap); ``seq`` is the primary key besides. The cost per transaction is three
-round trips (lock and read the head; insert and move the head in one statement; commit).
+skip a number (a gap); ``seq`` is the primary key besides. The cost per transaction is two
+round trips, pipelined (``BEGIN`` with the head's lock and read; the insert with the head's move
+in one statement, and ``COMMIT``).
 
 **The key.** The chain and the parameter digests are keyed as in the file store, with the audit
 key from ``$GOVCONNECT_AUDIT_KEY`` (or ``params_key=``): processes on several machines share
