@@ -182,7 +182,7 @@ def test_worker_processes_and_this_one_append_to_one_chain(
     # third worker would only add start-up time to the test on a small machine)
     proc, base = _start_serve(household_folder, "--workers", "2", env=env)
     answered: list[int] = []
-    with AuditLog(pg_audit) as here:  # a fourth process's appends, in the same moments
+    with AuditLog(pg_audit) as here:  # a third process appending in the same moments
 
         def call(k: int) -> None:
             with httpx.Client(base_url=base, timeout=30) as client:
