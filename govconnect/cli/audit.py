@@ -14,6 +14,7 @@ from rich.text import Text
 
 from .._config import load_config
 from .._exceptions import AuditIntegrityError, ConfigurationError
+from ..exchange.outbox.store import is_postgres_url
 from ..gateway.audit import AuditLog
 from ..gateway.bounds import clean_text
 from ..gateway.policy import load_gateway_config
@@ -24,7 +25,9 @@ audit_app = typer.Typer(help="Verify, export and summarise the audit log.", no_a
 LOG_OPTION = typer.Option(
     None,
     "--audit-log",
-    help="Audit log file (SQLite; default: the gateway file's audit_log, else the state dir).",
+    envvar="GOVCONNECT_AUDIT_LOG",
+    help="Audit log: a SQLite file or a PostgreSQL URL (default: the gateway file's "
+    "audit_log, else the state dir).",
 )
 OLD_LOG_OPTION = typer.Option(None, "--log", hidden=True, help="Deprecated: use --audit-log.")
 """``--log`` was these commands' name for what ``serve`` calls ``--audit-log``: kept, hidden."""
@@ -53,9 +56,7 @@ class UsageBy(StrEnum):
     officer = "officer"
 
 
-def _officer_usage(
-    ctx: typer.Context, log: Path | None, config: Path | None, as_json: bool
-) -> None:
+def _officer_usage(ctx: typer.Context, log: str | None, config: Path | None, as_json: bool) -> None:
     with open_log(ctx, log, config) as audit:
         rows = [asdict(u) for u in audit.officer_usage()]
     if as_json:
@@ -80,8 +81,9 @@ def register(root: typer.Typer) -> None:
     root.add_typer(audit_app, name="audit")
 
 
-def open_log(ctx: typer.Context, log: Path | None, config: Path | None) -> AuditLog:
-    """The audit log from ``--log``, the gateway file's ``audit_log``, or the state dir."""
+def open_log(ctx: typer.Context, log: str | None, config: Path | None) -> AuditLog:
+    """The audit log from ``--audit-log`` (or ``$GOVCONNECT_AUDIT_LOG``), the gateway file's
+    ``audit_log``, or the state dir: a SQLite file, or a PostgreSQL URL."""
     path: Path | str | None = log
     if path is None and config is not None:
         path = load_gateway_config(config).gateway.audit_log
@@ -89,7 +91,7 @@ def open_log(ctx: typer.Context, log: Path | None, config: Path | None) -> Audit
         root = ctx.find_root()
         obj = root.obj if isinstance(root.obj, dict) else {}
         path = load_config(obj.get("config")).state_dir / "audit.sqlite"
-    if not Path(path).exists():
+    if not is_postgres_url(path) and not Path(path).exists():
         raise ConfigurationError(f"no audit log at {str(path)!r}")
     # read-only: these commands never create or change anything (not even the key file), so
     # they work on an inspector's read-only copy
@@ -100,8 +102,8 @@ def open_log(ctx: typer.Context, log: Path | None, config: Path | None) -> Audit
 @handles_errors
 def verify(
     ctx: typer.Context,
-    log: Path | None = LOG_OPTION,
-    old_log: Path | None = OLD_LOG_OPTION,
+    log: str | None = LOG_OPTION,
+    old_log: str | None = OLD_LOG_OPTION,
     config: Path | None = CONFIG_OPTION,
     anchor: str | None = typer.Option(
         None, "--anchor", help="SEQ:HASH noted earlier (govconnect audit head); must still hold."
@@ -163,8 +165,8 @@ def verify(
 @handles_errors
 def head(
     ctx: typer.Context,
-    log: Path | None = LOG_OPTION,
-    old_log: Path | None = OLD_LOG_OPTION,
+    log: str | None = LOG_OPTION,
+    old_log: str | None = OLD_LOG_OPTION,
     config: Path | None = CONFIG_OPTION,
     as_json: bool = typer.Option(False, "--json", help="Print as JSON for scripts."),
 ) -> None:
@@ -181,8 +183,8 @@ def head(
 @handles_errors
 def export(
     ctx: typer.Context,
-    log: Path | None = LOG_OPTION,
-    old_log: Path | None = OLD_LOG_OPTION,
+    log: str | None = LOG_OPTION,
+    old_log: str | None = OLD_LOG_OPTION,
     config: Path | None = CONFIG_OPTION,
     since: str | None = typer.Option(None, "--since", help="From this UTC date/time (inclusive)."),
     until: str | None = typer.Option(None, "--until", help="Up to this UTC date/time (exclusive)."),
@@ -212,8 +214,8 @@ def find(
     issuer: str | None = typer.Option(
         None, "--issuer", help="With --officer: only tokens of this issuer."
     ),
-    log: Path | None = LOG_OPTION,
-    old_log: Path | None = OLD_LOG_OPTION,
+    log: str | None = LOG_OPTION,
+    old_log: str | None = OLD_LOG_OPTION,
     config: Path | None = CONFIG_OPTION,
 ) -> None:
     """List the calls made with exactly these parameters, or by a verified officer (needs the
@@ -256,8 +258,8 @@ def find(
 @handles_errors
 def usage(
     ctx: typer.Context,
-    log: Path | None = LOG_OPTION,
-    old_log: Path | None = OLD_LOG_OPTION,
+    log: str | None = LOG_OPTION,
+    old_log: str | None = OLD_LOG_OPTION,
     config: Path | None = CONFIG_OPTION,
     as_json: bool = typer.Option(False, "--json", help="Print as JSON."),
     by: UsageBy = typer.Option(UsageBy.service, "--by", help="Group by service or by officer."),

@@ -7,16 +7,21 @@ and the gateway's own audit log records every call with a digest of its paramete
 
 from __future__ import annotations
 
+import atexit
+import json
+import os
 import socket
 import sys
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.markup import escape
 
-from .._config import Config
+from .._config import Config, load_config
 from .._exceptions import ConfigurationError
-from ..gateway.policy import GatewayConfig, generate_token, hash_token, load_gateway_config
+from ..exchange.outbox.store import is_postgres_url
+from ..gateway.policy import generate_token, hash_token, load_gateway_config
 from ._common import (
     console,
     err_console,
@@ -25,6 +30,7 @@ from ._common import (
     note_not_configured,
     print_json,
     registry,
+    remember_secrets,
 )
 
 gateway_app = typer.Typer(help="Configure the department gateway.", no_args_is_help=True)
@@ -35,7 +41,7 @@ def register(root: typer.Typer) -> None:
     root.add_typer(gateway_app, name="gateway")
 
 
-def gateway_config(path: Path | None, config: Config) -> GatewayConfig:
+def gateway_file(path: Path | None, config: Config) -> str | Path:
     """The gateway file from ``--config``, else ``[gateway] config`` of govconnect.toml."""
     chosen = path or config.section("gateway").get("config")
     if not chosen:
@@ -43,7 +49,13 @@ def gateway_config(path: Path | None, config: Config) -> GatewayConfig:
             "no gateway config: pass --config FILE (TOML or YAML with [[consumers]]), "
             "or set [gateway] config = FILE in govconnect.toml"
         )
-    return load_gateway_config(chosen)
+    return chosen
+
+
+AUDIT_LOG_ENV = "GOVCONNECT_AUDIT_LOG"
+_WORKER_SPEC_ENV = "GOVCONNECT_SERVE_WORKER"
+"""What a worker process of ``serve --workers N`` builds its gateway from (JSON, set by the
+parent for the processes it starts; never read from a user's environment otherwise)."""
 
 
 @handles_errors
@@ -56,8 +68,27 @@ def serve(
     config: Path | None = typer.Option(
         None, "--config", help="Gateway file: consumers, grants, audit log (TOML or YAML)."
     ),
-    audit_log: Path | None = typer.Option(
-        None, "--audit-log", help="Audit log file (default: from the gateway file or state dir)."
+    audit_log: str | None = typer.Option(
+        None,
+        "--audit-log",
+        envvar=AUDIT_LOG_ENV,
+        help="Audit log: a SQLite file, or a PostgreSQL URL (postgresql://user@host/db) that "
+        "several gateway processes share (default: from the gateway file or state dir).",
+    ),
+    workers: int = typer.Option(
+        1,
+        "--workers",
+        "-w",
+        min=1,
+        max=64,
+        help="Worker processes (uvicorn); more than 1 needs the audit log on PostgreSQL.",
+    ),
+    outbox: str | None = typer.Option(
+        None,
+        "--outbox",
+        envvar="GOVCONNECT_OUTBOX",
+        help="The department's outbox, whose depth, oldest pending record and dead letters "
+        "/metrics then exports (a SQLite file or a PostgreSQL URL).",
     ),
     log_level: str = typer.Option("info", "--log-level", help="Uvicorn log level."),
 ) -> None:
@@ -67,7 +98,15 @@ def serve(
     from ..gateway.app import Gateway
 
     reg = registry(ctx)
-    gw_config = gateway_config(config, reg.config)
+    gw_file = gateway_file(config, reg.config)
+    gw_config = load_gateway_config(gw_file)
+    audit = audit_log or gw_config.gateway.audit_log or str(reg.config.state_dir / "audit.sqlite")
+    if workers > 1 and not is_postgres_url(audit):
+        raise ConfigurationError(
+            f"--workers {workers} needs the audit log on PostgreSQL (--audit-log "
+            f"postgresql://… or ${AUDIT_LOG_ENV}): worker processes append to one hash chain, "
+            f"and the SQLite audit log {audit!r} serves one process"
+        )
     # connectors configured by govconnect.toml, the environment or the gateway file are served;
     # an installed one nobody configured is named and left out (its defaults reach nothing)
     configured = [n for n in reg.connectors if reg.is_configured(n) or n in gw_config.connectors]
@@ -76,22 +115,81 @@ def serve(
     # bound before the gateway opens anything: a busy port is one line and exit 1 (uvicorn on
     # its own logs the failure and exits 3, the code that means "drift found" elsewhere)
     sock = listen(lambda: _bind(host, port), "the gateway", host, port)
-    try:
-        gateway = Gateway(reg.restricted(configured), gw_config, audit=audit_log)
+    try:  # with workers, built here only to fail early and in one line: each worker builds its own
+        gateway = Gateway(reg.restricted(configured), gw_config, audit=audit, outbox=outbox)
     except BaseException:
         sock.close()
         raise
     bound_host, bound_port = sock.getsockname()[:2]
+    processes = f", {workers} worker processes" if workers > 1 else ""
     err_console.print(
         f"serving {len(gateway.services)} service(s) to {len(gateway.policy.consumers)} "
-        f"consumer(s) on http://{bound_host}:{bound_port} (audit log {gateway.audit.path})"
+        f"consumer(s) on http://{bound_host}:{bound_port} (audit log {gateway.audit.path}"
+        f"{processes})"
+    )
+    if workers == 1:
+        try:
+            settings = uvicorn.Config(gateway.app, log_level=log_level, access_log=False)
+            uvicorn.Server(settings).run(sockets=[sock])
+        finally:
+            gateway.close()
+            sock.close()
+        return
+    gateway.close()  # each worker builds its own
+    spec = {
+        "config": _root_config(ctx),
+        "gateway": str(Path(gw_file).resolve()),
+        "connectors": configured,
+        "audit": audit,
+        "outbox": outbox,
+    }
+    os.environ[_WORKER_SPEC_ENV] = json.dumps(spec)  # inherited by the spawned workers
+    settings = uvicorn.Config(
+        f"{__name__}:worker_app",
+        factory=True,
+        workers=workers,
+        log_level=log_level,
+        access_log=False,
     )
     try:
-        config = uvicorn.Config(gateway.app, log_level=log_level, access_log=False)
-        uvicorn.Server(config).run(sockets=[sock])
+        _run_workers(settings, sock)
     finally:
-        gateway.close()
         sock.close()
+
+
+def _run_workers(settings: Any, sock: socket.socket) -> None:
+    """Run uvicorn's process supervisor: ``settings.workers`` processes share ``sock``, each
+    restarted if it dies; SIGINT or SIGTERM stops them all."""
+    from uvicorn.supervisors import Multiprocess
+
+    Multiprocess(settings, sockets=[sock]).run()
+
+
+def worker_app() -> Any:
+    """The ASGI app of one worker process of ``serve --workers N`` (uvicorn's factory): the
+    same registry, gateway file, audit log and outbox as the parent that started it."""
+    from .._registry import load_registry
+    from ..gateway.app import Gateway
+
+    spec = json.loads(os.environ[_WORKER_SPEC_ENV])
+    reg = load_registry(config=load_config(spec["config"]))
+    remember_secrets(reg)
+    gateway = Gateway(
+        reg.restricted(spec["connectors"]),
+        load_gateway_config(spec["gateway"]),
+        audit=spec["audit"],
+        outbox=spec["outbox"],
+    )
+    atexit.register(gateway.close)
+    return gateway.app
+
+
+def _root_config(ctx: typer.Context) -> str | None:
+    """The root ``--config`` (govconnect.toml) this invocation was given, for the workers."""
+    root = ctx.find_root()
+    obj = root.obj if isinstance(root.obj, dict) else {}
+    chosen = obj.get("config")
+    return str(Path(chosen).resolve()) if chosen else None
 
 
 def _bind(host: str, port: int) -> socket.socket:

@@ -7,12 +7,14 @@ application (``app``) and what it is made of — what a call asks and its canoni
 (``request``), what it answers (``responses``), signed ``next_page`` tokens (``paging``), the
 discovery listings (``discovery``), the bounds on what a caller sends, its header text made safe
 to store and print, and the outermost ASGI guard (``bounds``) — the tamper-evident audit log
-(``audit``, its SQLite store) and its parts (``audit_record``: what a record holds and in what
+(``audit``, its SQLite store; ``audit_postgres``, the same log on PostgreSQL, shared by several
+gateway processes) and its parts (``audit_record``: what a record holds and in what
 order it is hashed; ``audit_chain``: the keyed hash chain, seal and verification;
 ``audit_sqlite``: read-only opening, the key file and the seal in SQLite, verification in one
 snapshot; ``audit_reports``: usage and exports),
-request metrics (``metrics``) and the gateway's OpenAPI document (``openapi``).
+request metrics and the outbox's gauges (``metrics``) and the gateway's OpenAPI document (``openapi``).
 
 May import: the connector framework at the top of the package (connector, registry, export),
-``govconnect.catalog`` and the core modules. Not ``bridge``, ``publish``, ``testing`` or ``cli``.
+``govconnect.catalog``, ``govconnect.exchange`` (the outbox's PostgreSQL URL, and its status
+for the metrics) and the core modules. Not ``bridge``, ``publish``, ``testing`` or ``cli``.
 """

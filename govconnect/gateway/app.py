@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-import secrets
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -57,7 +56,7 @@ from .bounds import (
 )
 from .discovery import DISCOVERY_SERVICE, _allowed, _describe
 from .identity import OfficerTokenError
-from .metrics import Metrics
+from .metrics import Metrics, Outbox, OutboxGauges
 from .officers import OfficerRules
 from .openapi import discovery_paths, document_bounds
 from .paging import _decode_page, _encode_page, _page_size
@@ -89,7 +88,10 @@ class Gateway:
         config: GatewayConfig,
         *,
         audit: AuditLog | str | Path | None = None,
+        outbox: Outbox | str | None = None,
     ) -> None:
+        """``audit``: the log, or its location (a SQLite file or a PostgreSQL URL); ``outbox``:
+        the department's outbox (or its location), whose depth ``/metrics`` then exports."""
         self.registry = registry
         self.config = config
         self.settings = config.gateway
@@ -115,7 +117,7 @@ class Gateway:
         self.connectors: dict[str, Connector] = {}
         for name in sorted({s.connector.name for s in self.services}):
             self.connectors[name] = registry.connector(name, settings_overlay.get(name))
-        self.metrics = Metrics()
+        self.metrics = Metrics(OutboxGauges(outbox) if outbox is not None else None)
         cert_header = self.settings.client_cert_header
         self._cert_header = cert_header.lower().encode("latin-1") if cert_header else None
         self._wanted_headers = frozenset(
@@ -127,7 +129,9 @@ class Gateway:
         # call as ``run_in_threadpool``, at about half its CPU cost (no AnyIO limiter and
         # cancel scopes around it). Threads start when first needed.
         self._executor = ThreadPoolExecutor(_WORKERS, thread_name_prefix="govconnect-gateway")
-        self._page_key = secrets.token_bytes(32)  # signs next_page tokens of this process
+        # signs next_page tokens: derived from the audit key, so every process sharing the log
+        # (``serve --workers N``, several machines) follows the others' tokens
+        self._page_key = self.audit.derived_key("gateway page tokens")
         self.openapi = to_openapi(
             self.services, title=self.settings.title, max_page_size=self.settings.max_page_size
         )
@@ -139,6 +143,7 @@ class Gateway:
     def close(self) -> None:
         self._executor.shutdown(wait=True)
         self.officers.close()
+        self.metrics.close()
         for connector in self.connectors.values():
             connector.close()
         if self._owns_audit:
@@ -243,7 +248,7 @@ class Gateway:
 
     async def _metrics(self, request: Request) -> Response:
         return Response(
-            self.metrics.render(),
+            await self.metrics.render_all(),
             200,
             media_type="text/plain; version=0.0.4; charset=utf-8",
         )
@@ -484,7 +489,11 @@ class Gateway:
 
 
 def create_app(
-    registry: Registry, config: GatewayConfig, *, audit: AuditLog | str | Path | None = None
+    registry: Registry,
+    config: GatewayConfig,
+    *,
+    audit: AuditLog | str | Path | None = None,
+    outbox: Outbox | str | None = None,
 ) -> ASGIApp:
     """The gateway's ASGI app (see :class:`Gateway` for the parts behind it)."""
-    return Gateway(registry, config, audit=audit).app
+    return Gateway(registry, config, audit=audit, outbox=outbox).app

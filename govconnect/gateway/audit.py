@@ -46,11 +46,19 @@ from typing import IO, Any
 import orjson
 
 from .._exceptions import ConfigurationError
+from ..exchange.outbox.store import is_postgres_url
 from .audit_chain import ChainKey, Sealed, VerifyReport
 from .audit_record import _COLUMNS, AuditRecord, _content, _record, parse_time
-from .audit_reports import OfficerUsage, ServiceUsage, _officer_usage, _write_export
+from .audit_reports import (
+    OfficerUsage,
+    ServiceUsage,
+    _officer_usage,
+    _service_usage,
+    _write_export,
+)
 from .audit_sqlite import (
     KEY_ENV,
+    SCHEMA,
     TABLES,
     add_identity_columns,
     check_seal,
@@ -71,41 +79,6 @@ from .policy import HASH_NAME
 __all__ = ["KEY_ENV", "AuditLog"]
 
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS audit (
-    seq           INTEGER PRIMARY KEY,
-    time          TEXT NOT NULL,
-    consumer      TEXT,
-    service       TEXT NOT NULL,
-    purpose       TEXT,
-    params_digest TEXT,
-    request_hash  TEXT,
-    message_id    TEXT,
-    case_id       TEXT,
-    officer       TEXT,
-    fields        TEXT NOT NULL,
-    withheld      TEXT NOT NULL,
-    masked        TEXT NOT NULL,
-    rows          INTEGER NOT NULL,
-    outcome       TEXT NOT NULL,
-    status        INTEGER NOT NULL,
-    reason        TEXT,
-    officer_auth   TEXT,
-    officer_digest TEXT,
-    officer_issuer TEXT,
-    officer_level  TEXT,
-    token_id       TEXT,
-    prev_hash     TEXT NOT NULL,
-    hash          TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS audit_head (
-    id   INTEGER PRIMARY KEY CHECK (id = 1),
-    seq  INTEGER NOT NULL,
-    hash TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS audit_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-INSERT OR IGNORE INTO audit_head (id, seq, hash) VALUES (1, 0, '0000000000000000000000000000000000000000000000000000000000000000');
-"""
 # Schema 1 moved the head with a trigger; a keyed log moves it (with its MAC) in the appending
 # transaction, and its seal drops the trigger. Schema 3 added the officer columns (last, so an
 # older log gains them with ALTER TABLE: ``add_identity_columns``).
@@ -126,7 +99,18 @@ class _Pending:
 
 
 class AuditLog:
-    """An append-only, hash-chained audit log in one SQLite file."""
+    """An append-only, hash-chained audit log in one SQLite file.
+
+    Given a PostgreSQL URL (``postgresql://user@host/db``, optionally ``?schema=name``) instead
+    of a path, ``AuditLog(...)`` opens the store that several gateway processes share, a
+    :class:`~.audit_postgres.PostgresAuditLog` with the same API."""
+
+    def __new__(cls, path: str | Path, *args: Any, **kwargs: Any) -> AuditLog:
+        if cls is AuditLog and is_postgres_url(path):
+            from .audit_postgres import PostgresAuditLog  # psycopg is optional: imported if used
+
+            return super().__new__(PostgresAuditLog)
+        return super().__new__(cls)
 
     def __init__(
         self, path: str | Path, *, params_key: bytes | None = None, readonly: bool = False
@@ -182,7 +166,7 @@ class AuditLog:
                 )
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
-            conn.executescript(_SCHEMA)
+            conn.executescript(SCHEMA)
             add_identity_columns(conn)  # a log written before the officer columns
             self._conn = conn
             self._check_algorithm()
@@ -285,6 +269,12 @@ class AuditLog:
         sql = f"SELECT {self._select} FROM audit WHERE params_digest = ? ORDER BY seq"
         for row in self._conn.execute(sql, (wanted,)):
             yield _record(row)
+
+    def derived_key(self, purpose: str) -> bytes:
+        """A key for ``purpose`` derived from the audit key: the same in every process that
+        shares this log (the gateway signs its ``next_page`` tokens with one, so a page asked of
+        one worker process is followed on another), never the audit key itself."""
+        return hmac.new(self._key(), f"govconnect {purpose}".encode(), HASH_NAME).digest()
 
     def officer_digest(self, subject: str) -> str:
         """The keyed digest a record stores for a verified officer's subject (``sub``)."""
@@ -456,18 +446,7 @@ class AuditLog:
 
     def usage(self) -> list[ServiceUsage]:
         """Calls, rows, distinct consumers and last successful use per service."""
-        sql = """
-            SELECT service, COUNT(*),
-                   SUM(outcome = 'ok'), SUM(outcome != 'ok'),
-                   COALESCE(SUM(CASE WHEN outcome = 'ok' THEN rows END), 0),
-                   COUNT(DISTINCT CASE WHEN outcome = 'ok' THEN consumer END),
-                   MAX(CASE WHEN outcome = 'ok' THEN time END)
-            FROM audit GROUP BY service ORDER BY service
-        """
-        return [
-            ServiceUsage(r[0], int(r[1]), int(r[2]), int(r[3]), int(r[4]), int(r[5]), r[6])
-            for r in self._conn.execute(sql)
-        ]
+        return _service_usage(self._conn)
 
     def officer_usage(self) -> list[OfficerUsage]:
         """Calls, rows, services and last use per officer: verified, claimed or none."""

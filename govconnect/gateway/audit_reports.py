@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import csv
 import json
-import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import IO
+from typing import IO, Any
 
 from .._exceptions import ConfigurationError
 from .audit_record import _COLUMNS, AuditRecord
@@ -68,18 +67,38 @@ _OFFICER_USAGE = """
     SELECT COALESCE(officer_auth, CASE WHEN officer IS NULL THEN 'none' ELSE 'claimed' END) AS auth,
            officer_issuer,
            CASE WHEN officer_auth = 'verified' THEN officer_digest ELSE officer END AS who,
-           COUNT(*), SUM(outcome = 'ok'), SUM(outcome != 'ok'),
+           COUNT(*), {allowed}, {refused},
            COALESCE(SUM(CASE WHEN outcome = 'ok' THEN rows END), 0),
            COUNT(DISTINCT service), MAX(CASE WHEN outcome = 'ok' THEN time END)
     FROM audit GROUP BY auth, officer_issuer, who ORDER BY auth DESC, COUNT(*) DESC
 """
+# Written for both stores (SQLite and PostgreSQL): PostgreSQL cannot sum a comparison.
+_ALLOWED = "SUM(CASE WHEN outcome = 'ok' THEN 1 ELSE 0 END)"
+_REFUSED = "SUM(CASE WHEN outcome != 'ok' THEN 1 ELSE 0 END)"
+_SERVICE_USAGE = f"""
+    SELECT service, COUNT(*), {_ALLOWED}, {_REFUSED},
+           COALESCE(SUM(CASE WHEN outcome = 'ok' THEN rows END), 0),
+           COUNT(DISTINCT CASE WHEN outcome = 'ok' THEN consumer END),
+           MAX(CASE WHEN outcome = 'ok' THEN time END)
+    FROM audit GROUP BY service ORDER BY service
+"""
 
 
-def _officer_usage(conn: sqlite3.Connection) -> list[OfficerUsage]:
+def _service_usage(conn: Any) -> list[ServiceUsage]:
+    """Calls, rows, distinct consumers and last successful use per service (either store)."""
+    return [
+        ServiceUsage(r[0], int(r[1]), int(r[2]), int(r[3]), int(r[4]), int(r[5]), r[6])
+        for r in conn.execute(_SERVICE_USAGE)
+    ]
+
+
+def _officer_usage(conn: Any, have: Iterable[str] | None = None) -> list[OfficerUsage]:
     """Calls per officer (``audit usage --by officer``); a log written before the officer
-    columns groups by the claimed officer only."""
-    have = {r[1] for r in conn.execute("PRAGMA table_info(audit)")}
-    sql = _OFFICER_USAGE
+    columns groups by the claimed officer only. ``have``: the columns of ``audit`` (read from
+    SQLite when not given; a PostgreSQL log always has them all)."""
+    if have is None:
+        have = {r[1] for r in conn.execute("PRAGMA table_info(audit)")}
+    sql = _OFFICER_USAGE.format(allowed=_ALLOWED, refused=_REFUSED)
     if "officer_auth" not in have:
         for column in ("officer_auth", "officer_issuer", "officer_digest"):
             sql = sql.replace(column, "NULL")

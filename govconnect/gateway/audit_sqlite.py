@@ -32,6 +32,42 @@ __all__: list[str] = []
 KEY_ENV = "GOVCONNECT_AUDIT_KEY"
 TABLES = ("audit", "audit_head", "audit_meta")
 
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS audit (
+    seq           INTEGER PRIMARY KEY,
+    time          TEXT NOT NULL,
+    consumer      TEXT,
+    service       TEXT NOT NULL,
+    purpose       TEXT,
+    params_digest TEXT,
+    request_hash  TEXT,
+    message_id    TEXT,
+    case_id       TEXT,
+    officer       TEXT,
+    fields        TEXT NOT NULL,
+    withheld      TEXT NOT NULL,
+    masked        TEXT NOT NULL,
+    rows          INTEGER NOT NULL,
+    outcome       TEXT NOT NULL,
+    status        INTEGER NOT NULL,
+    reason        TEXT,
+    officer_auth   TEXT,
+    officer_digest TEXT,
+    officer_issuer TEXT,
+    officer_level  TEXT,
+    token_id       TEXT,
+    prev_hash     TEXT NOT NULL,
+    hash          TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS audit_head (
+    id   INTEGER PRIMARY KEY CHECK (id = 1),
+    seq  INTEGER NOT NULL,
+    hash TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS audit_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+INSERT OR IGNORE INTO audit_head (id, seq, hash) VALUES (1, 0, '0000000000000000000000000000000000000000000000000000000000000000');
+"""
+
 
 def verify_log(
     conn: sqlite3.Connection,
