@@ -106,7 +106,8 @@ class GatewaySettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     audit_log: str | None = Field(
-        default=None, description="SQLite file of the audit log (default: STATE_DIR/audit.sqlite)"
+        default=None,
+        description="the audit log: a SQLite file or a postgresql:// URL (default: STATE_DIR/audit.sqlite)",
     )
     default_page_size: int = Field(default=100, ge=1, le=10_000)
     max_page_size: int = Field(default=1000, ge=1, le=100_000)
