@@ -138,7 +138,7 @@ def assert_exactly_once_in_order(platform: MockPlatform, location: str, total: i
 def test_four_workers_sigkilled_at_random_lose_nothing_and_apply_nothing_twice(
     location: str,
 ) -> None:
-    total, batch_size, lease = 20_000, 20, 1.5
+    total, batch_size, lease = 50_000, 50, 1.5  # the figures: 50,000 records, 20 kills
     fill(location, total, batch_size)  # 1,000 batches over 4 targets
     platform = start_platform("flaky", latency=0.004)
     rng = random.Random(15)
@@ -149,7 +149,7 @@ def test_four_workers_sigkilled_at_random_lose_nothing_and_apply_nothing_twice(
         deadline = time.monotonic() + 35
         wait_until(lambda: delivered() >= 20, deadline)  # the workers are delivering
         at_kills = []
-        while kills < 10 and time.monotonic() < deadline:
+        while kills < 20 and time.monotonic() < deadline:
             before = delivered()
             if before >= 950:
                 break
@@ -168,7 +168,7 @@ def test_four_workers_sigkilled_at_random_lose_nothing_and_apply_nothing_twice(
             finish([spawn(platform, location, lease, batch_size)])
         assert_exactly_once_in_order(platform, location, total)
         mid_drain = [n for n in at_kills if 0 < n < total // batch_size]
-        assert len(mid_drain) >= 5, f"kills mid-drain at {at_kills}: make the drain longer"
+        assert len(mid_drain) >= 15, f"kills mid-drain at {at_kills}: make the drain longer"
         print(
             f"kills {kills} (batches delivered at each: {at_kills}), records {total},"
             f" duplicates refused {platform.duplicates_refused}"
