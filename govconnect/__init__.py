@@ -22,6 +22,7 @@ from ._exceptions import (
     InvalidInputError,
     LegacySystemError,
     NotConfiguredError,
+    OneTransactionRefused,
     PlatformRejectedError,
     PluginError,
     Problem,
@@ -64,6 +65,7 @@ from .cases.handlers import IntakeHandler, StatusUpdate, intake
 from .cases.mapping import Compute, Concat, Const, Expr, From, MappingContext, apply_mapping
 from .cases.sinks import (
     ApiSink,
+    CommitMode,
     DatabaseSink,
     FileDropSink,
     FixedField,
@@ -181,6 +183,7 @@ __all__ = [
     "CodeTable",
     "ColumnEvidence",
     "ColumnReport",
+    "CommitMode",
     "Compute",
     "Concat",
     "Config",
@@ -234,6 +237,7 @@ __all__ = [
     "NoParams",
     "NoSettings",
     "NotConfiguredError",
+    "OneTransactionRefused",
     "OpenAttributes",
     "Organization",
     "Outbox",

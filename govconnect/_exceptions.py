@@ -7,6 +7,7 @@ should do about it::
     ├── ConfigurationError          fix the setup (config file, plugin, connector declaration)
     │   ├── PluginError             a plugin failed to import or to register (reported, others load)
     │   ├── NotConfiguredError      a connector is installed but nothing configures it (skipped)
+    │   ├── OneTransactionRefused   a sink asked for one transaction with the outbox it cannot have
     │   └── ServiceDefinitionError  a connector declares an invalid service or record field
     ├── InvalidInputError           the data is wrong; carries ``problems`` naming field and rule
     │   ├── IdentityError           a citizen ID / credit code failed a rule (also a ``ValueError``)
@@ -48,6 +49,7 @@ __all__ = [
     "InvalidInputError",
     "LegacySystemError",
     "NotConfiguredError",
+    "OneTransactionRefused",
     "PlatformRejectedError",
     "PluginError",
     "Problem",
@@ -125,6 +127,12 @@ class ServiceDefinitionError(ConfigurationError):
         self.problems = list(problems)
         lines = "\n".join(f"  - {p}" for p in self.problems)
         super().__init__(f"connector {connector!r} declares invalid services:\n{lines}")
+
+
+class OneTransactionRefused(ConfigurationError):
+    """``DatabaseSink(transactional=True)`` where the case and its status cannot commit in one
+    transaction (the outbox is not in the legacy database, or its role lacks a grant): the intake
+    run refuses to start rather than fall back to two stores."""
 
 
 class InvalidInputError(GovConnectError):

@@ -20,13 +20,14 @@ from __future__ import annotations
 
 from .api import ApiSink
 from .base import Sink, SinkResult
-from .database import DatabaseSink
+from .database import CommitMode, DatabaseSink
 from .filedrop import FileDropSink
 from .fixed_width_io import RecordCountTrailer
 from .targets import FixedField, FixedWidthLayout, target_fields
 
 __all__ = [
     "ApiSink",
+    "CommitMode",
     "DatabaseSink",
     "FileDropSink",
     "FixedField",

@@ -10,16 +10,17 @@ from typing import Any, Literal
 
 import sqlalchemy as sa
 
-from ..._exceptions import ConfigurationError, InvalidInputError, Problem, RetryableError
+from ..._exceptions import (
+    ConfigurationError,
+    InvalidInputError,
+    OneTransactionRefused,
+    Problem,
+    RetryableError,
+)
 from .base import SinkResult
 from .targets import fit_target
 
 __all__ = ["CommitMode", "DatabaseSink", "OneTransactionRefused"]
-
-
-class OneTransactionRefused(ConfigurationError):
-    """``DatabaseSink(transactional=True)`` where the case and its status cannot commit in one
-    transaction: the intake run refuses to start rather than fall back."""
 
 
 @dataclass(frozen=True)
