@@ -36,6 +36,7 @@ from govconnect import (
 from govconnect._validation import problems_from_pydantic
 from govconnect.bridge.report import CaseOutcome
 from govconnect.cases.auth import AUTH_LEVELS, ApplicantAuth, auth_level_rank
+from govconnect.cli.intake import print_report
 from govconnect.testing import MOCK_WINDOW_ISSUER, MockPlatform, applicant_auth
 from tests.outbox_support import ENGINES, outbox_location
 from tests.test_conformance_intake import CASE, MATTER, Registration, results
@@ -197,7 +198,9 @@ def test_conformance_shows_the_requirement_and_refuses_a_sample_case_below_it() 
     assert "level none" in problem.message
 
 
-def test_cases_below_the_minimum_are_returned_naming_the_rule_and_never_written(rig: Rig) -> None:
+def test_cases_below_the_minimum_are_returned_naming_the_rule_and_never_written(
+    rig: Rig, capsys: pytest.CaptureFixture[str]
+) -> None:
     requiring(rig, "L3")
     cases = moved_in(70, "AT-L3", "AT-L4", "AT-L2", "NO-AUTH", "BAD-AUTH")
     cases["AT-L3"]["applicant_auth"] = applicant_auth("L3")
@@ -223,6 +226,8 @@ def test_cases_below_the_minimum_are_returned_naming_the_rule_and_never_written(
     [bad] = returned["BAD-AUTH"]
     assert (bad.field, bad.rule) == ("case.applicant_auth.level", "auth_level.unknown")
     assert report.as_dict()["auth_levels"] == {"L2": 1, "L3": 1, "L4": 1, "none": 1}
+    print_report(report)  # the summary the operator reads says it too
+    assert "applicants authenticated at: L2 1, L3 1, L4 1, none 1" in capsys.readouterr().out
 
     rig.deliver()
     assert rig.platform.acknowledged_cases == set(cases)

@@ -106,6 +106,14 @@ class IntakeReport:
             self.deferred += 1
         self.fields_filled += outcome.fields_filled
 
+    def auth_levels(self) -> dict[str, int]:
+        """How many of this round's cases came with each applicant authentication level."""
+        levels: dict[str, int] = {}
+        for o in self.outcomes:
+            if o.auth_level is not None:
+                levels[o.auth_level] = levels.get(o.auth_level, 0) + 1
+        return dict(sorted(levels.items()))
+
     def as_dict(self) -> dict[str, Any]:
         data = {k: v for k, v in self.__dict__.items() if k != "outcomes"}
         data["returned_reasons"] = {
@@ -118,11 +126,7 @@ class IntakeReport:
             for o in self.outcomes
             if o.outcome == "deferred"
         }
-        levels: dict[str, int] = {}
-        for o in self.outcomes:
-            if o.auth_level is not None:
-                levels[o.auth_level] = levels.get(o.auth_level, 0) + 1
-        data["auth_levels"] = dict(sorted(levels.items()))
+        data["auth_levels"] = self.auth_levels()
         data["malformed_reasons"] = [
             str(p) for o in self.outcomes if o.outcome == "malformed" for p in o.problems
         ]

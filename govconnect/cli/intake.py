@@ -169,6 +169,10 @@ def print_report(report: IntakeReport, delivered: DeliveryStats | None = None) -
     for label, value in rows:
         table.add_row(label, str(value))
     console.print(table)
+    levels = report.auth_levels()
+    if levels:
+        shown = ", ".join(f"{level} {count}" for level, count in levels.items())
+        console.print(f"applicants authenticated at: {shown}")
     for kind, title in (
         ("returned", "Returned cases"),
         ("deferred", "Deferred cases"),
