@@ -5,6 +5,7 @@ another N, and a worker killed with SIGKILL mid-run."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sqlite3
@@ -40,7 +41,7 @@ ITEMS = "211112001/0001"  # fingerprinted: no replication key
 CHANGES = "211112001/0002"  # incremental: replication key ``updated``
 PLAIN = "211112001/0003"  # no split=: cannot be cut into ranges
 NODE = "D4/S4"
-ROWS = 3000
+ROWS = 1200
 KILL_AT: int | None = None
 """A key at which the worker reading it kills itself (SIGKILL), as an operator's kill -9 would."""
 
@@ -146,7 +147,7 @@ class Env:
         self.registry = load_registry(config=config, plugins=[RangedPlugin()])
         self.outbox = Outbox(location)
         self.publisher = Publisher(
-            self.registry, self.outbox, batch_size=100, rejects_dir=tmp / "rejects"
+            self.registry, self.outbox, batch_size=50, rejects_dir=tmp / "rejects"
         )
 
     def sql(self, statement: str, *args: Any) -> None:
@@ -226,11 +227,11 @@ def test_one_and_three_workers_publish_the_same_records(
             second.close()
     assert (single.partitions, parallel.partitions) == (1, 3)
     assert single.read == parallel.read == parallel.published == ROWS
-    assert [r["read"] for r in parallel.ranges] == [1000, 1000, 1000]
+    assert [r["read"] for r in parallel.ranges] == [400, 400, 400]
     assert [(r["key_from"], r["key_to"]) for r in parallel.ranges] == [
-        (None, 1001),
-        (1001, 2001),
-        (2001, None),
+        (None, 401),
+        (401, 801),
+        (801, None),
     ]
     assert one.records_received == three.records_received == {ITEMS: ROWS}
     assert platform_items(one, ITEMS) == platform_items(three, ITEMS) == source_items(env)
@@ -243,7 +244,7 @@ def test_later_runs_publish_only_changes_and_delete_once(
     first = env.publisher.publish(ITEMS, partitions=3)
     assert (first.published, first.deleted) == (ROWS, 0)
     env.deliver(mock_platform)
-    for key in (5, 1500, 2900):  # one change and one delete in every range
+    for key in (5, 600, 1100):  # one change and one delete in every range
         env.sql("UPDATE items SET name = '改名' WHERE id = ?", key)
         env.sql("DELETE FROM items WHERE id = ?", key + 1)
     env.sql("INSERT INTO items VALUES (5000, '新条目', 9000)")
@@ -259,12 +260,12 @@ def test_later_runs_publish_only_changes_and_delete_once(
     assert (third.published, third.deleted) == (0, 0)
     env.deliver(mock_platform)
     assert platform_items(mock_platform, ITEMS) == source_items(env)
-    for gone in (6, 1501, 2901):  # one upsert, then the delete: once
+    for gone in (6, 601, 1101):  # one upsert, then the delete: once
         assert mock_platform.applications(ITEMS, str(gone)) == 2
 
     incremental = env.publisher.publish(CHANGES, partitions=3)
     assert incremental.read == ROWS - 2 and incremental.bookmark_after is not None
-    for key in (7, 1600, 2999):
+    for key in (7, 650, 1199):
         env.sql("UPDATE items SET name = '再改', updated = ? WHERE id = ?", 10_000 + key, key)
     again = env.publisher.publish(CHANGES, partitions=3)
     assert (again.read, again.published) == (3, 3)
@@ -277,7 +278,7 @@ def test_rerun_with_another_number_of_workers(env: Env, mock_platform: MockPlatf
     env.publisher.publish(CHANGES, partitions=3)
     bookmarks = [row[3] for row in env.ranges(CHANGES)]
     assert len(bookmarks) == 3 and None not in bookmarks
-    for key in (10, 1400, 2800):
+    for key in (10, 500, 1000):
         env.sql("UPDATE items SET name = '改', updated = ? WHERE id = ?", 20_000 + key, key)
     two = env.publisher.publish(CHANGES, partitions=2)
     # the new ranges start at the oldest old bookmark: nothing skipped, a few rows read again
@@ -291,7 +292,7 @@ def test_rerun_with_another_number_of_workers(env: Env, mock_platform: MockPlatf
     assert platform_items(mock_platform, CHANGES) == source_items(env)
 
     env.publisher.publish(ITEMS, partitions=3)
-    env.sql("DELETE FROM items WHERE id IN (100, 2500)")
+    env.sql("DELETE FROM items WHERE id IN (100, 1100)")
     two_items = env.publisher.publish(ITEMS, partitions=2)
     assert (two_items.published, two_items.deleted) == (0, 2)
     env.deliver(mock_platform)
@@ -303,11 +304,11 @@ def test_a_killed_worker_then_a_rerun_publishes_every_record_once(
     env: Env, mock_platform: MockPlatform
 ) -> None:
     global KILL_AT
-    KILL_AT = 1500  # mid-way through the second of three ranges
+    KILL_AT = 600  # mid-way through the second of three ranges
     with pytest.raises(GovConnectError, match=r"key range 2 of 3 .*killed by signal 9"):
         env.publisher.publish(ITEMS, partitions=3)
     queued = env.outbox.pending()
-    assert 2000 < queued < ROWS  # the other two ranges, and the dead one's first batches
+    assert 2 * ROWS // 3 < queued < ROWS  # the other two ranges and the dead one's first batches
     KILL_AT = None
     rerun = env.publisher.publish(ITEMS, partitions=2)  # another N: fingerprints are per key
     assert (rerun.unchanged, rerun.published) == (queued, ROWS - queued)
@@ -317,7 +318,7 @@ def test_a_killed_worker_then_a_rerun_publishes_every_record_once(
 
     # a range that dies never has its unread records deleted; a range that finished does
     env.sql("DELETE FROM items WHERE id = 10")
-    KILL_AT = 2000
+    KILL_AT = 800
     with pytest.raises(GovConnectError, match="killed by signal 9"):
         env.publisher.publish(ITEMS, partitions=2)
     KILL_AT = None
@@ -326,7 +327,7 @@ def test_a_killed_worker_then_a_rerun_publishes_every_record_once(
         mock_platform, ITEMS
     )
 
-    KILL_AT = 1500
+    KILL_AT = 600
     with pytest.raises(GovConnectError, match="killed by signal 9"):
         env.publisher.publish(CHANGES, partitions=3)
     KILL_AT = None
@@ -349,12 +350,17 @@ def test_a_bad_number_of_partitions_is_refused(env: Env, bad: Any) -> None:
     assert env.outbox.pending() == 0
 
 
-@pytest.mark.parametrize("bad", ["0", "-1", "100000"])
-def test_publish_refuses_a_bad_workers_value(tmp_path: Path, bad: str) -> None:
-    from .cli_support import govconnect
+def test_publish_refuses_a_bad_workers_value(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
 
-    ran = govconnect("publish", ITEMS, "--workers", bad, cwd=tmp_path)
-    assert ran.code == 2 and "--workers" in ran.err and "Traceback" not in ran.output
+    from govconnect.cli import build
+
+    for bad in ("0", "-1", "100000", "two"):
+        ran = CliRunner().invoke(
+            build(), ["publish", ITEMS, "--outbox", str(tmp_path / "o.sqlite"), "--workers", bad]
+        )
+        assert ran.exit_code == 2 and "--workers" in ran.output, ran.output
+    assert not (tmp_path / "o.sqlite").exists()  # refused before anything was opened
 
 
 def test_publish_command_with_workers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -372,7 +378,11 @@ def test_publish_command_with_workers(tmp_path: Path, monkeypatch: pytest.Monkey
     base = ["publish", "--outbox", str(tmp_path / "o.sqlite"), "--workers", "3"]
     ran = CliRunner().invoke(build(), [*base, ITEMS])
     assert ran.exit_code == 0, ran.output
-    assert "published by 3 workers" in ran.output and "3000" in ran.output
+    assert "published by 3 workers, one key range each" in ran.output
+    again = CliRunner().invoke(build(), [*base, ITEMS, "--json"])
+    (report,) = json.loads(again.output)["datasets"]
+    assert (report["partitions"], report["read"], report["unchanged"]) == (3, ROWS, ROWS)
+    assert [r["read"] for r in report["ranges"]] == [400, 400, 400]
     plain = CliRunner().invoke(build(), [*base, PLAIN])
     assert plain.exit_code == 0 and "published by one worker" in plain.output
 
