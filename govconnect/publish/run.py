@@ -24,10 +24,10 @@ from pydantic import TypeAdapter, ValidationError
 from .._connector import Connector, Service, connector_faults
 from .._exceptions import Problem, PublishAbortedError
 from .._validation import problems_from_pydantic
-from ..exchange.outbox.portable import execute, executemany, in_values, insert_rows, is_sqlite
+from ..exchange.outbox.portable import execute, executemany, in_values, is_sqlite
 from .partitions import KeyRange, set_range_bookmark
 from .rejects import Reject, RejectMemory, RejectsFile
-from .state import FINGERPRINTS_ON_CONFLICT, SeenKeys, _set_bookmark
+from .state import SeenKeys, _set_bookmark, upsert_fingerprints
 
 if TYPE_CHECKING:
     from .publisher import Publisher
@@ -293,11 +293,7 @@ class Run:
             self.report.unchanged += len(records) - len(selected)
             rows = [(self.code, k, fp, self.run_id) for k, fp in zip(keys, fps, strict=True)]
             seen = [(self.run_id, self.code, k) for k in rejected_keys]
-            state_updates.append(
-                lambda conn: insert_rows(
-                    conn, "INSERT INTO publish_fingerprints", rows, FINGERPRINTS_ON_CONFLICT
-                )
-            )
+            state_updates.append(lambda conn: upsert_fingerprints(conn, rows))
             state_updates.append(
                 lambda conn: executemany(
                     conn,
