@@ -26,6 +26,7 @@ from govconnect import (
     LegacySystem,
     Level,
     Outbox,
+    PublishAbortedError,
     Publisher,
     Record,
     ServiceDefinitionError,
@@ -335,6 +336,16 @@ def test_a_killed_worker_then_a_rerun_publishes_every_record_once(
     env.deliver(mock_platform)
     assert len(mock_platform.latest(CHANGES)) == ROWS - 1
     assert set(mock_platform.application_counts(CHANGES).values()) == {1}
+
+
+def test_a_range_over_the_reject_threshold_stops_and_says_which(env: Env) -> None:
+    env.sql("UPDATE items SET name = ? WHERE id > 1000", "名" * 60)  # too long: rejected
+    with pytest.raises(PublishAbortedError, match=r"key range 3 of 3 \[801, …\) stopped") as info:
+        env.publisher.publish(ITEMS, partitions=3)
+    assert info.value.problems[0].field == ITEMS
+    assert "over the threshold" in info.value.problems[0].message
+    assert env.outbox.pending() == 1000  # the clean ranges, and range 3 up to key 1000
+    assert env.publisher.state.last_run(ITEMS) == (0, None)  # the run is not recorded as done
 
 
 def test_a_dataset_that_cannot_be_cut_is_published_by_one_worker(env: Env) -> None:

@@ -68,8 +68,8 @@ def _work(
 ) -> None:
     """A worker process: publish one key range and send the report (or the failure) back."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C stops the coordinator, which stops us
+    mine = copy.copy(pub)
     try:
-        mine = copy.copy(pub)
         mine.outbox = reopen(pub.outbox)
         mine.state = PublishState(mine.outbox)
         with pub.registry.connector(svc.connector.name, options["settings"]) as connector:
@@ -89,6 +89,8 @@ def _work(
     except Exception as exc:  # a bug or a driver fault: reported by class, as the CLI does
         out.send(("failed", describe_cause(exc), f"unexpected {describe_cause(exc)}", None))
     finally:
+        if mine.outbox is not pub.outbox:  # ours: close it (the parent's is never touched)
+            mine.outbox.close()
         out.close()
 
 
