@@ -24,6 +24,7 @@ The run itself — read, validate, queue — is :class:`~.run.Run`.
 
 from __future__ import annotations
 
+import multiprocessing
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -150,6 +151,8 @@ class Publisher:
         if svc.kind != "dataset":
             raise ConfigurationError(f"{svc.qualified_name} is a query service, not a dataset")
         note = unsplittable(svc) if parts > 1 else None
+        if parts > 1 and note is None and "fork" not in multiprocessing.get_all_start_methods():
+            note = "parallel publishing forks its workers, and this system cannot fork()"
         if parts > 1 and note is None:
             ranges = plan_ranges(self.registry, self.state, svc, parts, settings)
             if ranges:
