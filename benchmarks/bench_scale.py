@@ -7,6 +7,9 @@ connect and report ready; the clock runs from "go" until the last one has draine
 exited, and the platform is asked whether every record arrived exactly once. Targets (issue 15):
 2 workers >= 1.6x one worker with 5 ms latency; PostgreSQL single worker >= 0.7x SQLite.
 
+Publishing with several workers (``publish --workers 1|2`` of 1M rows) is measured by
+``benchmarks/bench_publish_scale.py``.
+
     python benchmarks/bench_scale.py [--records 50000] [--batch-size 100] [--targets 8]
                                      [--latency 0.005] [--postgres postgresql://postgres@127.0.0.1/test]
 """

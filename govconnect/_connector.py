@@ -115,6 +115,7 @@ class Service:
     replication_key: str | None = None
     count: str | None = None
     takes_params: bool = True
+    split: str | None = None
 
     @property
     def code(self) -> str:
@@ -305,6 +306,35 @@ def _inspect_connector(
     return services, handlers, problems
 
 
+KEY_RANGE_PARAMS = ("key_from", "key_to")
+"""The params fields through which a dataset with ``split=`` reads one key range
+(``key_from <= key < key_to``; ``None``: unbounded on that side)."""
+
+
+def _split_problems(
+    cls: type[Connector], meta: ServiceMeta, params_model: type[BaseModel], where: str
+) -> list[Problem]:
+    """``split=`` names a connector method, and the dataset can read the ranges it cuts."""
+    if meta.split is None:
+        return []
+    problems = []
+    if not callable(getattr(cls, meta.split, None)):
+        problems.append(
+            Problem(f"{where}.split", "service.split", f"{meta.split!r} is not a connector method")
+        )
+    missing = [f for f in KEY_RANGE_PARAMS if f not in params_model.model_fields]
+    if missing:
+        problems.append(
+            Problem(
+                f"{where}.params",
+                "dataset.key_range_params",
+                "a dataset with split= takes a params model with 'key_from' and 'key_to' fields"
+                f" (missing: {', '.join(missing)})",
+            )
+        )
+    return problems
+
+
 def _build_service(
     cls: type[Connector], sname: str, fn: Callable[..., Any], decl: ServiceDeclaration
 ) -> tuple[Service | None, list[Problem]]:
@@ -348,6 +378,7 @@ def _build_service(
         problems.append(
             Problem(f"{where}.count", "service.count", f"{meta.count!r} is not a connector method")
         )
+    problems.extend(_split_problems(cls, meta, params_model, where))
     is_query = decl.kind == "query"
     default_method = SharingMethod.INTERFACE if is_query else SharingMethod.TABLE
     default_format = ResourceFormat.SELF_DESCRIBING if is_query else ResourceFormat.DATABASE
@@ -402,6 +433,7 @@ def _build_service(
             replication_key=meta.replication_key,
             count=meta.count,
             takes_params=positional_count(fn) == 2,
+            split=meta.split,
         ),
         problems,
     )

@@ -64,6 +64,7 @@ class ServiceMeta(BaseModel):
     key: str | None = None
     replication_key: str | None = None
     count: str | None = None
+    split: str | None = None
     drafts: list[str] = Field(default_factory=list)
     authoritative: list[str] = Field(default_factory=list)
 
@@ -114,7 +115,11 @@ dataset.__doc__ = """Declare a dataset service: the whole (or changed part of a)
 Takes the same metadata as :func:`query` plus ``key`` (the field that identifies a record, required),
 ``replication_key`` (a field that only grows, e.g. ``updated_at``, for incremental publishing; records
 are yielded in its order and a params field named ``since`` receives the bookmark), ``count`` (the
-name of a connector method returning the row count, for progress and ETA) and ``authoritative`` (the
+name of a connector method returning the row count, for progress and ETA), ``split`` (the name of a
+connector method ``split(parts: int) -> list[key]`` returning ascending key values that cut the
+dataset into about ``parts`` ranges of similar size, e.g. key quantiles; with params fields
+``key_from`` / ``key_to`` that make the dataset yield only keys ``key_from <= key < key_to``, it
+lets ``publish --workers N`` read ranges in parallel: docs/publishing.md) and ``authoritative`` (the
 data elements, ``field(..., element=...)``, this dataset is the authoritative source of: 一数一源,
 one per element and key type in a catalog; ``govconnect crosscheck`` names it in each conflict)."""
 

@@ -160,7 +160,7 @@ def test_bookmark_does_not_advance_when_the_outbox_write_fails(
 
 
 def test_bookmark_rolls_back_with_the_records(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
-    import govconnect.publish.publisher as publish_module
+    import govconnect.publish.run as publish_module
 
     def broken_bookmark(resource: str, value: Any):
         def apply(conn: Any) -> None:

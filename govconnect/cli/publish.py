@@ -26,6 +26,7 @@ from ..exchange.client import ExchangeClient
 from ..exchange.delivery.stats import DeliveryStats
 from ..exchange.delivery.worker import DeliveryWorker
 from ..exchange.outbox.store import Outbox
+from ..publish.partitions import MAX_PARTITIONS
 from ..publish.publisher import Publisher, PublishReport, datasets, resolve_dataset
 from ._common import (
     console,
@@ -71,6 +72,13 @@ def publish(
     url: str | None = typer.Option(None, "--url", envvar="GOVCONNECT_PLATFORM_URL"),
     token: str | None = typer.Option(None, "--token", envvar="GOVCONNECT_PLATFORM_TOKEN"),
     node: str | None = typer.Option(None, "--node", envvar="GOVCONNECT_NODE"),
+    workers: int = typer.Option(
+        1,
+        "--workers",
+        min=1,
+        max=MAX_PARTITIONS,
+        help="Publish each dataset in this many key ranges at once, one process each.",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
     allow_drafts: bool = typer.Option(
         False, "--allow-drafts", help="Register drafted catalog values anyway (tests only)."
@@ -149,7 +157,11 @@ def publish(
         )
         for svc in targets:
             try:
-                reports.append(_publish_one(publisher, svc, full=full, since=since, quiet=as_json))
+                reports.append(
+                    _publish_one(
+                        publisher, svc, full=full, since=since, quiet=as_json, workers=workers
+                    )
+                )
             except GovConnectError as exc:  # one broken dataset does not stop the others
                 failures[svc.code] = mask_url_passwords(str(exc))
                 if not as_json:
@@ -192,6 +204,10 @@ def publish(
         )
     console.print(table)
     for r in reports:
+        if r.partitions > 1:
+            console.print(
+                f"{r.resource_code}: published by {r.partitions} workers, one key range each"
+            )
         if r.rejected:
             dups = f", {r.duplicates} duplicate key(s) [key.unique]" if r.duplicates else ""
             console.print(
@@ -211,7 +227,7 @@ def publish(
 
 
 def _publish_one(
-    publisher: Publisher, svc: Any, *, full: bool, since: str | None, quiet: bool
+    publisher: Publisher, svc: Any, *, full: bool, since: str | None, quiet: bool, workers: int
 ) -> PublishReport:
     total = None
     if svc.count is not None:
@@ -241,4 +257,7 @@ def _publish_one(
                 rejects=report.rejected,
             )
 
-        return publisher.publish(svc, full=full, since=since, on_batch=show)
+        report = publisher.publish(svc, full=full, since=since, on_batch=show, partitions=workers)
+    if report.note and not quiet:
+        err_console.print(escape(report.note))
+    return report

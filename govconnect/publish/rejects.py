@@ -43,10 +43,12 @@ class Reject:
 
 
 class RejectsFile:
-    """The JSONL rejects file of one publication, created at its first reject (not before)."""
+    """The JSONL rejects file of one publication, created at its first reject (not before).
+    ``part`` tells apart the files of the key ranges of one partitioned publication
+    (``-part2of3``), each written by its own worker process."""
 
-    def __init__(self, folder: Path, resource: str) -> None:
-        self.folder, self.resource = folder, resource
+    def __init__(self, folder: Path, resource: str, part: str = "") -> None:
+        self.folder, self.resource, self.part = folder, resource, part
         self.path: Path | None = None
         self._fh: IO[str] | None = None
 
@@ -54,7 +56,8 @@ class RejectsFile:
         if self._fh is None:
             self.folder.mkdir(parents=True, exist_ok=True)
             stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
-            self.path = self.folder / f"{self.resource.replace('/', '_')}-{stamp}.jsonl"
+            name = f"{self.resource.replace('/', '_')}-{stamp}{self.part}.jsonl"
+            self.path = self.folder / name
             self._fh = self.path.open("a", encoding="utf-8")
         for r in rejects:
             line = {
