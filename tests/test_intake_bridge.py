@@ -320,6 +320,41 @@ def test_intake_run_command(
     assert table.exit_code == 0 and "Intake summary" in table.output
 
 
+def test_intake_run_as_a_service_stops_cleanly_on_sigterm(
+    mock_platform: MockPlatform, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``intake run`` without ``--once`` polls until systemd stops it: SIGTERM ends the wait
+    between rounds, the summary is printed, and the exit is 0 (not a kill mid-case)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    args, env = intake_cli(mock_platform, tmp_path, monkeypatch)
+    args = [a for a in args if a != "--once"] + ["--interval", "60"]
+    for case in sample_cases(3, seed=5):
+        mock_platform.enqueue_case(case, node=NODE)
+    service = subprocess.Popen(
+        [sys.executable, "-m", "govconnect", *args],
+        env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 30
+        while len(mock_platform.acknowledged_cases) < 3:  # the first round is done
+            assert time.monotonic() < deadline and service.poll() is None
+            time.sleep(0.05)
+        service.send_signal(signal.SIGTERM)
+        output, _ = service.communicate(timeout=20)  # not the 60 s interval
+    finally:
+        if service.poll() is None:
+            service.kill()
+            service.communicate()
+    assert service.returncode == 0, output
+    assert "stopped (SIGTERM or Ctrl-C) after the round in hand" in output
+    assert "Intake summary" in output and "Traceback" not in output
+
+
 def test_intake_run_needs_platform_settings() -> None:
     from typer.testing import CliRunner
 

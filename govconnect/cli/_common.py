@@ -5,11 +5,14 @@ from __future__ import annotations
 import errno
 import functools
 import json
+import signal
 import socket
 import sqlite3
 import sys
+import threading
 import traceback
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -39,6 +42,7 @@ __all__ = [
     "scrub",
     "scrubbed_stderr",
     "set_verbose",
+    "stopping_on_signals",
     "verbose",
     "write_output",
 ]
@@ -225,3 +229,21 @@ def registry(ctx: typer.Context) -> Registry:
 
 def print_json(data: Any) -> None:
     sys.stdout.write(scrub(json.dumps(data, ensure_ascii=False, indent=2, default=str) + "\n"))
+
+
+@contextmanager
+def stopping_on_signals(stop: threading.Event, *, enabled: bool = True) -> Iterator[None]:
+    """SIGTERM and SIGINT set ``stop`` instead of killing the process: a service (``outbox
+    drain --follow``, ``intake run``) finishes what it has in hand and exits cleanly, the way
+    systemd stops it. Off the main thread (no handler can be set there) it does nothing."""
+    if not enabled or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+    for sig in previous:
+        signal.signal(sig, lambda signum, frame: stop.set())
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

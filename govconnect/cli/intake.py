@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import time
+import threading
 
 import typer
 from rich.markup import escape
@@ -18,7 +18,14 @@ from ..exchange.client import ExchangeClient
 from ..exchange.delivery.stats import DeliveryStats
 from ..exchange.delivery.worker import DeliveryWorker
 from ..exchange.outbox.store import Outbox
-from ._common import console, handles_errors, note_not_configured, print_json, registry
+from ._common import (
+    console,
+    handles_errors,
+    note_not_configured,
+    print_json,
+    registry,
+    stopping_on_signals,
+)
 
 intake_app = typer.Typer(help="Pull intake cases into the legacy systems.", no_args_is_help=True)
 
@@ -63,9 +70,11 @@ def run(
         refuse_drafts(reg.node_catalog(node).resources)  # the node's catalog is registered below
     total = IntakeReport()
     delivered = DeliveryStats()
+    stop = threading.Event()  # SIGTERM/Ctrl-C: finish the round in hand, then stop
     with (
         ExchangeClient(url, token=token, node=node, user_id=user) as client,
         Outbox(outbox_path) as outbox,
+        stopping_on_signals(stop, enabled=not once),
     ):
         # the outbox may also hold dataset batches: the platform takes them only for registered
         # resources, so register the catalog before draining
@@ -80,11 +89,12 @@ def run(
             while True:
                 report = _round(bridge, quiet=as_json)
                 total.merge(report)
-                delivered.merge(DeliveryWorker(outbox, client).drain(timeout=120))
+                delivered.merge(DeliveryWorker(outbox, client).drain(timeout=120, stop=stop))
                 done += 1
-                if once or (rounds is not None and done >= rounds):
+                if once or (rounds is not None and done >= rounds) or stop.wait(interval):
                     break
-                time.sleep(interval)
+            if stop.is_set() and not as_json:
+                console.print("stopped (SIGTERM or Ctrl-C) after the round in hand")
         except KeyboardInterrupt:
             console.print("stopped")
         finally:

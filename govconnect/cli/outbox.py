@@ -8,10 +8,7 @@ too); ``--path`` is its old spelling here, kept hidden so existing scripts keep 
 
 from __future__ import annotations
 
-import signal
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 
 import typer
@@ -24,7 +21,7 @@ from ..exchange.client import ExchangeClient
 from ..exchange.delivery.stats import DeliveryStats
 from ..exchange.delivery.worker import DeliveryWorker
 from ..exchange.outbox.store import Outbox, shown_location
-from ._common import console, handles_errors, print_json
+from ._common import console, handles_errors, print_json, stopping_on_signals
 
 __all__ = ["DEFAULT_OUTBOX", "outbox_app", "register"]
 
@@ -237,7 +234,7 @@ def drain(
     with (
         _open(outbox_location, old_path) as outbox,
         ExchangeClient(url, token=token, node=node, user_id=user, retry=None) as client,
-        _stopping_on_signals(stop, enabled=follow),
+        stopping_on_signals(stop, enabled=follow),
     ):
         total = outbox.pending()
         worker = DeliveryWorker(outbox, client, batch_size=batch_size)
@@ -277,23 +274,6 @@ def drain(
     )
     if not follow and (left or stats.dead_lettered):  # a service stopped cleanly exits 0
         raise typer.Exit(1)
-
-
-@contextmanager
-def _stopping_on_signals(stop: threading.Event, *, enabled: bool) -> Iterator[None]:
-    """SIGTERM and SIGINT set ``stop`` (the drain finishes the batch in hand, gives back what it
-    claimed ahead, and returns) instead of killing the process mid-batch."""
-    if not enabled or threading.current_thread() is not threading.main_thread():
-        yield  # signal handlers can only be set from the main thread
-        return
-    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
-    for sig in previous:
-        signal.signal(sig, lambda signum, frame: stop.set())
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
 
 
 def register(root: typer.Typer) -> None:
