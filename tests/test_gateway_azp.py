@@ -53,9 +53,11 @@ def gateway(tmp_path: Path, center: MockIdentityCenter) -> Iterator[Gateway]:
     gw.close()
 
 
-def call(gateway: Gateway, officer_token: str, personal: bool = False) -> tuple[int, Any]:
+def call(
+    gateway: Gateway, officer_token: str, personal: bool = False, level: Level = Level.SENSITIVE
+) -> tuple[int, Any]:
     sent = {
-        "Authorization": f"Bearer {token(Level.SENSITIVE, personal)}",
+        "Authorization": f"Bearer {token(level, personal)}",
         "X-Officer-Token": officer_token,
     }
     with TestClient(gateway.app) as client:
@@ -83,9 +85,63 @@ def test_a_token_issued_to_the_consumers_client_is_served(
     gateway: Gateway, center: MockIdentityCenter
 ) -> None:
     assert call(gateway, center.token("officer-1", azp=CLIENT))[0] == 200
-    # without azp, the audience names the client (an ID token the consumer forwards)
+    # without azp, the one audience besides the gateway's own names the client (an ID token)
     both = [center.audience, CLIENT]
     assert call(gateway, center.token("officer-1", audience=both))[0] == 200
+    # ... and only when it is one: with another beside it, the client is not known
+    three = [center.audience, CLIENT, "elsewhere"]
+    assert refused_as(call(gateway, center.token("officer-1", audience=three))) == CLIENT_REFUSAL
+
+
+def test_an_id_token_whose_audience_is_the_client_is_served(
+    tmp_path: Path, center: MockIdentityCenter
+) -> None:
+    # the issuer's audience lists the consumers' client ids (they forward ID tokens): a client
+    # id a consumer declares is never taken for the gateway's own audience
+    audience = [center.audience, CLIENT, OTHER_CLIENT]
+    data = gateway_data(center, audience=audience)
+    gw = Gateway(registry(), load_gateway_config(data), audit=tmp_path / "a.db")
+    try:
+        assert call(gw, center.token("officer-1", audience=CLIENT))[0] == 200
+        assert call(gw, center.token("officer-1", audience=[center.audience, CLIENT]))[0] == 200
+        taken = center.token("officer-1", audience=OTHER_CLIENT)
+        assert refused_as(call(gw, taken)) == CLIENT_REFUSAL
+    finally:
+        gw.close()
+
+
+def test_a_token_issued_to_two_systems_works_through_neither(
+    gateway: Gateway, center: MockIdentityCenter
+) -> None:
+    # one SSO ID token for two consumers' systems, no azp: whose it is cannot be told
+    shared = center.token("officer-1", audience=[center.audience, CLIENT, OTHER_CLIENT], jti="sso")
+    for level, personal in [
+        (Level.SENSITIVE, False),  # declares CLIENT
+        (Level.IMPORTANT, False),  # declares OTHER_CLIENT
+        (Level.SENSITIVE, True),  # declares none: it names another consumer's client
+    ]:
+        result = call(gateway, shared, personal, level)
+        assert refused_as(result) == CLIENT_REFUSAL, (level, personal)
+        rec = list(gateway.audit.records())[-1]
+        assert (rec.outcome, rec.officer_auth, rec.token_id) == ("forbidden", "verified", "sso")
+    message = call(gateway, shared)[1]["problems"][0]["message"]
+    assert "client is not known" in message and "dbxt" in message
+
+
+def test_a_token_with_too_many_audiences_is_refused(
+    gateway: Gateway, center: MockIdentityCenter
+) -> None:
+    # a client another consumer declares, past the 64th audience, must not go unseen
+    crowd = [center.audience, *(f"c{i}" for i in range(70)), OTHER_CLIENT]
+    result = call(gateway, center.token("officer-p", audience=crowd), personal=True)
+    assert refused_as(result)[:3] == (401, "unauthenticated", "officer.audience")
+    assert "72 audiences" in result[1]["problems"][0]["message"]
+    rec = list(gateway.audit.records())[-1]
+    assert rec.officer_auth == "rejected"
+    # an azp that is not a client id is not taken for "no azp" (and the audience instead)
+    for azp in (["dbxt"], ""):
+        odd = center.token("officer-1", azp=azp, audience=[center.audience, CLIENT])
+        assert refused_as(call(gateway, odd))[2] == "officer.malformed"
 
 
 def test_a_token_issued_to_another_client_is_refused_and_audited(

@@ -65,6 +65,9 @@ CACHE_SIZE = 4096  # verified tokens remembered (by SHA-256), least recently use
 DEFAULT_CACHE_SECONDS = 60
 _MAX_CLAIM = 128  # characters kept of a subject, token id, department, level or role
 _MAX_ROLES = 64
+#: ``aud`` values a token may name: more is refused (``officer.audience``) rather than cut, which
+#: could hide a client another consumer declares.
+MAX_AUDIENCES = 64
 _LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
@@ -164,6 +167,10 @@ class VerifiedOfficer:
     level: str | None = None  # ``acr``, else ``amr`` joined: how the officer logged in
     department: str | None = None
     roles: tuple[str, ...] = ()
-    #: The client the token was issued to: ``azp``, else the ``aud`` values (a consumer that
-    #: declares ``client_ids`` only forwards tokens issued to one of them).
+    #: Every client the token names: its ``azp``, else its ``aud`` values besides the gateway's
+    #: own (a consumer without ``client_ids`` takes no token naming another consumer's client).
     clients: tuple[str, ...] = ()
+    #: The client the token was issued to, when that is known: ``azp``, else the one ``aud``
+    #: value besides the gateway's own (``None`` with none or several: a consumer that declares
+    #: ``client_ids`` only forwards tokens issued to one of them).
+    client: str | None = None

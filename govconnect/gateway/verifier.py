@@ -15,7 +15,7 @@ import hashlib
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +25,7 @@ from .identity import (
     _MAX_ROLES,
     ALGORITHMS,
     CACHE_SIZE,
+    MAX_AUDIENCES,
     IssuerSettings,
     OfficerTokenError,
     VerifiedOfficer,
@@ -56,20 +57,39 @@ def _roles(value: Any) -> tuple[str, ...]:
     return tuple(r[:_MAX_CLAIM] for r in value[:_MAX_ROLES] if isinstance(r, str) and r)
 
 
-def _clients(claims: dict[str, Any]) -> tuple[str, ...]:
-    """Whom the token was issued to: ``azp`` (OIDC's authorized party), else its audience."""
-    azp = _text(claims.get("azp"))
+def _clients(claims: dict[str, Any], own: frozenset[str]) -> tuple[tuple[str, ...], str | None]:
+    """Every client the token names, and the one it was issued to when that is known.
+
+    ``azp`` (OIDC's authorized party) names it. Without one, an ID token names its client as its
+    audience: the ``aud`` values besides the gateway's ``own`` are the clients, and the token
+    was issued to one of them only when there is exactly one — a token for several systems is
+    no system's. Values are compared whole, never cut (a cut one could equal a declared id).
+    """
+    azp = claims.get("azp")
     if azp is not None:
-        return (azp,)
+        if not isinstance(azp, str) or not azp:
+            raise OfficerTokenError("officer.malformed", "the token's azp is not a client id")
+        return (azp,), azp
     aud = claims.get("aud")
     values = [aud] if isinstance(aud, str) else aud if isinstance(aud, list) else []
-    return tuple(v[:_MAX_CLAIM] for v in values[:_MAX_ROLES] if isinstance(v, str) and v)
+    if len(values) > MAX_AUDIENCES:
+        raise OfficerTokenError(
+            "officer.audience",
+            f"the token names {len(values)} audiences; at most {MAX_AUDIENCES} are accepted "
+            "(the clients it was issued to must all be seen)",
+        )
+    named = tuple(dict.fromkeys(v for v in values if isinstance(v, str) and v and v not in own))
+    return named, named[0] if len(named) == 1 else None
 
 
 class TokenVerifier:
     """Verifies officer tokens against the trusted issuers; thread-safe, with a bounded cache."""
 
-    def __init__(self, issuers: Sequence[IssuerSettings]) -> None:
+    def __init__(
+        self, issuers: Sequence[IssuerSettings], client_ids: Collection[str] = ()
+    ) -> None:
+        """``client_ids``: the consumers' declared clients; an issuer's ``audience`` values
+        among them name a client (an ID token's audience), the others the gateway itself."""
         try:
             import jwt
         except ImportError:  # pragma: no cover - depends on the installation
@@ -79,6 +99,7 @@ class TokenVerifier:
             ) from None
         self._jwt = jwt
         self.issuers = {s.issuer: s for s in issuers}
+        self._own = {s.issuer: frozenset(s.audience) - set(client_ids) for s in issuers}
         self.keys = {s.issuer: IssuerKeys(s, jwt, self._withdraw) for s in issuers}
         self._cache: OrderedDict[bytes, _Cached] = OrderedDict()
         self._withdrawn: dict[tuple[str, str], None] = {}  # insertion-ordered, bounded
@@ -182,6 +203,7 @@ class TokenVerifier:
         level = _text(claims.get("acr")) or (
             _text("+".join(m for m in amr if isinstance(m, str))) if isinstance(amr, list) else None
         )
+        clients, client = _clients(claims, self._own[settings.issuer])
         officer = VerifiedOfficer(
             issuer=settings.issuer,
             subject=subject,
@@ -190,7 +212,8 @@ class TokenVerifier:
             level=level,
             department=_text(claims.get(settings.department_claim)),
             roles=_roles(claims.get(settings.roles_claim)),
-            clients=_clients(claims),
+            clients=clients,
+            client=client,
         )
         return officer, (settings.issuer, key.tag)
 
