@@ -285,3 +285,57 @@ def test_a_token_checked_while_its_key_is_withdrawn_is_not_remembered(
     assert len(verifier) == 0
     assert call(gateway, center.token("officer-1", azp=CLIENT))[0] == 200
     assert len(verifier) == 0  # verified with a key already withdrawn: not cached
+
+
+# --- keys replaced under their kid --------------------------------------------------------------
+
+
+def test_a_new_key_under_an_old_kid_is_fetched_at_its_first_token(
+    gateway: Gateway, center: MockIdentityCenter
+) -> None:
+    old = center.token("officer-1", azp=CLIENT, expires_in=3600)
+    assert call(gateway, old)[0] == 200
+    verifier = gateway.officers.verifier
+    assert verifier is not None
+    keys = verifier.keys[center.issuer]
+    fetched = center.requests["jwks"]
+    center.rotate(kid=center.kid, keep_old=False)  # re-keyed; the kid kept
+    keys._attempted -= 2  # past refresh_seconds
+    assert call(gateway, center.token("officer-1", azp=CLIENT))[0] == 200
+    assert center.requests["jwks"] == fetched + 1
+    assert len(verifier) == 1  # the old key's token was dropped with its key
+    status, body = call(gateway, old)  # no second fetch within refresh_seconds
+    assert (status, body["problems"][0]["rule"]) == (401, "officer.signature")
+    assert center.requests["jwks"] == fetched + 1
+
+
+def test_every_key_sharing_a_kid_is_tried(gateway: Gateway, center: MockIdentityCenter) -> None:
+    first = center.token("officer-1", azp=CLIENT)
+    center.rotate(kid=center.kid)  # two keys listed under one kid, the old one first
+    second = center.token("officer-1", azp=CLIENT)
+    assert call(gateway, second)[0] == 200
+    assert call(gateway, first)[0] == 200
+    assert center.requests["jwks"] == 1
+
+
+def test_a_bad_signature_refetches_at_most_once_per_refresh_seconds(
+    gateway: Gateway, center: MockIdentityCenter
+) -> None:
+    good = center.token("officer-1", azp=CLIENT)
+    assert call(gateway, good)[0] == 200
+    keys = gateway.officers.verifier.keys[center.issuer]  # type: ignore[union-attr]
+    head, _, signature = good.split(".")
+    payload = center.token("officer-1", azp=CLIENT, roles=["admin"]).split(".")[1]
+    forged = ".".join([head, payload, signature])  # a claim edited
+    keys._attempted -= 2
+    fetched = center.requests["jwks"]
+    for _ in range(3):
+        status, body = call(gateway, forged)
+        assert (status, body["problems"][0]["rule"]) == (401, "officer.signature")
+    assert center.requests["jwks"] == fetched + 1  # the key set did not change: one fetch
+    # re-keyed while the center cannot be reached: the gateway cannot tell, and says so
+    center.rotate(kid=center.kid, keep_old=False)
+    center.jwks_fault = "down"
+    keys._attempted -= 2
+    status, body = call(gateway, center.token("officer-1", azp=CLIENT))
+    assert (status, body["problems"][0]["rule"]) == (503, "officer.issuer_unavailable")

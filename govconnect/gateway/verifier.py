@@ -30,7 +30,7 @@ from .identity import (
     OfficerTokenError,
     VerifiedOfficer,
 )
-from .jwks import IssuerKeys
+from .jwks import IssuerKeys, SigningKey
 
 __all__ = ["TokenVerifier"]
 
@@ -179,23 +179,17 @@ class TokenVerifier:
                 "officer.algorithm",
                 f"algorithm {alg} is not one this gateway accepts from {settings.issuer}",
             )
-        key = self.keys[settings.issuer].key(kid, alg)
-        try:
-            claims = jwt.decode(
-                token,
-                key.key,
-                algorithms=[alg],
-                audience=list(settings.audience),
-                issuer=settings.issuer,
-                leeway=settings.leeway_seconds,
-                options={"require": ["exp", "iss", "sub", "aud"]},
-            )
-        except jwt.InvalidTokenError as exc:
-            raise _refusal(jwt, exc) from None
-        except (jwt.PyJWTError, ValueError, TypeError):  # e.g. a key PyJWT will not use
+        keys = self.keys[settings.issuer]
+        candidates = keys.candidates(kid, alg)
+        verified = self._decode(token, alg, settings, candidates)
+        if verified is None:  # re-keyed under the same kid? one more look (rate-limited)
+            tried = frozenset(k.tag for k in candidates)
+            verified = self._decode(token, alg, settings, keys.refetch(kid, alg, tried))
+        if verified is None:
             raise OfficerTokenError(
-                "officer.signature", "the token cannot be verified with the issuer's key"
-            ) from None
+                "officer.signature", "the token's signature does not verify with the issuer's key"
+            )
+        claims, key = verified
         subject = _text(claims.get("sub"))
         if subject is None:
             raise OfficerTokenError("officer.claim_missing", "the token names no subject (sub)")
@@ -218,6 +212,33 @@ class TokenVerifier:
         return officer, (settings.issuer, key.tag)
 
 
+    def _decode(
+        self, token: str, alg: str, settings: IssuerSettings, candidates: Sequence[SigningKey]
+    ) -> tuple[dict[str, Any], SigningKey] | None:
+        """The claims and the key whose signature they carry; ``None`` when no candidate's
+        verifies. A token that some key verifies but whose claims break a rule is refused."""
+        jwt = self._jwt
+        for key in candidates:
+            try:
+                claims = jwt.decode(
+                    token,
+                    key.key,
+                    algorithms=[alg],
+                    audience=list(settings.audience),
+                    issuer=settings.issuer,
+                    leeway=settings.leeway_seconds,
+                    options={"require": ["exp", "iss", "sub", "aud"]},
+                )
+            except jwt.InvalidSignatureError:
+                continue
+            except jwt.InvalidTokenError as exc:
+                raise _refusal(jwt, exc) from None
+            except (jwt.PyJWTError, ValueError, TypeError):  # e.g. a key PyJWT will not use
+                continue
+            return claims, key
+        return None
+
+
 def _refusal(jwt: Any, exc: Exception) -> OfficerTokenError:
     """PyJWT's verdict as the rule the gateway documents (the most specific first)."""
     table: list[tuple[type[Exception], str, str]] = [
@@ -228,7 +249,6 @@ def _refusal(jwt: Any, exc: Exception) -> OfficerTokenError:
         (jwt.InvalidIssuerError, "officer.issuer", "the token's issuer is not trusted"),
         (jwt.MissingRequiredClaimError, "officer.claim_missing", "the token lacks a claim"),
         (jwt.InvalidAlgorithmError, "officer.algorithm", "the token's algorithm is not accepted"),
-        (jwt.InvalidSignatureError, "officer.signature", "the token's signature does not verify"),
     ]
     for kind, rule, message in table:
         if isinstance(exc, kind):
