@@ -339,3 +339,23 @@ def test_a_bad_signature_refetches_at_most_once_per_refresh_seconds(
     keys._attempted -= 2
     status, body = call(gateway, center.token("officer-1", azp=CLIENT))
     assert (status, body["problems"][0]["rule"]) == (503, "officer.issuer_unavailable")
+
+
+def test_a_key_listed_again_has_its_tokens_remembered_again(
+    gateway: Gateway, center: MockIdentityCenter
+) -> None:
+    old_kid = center.kid
+    old = center.token("officer-1", azp=CLIENT, expires_in=3600)
+    assert call(gateway, old)[0] == 200
+    verifier = gateway.officers.verifier
+    assert verifier is not None
+    keys = verifier.keys[center.issuer]
+    center.rotate(keep_old=False)  # the key withdrawn...
+    keys._attempted -= 2
+    assert call(gateway, center.token("officer-1", azp=CLIENT))[0] == 200  # ... and noticed
+    assert len(verifier) == 1
+    assert center.republish(old_kid) == 1  # ... and the withdrawal undone
+    keys._attempted -= 2
+    assert call(gateway, old)[0] == 200  # its kid is unknown: fetched, listed again
+    assert len(verifier) == 2  # remembered, as any token of a listed key
+    assert not verifier._withdrawn

@@ -6,8 +6,9 @@ refetched when older than ``max_age_seconds`` and at most once per ``refresh_sec
 unknown ``kid`` or a signature no key of its ``kid`` verifies (a center may re-key under an old
 ``kid``; a flood of made-up ``kid``s or forged signatures cannot make the gateway hammer the
 center). When a
-refetch no longer lists a key, whoever verified tokens with it is told (``on_withdrawn``), so a
-withdrawn key stops vouching for cached tokens at once rather than when their cache entry ends.
+refetch no longer lists a key, whoever verified tokens with it is told (``on_fetched``), so a
+withdrawn key stops vouching for cached tokens at once rather than when their cache entry ends
+(and is told of the keys listed, so a key listed again vouches again).
 """
 
 from __future__ import annotations
@@ -74,10 +75,11 @@ class IssuerKeys:
         self,
         settings: IssuerSettings,
         jwt: Any,
-        on_withdrawn: Callable[[str, frozenset[str]], None] | None = None,
+        on_fetched: Callable[[str, frozenset[str], frozenset[str]], None] | None = None,
     ) -> None:
         self.settings = settings
-        self._on_withdrawn = on_withdrawn  # (issuer, tags of keys a refetch no longer lists)
+        #: told after each good fetch: (issuer, tags of keys it no longer lists, tags it lists)
+        self._on_fetched = on_fetched
         self._jwt = jwt
         self._lock = threading.Lock()
         self._keys: tuple[SigningKey, ...] = ()
@@ -179,10 +181,11 @@ class IssuerKeys:
             detail = exc if isinstance(exc, _FetchError) else type(exc).__name__
             log.warning("JWKS of %s unavailable: %s", self.settings.issuer, detail)
             return
-        gone = frozenset(k.tag for k in self._keys) - {k.tag for k in keys}
+        listed = frozenset(k.tag for k in keys)
+        gone = frozenset(k.tag for k in self._keys) - listed
         self._keys, self._fetched, self._failed = keys, now, False
-        if gone and self._on_withdrawn is not None:
-            self._on_withdrawn(self.settings.issuer, gone)
+        if self._on_fetched is not None:
+            self._on_fetched(self.settings.issuer, gone, listed)
 
     def _fetch_keys(self) -> tuple[SigningKey, ...]:
         deadline = time.monotonic() + 2 * self.settings.timeout_seconds

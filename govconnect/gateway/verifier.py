@@ -136,10 +136,18 @@ class TokenVerifier:
                 self._cache.popitem(last=False)
         return officer
 
-    def _withdraw(self, issuer: str, tags: frozenset[str]) -> None:
-        """A JWKS fetch of ``issuer`` no longer lists these keys: forget what they verified."""
+    def _withdraw(
+        self, issuer: str, tags: frozenset[str], listed: frozenset[str] = frozenset()
+    ) -> None:
+        """A JWKS fetch of ``issuer`` no longer lists the keys ``tags``: forget what they
+        verified. The keys it ``listed`` are no longer withdrawn (a withdrawal undone): their
+        tokens are remembered again."""
         gone = {(issuer, tag) for tag in tags}
         with self._cache_lock:
+            for tag in listed:
+                self._withdrawn.pop((issuer, tag), None)
+            if not gone:
+                return
             for key in gone:
                 self._withdrawn[key] = None
             while len(self._withdrawn) > _WITHDRAWN:
