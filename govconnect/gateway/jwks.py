@@ -5,10 +5,9 @@ fetched with httpx under strict timeouts, a size bound and a wall-clock deadline
 refetched when older than ``max_age_seconds`` and at most once per ``refresh_seconds`` for an
 unknown ``kid`` or a signature no key of its ``kid`` verifies (a center may re-key under an old
 ``kid``; a flood of made-up ``kid``s or forged signatures cannot make the gateway hammer the
-center). When a
-refetch no longer lists a key, whoever verified tokens with it is told (``on_fetched``), so a
-withdrawn key stops vouching for cached tokens at once rather than when their cache entry ends
-(and is told of the keys listed, so a key listed again vouches again).
+center). When a refetch no longer lists a key, whoever verified tokens with it is told
+(``on_fetched``), so a withdrawn key stops vouching for cached tokens at once rather than when
+their cache entry ends — and of the keys it lists, so a key listed again vouches again.
 """
 
 from __future__ import annotations

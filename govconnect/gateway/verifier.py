@@ -2,11 +2,12 @@
 
 A verified token is remembered by its SHA-256 — an LRU of ``CACHE_SIZE`` entries — until the
 soonest of its expiry and its issuer's ``max_cache_seconds``, so a consumer forwarding one
-officer's session token on every call pays for one signature check. The cache is also the
+officer's session token on every call pays for one signature check. The cache is part of the
 revocation window: a token stays believed while its entry lasts. A JWKS fetch that no longer
 lists a key drops at once every entry that key verified, so withdrawing a key ends its tokens at
-the gateway's next fetch (an unknown ``kid`` or keys older than ``max_age_seconds`` cause one),
-and ``max_cache_seconds`` bounds the rest.
+the gateway's next fetch — an unknown ``kid`` or a signature no key of its ``kid`` verifies
+causes one (within ``refresh_seconds``), else keys older than ``max_age_seconds`` do — so the
+window is at most ``max_age_seconds`` + ``max_cache_seconds`` (docs/authentication.md).
 """
 
 from __future__ import annotations
@@ -65,11 +66,6 @@ def _clients(claims: dict[str, Any], own: frozenset[str]) -> tuple[tuple[str, ..
     was issued to one of them only when there is exactly one — a token for several systems is
     no system's. Values are compared whole, never cut (a cut one could equal a declared id).
     """
-    azp = claims.get("azp")
-    if azp is not None:
-        if not isinstance(azp, str) or not azp:
-            raise OfficerTokenError("officer.malformed", "the token's azp is not a client id")
-        return (azp,), azp
     aud = claims.get("aud")
     values = [aud] if isinstance(aud, str) else aud if isinstance(aud, list) else []
     if len(values) > MAX_AUDIENCES:
@@ -78,6 +74,11 @@ def _clients(claims: dict[str, Any], own: frozenset[str]) -> tuple[tuple[str, ..
             f"the token names {len(values)} audiences; at most {MAX_AUDIENCES} are accepted "
             "(the clients it was issued to must all be seen)",
         )
+    azp = claims.get("azp")
+    if azp is not None:
+        if not isinstance(azp, str) or not azp:
+            raise OfficerTokenError("officer.malformed", "the token's azp is not a client id")
+        return (azp,), azp
     named = tuple(dict.fromkeys(v for v in values if isinstance(v, str) and v and v not in own))
     return named, named[0] if len(named) == 1 else None
 
@@ -85,9 +86,7 @@ def _clients(claims: dict[str, Any], own: frozenset[str]) -> tuple[tuple[str, ..
 class TokenVerifier:
     """Verifies officer tokens against the trusted issuers; thread-safe, with a bounded cache."""
 
-    def __init__(
-        self, issuers: Sequence[IssuerSettings], client_ids: Collection[str] = ()
-    ) -> None:
+    def __init__(self, issuers: Sequence[IssuerSettings], client_ids: Collection[str] = ()) -> None:
         """``client_ids``: the consumers' declared clients; an issuer's ``audience`` values
         among them name a client (an ID token's audience), the others the gateway itself."""
         try:
@@ -218,7 +217,6 @@ class TokenVerifier:
             client=client,
         )
         return officer, (settings.issuer, key.tag)
-
 
     def _decode(
         self, token: str, alg: str, settings: IssuerSettings, candidates: Sequence[SigningKey]
