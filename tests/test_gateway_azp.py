@@ -53,9 +53,11 @@ def gateway(tmp_path: Path, center: MockIdentityCenter) -> Iterator[Gateway]:
     gw.close()
 
 
-def call(gateway: Gateway, officer_token: str, personal: bool = False) -> tuple[int, Any]:
+def call(
+    gateway: Gateway, officer_token: str, personal: bool = False, level: Level = Level.SENSITIVE
+) -> tuple[int, Any]:
     sent = {
-        "Authorization": f"Bearer {token(Level.SENSITIVE, personal)}",
+        "Authorization": f"Bearer {token(level, personal)}",
         "X-Officer-Token": officer_token,
     }
     with TestClient(gateway.app) as client:
@@ -83,9 +85,63 @@ def test_a_token_issued_to_the_consumers_client_is_served(
     gateway: Gateway, center: MockIdentityCenter
 ) -> None:
     assert call(gateway, center.token("officer-1", azp=CLIENT))[0] == 200
-    # without azp, the audience names the client (an ID token the consumer forwards)
+    # without azp, the one audience besides the gateway's own names the client (an ID token)
     both = [center.audience, CLIENT]
     assert call(gateway, center.token("officer-1", audience=both))[0] == 200
+    # ... and only when it is one: with another beside it, the client is not known
+    three = [center.audience, CLIENT, "elsewhere"]
+    assert refused_as(call(gateway, center.token("officer-1", audience=three))) == CLIENT_REFUSAL
+
+
+def test_an_id_token_whose_audience_is_the_client_is_served(
+    tmp_path: Path, center: MockIdentityCenter
+) -> None:
+    # the issuer's audience lists the consumers' client ids (they forward ID tokens): a client
+    # id a consumer declares is never taken for the gateway's own audience
+    audience = [center.audience, CLIENT, OTHER_CLIENT]
+    data = gateway_data(center, audience=audience)
+    gw = Gateway(registry(), load_gateway_config(data), audit=tmp_path / "a.db")
+    try:
+        assert call(gw, center.token("officer-1", audience=CLIENT))[0] == 200
+        assert call(gw, center.token("officer-1", audience=[center.audience, CLIENT]))[0] == 200
+        taken = center.token("officer-1", audience=OTHER_CLIENT)
+        assert refused_as(call(gw, taken)) == CLIENT_REFUSAL
+    finally:
+        gw.close()
+
+
+def test_a_token_issued_to_two_systems_works_through_neither(
+    gateway: Gateway, center: MockIdentityCenter
+) -> None:
+    # one SSO ID token for two consumers' systems, no azp: whose it is cannot be told
+    shared = center.token("officer-1", audience=[center.audience, CLIENT, OTHER_CLIENT], jti="sso")
+    for level, personal in [
+        (Level.SENSITIVE, False),  # declares CLIENT
+        (Level.IMPORTANT, False),  # declares OTHER_CLIENT
+        (Level.SENSITIVE, True),  # declares none: it names another consumer's client
+    ]:
+        result = call(gateway, shared, personal, level)
+        assert refused_as(result) == CLIENT_REFUSAL, (level, personal)
+        rec = list(gateway.audit.records())[-1]
+        assert (rec.outcome, rec.officer_auth, rec.token_id) == ("forbidden", "verified", "sso")
+    message = call(gateway, shared)[1]["problems"][0]["message"]
+    assert "client is not known" in message and "dbxt" in message
+
+
+def test_a_token_with_too_many_audiences_is_refused(
+    gateway: Gateway, center: MockIdentityCenter
+) -> None:
+    # a client another consumer declares, past the 64th audience, must not go unseen
+    crowd = [center.audience, *(f"c{i}" for i in range(70)), OTHER_CLIENT]
+    result = call(gateway, center.token("officer-p", audience=crowd), personal=True)
+    assert refused_as(result)[:3] == (401, "unauthenticated", "officer.audience")
+    assert "72 audiences" in result[1]["problems"][0]["message"]
+    rec = list(gateway.audit.records())[-1]
+    assert rec.officer_auth == "rejected"
+    # an azp that is not a client id is not taken for "no azp" (and the audience instead)
+    for azp in (["dbxt"], ""):
+        odd = center.token("officer-1", azp=azp, audience=[center.audience, CLIENT])
+        assert refused_as(call(gateway, odd))[2] == "officer.malformed"
 
 
 def test_a_token_issued_to_another_client_is_refused_and_audited(
@@ -176,7 +232,9 @@ def test_a_verified_token_is_believed_at_most_max_cache_seconds(
         assert entry.until - time.time() <= 20
     finally:
         gw.close()
-    assert load_gateway_config(gateway_data(center)).issuers[0].max_cache_seconds == 60
+    defaults = load_gateway_config(gateway_data(center)).issuers[0]
+    # the revocation window of a withdrawn key nothing new signals: 900 + 60 s
+    assert (defaults.max_cache_seconds, defaults.max_age_seconds) == (60, 900)
     with pytest.raises(ConfigurationError, match="max_cache_seconds"):
         load_gateway_config(gateway_data(center, max_cache_seconds=301))
 
@@ -229,3 +287,79 @@ def test_a_token_checked_while_its_key_is_withdrawn_is_not_remembered(
     assert len(verifier) == 0
     assert call(gateway, center.token("officer-1", azp=CLIENT))[0] == 200
     assert len(verifier) == 0  # verified with a key already withdrawn: not cached
+
+
+# --- keys replaced under their kid --------------------------------------------------------------
+
+
+def test_a_new_key_under_an_old_kid_is_fetched_at_its_first_token(
+    gateway: Gateway, center: MockIdentityCenter
+) -> None:
+    old = center.token("officer-1", azp=CLIENT, expires_in=3600)
+    assert call(gateway, old)[0] == 200
+    verifier = gateway.officers.verifier
+    assert verifier is not None
+    keys = verifier.keys[center.issuer]
+    fetched = center.requests["jwks"]
+    center.rotate(kid=center.kid, keep_old=False)  # re-keyed; the kid kept
+    keys._attempted -= 2  # past refresh_seconds
+    assert call(gateway, center.token("officer-1", azp=CLIENT))[0] == 200
+    assert center.requests["jwks"] == fetched + 1
+    assert len(verifier) == 1  # the old key's token was dropped with its key
+    status, body = call(gateway, old)  # no second fetch within refresh_seconds
+    assert (status, body["problems"][0]["rule"]) == (401, "officer.signature")
+    assert center.requests["jwks"] == fetched + 1
+
+
+def test_every_key_sharing_a_kid_is_tried(gateway: Gateway, center: MockIdentityCenter) -> None:
+    first = center.token("officer-1", azp=CLIENT)
+    center.rotate(kid=center.kid)  # two keys listed under one kid, the old one first
+    second = center.token("officer-1", azp=CLIENT)
+    assert call(gateway, second)[0] == 200
+    assert call(gateway, first)[0] == 200
+    assert center.requests["jwks"] == 1
+
+
+def test_a_bad_signature_refetches_at_most_once_per_refresh_seconds(
+    gateway: Gateway, center: MockIdentityCenter
+) -> None:
+    good = center.token("officer-1", azp=CLIENT)
+    assert call(gateway, good)[0] == 200
+    verifier = gateway.officers.verifier
+    assert verifier is not None
+    keys = verifier.keys[center.issuer]
+    head, _, signature = good.split(".")
+    payload = center.token("officer-1", azp=CLIENT, roles=["admin"]).split(".")[1]
+    forged = ".".join([head, payload, signature])  # a claim edited
+    keys._attempted -= 2
+    fetched = center.requests["jwks"]
+    for _ in range(3):
+        status, body = call(gateway, forged)
+        assert (status, body["problems"][0]["rule"]) == (401, "officer.signature")
+    assert center.requests["jwks"] == fetched + 1  # the key set did not change: one fetch
+    # re-keyed while the center cannot be reached: the gateway cannot tell, and says so
+    center.rotate(kid=center.kid, keep_old=False)
+    center.jwks_fault = "down"
+    keys._attempted -= 2
+    status, body = call(gateway, center.token("officer-1", azp=CLIENT))
+    assert (status, body["problems"][0]["rule"]) == (503, "officer.issuer_unavailable")
+
+
+def test_a_key_listed_again_has_its_tokens_remembered_again(
+    gateway: Gateway, center: MockIdentityCenter
+) -> None:
+    old_kid = center.kid
+    old = center.token("officer-1", azp=CLIENT, expires_in=3600)
+    assert call(gateway, old)[0] == 200
+    verifier = gateway.officers.verifier
+    assert verifier is not None
+    keys = verifier.keys[center.issuer]
+    center.rotate(keep_old=False)  # the key withdrawn...
+    keys._attempted -= 2
+    assert call(gateway, center.token("officer-1", azp=CLIENT))[0] == 200  # ... and noticed
+    assert len(verifier) == 1
+    assert center.republish(old_kid) == 1  # ... and the withdrawal undone
+    keys._attempted -= 2
+    assert call(gateway, old)[0] == 200  # its kid is unknown: fetched, listed again
+    assert len(verifier) == 2  # remembered, as any token of a listed key
+    assert not verifier._withdrawn

@@ -8,7 +8,7 @@ can name a *verified* officer instead of whatever a header claims:
 - the signature, against the issuer's JWKS (found through its discovery document, fetched with
   httpx under strict timeouts, a size bound and a wall-clock deadline, cached, refetched when it
   is older than ``max_age_seconds`` and at most once per ``refresh_seconds`` for an unknown
-  ``kid``);
+  ``kid`` or a signature no key of its ``kid`` verifies);
 - the issuer (one the gateway file trusts), the audience, ``exp`` / ``nbf`` / ``iat`` with a
   small leeway, and the claims every officer token must carry (``sub``, ``exp``, ``aud``);
 - the algorithm: asymmetric only (RS/PS/ES), from the gateway file's list *and* matching the
@@ -60,11 +60,15 @@ ALGORITHMS = frozenset(
 )
 _CURVES = {"ES256": "P-256", "ES384": "P-384", "ES512": "P-521"}
 CACHE_SIZE = 4096  # verified tokens remembered (by SHA-256), least recently used dropped
-#: How long a verified token is believed without checking it again, by default: the longest a
-#: token keeps working after its key is withdrawn and no fetch has noticed (the revocation window).
+#: How long a verified token is believed without checking it again, by default: with
+#: ``max_age_seconds``, it bounds how long a withdrawn key's tokens keep working (the revocation
+#: window, docs/authentication.md).
 DEFAULT_CACHE_SECONDS = 60
 _MAX_CLAIM = 128  # characters kept of a subject, token id, department, level or role
 _MAX_ROLES = 64
+#: ``aud`` values a token may name: more is refused (``officer.audience``) rather than cut, which
+#: could hide a client another consumer declares.
+MAX_AUDIENCES = 64
 _LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
@@ -101,7 +105,11 @@ class IssuerSettings(BaseModel):
         default=60, ge=1, le=3600, description="at most one JWKS fetch per this many seconds"
     )
     max_age_seconds: int = Field(
-        default=3600, ge=10, le=86_400, description="refetch keys older than this"
+        default=900,
+        ge=10,
+        le=86_400,
+        description="refetch keys older than this: with max_cache_seconds, bounds how long a "
+        "withdrawn key's tokens keep working when nothing new signals the withdrawal",
     )
     timeout_seconds: float = Field(default=3.0, gt=0, le=10)
     max_cache_seconds: int = Field(
@@ -164,6 +172,10 @@ class VerifiedOfficer:
     level: str | None = None  # ``acr``, else ``amr`` joined: how the officer logged in
     department: str | None = None
     roles: tuple[str, ...] = ()
-    #: The client the token was issued to: ``azp``, else the ``aud`` values (a consumer that
-    #: declares ``client_ids`` only forwards tokens issued to one of them).
+    #: Every client the token names: its ``azp``, else its ``aud`` values besides the gateway's
+    #: own (a consumer without ``client_ids`` takes no token naming another consumer's client).
     clients: tuple[str, ...] = ()
+    #: The client the token was issued to, when that is known: ``azp``, else the one ``aud``
+    #: value besides the gateway's own (``None`` with none or several: a consumer that declares
+    #: ``client_ids`` only forwards tokens issued to one of them).
+    client: str | None = None

@@ -3,9 +3,11 @@
 The keys are found through the issuer's discovery document (or a configured ``jwks_uri``) and
 fetched with httpx under strict timeouts, a size bound and a wall-clock deadline; they are
 refetched when older than ``max_age_seconds`` and at most once per ``refresh_seconds`` for an
-unknown ``kid`` (a flood of made-up ``kid``s cannot make the gateway hammer the center). When a
-refetch no longer lists a key, whoever verified tokens with it is told (``on_withdrawn``), so a
-withdrawn key stops vouching for cached tokens at once rather than when their cache entry ends.
+unknown ``kid`` or a signature no key of its ``kid`` verifies (a center may re-key under an old
+``kid``; a flood of made-up ``kid``s or forged signatures cannot make the gateway hammer the
+center). When a refetch no longer lists a key, whoever verified tokens with it is told
+(``on_fetched``), so a withdrawn key stops vouching for cached tokens at once rather than when
+their cache entry ends — and of the keys it lists, so a key listed again vouches again.
 """
 
 from __future__ import annotations
@@ -72,10 +74,11 @@ class IssuerKeys:
         self,
         settings: IssuerSettings,
         jwt: Any,
-        on_withdrawn: Callable[[str, frozenset[str]], None] | None = None,
+        on_fetched: Callable[[str, frozenset[str], frozenset[str]], None] | None = None,
     ) -> None:
         self.settings = settings
-        self._on_withdrawn = on_withdrawn  # (issuer, tags of keys a refetch no longer lists)
+        #: told after each good fetch: (issuer, tags of keys it no longer lists, tags it lists)
+        self._on_fetched = on_fetched
         self._jwt = jwt
         self._lock = threading.Lock()
         self._keys: tuple[SigningKey, ...] = ()
@@ -96,8 +99,9 @@ class IssuerKeys:
     def close(self) -> None:
         self._client.close()
 
-    def key(self, kid: str | None, alg: str) -> SigningKey:
-        """The signing key for ``kid`` and ``alg``, fetching the JWKS when needed."""
+    def candidates(self, kid: str | None, alg: str) -> tuple[SigningKey, ...]:
+        """The keys that may have signed a token of ``kid`` and ``alg`` (every key listed under
+        that ``kid``: a center may publish several), fetching the JWKS when needed."""
         s = self.settings
         with self._lock:
             now = time.monotonic()
@@ -113,11 +117,11 @@ class IssuerKeys:
                     503,
                 )
             found = self._find(kid, alg)
-            if found is None and now - self._attempted >= s.refresh_seconds:
+            if not found and now - self._attempted >= s.refresh_seconds:
                 self._refresh(now)  # an unknown kid: the issuer may have rotated its keys
                 found = self._find(kid, alg)
             failed = self._failed
-        if found is not None:
+        if found:
             return found
         if failed:
             raise OfficerTokenError(
@@ -131,18 +135,39 @@ class IssuerKeys:
             f"no key of the issuer matches the token's kid and algorithm {alg}",
         )
 
-    def _find(self, kid: str | None, alg: str) -> SigningKey | None:
+    def refetch(self, kid: str | None, alg: str, tried: frozenset[str]) -> tuple[SigningKey, ...]:
+        """Keys for ``kid`` and ``alg`` not among ``tried`` (tags), after a token's signature
+        failed with all of those: the center may have replaced a key but kept its ``kid``. The
+        JWKS is fetched again within the unknown-``kid`` rate limit (``refresh_seconds``); ``()``
+        when no other key is listed, or 503 when the center cannot be reached to tell."""
+        with self._lock:
+            now = time.monotonic()
+            fresh = tuple(k for k in self._find(kid, alg) if k.tag not in tried)
+            if not fresh and now - self._attempted >= self.settings.refresh_seconds:
+                self._refresh(now)
+                fresh = tuple(k for k in self._find(kid, alg) if k.tag not in tried)
+            failed = self._failed
+        if not fresh and failed:
+            raise OfficerTokenError(
+                "officer.issuer_unavailable",
+                "the token's signature does not verify with the cached keys and the "
+                "authentication center's keys cannot be fetched now",
+                503,
+            )
+        return fresh
+
+    def _find(self, kid: str | None, alg: str) -> tuple[SigningKey, ...]:
         kty = "EC" if alg.startswith("ES") else "RSA"
-        usable = [
+        usable = tuple(
             k
             for k in self._keys
             if k.kty == kty
             and (k.alg is None or k.alg == alg)
             and (kty != "EC" or k.crv == _CURVES[alg])
-        ]
+        )
         if kid is not None:
-            return next((k for k in usable if k.kid == kid), None)
-        return usable[0] if len(usable) == 1 else None  # no kid: only an unambiguous key
+            return tuple(k for k in usable if k.kid == kid)
+        return usable if len(usable) == 1 else ()  # no kid: only an unambiguous key
 
     def _refresh(self, now: float) -> None:
         self._attempted = now
@@ -155,10 +180,11 @@ class IssuerKeys:
             detail = exc if isinstance(exc, _FetchError) else type(exc).__name__
             log.warning("JWKS of %s unavailable: %s", self.settings.issuer, detail)
             return
-        gone = frozenset(k.tag for k in self._keys) - {k.tag for k in keys}
+        listed = frozenset(k.tag for k in keys)
+        gone = frozenset(k.tag for k in self._keys) - listed
         self._keys, self._fetched, self._failed = keys, now, False
-        if gone and self._on_withdrawn is not None:
-            self._on_withdrawn(self.settings.issuer, gone)
+        if self._on_fetched is not None:
+            self._on_fetched(self.settings.issuer, gone, listed)
 
     def _fetch_keys(self) -> tuple[SigningKey, ...]:
         deadline = time.monotonic() + 2 * self.settings.timeout_seconds

@@ -16,9 +16,10 @@ Whether a call needs a verified officer is decided, first rule that says so wins
    only, and the gateway says so loudly at start).
 
 A verified officer's token must have been issued to the consumer system forwarding it — the
-token's ``azp`` (else ``aud``) is one of the consumer's ``client_ids`` — when the consumer declares
-any, and never to a client another consumer declares (``officer.client``: a token an officer got
-for one system does not work through another). The officer must belong to the consumer's
+token's ``azp`` (else its one ``aud`` value besides the gateway's own; a token naming several
+clients and no ``azp`` is no client's) is one of the consumer's ``client_ids`` — when the consumer
+declares any, and never to a client another consumer declares (``officer.client``: a token an
+officer got for one system does not work through another). The officer must belong to the consumer's
 department (or one of its ``officer_departments``) and hold one of the service's ``roles`` when it
 lists any. A token that
 is sent is always verified, required or not: a bad token is refused, never ignored.
@@ -43,6 +44,7 @@ __all__ = ["OfficerRules", "officer_digest"]
 
 log = logging.getLogger("govconnect.gateway")
 
+_SHOWN = 64  # characters of a client id shown in a refusal
 _DIGESTS = 4096  # officers' digests remembered (one per subject; cleared when full)
 #: Values of the audit record's ``officer_auth``.
 VERIFIED, CLAIMED, REJECTED = "verified", "claimed", "rejected"
@@ -72,7 +74,11 @@ class OfficerRules:
         services: Sequence[Service],
         digest: Callable[[str], str],
     ) -> None:
-        self.verifier = TokenVerifier(config.issuers) if config.issuers else None
+        #: client id -> the consumer declaring it (one each: checked by ``GatewayConfig``)
+        self._client_owner = {c: k.id for k in config.consumers for c in k.client_ids}
+        self.verifier = (
+            TokenVerifier(config.issuers, self._client_owner) if config.issuers else None
+        )
         self.default = config.gateway.officer_default or (
             "above_internal" if config.issuers else "never"
         )
@@ -89,8 +95,6 @@ class OfficerRules:
             for sid in matched:
                 self._by_service[sid] = rules
         self._needs: dict[tuple[str, str], _Requirement] = {}
-        #: client id -> the consumer declaring it (one each: checked by ``GatewayConfig``)
-        self._client_owner = {c: k.id for k in config.consumers for c in k.client_ids}
         if self.verifier is None:
             log.warning(
                 "no [[issuers]] in the gateway file: officers are only claimed "
@@ -191,22 +195,31 @@ class OfficerRules:
     def _check_client(self, consumer: Consumer, officer: VerifiedOfficer) -> None:
         """``officer.client``: the token was issued to this consumer system (when it declares
         its client ids), and not to a system another consumer declares."""
+        named = ", ".join(c[:_SHOWN] for c in officer.clients[:3]) + (
+            ", …" if len(officer.clients) > 3 else ""
+        )
         if consumer.client_ids:
-            if set(officer.clients) & set(consumer.client_ids):
+            if officer.client in consumer.client_ids:
                 return
-            why = f"not to one of consumer {consumer.id}'s client_ids"
+            mine = f"one of consumer {consumer.id}'s client_ids"
+            if officer.client is not None:
+                why = f"was issued to {named}, not to {mine}"
+            elif officer.clients:
+                why = (
+                    f"names the clients {named} and no azp: its client is not known, so it "
+                    f"is not shown to be {mine}"
+                )
+            else:
+                why = f"names no client (no azp, no audience but the gateway's), not {mine}"
         else:
             others = sorted(
                 {self._client_owner[c] for c in officer.clients if c in self._client_owner}
             )
             if not others:
                 return
-            why = f"a client of consumer {others[0]}"
-        issued = ", ".join(officer.clients[:3]) or "no client stated"
+            why = f"was issued to {named}: a client of consumer {others[0]}"
         raise AccessDeniedError(
-            f"the officer's token was issued to {issued}: {why}",
-            rule="officer.client",
-            field=OFFICER_HEADER,
+            f"the officer's token {why}", rule="officer.client", field=OFFICER_HEADER
         )
 
     def audit_fields(

@@ -2,11 +2,12 @@
 
 A verified token is remembered by its SHA-256 — an LRU of ``CACHE_SIZE`` entries — until the
 soonest of its expiry and its issuer's ``max_cache_seconds``, so a consumer forwarding one
-officer's session token on every call pays for one signature check. The cache is also the
+officer's session token on every call pays for one signature check. The cache is part of the
 revocation window: a token stays believed while its entry lasts. A JWKS fetch that no longer
 lists a key drops at once every entry that key verified, so withdrawing a key ends its tokens at
-the gateway's next fetch (an unknown ``kid`` or keys older than ``max_age_seconds`` cause one),
-and ``max_cache_seconds`` bounds the rest.
+the gateway's next fetch — an unknown ``kid`` or a signature no key of its ``kid`` verifies
+causes one (within ``refresh_seconds``), else keys older than ``max_age_seconds`` do — so the
+window is at most ``max_age_seconds`` + ``max_cache_seconds`` (docs/authentication.md).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import hashlib
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,11 +26,12 @@ from .identity import (
     _MAX_ROLES,
     ALGORITHMS,
     CACHE_SIZE,
+    MAX_AUDIENCES,
     IssuerSettings,
     OfficerTokenError,
     VerifiedOfficer,
 )
-from .jwks import IssuerKeys
+from .jwks import IssuerKeys, SigningKey
 
 __all__ = ["TokenVerifier"]
 
@@ -56,20 +58,37 @@ def _roles(value: Any) -> tuple[str, ...]:
     return tuple(r[:_MAX_CLAIM] for r in value[:_MAX_ROLES] if isinstance(r, str) and r)
 
 
-def _clients(claims: dict[str, Any]) -> tuple[str, ...]:
-    """Whom the token was issued to: ``azp`` (OIDC's authorized party), else its audience."""
-    azp = _text(claims.get("azp"))
-    if azp is not None:
-        return (azp,)
+def _clients(claims: dict[str, Any], own: frozenset[str]) -> tuple[tuple[str, ...], str | None]:
+    """Every client the token names, and the one it was issued to when that is known.
+
+    ``azp`` (OIDC's authorized party) names it. Without one, an ID token names its client as its
+    audience: the ``aud`` values besides the gateway's ``own`` are the clients, and the token
+    was issued to one of them only when there is exactly one — a token for several systems is
+    no system's. Values are compared whole, never cut (a cut one could equal a declared id).
+    """
     aud = claims.get("aud")
     values = [aud] if isinstance(aud, str) else aud if isinstance(aud, list) else []
-    return tuple(v[:_MAX_CLAIM] for v in values[:_MAX_ROLES] if isinstance(v, str) and v)
+    if len(values) > MAX_AUDIENCES:
+        raise OfficerTokenError(
+            "officer.audience",
+            f"the token names {len(values)} audiences; at most {MAX_AUDIENCES} are accepted "
+            "(the clients it was issued to must all be seen)",
+        )
+    azp = claims.get("azp")
+    if azp is not None:
+        if not isinstance(azp, str) or not azp:
+            raise OfficerTokenError("officer.malformed", "the token's azp is not a client id")
+        return (azp,), azp
+    named = tuple(dict.fromkeys(v for v in values if isinstance(v, str) and v and v not in own))
+    return named, named[0] if len(named) == 1 else None
 
 
 class TokenVerifier:
     """Verifies officer tokens against the trusted issuers; thread-safe, with a bounded cache."""
 
-    def __init__(self, issuers: Sequence[IssuerSettings]) -> None:
+    def __init__(self, issuers: Sequence[IssuerSettings], client_ids: Collection[str] = ()) -> None:
+        """``client_ids``: the consumers' declared clients; an issuer's ``audience`` values
+        among them name a client (an ID token's audience), the others the gateway itself."""
         try:
             import jwt
         except ImportError:  # pragma: no cover - depends on the installation
@@ -79,6 +98,7 @@ class TokenVerifier:
             ) from None
         self._jwt = jwt
         self.issuers = {s.issuer: s for s in issuers}
+        self._own = {s.issuer: frozenset(s.audience) - set(client_ids) for s in issuers}
         self.keys = {s.issuer: IssuerKeys(s, jwt, self._withdraw) for s in issuers}
         self._cache: OrderedDict[bytes, _Cached] = OrderedDict()
         self._withdrawn: dict[tuple[str, str], None] = {}  # insertion-ordered, bounded
@@ -115,10 +135,18 @@ class TokenVerifier:
                 self._cache.popitem(last=False)
         return officer
 
-    def _withdraw(self, issuer: str, tags: frozenset[str]) -> None:
-        """A JWKS fetch of ``issuer`` no longer lists these keys: forget what they verified."""
+    def _withdraw(
+        self, issuer: str, tags: frozenset[str], listed: frozenset[str] = frozenset()
+    ) -> None:
+        """A JWKS fetch of ``issuer`` no longer lists the keys ``tags``: forget what they
+        verified. The keys it ``listed`` are no longer withdrawn (a withdrawal undone): their
+        tokens are remembered again."""
         gone = {(issuer, tag) for tag in tags}
         with self._cache_lock:
+            for tag in listed:
+                self._withdrawn.pop((issuer, tag), None)
+            if not gone:
+                return
             for key in gone:
                 self._withdrawn[key] = None
             while len(self._withdrawn) > _WITHDRAWN:
@@ -158,23 +186,17 @@ class TokenVerifier:
                 "officer.algorithm",
                 f"algorithm {alg} is not one this gateway accepts from {settings.issuer}",
             )
-        key = self.keys[settings.issuer].key(kid, alg)
-        try:
-            claims = jwt.decode(
-                token,
-                key.key,
-                algorithms=[alg],
-                audience=list(settings.audience),
-                issuer=settings.issuer,
-                leeway=settings.leeway_seconds,
-                options={"require": ["exp", "iss", "sub", "aud"]},
-            )
-        except jwt.InvalidTokenError as exc:
-            raise _refusal(jwt, exc) from None
-        except (jwt.PyJWTError, ValueError, TypeError):  # e.g. a key PyJWT will not use
+        keys = self.keys[settings.issuer]
+        candidates = keys.candidates(kid, alg)
+        verified = self._decode(token, alg, settings, candidates)
+        if verified is None:  # re-keyed under the same kid? one more look (rate-limited)
+            tried = frozenset(k.tag for k in candidates)
+            verified = self._decode(token, alg, settings, keys.refetch(kid, alg, tried))
+        if verified is None:
             raise OfficerTokenError(
-                "officer.signature", "the token cannot be verified with the issuer's key"
-            ) from None
+                "officer.signature", "the token's signature does not verify with the issuer's key"
+            )
+        claims, key = verified
         subject = _text(claims.get("sub"))
         if subject is None:
             raise OfficerTokenError("officer.claim_missing", "the token names no subject (sub)")
@@ -182,6 +204,7 @@ class TokenVerifier:
         level = _text(claims.get("acr")) or (
             _text("+".join(m for m in amr if isinstance(m, str))) if isinstance(amr, list) else None
         )
+        clients, client = _clients(claims, self._own[settings.issuer])
         officer = VerifiedOfficer(
             issuer=settings.issuer,
             subject=subject,
@@ -190,9 +213,36 @@ class TokenVerifier:
             level=level,
             department=_text(claims.get(settings.department_claim)),
             roles=_roles(claims.get(settings.roles_claim)),
-            clients=_clients(claims),
+            clients=clients,
+            client=client,
         )
         return officer, (settings.issuer, key.tag)
+
+    def _decode(
+        self, token: str, alg: str, settings: IssuerSettings, candidates: Sequence[SigningKey]
+    ) -> tuple[dict[str, Any], SigningKey] | None:
+        """The claims and the key whose signature they carry; ``None`` when no candidate's
+        verifies. A token that some key verifies but whose claims break a rule is refused."""
+        jwt = self._jwt
+        for key in candidates:
+            try:
+                claims = jwt.decode(
+                    token,
+                    key.key,
+                    algorithms=[alg],
+                    audience=list(settings.audience),
+                    issuer=settings.issuer,
+                    leeway=settings.leeway_seconds,
+                    options={"require": ["exp", "iss", "sub", "aud"]},
+                )
+            except jwt.InvalidSignatureError:
+                continue
+            except jwt.InvalidTokenError as exc:
+                raise _refusal(jwt, exc) from None
+            except (jwt.PyJWTError, ValueError, TypeError):  # e.g. a key PyJWT will not use
+                continue
+            return claims, key
+        return None
 
 
 def _refusal(jwt: Any, exc: Exception) -> OfficerTokenError:
@@ -205,7 +255,6 @@ def _refusal(jwt: Any, exc: Exception) -> OfficerTokenError:
         (jwt.InvalidIssuerError, "officer.issuer", "the token's issuer is not trusted"),
         (jwt.MissingRequiredClaimError, "officer.claim_missing", "the token lacks a claim"),
         (jwt.InvalidAlgorithmError, "officer.algorithm", "the token's algorithm is not accepted"),
-        (jwt.InvalidSignatureError, "officer.signature", "the token's signature does not verify"),
     ]
     for kind, rule, message in table:
         if isinstance(exc, kind):

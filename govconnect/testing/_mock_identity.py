@@ -59,6 +59,7 @@ class MockIdentityCenter(LoopbackServer):
             center.add_user("zhangsan", department="11010500001", roles=["低保审核员"])
             token = center.token("zhangsan")          # or POST /token as a client would
             center.rotate()                           # a new signing key; the old stays listed
+            center.rotate(kid=center.kid, keep_old=False)  # re-keyed under the same kid
             center.jwks_fault = "down"                # the JWKS endpoint answers 503
 
     ``issuer`` is its URL; :meth:`issuer_settings` gives the ``[[issuers]]`` table that trusts it.
@@ -84,16 +85,17 @@ class MockIdentityCenter(LoopbackServer):
         self.users: dict[str, _User] = {}
         self.jwks_fault: str | None = None
         self.requests: Counter[str] = Counter()  # path -> requests served
-        self._keys: list[_SigningKey] = []
+        self._keys: list[_SigningKey] = []  # listed in the JWKS; the last one signs
+        self._dropped: list[_SigningKey] = []  # no longer listed (``rotate(keep_old=False)``)
         super().__init__(host, port)
         self.rotate(algorithm=algorithm)
 
     # --- keys ----------------------------------------------------------------------------------
 
-    def _new_key(self, algorithm: str) -> _SigningKey:
+    def _new_key(self, algorithm: str, kid: str | None = None) -> _SigningKey:
         from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-        kid = secrets.token_hex(8)
+        kid = kid or secrets.token_hex(8)
         if algorithm.startswith("ES"):
             curve = {"ES256": ec.SECP256R1, "ES384": ec.SECP384R1, "ES512": ec.SECP521R1}
             private: Any = ec.generate_private_key(curve[algorithm]())
@@ -104,14 +106,29 @@ class MockIdentityCenter(LoopbackServer):
         jwk.update({"kid": kid, "use": "sig", "alg": algorithm})
         return _SigningKey(kid, algorithm, private, jwk)
 
-    def rotate(self, *, algorithm: str | None = None, keep_old: bool = True) -> str:
+    def rotate(
+        self, *, algorithm: str | None = None, keep_old: bool = True, kid: str | None = None
+    ) -> str:
         """Sign with a new key from now on and return its ``kid``; the previous keys stay in the
-        JWKS (tokens they signed still verify) unless ``keep_old`` is false."""
+        JWKS (tokens they signed still verify) unless ``keep_old`` is false. ``kid``: publish the
+        new key under this one (a center re-keying under a ``kid`` it used before); default, a
+        new ``kid``. Keys dropped can be listed again with :meth:`republish`."""
         alg = algorithm or (self._keys[-1].algorithm if self._keys else "RS256")
-        key = self._new_key(alg)
+        key = self._new_key(alg, kid)
         with self.lock:
+            if not keep_old:
+                self._dropped.extend(self._keys)
             self._keys = [*self._keys, key] if keep_old else [key]
         return key.kid
+
+    def republish(self, kid: str) -> int:
+        """List the dropped keys of ``kid`` in the JWKS again, ahead of the signing key (a center
+        undoing a withdrawal); returns how many."""
+        with self.lock:
+            back = [k for k in self._dropped if k.kid == kid]
+            self._dropped = [k for k in self._dropped if k.kid != kid]
+            self._keys = [*back, *self._keys]
+        return len(back)
 
     @property
     def kid(self) -> str:
