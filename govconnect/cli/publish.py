@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
@@ -226,6 +227,10 @@ def publish(
         raise typer.Exit(1)
 
 
+_REDRAW_SECONDS = 0.1
+"""How often, at most, the progress bar of a run with several workers is redrawn."""
+
+
 def _publish_one(
     publisher: Publisher, svc: Any, *, full: bool, since: str | None, quiet: bool, workers: int
 ) -> PublishReport:
@@ -246,15 +251,25 @@ def _publish_one(
         console=console,
         disable=quiet,
         transient=True,
+        # Workers are forked while the bar is shown: a refresh thread running at fork() may
+        # hold a lock (the console's, stdout's) that the child inherits held forever. With
+        # several workers the bar has no thread and is redrawn as their reports arrive.
+        auto_refresh=workers == 1,
     ) as progress:
         task = progress.add_task(svc.code, total=total, rate="0", rejects=0)
+        drawn = [0.0]
 
         def show(report: PublishReport) -> None:
+            now = time.monotonic()
+            redraw = workers > 1 and now - drawn[0] >= _REDRAW_SECONDS
+            if redraw:
+                drawn[0] = now
             progress.update(
                 task,
                 completed=report.read,
                 rate=f"{report.read / max(progress.tasks[0].elapsed or 1e-9, 1e-9):,.0f}",
                 rejects=report.rejected,
+                refresh=redraw,
             )
 
         report = publisher.publish(svc, full=full, since=since, on_batch=show, partitions=workers)

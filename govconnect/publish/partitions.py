@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import TypeAdapter, ValidationError
 
 from .._connector import KEY_RANGE_PARAMS, Service, connector_faults
-from .._exceptions import ConfigurationError
+from .._exceptions import ConfigurationError, GovConnectError
 from ..exchange.outbox.portable import execute, executemany
 from .state import PublishState, _set_bookmark
 
@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "MAX_PARTITIONS",
+    "KeyOutsideRangeError",
     "KeyRange",
     "check_partitions",
     "fold_ranges",
@@ -58,6 +59,12 @@ def check_partitions(partitions: object, name: str = "partitions") -> int:
             f"{name} must be a whole number from 1 to {MAX_PARTITIONS}, not {partitions!r}"
         )
     return partitions
+
+
+class KeyOutsideRangeError(GovConnectError):
+    """A worker's source returned a key outside its range (as Python orders keys): the
+    database collates keys otherwise, or the dataset ignores ``key_from``/``key_to``. The
+    coordinator then queues no tombstones at all, since which range holds a key is unsure."""
 
 
 @dataclass(frozen=True)
@@ -91,11 +98,22 @@ class KeyRange:
         type belongs to no range: it is never deleted by a partial run."""
         try:
             value = self.key_type.validate_python(key) if self.key_type else key
-            return (self.lower is None or self.lower <= value) and (
-                self.upper is None or value < self.upper
-            )
-        except (ValidationError, TypeError):
+        except ValidationError:
             return False
+        return self.stray([value]) is None
+
+    def stray(self, values: Sequence[Any]) -> Any:
+        """The first of these key values (as the key's type) outside this range, compared as
+        Python orders them, or ``None``: a worker checks every key its range read, because
+        tombstones of a partly failed run trust this order to tell whose keys are whose."""
+        lower, upper = self.lower, self.upper
+        for value in values:
+            try:
+                if (lower is not None and value < lower) or (upper is not None and value >= upper):
+                    return value
+            except TypeError:
+                return value
+        return None
 
 
 def _adapter(svc: Service, name: str | None) -> TypeAdapter[Any]:
@@ -233,15 +251,29 @@ def fold_ranges(state: PublishState, svc: Service) -> None:
     state.run_state_only(fold)
 
 
-def set_range_bookmark(code: str, index: int, value: Any) -> Callable[[Any], None]:
-    """A state update moving one range's bookmark, run in the transaction of its batch."""
+def set_range_bookmark(code: str, scope: KeyRange, value: Any) -> Callable[[Any], None]:
+    """A state update moving one range's bookmark, run in the transaction of its batch.
+
+    The range is found by its number *and bounds*: if the plan was cut anew meanwhile, this
+    range's bookmark must not land on another range that merely has the same number (its keys
+    between the two lower bounds would never be read: a gap). That raises instead, rolling the
+    batch back; the run lock (:mod:`.lock`) keeps it from happening at all."""
     encoded = json.dumps(value, ensure_ascii=False)
+    adapter = scope.key_type or TypeAdapter(Any)
+    lower, upper = (_encode(bound, adapter) or "" for bound in (scope.lower, scope.upper))
 
     def apply(conn: Any) -> None:
-        execute(
+        moved = execute(
             conn,
-            "UPDATE publish_ranges SET bookmark = ? WHERE resource = ? AND part = ?",
-            (encoded, code, index),
-        )
+            "UPDATE publish_ranges SET bookmark = ? WHERE resource = ? AND part = ?"
+            " AND COALESCE(lower, '') = ? AND COALESCE(upper, '') = ?",
+            (encoded, code, scope.index, lower, upper),
+        ).rowcount
+        if moved != 1:
+            raise GovConnectError(
+                f"the key ranges of {code} were cut anew while key range {scope.label}"
+                f" {scope.shown} was being published (another publication of it ran): its"
+                " bookmark was not moved and its last batch not queued; run it again"
+            )
 
     return apply

@@ -34,6 +34,7 @@ from .._connector import Service
 from .._exceptions import ConfigurationError
 from ..catalog.model import UpdateCycle
 from ..exchange.outbox.store import Outbox
+from .lock import run_lock
 from .partitions import check_partitions, fold_ranges, plan_ranges, unsplittable
 from .rejects import Reject
 from .run import PublishReport, Run
@@ -145,28 +146,37 @@ class Publisher:
         ``partitions=N`` (N > 1) cuts the dataset into N key ranges with its ``split=`` method
         and publishes them in N worker processes at once, each range with its own bookmark; a
         dataset that cannot be cut is published in one process, and ``report.note`` says why.
+        A second publication of the dataset while one runs (any number of workers, any
+        process) is refused with a :class:`GovConnectError` naming it (:mod:`.lock`).
         """
         parts = check_partitions(partitions)
         svc = target if isinstance(target, Service) else self.resolve(target)
         if svc.kind != "dataset":
             raise ConfigurationError(f"{svc.qualified_name} is a query service, not a dataset")
-        note = unsplittable(svc) if parts > 1 else None
-        if parts > 1 and note is None and "fork" not in multiprocessing.get_all_start_methods():
-            note = "parallel publishing forks its workers, and this system cannot fork()"
-        if parts > 1 and note is None:
-            ranges = plan_ranges(self.registry, self.state, svc, parts, settings)
-            if ranges:
-                from .workers import publish_ranges  # forks: loaded only when asked
+        with run_lock(self.outbox, svc.code):  # one publication of a dataset at a time
+            note = unsplittable(svc) if parts > 1 else None
+            if parts > 1 and note is None and "fork" not in multiprocessing.get_all_start_methods():
+                note = "parallel publishing forks its workers, and this system cannot fork()"
+            if parts > 1 and note is None:
+                ranges = plan_ranges(self.registry, self.state, svc, parts, settings)
+                if ranges:
+                    from .workers import publish_ranges  # forks: loaded only when asked
 
-                return publish_ranges(
-                    self, svc, ranges, full=full, since=since, settings=settings, on_batch=on_batch
-                )
-            note = f"{svc.code}: too few records to cut into key ranges"
-        fold_ranges(self.state, svc)
-        with self.registry.connector(svc.connector.name, settings) as connector:
-            report = Run(self, svc, connector, full=full, since=since, on_batch=on_batch).go()
-        report.note = None if note is None else f"{note}; published by one worker"
-        return report
+                    return publish_ranges(
+                        self,
+                        svc,
+                        ranges,
+                        full=full,
+                        since=since,
+                        settings=settings,
+                        on_batch=on_batch,
+                    )
+                note = f"{svc.code}: too few records to cut into key ranges"
+            fold_ranges(self.state, svc)
+            with self.registry.connector(svc.connector.name, settings) as connector:
+                report = Run(self, svc, connector, full=full, since=since, on_batch=on_batch).go()
+            report.note = None if note is None else f"{note}; published by one worker"
+            return report
 
     def close(self) -> None:
         self.state.close()

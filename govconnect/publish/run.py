@@ -25,7 +25,7 @@ from .._connector import Connector, Service, connector_faults
 from .._exceptions import Problem, PublishAbortedError
 from .._validation import problems_from_pydantic
 from ..exchange.outbox.portable import execute, executemany, in_values, is_sqlite
-from .partitions import KeyRange, set_range_bookmark
+from .partitions import KeyOutsideRangeError, KeyRange, set_range_bookmark
 from .rejects import Reject, RejectMemory, RejectsFile
 from .state import SeenKeys, _set_bookmark, upsert_fingerprints
 
@@ -243,6 +243,27 @@ class Run:
                 summary=f"publishing {self.code} stopped",
             )
 
+    def check_scope(self, records: list[Any], key_name: str) -> None:
+        """Fail the range if the source returned a key outside it, before anything of the batch
+        is queued: the range then counts as failed, so neither its bookmark nor the tombstones
+        move. Tombstones of a partly failed run are limited to the finished ranges' keys *as
+        Python orders them*; a source collating keys otherwise (case-insensitive text), or a
+        dataset not filtering on ``key_from``/``key_to``, would have them delete live records."""
+        assert self.scope is not None
+        stray = self.scope.stray([getattr(r, key_name) for r in records])
+        if stray is None:
+            return
+        kind = self.svc.record_model.model_fields[key_name].annotation
+        kind_name = getattr(kind, "__name__", str(kind))
+        raise KeyOutsideRangeError(
+            f"{self.svc.qualified_name} returned {key_name} {stray!r}, outside key range"
+            f" {self.scope.label} {self.scope.shown} of {self.code}: the dataset must read only"
+            f" key_from <= {key_name} < key_to, and its {kind_name} keys must sort in the"
+            ' database as Python sorts them — a binary collation (e.g. COLLATE "C").'
+            " Nothing of this batch was queued, the range's bookmark did not move, and no record is"
+            " deleted by this run"
+        )
+
     # the run ------------------------------------------------------------------------------------------
 
     def go(self) -> PublishReport:
@@ -253,6 +274,8 @@ class Run:
             for chunk, last in _batched(self.source, self.pub.batch_size, guard):
                 self.rejected_keys = []
                 records, rejects = self.validate(chunk)
+                if self.scope is not None:
+                    self.check_scope(records, key_name)
                 self.report.read += len(chunk)
                 if rejects:
                     self.write_rejects(rejects)
@@ -307,7 +330,7 @@ class Run:
             state_updates.append(
                 _set_bookmark(self.code, value)
                 if self.scope is None
-                else set_range_bookmark(self.code, self.scope.index, value)
+                else set_range_bookmark(self.code, self.scope, value)
             )
         payloads = [
             b'{"id":%b,"op":"upsert","data":%b}' % (orjson.dumps(keys[i]), bodies[i])

@@ -22,10 +22,13 @@ from ..exchange.outbox.store import Outbox
 RANGES_SCHEMA = """
 CREATE TABLE IF NOT EXISTS publish_ranges (
     resource TEXT NOT NULL, part INTEGER NOT NULL, lower TEXT, upper TEXT, bookmark TEXT,
-    PRIMARY KEY (resource, part))
+    PRIMARY KEY (resource, part));
+CREATE TABLE IF NOT EXISTS publish_locks (
+    resource TEXT PRIMARY KEY, holder TEXT NOT NULL, since double precision NOT NULL)
 """
 """The key ranges of each dataset's current plan for parallel publishing (``partitions``):
-bounds and bookmark as JSON; NULL is unbounded, or no bookmark yet (read the whole range)."""
+bounds and bookmark as JSON; NULL is unbounded, or no bookmark yet (read the whole range).
+``publish_locks``: who holds a dataset's run lock and since when (:mod:`.lock`), to name it."""
 
 __all__ = ["PublishState", "SeenKeys", "upsert_fingerprints"]
 
@@ -81,7 +84,7 @@ class PublishState:
         self.outbox = store if isinstance(store, Outbox) else Outbox(store)
         self.path = self.outbox.path
         self.outbox.create_tables("publish_state", _SCHEMA, "publish_rejects")
-        self.outbox.create_tables("publish_ranges", RANGES_SCHEMA, "publish_ranges")
+        self.outbox.create_tables("publish_ranges", RANGES_SCHEMA, "publish_locks")
 
     def bookmark(self, resource: str) -> Any:
         rows = self.outbox.read(

@@ -9,8 +9,13 @@ sends its report back through a pipe after every batch (the progress bar adds th
 
 The coordinator then does what needs every range: tombstones (limited to the ranges that
 finished, so a range that failed never loses its unread records) and, when all finished, the
-run's record (its id, time and the dataset's size). On a SQLite outbox the workers take turns on
-the file's write lock (correct, not faster); on PostgreSQL they commit side by side.
+run's record (its id, time and the dataset's size).
+
+What runs in parallel is each worker's reading, validating, encoding and fingerprinting — the
+CPU-bound part. The database side of each batch (insert, fingerprints, bookmark, commit) is
+serialised on both engines: a SQLite outbox has one write lock for the file, and the PostgreSQL
+outbox takes the dataset's one ``(publish, code)`` target-row lock at a batch's insert and holds
+it to commit, so the workers' batches of one dataset commit one after another.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from .._exceptions import GovConnectError, PublishAbortedError, describe_cause
 from ..exchange.outbox.store import Outbox
-from .partitions import KeyRange
+from .partitions import KeyOutsideRangeError, KeyRange
 from .run import PublishReport, Run, queue_tombstones, record_run
 from .state import PublishState
 
@@ -122,6 +127,8 @@ def _failure(svc: Service, scope: KeyRange, outcome: tuple[Any, ...]) -> GovConn
             " resumes the range"
         )
     _, kind, message, problems = outcome
+    if kind == KeyOutsideRangeError.__name__:
+        return KeyOutsideRangeError(f"{where}: {message}")
     if kind == "PublishAbortedError":
         return PublishAbortedError(problems or [], summary=f"{where} stopped")
     return GovConnectError(f"{where}: {message}")
@@ -208,7 +215,9 @@ def publish_ranges(
     )
     report.bookmark_before = _oldest([latest[r.index].bookmark_before for r in ranges])
     report.bookmark_after = _oldest([row["bookmark_after"] for row in report.ranges])
-    if svc.replication_key is None and finished:
+    # a key read outside its range: which range holds which key is unsure, so delete nothing
+    trusted = all(outcome[r.index][1] != KeyOutsideRangeError.__name__ for r in ranges)
+    if svc.replication_key is None and finished and trusted:
         everything = len(finished) == len(ranges)
         belongs = None if everything else (lambda key: any(r.holds(key) for r in finished))
         report.deleted = queue_tombstones(pub, code, run_id, belongs)
