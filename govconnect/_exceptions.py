@@ -8,6 +8,7 @@ should do about it::
     │   ├── PluginError             a plugin failed to import or to register (reported, others load)
     │   ├── NotConfiguredError      a connector is installed but nothing configures it (skipped)
     │   ├── OneTransactionRefused   a sink asked for one transaction with the outbox it cannot have
+    │   ├── KeyOutsideRangeError    a partitioned dataset read a key outside its range (collation)
     │   └── ServiceDefinitionError  a connector declares an invalid service or record field
     ├── InvalidInputError           the data is wrong; carries ``problems`` naming field and rule
     │   ├── IdentityError           a citizen ID / credit code failed a rule (also a ``ValueError``)
@@ -24,6 +25,7 @@ should do about it::
     ├── ConnectorError              a connector or its driver raised: names connector, service, class
     ├── AccessDeniedError           the caller is not entitled to this (gateway 403): ask for a grant
     │   └── AuthenticationError     the caller is not a known consumer (gateway 401): fix credentials
+    ├── PublishRunningError         another publish of the dataset holds its run lock: try later
     └── AuditIntegrityError         the audit log's hash chain is broken: investigate, never repair
 
 Low-level errors (httpx, SQLAlchemy, OSError) are translated at the boundary with ``raise … from exc``
@@ -47,6 +49,7 @@ __all__ = [
     "GovConnectError",
     "IdentityError",
     "InvalidInputError",
+    "KeyOutsideRangeError",
     "LegacySystemError",
     "NotConfiguredError",
     "OneTransactionRefused",
@@ -54,6 +57,7 @@ __all__ = [
     "PluginError",
     "Problem",
     "PublishAbortedError",
+    "PublishRunningError",
     "RetryableError",
     "ServiceDefinitionError",
     "SoapFaultError",
@@ -133,6 +137,12 @@ class OneTransactionRefused(ConfigurationError):
     """``DatabaseSink(transactional=True)`` where the case and its status cannot commit in one
     transaction (the outbox is not in the legacy database, or its role lacks a grant): the intake
     run refuses to start rather than fall back to two stores."""
+
+
+class KeyOutsideRangeError(ConfigurationError):
+    """A worker's source returned a key outside its range (as Python orders keys): the
+    database collates keys otherwise, or the dataset ignores ``key_from``/``key_to``. The
+    coordinator then queues no tombstones at all, since which range holds a key is unsure."""
 
 
 class InvalidInputError(GovConnectError):
@@ -335,6 +345,11 @@ class AuthenticationError(AccessDeniedError):
 
     def __init__(self, reason: str, *, rule: str = "credentials.unknown") -> None:
         super().__init__(reason, rule=rule, field="Authorization")
+
+
+class PublishRunningError(GovConnectError):
+    """Another publication of the same dataset holds its run lock (two runs at once could move
+    one range's bookmark past records the other has not read): this one did not start."""
 
 
 class AuditIntegrityError(GovConnectError):

@@ -29,7 +29,7 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
-from .._exceptions import GovConnectError
+from .._exceptions import PublishRunningError
 from ..exchange.outbox.portable import execute
 from ..exchange.outbox.store import Outbox
 
@@ -47,7 +47,7 @@ def lock_file(outbox: Outbox, code: str) -> Path:
     return folder / f"{re.sub(r'[^0-9A-Za-z._-]', '-', code)}.lock"
 
 
-def _refused(outbox: Outbox, code: str) -> GovConnectError:
+def _refused(outbox: Outbox, code: str) -> PublishRunningError:
     rows = outbox.read("SELECT holder, since FROM publish_locks WHERE resource = ?", (code,))
     if rows:
         holder, since = rows[0]
@@ -55,7 +55,7 @@ def _refused(outbox: Outbox, code: str) -> GovConnectError:
         when = f"since {moment}, {holder}"
     else:
         when = "since a moment ago"
-    return GovConnectError(
+    return PublishRunningError(
         f"another publish of {code} is running ({when}): one publication of a dataset at a"
         " time; this one was not started — run it again when the other has ended"
     )
@@ -115,7 +115,7 @@ def _file_lock(outbox: Outbox, code: str) -> Iterator[None]:
 @contextmanager
 def run_lock(outbox: Outbox, code: str) -> Iterator[None]:
     """Hold the run lock of dataset ``code`` in ``outbox``'s store for the block, or raise a
-    :class:`GovConnectError` saying another publication of it is running."""
+    :class:`PublishRunningError` saying another publication of it is running."""
     with (_file_lock if outbox.is_file else _pg_lock)(outbox, code):
         _note_holder(outbox, code)
         try:

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import TypeAdapter, ValidationError
 
 from .._connector import KEY_RANGE_PARAMS, Service, connector_faults
-from .._exceptions import ConfigurationError, GovConnectError
+from .._exceptions import ConfigurationError, KeyOutsideRangeError, PublishRunningError
 from ..exchange.outbox.portable import execute, executemany
 from .state import PublishState, _set_bookmark
 
@@ -59,12 +59,6 @@ def check_partitions(partitions: object, name: str = "partitions") -> int:
             f"{name} must be a whole number from 1 to {MAX_PARTITIONS}, not {partitions!r}"
         )
     return partitions
-
-
-class KeyOutsideRangeError(GovConnectError):
-    """A worker's source returned a key outside its range (as Python orders keys): the
-    database collates keys otherwise, or the dataset ignores ``key_from``/``key_to``. The
-    coordinator then queues no tombstones at all, since which range holds a key is unsure."""
 
 
 @dataclass(frozen=True)
@@ -270,7 +264,7 @@ def set_range_bookmark(code: str, scope: KeyRange, value: Any) -> Callable[[Any]
             (encoded, code, scope.index, lower, upper),
         ).rowcount
         if moved != 1:
-            raise GovConnectError(
+            raise PublishRunningError(
                 f"the key ranges of {code} were cut anew while key range {scope.label}"
                 f" {scope.shown} was being published (another publication of it ran): its"
                 " bookmark was not moved and its last batch not queued; run it again"
