@@ -104,13 +104,17 @@ def test_planted_conflicts_reach_the_platform_exactly_once(tmp_path: Path, engin
         }
 
         again = send_corrections(_report(config), outbox, user_id="officer")  # a second run
-        assert (again.queued, again.already) == (0, len(expected))
+        assert (again.queued, again.already, again.dead) == (0, len(expected), 0)
         assert outbox.pending() == 0
-        outbox.purge(delivered_before=outbox.clock() + 1)  # the outbox forgot: the platform not
-        later = datetime(2030, 1, 1, tzinfo=UTC)  # found again later: same ids, same keys
+        outbox.purge(delivered_before=outbox.clock() + 1)  # the delivery log forgotten...
+        later = datetime(2030, 1, 1, tzinfo=UTC)  # found again later: same ids
         resent = send_corrections(report, outbox, user_id="officer", detected_at=later)
-        assert resent.queued == len(expected)
-        stats = DeliveryWorker(outbox, client, policy=FAST).drain(timeout=60)
+        assert (resent.queued, resent.already) == (0, len(expected))  # ...the notices are not
+        assert outbox.pending() == 0
+        (tmp_path / "lost").mkdir()  # the outbox itself lost: the platform is the second guard
+        with outbox_location(engine, tmp_path / "lost") as other, Outbox(other) as elsewhere:
+            assert send_corrections(report, elsewhere, detected_at=later).queued == len(expected)
+            stats = DeliveryWorker(elsewhere, client, policy=FAST).drain(timeout=60)
         assert stats.duplicates == len(expected)
         assert platform.corrections_accepted == len(expected)
 
@@ -233,6 +237,8 @@ def test_cli_notify_sends_once_keeps_the_report_masked_and_audits(tmp_path: Path
             "GOVCONNECT_NODE": NODE,
         }
         args = ("crosscheck", "--notify", "--deliver", "--outbox", "o.sqlite")
+        with Outbox(tmp_path / "o.sqlite") as shared:  # a shared outbox: a publish batch too
+            shared.enqueue("111112001/9001", [{"id": "1"}])
         ran = govconnect(*args, "--json", cwd=tmp_path, env=env)
         assert ran.code == 3, ran.output
         doc = json.loads(ran.out)
@@ -241,16 +247,22 @@ def test_cli_notify_sends_once_keeps_the_report_masked_and_audits(tmp_path: Path
             "notices": len(expected),
             "queued": len(expected),
             "already_queued": 0,
+            "already_dead": 0,
             "unaddressed": 1,
-            "delivered": len(expected),
+            "delivered": len(expected),  # the notices only: not the other batch drained
             "dead": 0,
+            "other_delivered": 0,
+            "other_dead": 1,  # the publish batch: its resource is not in the mock's catalog
         }
         assert _received(platform) == expected
         for key, _, _ in expected:
             assert key not in ran.output  # the report stays masked; the notice carries the key
         ran = govconnect(*args, cwd=tmp_path, env=env)
         assert ran.code == 3, ran.output
-        assert "correction notices: 0 queued, " in ran.out and "1 conflict(s)" in ran.out
+        assert f"correction notices: 0 queued, {len(expected)} already queued earlier, 0 " in (
+            ran.out
+        )
+        assert "1 conflict(s)" in ran.out and "outbox retry" not in ran.out
         assert platform.corrections_accepted == len(expected)
         with AuditLog(tmp_path / "state" / "audit.sqlite") as audit:
             outcomes = [r.outcome for r in audit.records()]
@@ -283,7 +295,10 @@ def test_a_refused_notice_is_a_dead_letter_and_not_queued_again(tmp_path: Path) 
         assert platform.corrections_accepted == 0
         assert {d.operation for d in outbox.dead_letters()} == {"correction"}
         again = send_corrections(report, outbox)  # replay is the operator's call, not a rerun's
-        assert (again.queued, again.already) == (0, sent.notices)
+        assert (again.queued, again.already, again.dead) == (0, 0, sent.notices)
+        assert outbox.replay() == sent.notices  # replayed: waiting again, no longer dead
+        replayed = send_corrections(report, outbox)
+        assert (replayed.queued, replayed.already, replayed.dead) == (0, sent.notices, 0)
 
 
 def test_the_mock_keeps_a_bounded_number_of_notices(tmp_path: Path) -> None:
@@ -296,3 +311,120 @@ def test_the_mock_keeps_a_bounded_number_of_notices(tmp_path: Path) -> None:
         assert [n["notice_id"] for n in platform.corrections()] == [
             n["notice_id"] for n in notices[1:]
         ]
+
+
+def test_cli_counts_refused_notices_as_dead_and_points_to_retry(tmp_path: Path) -> None:
+    config, plants = _tables(tmp_path, n=20)
+    _write_config(tmp_path, config)
+    n = len(_expected(plants))
+    with MockPlatform(seed=5, node=NODE) as platform:
+        env = {
+            **_plugin_on_path(tmp_path),
+            "GOVCONNECT_PLATFORM_URL": platform.url,
+            "GOVCONNECT_PLATFORM_TOKEN": "not-the-token",  # 401: every notice a dead letter
+            "GOVCONNECT_NODE": NODE,
+        }
+        args = ("crosscheck", "--notify", "--outbox", "o.sqlite")
+        ran = govconnect(*args, "--deliver", cwd=tmp_path, env=env)
+        assert ran.code == 3, ran.output
+        assert f"; 0 delivered, {n} dead letters; see `govconnect outbox dead`" in ran.out
+        ran = govconnect(*args, "--json", cwd=tmp_path, env=env)  # a rerun: dead, not queued
+        assert ran.code == 3, ran.output
+        summary = json.loads(ran.out)["corrections"]
+        assert (summary["queued"], summary["already_queued"], summary["already_dead"]) == (0, 0, n)
+        ran = govconnect(*args, cwd=tmp_path, env=env)
+        assert f"0 queued, 0 already queued earlier, {n} refused earlier (dead letters)" in ran.out
+        assert "resend with `govconnect outbox retry ID…|--all`" in ran.out
+        retried = govconnect("outbox", "retry", "--all", "--outbox", "o.sqlite", cwd=tmp_path)
+        assert f"replayed {n} dead letter(s)" in retried.out, retried.output
+
+
+def test_a_key_held_twice_keeps_its_notice_ids_whatever_order_the_rows_come_in(
+    tmp_path: Path,
+) -> None:
+    """Civil holds one person twice, the copies disagreeing with each other; a source without
+    ORDER BY may return either first. The same dispute must keep its notice id."""
+    config, _ = _tables(tmp_path, n=20)
+    engine = sa.create_engine(config["connectors"]["xc_civil"]["url"])
+    twice = citizen_id(5)[0]  # agrees with the register (5 is no planted kind)
+    with engine.connect() as conn:
+        rows = [dict(r._mapping) for r in conn.execute(sa.text("SELECT * FROM c"))]
+    twin = {**next(r for r in rows if r["citizen_id"] == twice), "name": "钱某某"}
+    seen = []
+    for order in ([*rows, twin], [twin, *rows]):
+        with engine.begin() as conn:
+            conn.execute(sa.text("DELETE FROM c"))
+            conn.execute(
+                sa.text("INSERT INTO c VALUES (:citizen_id, :name, :born, :address, :gender)"),
+                order,
+            )
+        with _report(config) as report:
+            assert report.duplicates["xc_civil.people"] == 2  # plant()'s own, and this one
+            seen.append({n["notice_id"]: n["key"] for n in correction_notices(report)})
+    engine.dispose()
+    assert seen[0] == seen[1]
+
+
+def test_the_mock_refuses_an_idempotency_key_over_200_characters(tmp_path: Path) -> None:
+    config, _ = _tables(tmp_path, n=20)
+    notice = next(correction_notices(_report(config)))
+    headers = {
+        P.HEADER_AUTHORIZATION: "",
+        P.HEADER_NODE: NODE,
+        P.HEADER_MESSAGE_ID: "m",
+        P.HEADER_USER_ID: "u",
+    }
+    with MockPlatform(seed=6) as platform:
+        headers[P.HEADER_AUTHORIZATION] = f"Bearer {platform.token}"
+
+        def post(key: str) -> httpx.Response:
+            sent = {**headers, P.HEADER_IDEMPOTENCY_KEY: key}
+            return httpx.post(platform.url + P.PATH_CORRECTIONS, json=notice, headers=sent)
+
+        too_long = post("k" * 201)
+        assert too_long.status_code == 400
+        [problem] = too_long.json()["problems"]
+        assert (problem["field"], problem["rule"]) == (
+            f"header:{P.HEADER_IDEMPOTENCY_KEY}",
+            "max_length",
+        )
+        assert platform.corrections_accepted == 0
+        assert post("k" * 200).status_code == 200  # the longest the contract allows
+        assert platform.corrections_accepted == 1
+
+
+@pytest.mark.parametrize("engine", ["sqlite", "postgresql"])
+def test_an_outbox_of_the_previous_schema_learns_the_notices_it_holds(
+    tmp_path: Path, engine: str
+) -> None:
+    """An outbox from before ``outbox_notices`` holding a notice waiting, one delivered and one
+    dead: opened, it remembers all three (none queued again) and stays at the new schema."""
+    from govconnect.exchange.outbox.pg_schema import SCHEMA_VERSION
+    from govconnect.exchange.outbox.portable import execute
+
+    from .outbox_support import outbox_location
+
+    notice = [(f"{i:032x}", "111112001/9002", b'{"n":%d}' % i) for i in range(4)]
+    with outbox_location(engine, tmp_path) as location:
+        with Outbox(location) as box:
+            assert box.enqueue_corrections(notice[:3]) == [n for n, _, _ in notice[:3]]
+            box.mark_delivered(box.claim("w"))
+            box.bury(box.claim("w"), "rejected (422)")
+
+            def downgrade(conn: Any) -> None:
+                execute(conn, "DROP TABLE outbox_notices")
+                if not box.is_file:  # the PostgreSQL schema records its version
+                    execute(conn, "DROP INDEX outbox_dead_by_key")
+                    execute(conn, "UPDATE outbox_meta SET value = '1' WHERE key = 'schema_version'")
+
+            box.write_state(downgrade)
+        for _ in range(2):  # the second open finds nothing to migrate
+            with Outbox(location) as box:
+                assert box.read("SELECT count(*) FROM outbox_notices") == [(3,)]
+                assert box.dead_notices([n for n, _, _ in notice]) == {notice[1][0]}
+                if not box.is_file:
+                    version = box.read("SELECT value FROM outbox_meta WHERE key = 'schema_version'")
+                    assert version == [(SCHEMA_VERSION,)]
+        with Outbox(location) as box:
+            assert box.enqueue_corrections(notice) == [notice[3][0]]
+            assert box.pending() == 2

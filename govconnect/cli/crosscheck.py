@@ -7,7 +7,8 @@ disclosure someone must answer for.
 
 ``--notify`` sends the conflicts back to the source: a correction notice for each copy that
 differs from the authoritative source, queued in the outbox (each notice once, ever) and, with
-``--deliver``, sent before the command ends. The notice carries the key and the two values
+``--deliver``, sent before the command ends (the drain sends whatever else is due in the outbox
+too; the figures count the notices apart from those other batches). The notice carries the key and the two values
 unmasked (the platform is trusted with them, the addressee must find the record), so queueing
 is written to the audit log first, as ``--reveal`` is; the printed report stays masked.
 """
@@ -17,6 +18,8 @@ from __future__ import annotations
 import getpass
 import io
 import sys
+import threading
+from collections import Counter
 from enum import StrEnum
 from itertools import islice
 from pathlib import Path
@@ -37,6 +40,7 @@ from ..crosscheck import (
 )
 from ..exchange.client import ExchangeClient
 from ..exchange.delivery.worker import DeliveryWorker
+from ..exchange.events import EventKind, ExchangeEvent
 from ..exchange.outbox.store import Outbox
 from ..gateway.audit import AuditLog
 from ..gateway.masking import masker_for
@@ -85,7 +89,9 @@ def crosscheck_command(
         help="The outbox the notices are queued in: a SQLite file, or a PostgreSQL URL.",
     ),
     deliver: bool = typer.Option(
-        False, "--deliver", help="With --notify: send the queued notices now and wait for them."
+        False,
+        "--deliver",
+        help="With --notify: drain the outbox now (the notices and anything else due in it).",
     ),
     url: str | None = typer.Option(None, "--url", envvar="GOVCONNECT_PLATFORM_URL"),
     token: str | None = typer.Option(None, "--token", envvar="GOVCONNECT_PLATFORM_TOKEN"),
@@ -165,10 +171,31 @@ def _notify(
         if deliver:
             url, token, node = platform
             assert url and token and node
-            with ExchangeClient(url, token=token, node=node, user_id=officer) as client:
-                stats = DeliveryWorker(outbox, client).drain(timeout=120)
-            result.update(delivered=stats.batches_delivered, dead=stats.dead_lettered)
+            result.update(_deliver(outbox, url, token, node, officer))
     return result
+
+
+def _deliver(outbox: Outbox, url: str, token: str, node: str, officer: str) -> dict[str, int]:
+    """Drain the outbox (everything due in it: it may be shared with ``publish`` and intake),
+    counting the correction notices delivered and dead-lettered apart from the other batches."""
+    counts: Counter[tuple[str, EventKind]] = Counter()
+    lock = threading.Lock()
+
+    def count(event: ExchangeEvent) -> None:
+        if event.kind in (EventKind.DELIVERED, EventKind.DEAD_LETTERED):
+            kind = "correction" if event.operation == "correction" else "other"
+            with lock:
+                counts[kind, event.kind] += 1
+
+    with ExchangeClient(url, token=token, node=node, user_id=officer) as client:
+        worker = DeliveryWorker(outbox, client, pm=outbox.observers.pm, on_event=count)
+        worker.drain(timeout=120)
+    return {
+        "delivered": counts["correction", EventKind.DELIVERED],
+        "dead": counts["correction", EventKind.DEAD_LETTERED],
+        "other_delivered": counts["other", EventKind.DELIVERED],
+        "other_dead": counts["other", EventKind.DEAD_LETTERED],
+    }
 
 
 def _audit(
@@ -233,15 +260,28 @@ def _text(report: CrosscheckReport, reveal: bool, sent: dict[str, Any] | None) -
     if report.conflicts_total > TEXT_CONFLICTS_SHOWN:
         out.print(f"  … and {report.conflicts_total - TEXT_CONFLICTS_SHOWN} more (use --json)")
     if sent is not None:
-        line = (
-            f"correction notices: {sent['queued']} queued, {sent['already_queued']} already "
-            f"queued earlier, {sent['unaddressed']} conflict(s) with no authoritative source "
-            "(not sent)"
-        )
-        if "delivered" in sent:
-            line += f"; {sent['delivered']} delivered, {sent['dead']} dead letters"
-        out.print(line, markup=False)
+        out.print(_sent_line(sent), markup=False)
     return buffer.getvalue()
+
+
+def _sent_line(sent: dict[str, Any]) -> str:
+    """The summary of ``--notify`` (and ``--deliver``) in one line, pointing at the dead-letter
+    commands when the platform refused notices."""
+    line = (
+        f"correction notices: {sent['queued']} queued, {sent['already_queued']} already "
+        f"queued earlier, {sent['already_dead']} refused earlier (dead letters), "
+        f"{sent['unaddressed']} conflict(s) with no authoritative source (not sent)"
+    )
+    if "delivered" in sent:
+        line += f"; {sent['delivered']} delivered, {sent['dead']} dead letters"
+        if sent["other_delivered"] or sent["other_dead"]:
+            line += (
+                f" (the outbox's other batches drained meanwhile: {sent['other_delivered']}"
+                f" delivered, {sent['other_dead']} dead letters)"
+            )
+    if sent["already_dead"] or sent.get("dead"):
+        line += "; see `govconnect outbox dead`, resend with `govconnect outbox retry ID…|--all`"
+    return line
 
 
 def register(root: typer.Typer) -> None:

@@ -191,8 +191,9 @@ def _load(
     elem_id: dict[str, int],
     settings: Mapping[str, Any] | None,
 ) -> None:
-    """Stream one source into the index in batches: first record of a key wins (later ones are
-    counted as duplicates, not compared, so a source never conflicts with itself)."""
+    """Stream one source into the index in batches. Every record of a key is kept; a key held
+    more than once is counted as a duplicate and compared by one value per element (see
+    :func:`_conflicts`), so a source never conflicts with itself."""
     tables = {
         e: registry.code_tables.get(str(_extra(source.service, f).get(X_CODE_TABLE)))
         for e, f in source.elements.items()
@@ -251,24 +252,26 @@ def _raw(value: Any) -> str:
 def _conflicts(
     db: sqlite3.Connection, key: str, sources: list[Source], shared: list[str]
 ) -> Iterator[Conflict]:
-    """Each (key, element) whose first values in two sources or more differ after normalising.
-    SQLite's bare columns with MIN(rowid) give each source's first record of a key."""
-    firsts = "SELECT key, elem, src, norm, raw, MIN(rowid) FROM val GROUP BY key, elem, src"
+    """Each (key, element) whose values in two sources or more differ after normalising.
+
+    A source holding a key more than once (counted under ``duplicates``) is represented by the
+    smallest normalised value of its records, and its smallest raw spelling of it: the same
+    choice whatever order the source returns its rows in, so the same dispute gives the same
+    notice id run after run (the first row returned would not be: a query without ``ORDER BY``
+    may return another first row next time)."""
+    chosen = "SELECT key, elem, src, MIN(norm) AS norm FROM val GROUP BY key, elem, src"
     query = (
-        f"SELECT key, elem FROM ({firsts}) GROUP BY key, elem "
+        f"SELECT key, elem FROM ({chosen}) GROUP BY key, elem "
         "HAVING COUNT(*) > 1 AND COUNT(DISTINCT norm) > 1 ORDER BY key, elem"
     )
-    detail = (
-        "SELECT src, norm, raw, MIN(rowid) FROM val WHERE key = ? AND elem = ? GROUP BY src "
-        "ORDER BY src"
-    )
+    detail = "SELECT src, norm, raw FROM val WHERE key = ? AND elem = ? ORDER BY src, norm, raw"
     look = db.cursor()
     for k, elem in db.execute(query):
         element = shared[elem]
-        rows = look.execute(detail, (k, elem)).fetchall()
-        values = {sources[s].name: raw for s, _, raw, _ in rows}
-        norms = {sources[s].name: norm for s, norm, _, _ in rows}
-        owner = next(
-            (sources[s].name for s, *_ in rows if element in sources[s].authoritative), None
-        )
+        rows: dict[int, tuple[str, str]] = {}
+        for src, norm, raw in look.execute(detail, (k, elem)):
+            rows.setdefault(src, (norm, raw))  # the first of each source: its smallest
+        values = {sources[s].name: raw for s, (_, raw) in rows.items()}
+        norms = {sources[s].name: norm for s, (norm, _) in rows.items()}
+        owner = next((sources[s].name for s in rows if element in sources[s].authoritative), None)
         yield Conflict(k, element, values, owner, norms)

@@ -10,9 +10,10 @@ departments and the two values — never the values other sources hold (``docs/p
 
 The notice id is a digest of what the notice is about (key type, key, element, both resource
 codes, both *normalised* values), so the same dispute found by the next run has the same id; it is
-also the outbox batch key and so the idempotency key. The outbox queues an id once
-(:meth:`Outbox.enqueue_corrections`), and the platform stores a notice id once: running the
-cross-check twice sends nothing new, and a retry after a lost answer is refused as a duplicate.
+also the outbox batch key and so the idempotency key. The outbox queues an id once, ever (it
+remembers every id it queued, also after ``outbox purge``: :meth:`Outbox.enqueue_corrections`),
+and the platform stores a notice id once: running the cross-check twice sends nothing new, and a
+retry after a lost answer is refused as a duplicate.
 """
 
 from __future__ import annotations
@@ -47,7 +48,10 @@ class NoticeSummary:
     queued: int = 0
     """Of those, queued now (new to the outbox)."""
     already: int = 0
-    """Of those, already held by the outbox (queued, sent or dead by an earlier run)."""
+    """Of those, queued by an earlier run and not dead: waiting, in flight or delivered."""
+    dead: int = 0
+    """Of those, queued by an earlier run and refused for good by the platform: dead letters,
+    not queued again (``govconnect outbox dead`` shows them, ``outbox retry`` sends them again)."""
     unaddressed: int = 0
     """Conflicts with no authoritative side: reported, never sent."""
 
@@ -56,6 +60,7 @@ class NoticeSummary:
             "notices": self.notices,
             "queued": self.queued,
             "already_queued": self.already,
+            "already_dead": self.dead,
             "unaddressed": self.unaddressed,
         }
 
@@ -134,14 +139,18 @@ def send_corrections(
     detected_at: datetime | None = None,
 ) -> NoticeSummary:
     """Queue the report's correction notices in ``outbox`` (each notice id once, ever); the
-    delivery worker sends them. Returns what was queued and what was not, and why."""
+    delivery worker sends them. Returns what was queued and what was not, and why (queued
+    earlier and still live or delivered, or queued earlier and now a dead letter)."""
     summary = NoticeSummary(unaddressed=sum(1 for c in report.conflicts if c.authoritative is None))
     notices: Iterable[dict[str, Any]] = correction_notices(report, detected_at=detected_at)
     items = iter(notices)
     while chunk := list(islice(items, _ENQUEUE_CHUNK)):
         rows = [(n["notice_id"], n["disputed"]["resource_code"], orjson.dumps(n)) for n in chunk]
         queued = outbox.enqueue_corrections(rows, user_id=user_id)
+        new = set(queued)
+        dead = outbox.dead_notices([key for key, _, _ in rows if key not in new])
         summary.notices += len(chunk)
         summary.queued += len(queued)
-        summary.already += len(chunk) - len(queued)
+        summary.dead += len(dead)
+        summary.already += len(chunk) - len(queued) - len(dead)
     return summary

@@ -2,8 +2,8 @@
 
 A cross-check sends a notice for each value that differs from the element's authoritative
 source (``docs/platform-api.yaml``, ``CorrectionNotice``). The mock checks the notice member by
-member (a 422 names each broken field and rule; a body that is not JSON or a missing
-``Idempotency-Key`` is a 400) and keeps each notice id once: a repeat under the same key or the
+member (a 422 names each broken field and rule; a body that is not JSON, a missing
+``Idempotency-Key`` or one over 200 characters is a 400 naming the header) and keeps each notice id once: a repeat under the same key or the
 same notice id is acknowledged with ``duplicate: true``, whatever its ``detected_at`` (a rerun
 finds the dispute later), and a key reused for another notice id is a 422. What it accepted is
 shown by :meth:`MockPlatform.corrections`. Memory is bounded like the rest of the mock: the last
@@ -22,7 +22,10 @@ from starlette.responses import Response
 from ..exchange import platform as P
 from ._mock_app import PlatformState, _json, _object_body, _problem, _Rejected
 
-__all__ = ["check_notice", "post_correction"]
+__all__ = ["MAX_IDEMPOTENCY_KEY", "check_notice", "post_correction"]
+
+MAX_IDEMPOTENCY_KEY = 200
+"""The contract's longest ``Idempotency-Key`` (``docs/platform-api.yaml``, ``IdempotencyKey``)."""
 
 _DEPARTMENT_CODE = r"^[0-9A-Za-z][0-9A-Za-z_-]{1,31}$"
 _SIDE_MEMBERS = {"resource_code", "department_code", "department_name", "value", "truncated"}
@@ -121,6 +124,19 @@ async def post_correction(request: Request, state: PlatformState, node: str) -> 
             "bad_request",
             "Idempotency-Key is required",
             [_problem(f"header:{P.HEADER_IDEMPOTENCY_KEY}", "required", "missing")],
+        )
+    if len(key) > MAX_IDEMPOTENCY_KEY:
+        raise _Rejected(
+            400,
+            "bad_request",
+            f"Idempotency-Key is at most {MAX_IDEMPOTENCY_KEY} characters",
+            [
+                _problem(
+                    f"header:{P.HEADER_IDEMPOTENCY_KEY}",
+                    "max_length",
+                    f"at most {MAX_IDEMPOTENCY_KEY} characters, not {len(key)}",
+                )
+            ],
         )
     body = await _object_body(request, "a correction notice")
     problems = check_notice(body)

@@ -6,6 +6,10 @@ needs: ``outbox_targets``, one row per target (operation + resource code or case
 lock with ``FOR UPDATE SKIP LOCKED`` and enqueues lock plainly, so each target's rows are claimed
 by one worker at a time and committed in id order; and the ``outbox_fence`` sequence, the fencing
 token every claim stamps on its batches.
+
+``SCHEMA_VERSION`` counts the schema's changes; :func:`migrate_sql` brings an older one up:
+version 2 added ``outbox_notices`` (every correction notice id ever queued) and the index of
+dead letters by key.
 """
 
 from __future__ import annotations
@@ -15,10 +19,18 @@ from dataclasses import dataclass
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from ..._exceptions import ConfigurationError
+from .portable import ddl
+from .schema import BACKFILL_NOTICES, NOTICES_TABLE
 
-__all__ = ["SCHEMA_VERSION", "PostgresLocation", "create_schema_sql", "parse_url"]
+__all__ = [
+    "SCHEMA_VERSION",
+    "PostgresLocation",
+    "create_schema_sql",
+    "migrate_sql",
+    "parse_url",
+]
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"
 
 _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,47}$")
 
@@ -138,6 +150,28 @@ CREATE TABLE IF NOT EXISTS outbox_dead (
     reason     text NOT NULL,
     problems   text NOT NULL
 );
+CREATE INDEX IF NOT EXISTS outbox_dead_by_key ON outbox_dead (batch_key);
+{_notices_table()};
 INSERT INTO outbox_meta VALUES ('uid', md5(random()::text)) ON CONFLICT DO NOTHING;
 INSERT INTO outbox_meta VALUES ('schema_version', '{SCHEMA_VERSION}') ON CONFLICT DO NOTHING;
+"""
+
+
+def _notices_table() -> str:
+    # the file's table with PostgreSQL's spellings: 8-byte times (``REAL`` is 4 bytes there)
+    return ddl(False, NOTICES_TABLE).replace("REAL", "double precision")
+
+
+def migrate_sql(schema: str) -> str:
+    """The statements that bring the outbox in ``schema`` from an older version (there is one
+    so far: 1) up to :data:`SCHEMA_VERSION`, run in one transaction under the same advisory lock
+    as creation. 1 → 2: ``outbox_notices`` created holding the correction notices the outbox
+    already knows (waiting, in flight, delivered and not purged, dead); dead letters indexed by
+    key."""
+    return f"""
+SET LOCAL search_path TO {schema};
+CREATE INDEX IF NOT EXISTS outbox_dead_by_key ON outbox_dead (batch_key);
+{_notices_table()};
+{BACKFILL_NOTICES};
+UPDATE outbox_meta SET value = '{SCHEMA_VERSION}' WHERE key = 'schema_version';
 """

@@ -24,7 +24,7 @@ from ..._exceptions import ConfigurationError
 from ..observers import Observers
 from . import pg_claims, pg_joined
 from .dead_letters import Replayed, replayed_chunk
-from .pg_schema import SCHEMA_VERSION, create_schema_sql, parse_url
+from .pg_schema import SCHEMA_VERSION, create_schema_sql, migrate_sql, parse_url
 from .store import Outbox, check_settings
 
 __all__ = ["PostgresOutbox"]
@@ -139,12 +139,18 @@ class PostgresOutbox(Outbox):
         """Create (or check) the schema and its tables, one process at a time."""
         conn = self._conn()
         version = self._version(conn)
-        if version is None:  # DDL only when needed: it locks tables that workers are using
+        if version is None or int(version) < int(SCHEMA_VERSION):
+            # DDL only when needed (it locks tables that workers are using), one process at a
+            # time; the version is read again under the lock: another may have just done it
             with conn.transaction():
                 conn.execute(
                     "SELECT pg_advisory_xact_lock(hashtext(%s))", (self.schema + ".outbox",)
                 )
-                conn.execute(create_schema_sql(self.schema))
+                version = self._version(conn)
+                if version is None:
+                    conn.execute(create_schema_sql(self.schema))
+                elif int(version) < int(SCHEMA_VERSION):
+                    conn.execute(migrate_sql(self.schema))
             version = self._version(conn)
         if int(version or 0) > int(SCHEMA_VERSION):
             raise ConfigurationError(

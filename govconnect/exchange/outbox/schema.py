@@ -3,14 +3,25 @@
 Four tables hold the outbox: ``outbox`` (the chunk rows waiting to go out), ``outbox_batches``
 (the live batches claimed from them, see ``claims``), ``outbox_delivered`` (one line per delivered
 batch) and ``outbox_dead`` (dead letters); ``outbox_meta`` holds the file's id and the time of the
-last sync.
+last sync. ``outbox_notices`` remembers every correction notice id ever queued (see
+:data:`NOTICES_TABLE`).
 """
 
 from __future__ import annotations
 
 import sqlite3
 
-__all__ = ["INSERT_ROW", "OUTBOX_TABLE", "SCHEMA", "is_current", "migrate"]
+from .portable import ddl
+
+__all__ = [
+    "BACKFILL_NOTICES",
+    "INSERT_ROW",
+    "NOTICES_TABLE",
+    "OUTBOX_TABLE",
+    "SCHEMA",
+    "is_current",
+    "migrate",
+]
 
 OUTBOX_TABLE = """
 CREATE TABLE IF NOT EXISTS outbox (
@@ -81,9 +92,38 @@ CREATE TABLE IF NOT EXISTS outbox_dead (
     reason     TEXT NOT NULL,
     problems   TEXT NOT NULL
 );
+CREATE INDEX IF NOT EXISTS outbox_dead_by_key ON outbox_dead(batch_key);
 """
     + BATCHES_TABLE
 )
+# ``outbox_dead_by_key``: a rerun of the cross-check asks which of its notice ids are dead letters
+# (to say so rather than count them as queued); without it each question scans the dead letters.
+
+NOTICES_TABLE = """
+CREATE TABLE IF NOT EXISTS outbox_notices (
+    notice_id TEXT PRIMARY KEY,
+    queued_at REAL NOT NULL
+){without_rowid}
+"""
+"""Every correction notice id the outbox ever queued, written in the transaction that queues it
+and never purged: "each notice once, ever" holds even after ``outbox purge`` forgot the delivery
+log, and asking whether an id is known is one primary-key lookup, not a scan of four tables under
+the write lock. One row per distinct notice: about 100 bytes (see ``docs/crosscheck.md``).
+``{without_rowid}`` as :func:`~.portable.ddl` fills it in (SQLite clusters the table by id)."""
+
+BACKFILL_NOTICES = """
+INSERT INTO outbox_notices (notice_id, queued_at)
+SELECT k, min(t) FROM (
+    SELECT batch_key AS k, created_at AS t FROM outbox
+        WHERE operation = 'correction' AND batch_key IS NOT NULL
+    UNION ALL SELECT key, created_at FROM outbox_batches WHERE operation = 'correction'
+    UNION ALL SELECT batch_key, delivered_at FROM outbox_delivered WHERE operation = 'correction'
+    UNION ALL SELECT batch_key, dead_at FROM outbox_dead WHERE operation = 'correction'
+) AS known GROUP BY k
+"""
+"""The notices an outbox of the previous schema holds (waiting, in flight, delivered and not yet
+purged, dead), remembered as queued when ``outbox_notices`` is created: both engines run it once,
+in the transaction that creates the table."""
 
 INSERT_ROW = (
     "INSERT INTO outbox (operation, target, user_id, case_id, records, created_at, batch_key,"
@@ -92,10 +132,22 @@ INSERT_ROW = (
 """How a row enters ``outbox``: a row is the tuple of these columns, in this order."""
 
 
-def is_current(conn: sqlite3.Connection) -> bool:
-    """Whether the file's ``outbox`` table has this schema (rows that hold chunks)."""
+def _holds_chunks(conn: sqlite3.Connection) -> bool:
     columns = {row[1] for row in conn.execute("PRAGMA table_info(outbox)")}
     return "records" in columns
+
+
+def _remembers_notices(conn: sqlite3.Connection) -> bool:
+    found = conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'outbox_notices'"
+    ).fetchone()
+    return found is not None
+
+
+def is_current(conn: sqlite3.Connection) -> bool:
+    """Whether the file has this schema: ``outbox`` rows that hold chunks, and the table of
+    notice ids queued."""
+    return _holds_chunks(conn) and _remembers_notices(conn)
 
 
 def migrate(conn: sqlite3.Connection) -> None:
@@ -105,9 +157,18 @@ def migrate(conn: sqlite3.Connection) -> None:
     First schema: claims stored on each row; its claimed rows become ``outbox_batches`` rows
     with the same keys, leases dropped. Second schema: one record per row, payload before the
     small columns; the rows are copied as chunks of one record, batches gain their row count.
+    Third schema: no ``outbox_notices``; it is created holding the correction notices the file
+    already knows (a new file gets it here too, empty).
     """
-    if is_current(conn):
-        return
+    if not _holds_chunks(conn):
+        _chunk_rows(conn)
+    if not _remembers_notices(conn):
+        conn.execute(ddl(True, NOTICES_TABLE))
+        conn.execute(BACKFILL_NOTICES)
+
+
+def _chunk_rows(conn: sqlite3.Connection) -> None:
+    """The first and second schemas' rows (one record each) as rows of this one."""
     columns = {row[1] for row in conn.execute("PRAGMA table_info(outbox)")}
     batch_columns = {row[1] for row in conn.execute("PRAGMA table_info(outbox_batches)")}
     if "row_count" not in batch_columns:

@@ -1,5 +1,6 @@
 """What the outbox holds, for operators and for idle workers: counts by state (``OutboxStatus``),
-pending records, when something is next due; and forgetting old lines of the delivered log.
+pending records, when something is next due; forgetting old lines of the delivered log; and
+which correction notices it ever queued (never forgotten).
 
 Written once for both engines: the SQL is plain enough for SQLite and PostgreSQL, and
 :func:`~.portable.execute` gives psycopg its ``%s`` where SQLite takes ``?``.
@@ -10,16 +11,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from .portable import execute
+from .portable import execute, in_values, insert_rows, is_sqlite
 
 __all__ = [
     "OutboxStatus",
     "count_pending",
+    "dead_keys",
     "execute",
-    "known_keys",
+    "known_notices",
     "next_due_at",
     "purge_delivered",
     "read_status",
+    "remember_notices",
 ]
 
 
@@ -91,23 +94,28 @@ def purge_delivered(conn: Any, delivered_before: float) -> int:
     ).rowcount
 
 
-_KEY_COLUMNS = (
-    ("outbox", "batch_key"),
-    ("outbox_batches", "key"),
-    ("outbox_delivered", "batch_key"),
-    ("outbox_dead", "batch_key"),
-)
-
-
-def known_keys(conn: Any, keys: list[str]) -> set[str]:
-    """Which of ``keys`` the outbox already holds as a batch key: waiting, in flight, delivered
-    (until purged) or dead. How a producer with stable keys (correction notices) queues each
-    exchange once however often it runs."""
+def _found(conn: Any, sql: str, column: str, keys: list[str]) -> set[str]:
+    """The values of ``column`` among ``keys`` that ``sql`` (``… WHERE {cond}``) finds, asked
+    500 at a time (on an indexed column: one index lookup each)."""
     found: set[str] = set()
     for start in range(0, len(keys), 500):
-        chunk = keys[start : start + 500]
-        marks = ", ".join("?" * len(chunk))
-        for table, column in _KEY_COLUMNS:
-            sql = f"SELECT {column} FROM {table} WHERE {column} IN ({marks})"
-            found.update(row[0] for row in execute(conn, sql, chunk).fetchall())
+        cond, params = in_values(is_sqlite(conn), column, keys[start : start + 500])
+        found.update(row[0] for row in execute(conn, sql.format(cond=cond), params).fetchall())
     return found
+
+
+def known_notices(conn: Any, ids: list[str]) -> set[str]:
+    """Which of the correction notice ``ids`` the outbox ever queued (``outbox_notices``, never
+    purged): how a rerun of the cross-check queues each notice once, ever."""
+    return _found(conn, "SELECT notice_id FROM outbox_notices WHERE {cond}", "notice_id", ids)
+
+
+def dead_keys(conn: Any, keys: list[str]) -> set[str]:
+    """Which of the batch ``keys`` are dead letters now (not queued again until replayed)."""
+    return _found(conn, "SELECT batch_key FROM outbox_dead WHERE {cond}", "batch_key", keys)
+
+
+def remember_notices(conn: Any, ids: list[str], now: float) -> None:
+    """Record ``ids`` as queued at ``now``, in the caller's transaction (the one that queues
+    them); each must be new (:func:`known_notices`)."""
+    insert_rows(conn, "INSERT INTO outbox_notices (notice_id, queued_at)", [(i, now) for i in ids])

@@ -25,10 +25,12 @@ from .schema import INSERT_ROW, SCHEMA, is_current, migrate
 from .status import (
     OutboxStatus,
     count_pending,
-    known_keys,
+    dead_keys,
+    known_notices,
     next_due_at,
     purge_delivered,
     read_status,
+    remember_notices,
 )
 
 __all__ = ["Outbox", "is_postgres_url", "shown_location"]
@@ -207,28 +209,38 @@ class Outbox(Connections):
         self, notices: Iterable[tuple[str, str, bytes]], *, user_id: str | None = None
     ) -> list[str]:
         """Commit correction notices, each ``(notice id, disputed resource code, the notice as a
-        JSON object)``, skipping every id the outbox already holds (waiting, in flight,
-        delivered until purged, or dead); returns the ids queued. A notice is a batch of its own
-        whose idempotency key is its id, so a rerun of the cross-check queues nothing new and
-        the platform refuses a re-send as a duplicate."""
+        JSON object)``, skipping every id the outbox ever queued; returns the ids queued.
+
+        The ids queued are remembered in ``outbox_notices`` in the same transaction and never
+        purged, so "each notice once, ever" holds after ``outbox purge`` too, and knowing an id
+        is one primary-key lookup (the lock held meanwhile stays short however many notices the
+        outbox has seen). A notice is a batch of its own whose idempotency key is its id, so the
+        platform refuses a re-send as a duplicate: the second guard."""
         listed = list(notices)
+        for _, target, _ in listed:
+            check_code(target)
         now = self.clock()
         queued: list[str] = []
         with self.transaction():
             with self._write() as conn:
                 self._lock_name(conn, "enqueue_corrections")  # concurrent runs take turns
-                known = known_keys(conn, [key for key, _, _ in listed])
-            by_target: dict[str, list[tuple[Any, ...]]] = {}
-            for key, target, payload in listed:
-                check_code(target)
-                if key not in known:
-                    known.add(key)
-                    row = ("correction", target, user_id, None, 1, now, key, payload)
-                    by_target.setdefault(target, []).append(row)
-                    queued.append(key)
+                known = known_notices(conn, [key for key, _, _ in listed])
+                by_target: dict[str, list[tuple[Any, ...]]] = {}
+                for key, target, payload in listed:
+                    if key not in known:
+                        known.add(key)
+                        row = ("correction", target, user_id, None, 1, now, key, payload)
+                        by_target.setdefault(target, []).append(row)
+                        queued.append(key)
+                remember_notices(conn, queued, now)
             for target, rows in by_target.items():
                 self._insert(iter(rows), "correction", target, None)
         return queued
+
+    def dead_notices(self, ids: Sequence[str]) -> set[str]:
+        """Which of the correction notice ``ids`` are dead letters now (the platform refused
+        them; ``govconnect outbox retry`` puts them back)."""
+        return dead_keys(self._conn(), list(ids))
 
     def _insert(
         self,
