@@ -396,6 +396,43 @@ def test_a_legacy_database_down_at_the_start_is_decided_at_a_later_case(
     down.dispose()
 
 
+class _Unreachable(DatabaseSink):
+    """The household connector's sink with its legacy database down (nothing listens on port
+    1), counting how often it is closed."""
+
+    closed = 0
+
+    def __init__(self, engine: sa.Engine, table: sa.Table, key: str) -> None:
+        super().__init__(
+            sa.create_engine("postgresql+psycopg://postgres@127.0.0.1:1/test"), table, key
+        )
+
+    def close(self) -> None:
+        type(self).closed += 1
+        super().close()
+
+
+def test_a_sink_whose_database_is_down_is_closed_at_each_try(
+    legacy: Legacy,
+    same_db_outbox: str,
+    mock_platform: MockPlatform,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Every round tries the sink again: each try's sink (its engine) is closed, none leak."""
+    import govconnect_household.connector as household
+
+    monkeypatch.setattr(household, "DatabaseSink", _Unreachable)
+    monkeypatch.setattr(_Unreachable, "closed", 0)
+    with client_for(mock_platform) as client, Outbox(same_db_outbox) as outbox:
+        bridge = bridge_for(legacy, client, outbox)
+        try:
+            for _ in range(3):
+                assert bridge.open_sinks() == {}
+        finally:
+            bridge.close()
+    assert _Unreachable.closed == 3
+
+
 # --- refused: one transaction demanded where there is none -------------------------------------
 
 
