@@ -224,7 +224,7 @@ def test_params_digest_is_keyed_by_a_private_key_file(
     other = tmp_path / "other.sqlite"
     with AuditLog(other) as log:  # another log, another key
         assert log.params_digest({"citizen_id": "11010519491231002X"}) != first
-    monkeypatch.setenv(KEY_ENV, "from-the-environment")
+    monkeypatch.setenv(KEY_ENV, "e0" * 32)
     with AuditLog(tmp_path / "env.sqlite") as a, AuditLog(tmp_path / "env2.sqlite") as b:
         assert a.params_digest({"x": "1"}) == b.params_digest({"x": "1"})
         assert not a.key_path.exists()

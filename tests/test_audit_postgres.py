@@ -29,7 +29,7 @@ from govconnect.testing._databases import database_url, unique_name
 from .cli_support import EXE
 from .gateway_support import asgi_get, gateway_config, path_of, registry
 
-KEY = "test-audit-key-not-secret"
+KEY = "5e" * 32  # 32 bytes of key material, as hex: the least the rule allows (not secret)
 PURPOSE = "最低生活保障审核"
 MINZHENG = {"Authorization": "Bearer demo-minzheng-token"}
 
@@ -363,6 +363,43 @@ def test_a_shared_log_needs_the_key_in_the_environment(
         AuditLog(pg_audit)
     ran = cli("audit", "verify", "--audit-log", pg_audit)
     assert ran.exit_code == 1 and "no audit log at" in ran.output  # nothing was created meanwhile
+
+
+@pytest.mark.parametrize(
+    "weak",
+    [
+        "test-audit-key-not-secret",
+        "ab" * 31,
+        "c2VjcmV0",
+        "not hex, not base64 at all, but long enough",
+    ],
+)
+def test_a_key_with_less_than_32_bytes_of_material_is_refused_naming_the_rule(
+    audit_at: str, weak: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Either store: a passphrase, 31 bytes as hex, short base64 — refused before anything is
+    keyed with it, naming the variable, the rule and how to make a key."""
+    import base64
+    import secrets
+
+    from govconnect.gateway.audit_sqlite import key_from_env
+
+    monkeypatch.setenv("GOVCONNECT_AUDIT_KEY", weak)
+    with pytest.raises(ConfigurationError) as refused, AuditLog(audit_at) as log:
+        log.seal()
+    said = str(refused.value)
+    assert "$GOVCONNECT_AUDIT_KEY must hold at least 32 bytes of key material" in said
+    assert "secrets.token_hex(32)" in said and weak not in said
+    monkeypatch.setenv("GOVCONNECT_AUDIT_KEY", secrets.token_hex(32))  # the documented recipe
+    with AuditLog(audit_at) as log:
+        log.seal()
+        assert log.params_digest({"x": "1"})
+    material = secrets.token_bytes(32)
+    for strong in (
+        base64.b64encode(material).decode(),
+        base64.urlsafe_b64encode(material).decode(),
+    ):
+        assert key_from_env(strong) == strong.encode()
 
 
 @pytest.mark.parametrize(

@@ -8,8 +8,11 @@ seal, every record and the head as one snapshot.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hmac
 import os
+import re
 import secrets
 import sqlite3
 from collections.abc import Callable
@@ -235,6 +238,44 @@ def read_key(path: Path) -> bytes:
     if not key:
         raise ConfigurationError(f"audit key {str(path)!r} is empty")
     return key
+
+
+MIN_KEY_BYTES = 32
+"""The least key material ``$GOVCONNECT_AUDIT_KEY`` may hold: as much as a key file's."""
+
+
+def key_from_env(value: str) -> bytes:
+    """``$GOVCONNECT_AUDIT_KEY``'s key, refused unless it holds at least 32 bytes of key material:
+    64 hex digits or more (a key file's format: ``python -c "import secrets;
+    print(secrets.token_hex(32))"``), or base64 / URL-safe base64 of 32 bytes or more. A short
+    or guessable passphrase would let anyone who guesses it forge the chain's seal and reverse
+    the parameter digests. The value is used as given (like a key file's hex text: logs keyed
+    before this rule keep their seal)."""
+    if _key_bytes(value.strip()) < MIN_KEY_BYTES:
+        raise ConfigurationError(
+            f"${KEY_ENV} must hold at least {MIN_KEY_BYTES} bytes of key material: 64 or more hex"
+            f" digits, or base64 of {MIN_KEY_BYTES} bytes or more (generate one with"
+            ' python -c "import secrets; print(secrets.token_hex(32))")'
+        )
+    return value.encode("utf-8")
+
+
+def _key_bytes(text: str) -> int:
+    """How many bytes of key material ``text`` encodes (hex, else base64 either alphabet)."""
+    if _HEX.fullmatch(text):
+        return len(text) // 2
+    if _BASE64.fullmatch(text) or _URLSAFE.fullmatch(text):
+        try:
+            return len(base64.b64decode(text.translate(_TO_STANDARD) + "=" * (-len(text) % 4)))
+        except (binascii.Error, ValueError):
+            return 0
+    return 0
+
+
+_HEX = re.compile(r"(?:[0-9a-fA-F]{2})+")
+_BASE64 = re.compile(r"[A-Za-z0-9+/]+={0,2}")
+_URLSAFE = re.compile(r"[A-Za-z0-9_-]+={0,2}")
+_TO_STANDARD = str.maketrans("-_", "+/")
 
 
 def read_or_create_key(path: Path) -> bytes:
