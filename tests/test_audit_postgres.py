@@ -173,6 +173,9 @@ def test_worker_processes_and_this_one_append_to_one_chain(
     household_folder: Path, pg_audit: str
 ) -> None:
     outbox = str(household_folder / "outbox.sqlite")
+    from govconnect import Outbox
+
+    Outbox(outbox).close()  # the department's outbox: /metrics watches it, never creates it
     env = {
         "GOVCONNECT_AUDIT_KEY": KEY,
         "GOVCONNECT_AUDIT_LOG": pg_audit,
@@ -214,6 +217,41 @@ def test_worker_processes_and_this_one_append_to_one_chain(
     assert ran.exit_code == 0, ran.output
     verdict = json.loads(ran.stdout)
     assert verdict["intact"] and verdict["records"] == 120 and verdict["head"]["seq"] == 120
+
+
+def test_the_workers_spec_keeps_passwords_out_of_the_environment(
+    household_folder: Path, pg_audit: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The audit and outbox URLs reach the workers in a file of mode 0600 (removed when serve
+    ends), not in the environment every process they start inherits."""
+    import stat
+
+    from govconnect.cli import serve as serve_module
+
+    monkeypatch.chdir(household_folder)
+    audit = pg_audit.replace("://postgres@", "://postgres:s3cret@")  # trust auth: not checked
+    outbox = audit.split("?", 1)[0] + "?schema=" + unique_name("gc_nobox")
+    seen: dict[str, Any] = {}
+
+    def run_workers(settings: Any, sock: Any) -> None:
+        spec_file = Path(os.environ["GOVCONNECT_SERVE_WORKER"])
+        seen.update(
+            environ=dict(os.environ),
+            file=spec_file,
+            mode=stat.S_IMODE(spec_file.stat().st_mode),
+            spec=json.loads(spec_file.read_text()),
+        )
+
+    monkeypatch.setattr(serve_module, "_run_workers", run_workers)
+    ran = cli(
+        *("serve", "--config", "gateway.toml", "--audit-log", audit, "--outbox", outbox),
+        *("--workers", "2", "--port", "0"),
+    )
+    assert ran.exit_code == 0, ran.output
+    assert "s3cret" in audit and not [k for k, v in seen["environ"].items() if "s3cret" in v]
+    assert seen["spec"]["audit"] == audit and seen["spec"]["outbox"] == outbox
+    assert seen["mode"] == 0o600 and not seen["file"].exists()
+    assert "GOVCONNECT_SERVE_WORKER" not in os.environ
 
 
 def test_serve_refuses_several_workers_on_a_sqlite_audit_log(
