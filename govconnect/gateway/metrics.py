@@ -125,7 +125,7 @@ class OutboxGauges:
         now: Any = time.time,
     ) -> None:
         self._owned = not isinstance(outbox, Outbox)
-        self.outbox: Outbox | None = None if self._owned else outbox  # type: ignore[assignment]
+        self.outbox: Outbox | None = outbox if isinstance(outbox, Outbox) else None
         self.location = str(outbox.path if isinstance(outbox, Outbox) else outbox)
         self._missing_told = False
         self.ttl = ttl
