@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import hmac
 import os
 import re
 import secrets
 import sqlite3
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -279,18 +281,30 @@ _TO_STANDARD = str.maketrans("-_", "+/")
 
 
 def read_or_create_key(path: Path) -> bytes:
-    """The key file's content, creating it (32 random bytes, hex, mode 0600) the first time."""
+    """The key file's content, creating it (32 random bytes, hex, mode 0600) the first time.
+
+    The key is written whole under a temporary name and then linked into place (a link fails if
+    the name exists): a thread or process opening the log at the same moment finds no file or
+    the whole key, never an empty file, and the first link wins."""
     try:
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            key = path.read_bytes().strip()
-            if not key:
-                raise ConfigurationError(f"audit key {str(path)!r} is empty") from None
-            return key
+        if not path.exists():
+            _create_key(path)
+        key = path.read_bytes().strip()
     except OSError as exc:
         raise ConfigurationError(f"cannot read or create audit key {str(path)!r}: {exc}") from None
-    key = secrets.token_hex(32).encode()
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(key + b"\n")
+    if not key:
+        raise ConfigurationError(f"audit key {str(path)!r} is empty")
     return key
+
+
+def _create_key(path: Path) -> None:
+    fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)  # mode 0600
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(secrets.token_hex(32).encode() + b"\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        with contextlib.suppress(FileExistsError):  # another process's key is in place: kept
+            os.link(temporary, path)
+    finally:
+        os.unlink(temporary)
