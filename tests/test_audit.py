@@ -224,7 +224,7 @@ def test_params_digest_is_keyed_by_a_private_key_file(
     other = tmp_path / "other.sqlite"
     with AuditLog(other) as log:  # another log, another key
         assert log.params_digest({"citizen_id": "11010519491231002X"}) != first
-    monkeypatch.setenv(KEY_ENV, "from-the-environment")
+    monkeypatch.setenv(KEY_ENV, "e0" * 32)
     with AuditLog(tmp_path / "env.sqlite") as a, AuditLog(tmp_path / "env2.sqlite") as b:
         assert a.params_digest({"x": "1"}) == b.params_digest({"x": "1"})
         assert not a.key_path.exists()
@@ -707,3 +707,36 @@ def test_verify_reads_records_and_head_in_one_snapshot(tmp_path: Path) -> None:
         thread.join(10)
     writer.close()
     assert all(r.head_seq == r.records for r in reports)
+
+
+def test_threads_creating_the_key_at_once_all_read_the_whole_key(tmp_path: Path) -> None:
+    """The key file appears whole (written aside, then linked into place): a reader racing its
+    creator never meets an empty file, and every one gets the one key that won."""
+    for attempt in range(20):
+        got = _race_for_the_key(tmp_path / f"race{attempt}.key", 8)
+        assert len(set(got)) == 1 and isinstance(got[0], bytes) and len(got[0]) == 64, got
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(f"race{i}.key" for i in range(20))
+
+
+def _race_for_the_key(path: Path, threads: int) -> list[bytes | Exception]:
+    """What ``threads`` threads calling ``read_or_create_key(path)`` at once got (or raised)."""
+    import threading
+
+    from govconnect.gateway.audit_sqlite import read_or_create_key
+
+    got: list[bytes | Exception] = []
+    start = threading.Barrier(threads)
+
+    def one() -> None:
+        start.wait()
+        try:
+            got.append(read_or_create_key(path))
+        except Exception as exc:  # collected: the caller's assertion names it
+            got.append(exc)
+
+    running = [threading.Thread(target=one) for _ in range(threads)]
+    for t in running:
+        t.start()
+    for t in running:
+        t.join()
+    return got

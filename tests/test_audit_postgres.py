@@ -29,7 +29,7 @@ from govconnect.testing._databases import database_url, unique_name
 from .cli_support import EXE
 from .gateway_support import asgi_get, gateway_config, path_of, registry
 
-KEY = "test-audit-key-not-secret"
+KEY = "5e" * 32  # 32 bytes of key material, as hex: the least the rule allows (not secret)
 PURPOSE = "最低生活保障审核"
 MINZHENG = {"Authorization": "Bearer demo-minzheng-token"}
 
@@ -173,6 +173,9 @@ def test_worker_processes_and_this_one_append_to_one_chain(
     household_folder: Path, pg_audit: str
 ) -> None:
     outbox = str(household_folder / "outbox.sqlite")
+    from govconnect import Outbox
+
+    Outbox(outbox).close()  # the department's outbox: /metrics watches it, never creates it
     env = {
         "GOVCONNECT_AUDIT_KEY": KEY,
         "GOVCONNECT_AUDIT_LOG": pg_audit,
@@ -214,6 +217,41 @@ def test_worker_processes_and_this_one_append_to_one_chain(
     assert ran.exit_code == 0, ran.output
     verdict = json.loads(ran.stdout)
     assert verdict["intact"] and verdict["records"] == 120 and verdict["head"]["seq"] == 120
+
+
+def test_the_workers_spec_keeps_passwords_out_of_the_environment(
+    household_folder: Path, pg_audit: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The audit and outbox URLs reach the workers in a file of mode 0600 (removed when serve
+    ends), not in the environment every process they start inherits."""
+    import stat
+
+    from govconnect.cli import serve as serve_module
+
+    monkeypatch.chdir(household_folder)
+    audit = pg_audit.replace("://postgres@", "://postgres:s3cret@")  # trust auth: not checked
+    outbox = audit.split("?", 1)[0] + "?schema=" + unique_name("gc_nobox")
+    seen: dict[str, Any] = {}
+
+    def run_workers(settings: Any, sock: Any) -> None:
+        spec_file = Path(os.environ["GOVCONNECT_SERVE_WORKER"])
+        seen.update(
+            environ=dict(os.environ),
+            file=spec_file,
+            mode=stat.S_IMODE(spec_file.stat().st_mode),
+            spec=json.loads(spec_file.read_text()),
+        )
+
+    monkeypatch.setattr(serve_module, "_run_workers", run_workers)
+    ran = cli(
+        *("serve", "--config", "gateway.toml", "--audit-log", audit, "--outbox", outbox),
+        *("--workers", "2", "--port", "0"),
+    )
+    assert ran.exit_code == 0, ran.output
+    assert "s3cret" in audit and not [k for k, v in seen["environ"].items() if "s3cret" in v]
+    assert seen["spec"]["audit"] == audit and seen["spec"]["outbox"] == outbox
+    assert seen["mode"] == 0o600 and not seen["file"].exists()
+    assert "GOVCONNECT_SERVE_WORKER" not in os.environ
 
 
 def test_serve_refuses_several_workers_on_a_sqlite_audit_log(
@@ -363,6 +401,43 @@ def test_a_shared_log_needs_the_key_in_the_environment(
         AuditLog(pg_audit)
     ran = cli("audit", "verify", "--audit-log", pg_audit)
     assert ran.exit_code == 1 and "no audit log at" in ran.output  # nothing was created meanwhile
+
+
+@pytest.mark.parametrize(
+    "weak",
+    [
+        "test-audit-key-not-secret",
+        "ab" * 31,
+        "c2VjcmV0",
+        "not hex, not base64 at all, but long enough",
+    ],
+)
+def test_a_key_with_less_than_32_bytes_of_material_is_refused_naming_the_rule(
+    audit_at: str, weak: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Either store: a passphrase, 31 bytes as hex, short base64 — refused before anything is
+    keyed with it, naming the variable, the rule and how to make a key."""
+    import base64
+    import secrets
+
+    from govconnect.gateway.audit_sqlite import key_from_env
+
+    monkeypatch.setenv("GOVCONNECT_AUDIT_KEY", weak)
+    with pytest.raises(ConfigurationError) as refused, AuditLog(audit_at) as log:
+        log.seal()
+    said = str(refused.value)
+    assert "$GOVCONNECT_AUDIT_KEY must hold at least 32 bytes of key material" in said
+    assert "secrets.token_hex(32)" in said and weak not in said
+    monkeypatch.setenv("GOVCONNECT_AUDIT_KEY", secrets.token_hex(32))  # the documented recipe
+    with AuditLog(audit_at) as log:
+        log.seal()
+        assert log.params_digest({"x": "1"})
+    material = secrets.token_bytes(32)
+    for strong in (
+        base64.b64encode(material).decode(),
+        base64.urlsafe_b64encode(material).decode(),
+    ):
+        assert key_from_env(strong) == strong.encode()
 
 
 @pytest.mark.parametrize(

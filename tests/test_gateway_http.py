@@ -158,6 +158,30 @@ def test_a_forged_page_token_is_refused(client: TestClient) -> None:
     assert resp.json()["problems"][0]["rule"] == "page.invalid"
 
 
+def test_a_page_token_is_followed_for_an_hour_then_refused_as_expired(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Tokens are signed with a key derived from the audit key, which outlives restarts: the
+    issue time inside the signed token is what ends them (``PAGE_TOKEN_MAX_AGE``)."""
+    import time
+
+    from govconnect.gateway import paging
+
+    params = {"count": "30", "page_size": "10"}
+    token = client.get(path_of("many_cases"), params=params, headers=CORE).json()["next_page"]
+    issued = time.time()
+    later = {**params, "page": token}
+    monkeypatch.setattr(paging, "_clock", lambda: issued + paging.PAGE_TOKEN_MAX_AGE - 5)
+    assert client.get(path_of("many_cases"), params=later, headers=CORE).status_code == 200
+    for moved in (paging.PAGE_TOKEN_MAX_AGE + 5, -3600):  # too old; issued an hour ahead
+        monkeypatch.setattr(paging, "_clock", lambda moved=moved: issued + moved)
+        resp = client.get(path_of("many_cases"), params=later, headers=CORE)
+        assert resp.status_code == 422
+        problem = resp.json()["problems"][0]
+        assert problem["field"] == "page" and problem["rule"] == "page.expired"
+        assert "60 minutes" in problem["message"]
+
+
 def test_404_for_unknown_service(client: TestClient, gateway: Gateway) -> None:
     resp = client.get("/services/X/Y/nothing/v1", headers=CORE)
     assert resp.status_code == 404

@@ -121,3 +121,65 @@ def test_without_an_outbox_there_are_no_outbox_gauges(tmp_path: Path) -> None:
         assert scrape(gw) == {}
     finally:
         gw.close()
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_location_without_an_outbox_is_up_0_and_never_created(
+    engine: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A mistyped ``--outbox`` file or ``?schema=``: nothing is created there, the scrape says
+    ``up 0``, one warning names the location (no password); once an outbox exists, it is read."""
+    from govconnect.exchange.outbox.presence import outbox_exists
+
+    with outbox_location(engine, tmp_path / "typo") as location:
+        if engine != "sqlite":  # a password in the URL (trust auth on the test server ignores it)
+            location = location.replace("://postgres@", "://postgres:s3cret@")
+        gw = Gateway(registry(), gateway_config(), audit=tmp_path / "audit.sqlite", outbox=location)
+        try:
+            assert gw.metrics.outbox is not None
+            gw.metrics.outbox.ttl = 0
+            assert scrape(gw) == {"govconnect_outbox_up": 0}
+            assert scrape(gw) == {"govconnect_outbox_up": 0}
+            assert not outbox_exists(location)  # the scrapes created nothing
+            if engine == "sqlite":
+                assert not Path(location).exists() and not Path(location).parent.exists()
+            warnings = [r.getMessage() for r in caplog.records if "no outbox at" in r.getMessage()]
+            assert len(warnings) == 1 and "s3cret" not in caplog.text
+            where = location.rsplit("/", 1)[-1]  # the file's name; the database and schema
+            assert where in warnings[0] and "GOVCONNECT_OUTBOX" in warnings[0]
+            with Outbox(location) as box:  # the department's outbox appears
+                box.enqueue(CODE, [{"id": 1}])
+            assert scrape(gw)["govconnect_outbox_pending_records"] == 1
+        finally:
+            gw.close()
+
+
+def test_an_unreachable_outbox_does_not_stop_the_gateway(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The outbox only feeds the gauges: a server that is down at start is ``up 0``."""
+    down = "postgresql://gc:s3cret@127.0.0.1:1/test?schema=gc_nowhere"
+    gw = Gateway(registry(), gateway_config(), audit=tmp_path / "audit.sqlite", outbox=down)
+    try:
+        assert scrape(gw) == {"govconnect_outbox_up": 0}
+    finally:
+        gw.close()
+    assert (
+        "metrics: outbox unavailable (ConfigurationError: cannot read the outbox at" in caplog.text
+    )
+    assert "postgresql://gc@127.0.0.1:1/test" in caplog.text and "s3cret" not in caplog.text
+
+
+def test_outbox_exists_creates_nothing_and_names_an_unreadable_file(tmp_path: Path) -> None:
+    from govconnect import ConfigurationError
+    from govconnect.exchange.outbox.presence import outbox_exists
+
+    other = tmp_path / "other.sqlite"
+    sqlite3.connect(other).execute("CREATE TABLE t (x)").connection.close()
+    assert not outbox_exists(other)  # a database, not an outbox
+    garbage = tmp_path / "garbage.sqlite"
+    garbage.write_bytes(b"not a database at all" * 100)
+    with pytest.raises(ConfigurationError, match=r"cannot read the outbox at .*garbage\.sqlite"):
+        outbox_exists(garbage)
+    assert not outbox_exists(tmp_path / "missing.sqlite")
+    assert not (tmp_path / "missing.sqlite").exists()

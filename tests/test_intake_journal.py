@@ -84,3 +84,66 @@ def test_a_journal_file_of_an_earlier_release_gets_the_claims_table(tmp_path: ob
         journal = IntakeJournal(box)
         assert journal.finished("C-1") == "written"
         assert journal.claim("C-2", "node-a", lease=60)
+
+
+def test_the_journal_names_its_columns_so_a_later_release_may_add_some(outbox: Outbox) -> None:
+    """Every insert names its columns: a table that gained a column (a later release's, with a
+    default) does not break this release's writes, on either engine."""
+    from govconnect.exchange.outbox.portable import execute
+
+    tables = ["intake_cases", "intake_status_sent", "intake_bookmarks", "intake_attempts"]
+    tables += ["intake_malformed", "intake_claims"]
+    journal = IntakeJournal(outbox)
+
+    def widen(conn: object) -> None:
+        for table in tables:
+            execute(conn, f"ALTER TABLE {table} ADD COLUMN later_release TEXT DEFAULT 'x'")
+
+    outbox.write_state(widen)
+    from datetime import UTC, datetime
+
+    assert journal.claim("C-1", "node-a", lease=60)
+    assert journal.count_attempt("C-1") == 1
+    journal.record_malformed("abc", "no id")
+    journal.set_bookmark("household", datetime(2026, 12, 1, tzinfo=UTC))
+    outcome = CaseOutcome("C-1", "M", "written", reference="r")
+    outbox.enqueue_status("C-1", "accepted", within=journal.recorder(outcome, "accepted"))
+    outbox.enqueue_status("C-1", "completed", within=journal.status_marker("C-1", "completed"))
+    assert journal.finished("C-1") == "written" and journal.status_sent("C-1", "completed")
+
+
+_EARLIER_CASES = (
+    "CREATE TABLE intake_cases (case_id TEXT PRIMARY KEY, matter_code TEXT NOT NULL,"
+    " outcome TEXT NOT NULL, reference TEXT, problems TEXT NOT NULL,"
+    " fields INTEGER NOT NULL, at double precision NOT NULL)"
+)
+
+
+def test_adding_columns_on_postgresql_gives_up_on_a_busy_table_with_a_retryable_error(
+    tmp_path: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The other node of an HA pair holds ``intake_cases`` (an open transaction): the upgrade's
+    ``ALTER TABLE`` waits ``MIGRATION_LOCK_TIMEOUT`` at most, then says what to do; nothing is
+    changed, and the next start, the table free, adds the columns."""
+    from pathlib import Path
+
+    from govconnect import RetryableError
+    from govconnect.bridge import journal as journal_module
+    from tests.outbox_support import outbox_location
+
+    psycopg = pytest.importorskip("psycopg")
+    assert isinstance(tmp_path, Path)
+    monkeypatch.setattr(journal_module, "MIGRATION_LOCK_TIMEOUT", "200ms")
+    with outbox_location("postgresql", tmp_path) as location, Outbox(location) as box:
+        schema = location.rsplit("schema=", 1)[1]
+        conninfo = location.split("?", 1)[0].replace("postgresql+psycopg://", "postgresql://")
+        with psycopg.connect(conninfo, options=f"-c search_path={schema}") as other:
+            other.execute(_EARLIER_CASES)
+            other.commit()
+            other.execute("SELECT count(*) FROM intake_cases").fetchone()  # holds its lock
+            with pytest.raises(RetryableError, match="upgrade every intake process of an HA pair"):
+                IntakeJournal(box)
+            other.rollback()
+            journal = IntakeJournal(box)
+        assert journal.entry("C-1") is None
+        assert set(journal_module.AUTH_COLUMNS) <= journal._case_columns()

@@ -396,6 +396,43 @@ def test_a_legacy_database_down_at_the_start_is_decided_at_a_later_case(
     down.dispose()
 
 
+class _Unreachable(DatabaseSink):
+    """The household connector's sink with its legacy database down (nothing listens on port
+    1), counting how often it is closed."""
+
+    closed = 0
+
+    def __init__(self, engine: sa.Engine, table: sa.Table, key: str) -> None:
+        super().__init__(
+            sa.create_engine("postgresql+psycopg://postgres@127.0.0.1:1/test"), table, key
+        )
+
+    def close(self) -> None:
+        type(self).closed += 1
+        super().close()
+
+
+def test_a_sink_whose_database_is_down_is_closed_at_each_try(
+    legacy: Legacy,
+    same_db_outbox: str,
+    mock_platform: MockPlatform,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Every round tries the sink again: each try's sink (its engine) is closed, none leak."""
+    import govconnect_household.connector as household
+
+    monkeypatch.setattr(household, "DatabaseSink", _Unreachable)
+    monkeypatch.setattr(_Unreachable, "closed", 0)
+    with client_for(mock_platform) as client, Outbox(same_db_outbox) as outbox:
+        bridge = bridge_for(legacy, client, outbox)
+        try:
+            for _ in range(3):
+                assert bridge.open_sinks() == {}
+        finally:
+            bridge.close()
+    assert _Unreachable.closed == 3
+
+
 # --- refused: one transaction demanded where there is none -------------------------------------
 
 
@@ -479,32 +516,53 @@ def clerk_role(legacy: Legacy) -> Iterator[tuple[str, sa.Engine]]:
             conn.execute(sa.text(f"DROP ROLE {role}"))
 
 
+_DOCUMENTED_GRANTS = """
+DO $$ DECLARE t record; BEGIN
+  FOR t IN SELECT relname, relkind FROM pg_class
+           WHERE relnamespace = '{schema}'::regnamespace AND relname ~ '^(outbox|intake_)'
+             AND relkind IN ('r', 'p', 'S') LOOP
+    IF t.relkind = 'S' THEN
+      EXECUTE format('GRANT USAGE ON SEQUENCE {schema}.%I TO {role}', t.relname);
+    ELSE
+      EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON {schema}.%I TO {role}',
+                     t.relname);
+    END IF;
+  END LOOP;
+END $$
+"""
+# docs/deployment.md's statement (with its schema and role), as an operator runs it
+
+
 def test_the_documented_grants_are_what_one_transaction_needs(
     legacy: Legacy, same_db_outbox: str, clerk_role: tuple[str, sa.Engine]
 ) -> None:
+    """The outbox's and the journal's tables, and no others: an audit log or publishing state
+    kept in the same schema (not recommended) asks for no grant to the legacy role."""
     role, engine = clerk_role
     schema = same_db_outbox.rsplit("schema=", 1)[1]
     with Outbox(same_db_outbox) as outbox:
         from govconnect import IntakeJournal
 
         IntakeJournal(outbox).close()  # the journal's tables, as the bridge creates them
+        with legacy.engine.begin() as conn:  # another component's table in the same schema
+            conn.execute(sa.text(f"CREATE TABLE {schema}.audit (seq bigserial PRIMARY KEY)"))
         sink = DatabaseSink(engine, legacy.table(), "sqbh")
         no_usage = sink.bind_outbox(outbox)
         with legacy.engine.begin() as conn:
             conn.execute(sa.text(f"GRANT USAGE ON SCHEMA {schema} TO {role}"))
         no_tables = sink.bind_outbox(outbox)
-        with legacy.engine.begin() as conn:  # the statements docs/deployment.md gives
-            conn.execute(
-                sa.text(
-                    f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {schema}"
-                    f" TO {role}"
-                )
-            )
-            conn.execute(sa.text(f"GRANT USAGE ON ALL SEQUENCES IN SCHEMA {schema} TO {role}"))
+        with legacy.engine.begin() as conn:
+            conn.execute(sa.text(_DOCUMENTED_GRANTS.format(schema=schema, role=role)))
         granted = sink.bind_outbox(outbox)
+        with legacy.engine.connect() as conn:
+            audit_delete = conn.execute(
+                sa.text(f"SELECT has_table_privilege('{role}', '{schema}.audit', 'DELETE')")
+            ).scalar()
     assert not no_usage.one_transaction and f"no USAGE on schema {schema}" in no_usage.reason
     assert not no_tables.one_transaction and f"{role} lacks DELETE on {schema}." in no_tables.reason
+    assert f"{schema}.audit" not in no_tables.reason
     assert granted.one_transaction, granted.reason
+    assert audit_delete is False
     sink.close()
 
 

@@ -34,8 +34,9 @@ log = logging.getLogger("govconnect.bridge")
 def open_sink(bridge: IntakeBridge, handler: IntakeHandler) -> Sink:
     """The handler's sink, opened, with its commit mode decided (``bridge.commit_modes``) and
     logged: only a sink with ``bind_outbox`` (the ``DatabaseSink``) can share the outbox's
-    transaction. A sink that refuses (:class:`OneTransactionRefused`) is closed and the error
-    raised."""
+    transaction. A sink whose mode cannot be decided — it refuses (:class:`OneTransactionRefused`),
+    or its database is down (:class:`RetryableError`, tried again later) — is closed and the
+    error raised."""
     sink = handler.sink(bridge._connector(handler.connector.name))
     binder = getattr(sink, "bind_outbox", None)
     if binder is None:
@@ -43,8 +44,8 @@ def open_sink(bridge: IntakeBridge, handler: IntakeHandler) -> Sink:
     else:
         try:
             mode = binder(bridge.outbox)
-        except OneTransactionRefused:
-            sink.close()
+        except BaseException:  # refused, or the legacy database down (retried next round)
+            sink.close()  # each try opens a sink (an engine): none may be left behind
             raise
     log.info("intake matter %s: a case and its status commit in %s", handler.matter_code, mode)
     bridge.commit_modes[handler.matter_code] = mode

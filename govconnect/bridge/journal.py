@@ -31,6 +31,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from .._exceptions import RetryableError
 from ..exchange.outbox.portable import execute, is_sqlite
 from ..exchange.outbox.store import Outbox
 from .report import CaseOutcome
@@ -164,7 +165,7 @@ class IntakeJournal:
         def apply(conn: Any) -> bool:
             cursor = execute(
                 conn,
-                "INSERT INTO intake_claims VALUES (?, ?, ?) ON CONFLICT (case_id) DO UPDATE"
+                "INSERT INTO intake_claims (case_id, owner, lease_until) VALUES (?, ?, ?) ON CONFLICT (case_id) DO UPDATE"
                 " SET owner = excluded.owner, lease_until = excluded.lease_until"
                 " WHERE intake_claims.owner = excluded.owner OR intake_claims.lease_until < ?",
                 (case_id, owner, now + lease, now),
@@ -191,7 +192,7 @@ class IntakeJournal:
         def apply(conn: Any) -> int:
             execute(
                 conn,
-                "INSERT INTO intake_attempts VALUES (?, 1) ON CONFLICT (case_id)"
+                "INSERT INTO intake_attempts (case_id, attempts) VALUES (?, 1) ON CONFLICT (case_id)"
                 " DO UPDATE SET attempts = intake_attempts.attempts + 1",
                 (case_id,),
             )
@@ -209,7 +210,8 @@ class IntakeJournal:
         self.outbox.write_state(
             lambda conn: execute(
                 conn,
-                "INSERT INTO intake_malformed VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+                "INSERT INTO intake_malformed (fingerprint, problem, at) VALUES (?, ?, ?)"
+                " ON CONFLICT DO NOTHING",
                 (fingerprint, problem, time.time()),
             )
         )
@@ -231,7 +233,7 @@ class IntakeJournal:
         self.outbox.write_state(
             lambda conn: execute(
                 conn,
-                "INSERT INTO intake_bookmarks VALUES (?, ?) ON CONFLICT (connector)"
+                "INSERT INTO intake_bookmarks (connector, since) VALUES (?, ?) ON CONFLICT (connector)"
                 " DO UPDATE SET since = excluded.since",
                 (connector, since.isoformat()),
             )
@@ -243,25 +245,52 @@ class IntakeJournal:
             self.outbox.close()
 
 
+MIGRATION_LOCK_TIMEOUT = "5s"
+"""How long adding the columns on PostgreSQL waits for its exclusive lock on ``intake_cases``:
+every other statement on the table queues behind a waiting ``ALTER TABLE``, so the other process
+of an HA pair must not be stalled for longer than this."""
+
+
 def _add_auth_columns(conn: Any) -> None:
     """Give an ``intake_cases`` of an earlier release the authentication columns (its rows keep
     ``NULL``: level not known). Run in one transaction; PostgreSQL's ``IF NOT EXISTS`` and
-    SQLite's file lock let processes opening the journal at once both get through."""
+    SQLite's file lock let processes opening the journal at once both get through.
+
+    On PostgreSQL the ``ALTER TABLE`` waits at most :data:`MIGRATION_LOCK_TIMEOUT` for its lock
+    (another process busy on the table: an HA pair's other node) and then gives up with a
+    :class:`RetryableError`, nothing changed. Upgrade every intake process of an HA pair together
+    (see docs/deployment.md): a node of the earlier release writes ``intake_cases`` by position
+    and fails once the columns exist."""
     if is_sqlite(conn):
         have = {row[1] for row in conn.execute("PRAGMA table_info(intake_cases)")}
         for column in AUTH_COLUMNS:
             if column not in have:
                 conn.execute(f"ALTER TABLE intake_cases ADD COLUMN {column} TEXT")
         return
-    for column in AUTH_COLUMNS:
-        conn.execute(f"ALTER TABLE intake_cases ADD COLUMN IF NOT EXISTS {column} TEXT")
+    conn.execute("SELECT set_config('lock_timeout', %s, true)", (MIGRATION_LOCK_TIMEOUT,))
+    try:
+        for column in AUTH_COLUMNS:
+            conn.execute(f"ALTER TABLE intake_cases ADD COLUMN IF NOT EXISTS {column} TEXT")
+    except Exception as exc:
+        if getattr(exc, "sqlstate", None) != _LOCK_NOT_AVAILABLE:
+            raise
+        raise RetryableError(
+            f"the intake journal's intake_cases gains columns {', '.join(AUTH_COLUMNS)} in this"
+            f" release, and its lock was not granted within lock_timeout"
+            f" {MIGRATION_LOCK_TIMEOUT} (another intake process is using the table): upgrade"
+            " every intake process of an HA pair together, then start again"
+        ) from None
+
+
+_LOCK_NOT_AVAILABLE = "55P03"  # PostgreSQL's lock_not_available (lock_timeout ran out)
 
 
 def _mark_sent(conn: Any, case_id: str, status: str, at: float) -> None:
     """Record that ``status`` of the case is reported; :class:`AlreadyReported` if it was."""
     cursor = execute(
         conn,
-        "INSERT INTO intake_status_sent VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+        "INSERT INTO intake_status_sent (case_id, status, at) VALUES (?, ?, ?)"
+        " ON CONFLICT DO NOTHING",
         (case_id, status, at),
     )
     if cursor.rowcount == 0:

@@ -12,6 +12,7 @@ import json
 import os
 import socket
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -54,8 +55,9 @@ def gateway_file(path: Path | None, config: Config) -> str | Path:
 
 AUDIT_LOG_ENV = "GOVCONNECT_AUDIT_LOG"
 _WORKER_SPEC_ENV = "GOVCONNECT_SERVE_WORKER"
-"""What a worker process of ``serve --workers N`` builds its gateway from (JSON, set by the
-parent for the processes it starts; never read from a user's environment otherwise)."""
+"""Where a worker process of ``serve --workers N`` finds what it builds its gateway from (the path
+of a JSON file of the parent's, mode 0600: the audit and outbox URLs stay out of the
+environment; set by the parent for the processes it starts, never read otherwise)."""
 
 
 @handles_errors
@@ -143,7 +145,8 @@ def serve(
         "audit": audit,
         "outbox": outbox,
     }
-    os.environ[_WORKER_SPEC_ENV] = json.dumps(spec)  # inherited by the spawned workers
+    spec_file = _write_spec(spec)
+    os.environ[_WORKER_SPEC_ENV] = str(spec_file)  # the spawned workers inherit the path only
     settings = uvicorn.Config(
         f"{__name__}:worker_app",
         factory=True,
@@ -155,6 +158,18 @@ def serve(
         _run_workers(settings, sock)
     finally:
         sock.close()
+        os.environ.pop(_WORKER_SPEC_ENV, None)
+        spec_file.unlink(missing_ok=True)
+
+
+def _write_spec(spec: dict[str, Any]) -> Path:
+    """The workers' spec in a file only this user may read (``mkstemp``: mode 0600), removed
+    when ``serve`` ends. Its URLs may carry passwords: in the environment they would reach every
+    process the workers start, and anyone who may read their ``/proc/<pid>/environ``."""
+    fd, name = tempfile.mkstemp(prefix="govconnect-serve-", suffix=".json")
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        json.dump(spec, fh)
+    return Path(name)
 
 
 def _run_workers(settings: Any, sock: socket.socket) -> None:
@@ -171,7 +186,7 @@ def worker_app() -> Any:
     from .._registry import load_registry
     from ..gateway.app import Gateway
 
-    spec = json.loads(os.environ[_WORKER_SPEC_ENV])
+    spec = json.loads(Path(os.environ[_WORKER_SPEC_ENV]).read_text(encoding="utf-8"))
     reg = load_registry(config=load_config(spec["config"]))
     remember_secrets(reg)
     gateway = Gateway(

@@ -63,6 +63,7 @@ from .audit_sqlite import (
     add_identity_columns,
     check_seal,
     connect_readonly,
+    key_from_env,
     read_head,
     read_key,
     read_meta,
@@ -209,7 +210,7 @@ class AuditLog:
         if self._params_key is None:
             env = os.environ.get(KEY_ENV)
             if env:
-                self._params_key = env.encode("utf-8")
+                self._params_key = key_from_env(env)
             elif self._memory:
                 self._params_key = secrets.token_bytes(32)
             elif self.readonly:

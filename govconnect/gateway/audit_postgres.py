@@ -49,7 +49,7 @@ from .audit_chain import (
 )
 from .audit_record import _COLUMNS, AuditRecord, _now, _record, parse_time
 from .audit_reports import OfficerUsage, ServiceUsage, _officer_usage, _service_usage
-from .audit_sqlite import KEY_ENV, TABLES, check_seal, read_head, read_meta
+from .audit_sqlite import KEY_ENV, TABLES, check_seal, key_from_env, read_head, read_meta
 from .policy import HASH_NAME
 
 __all__ = ["PostgresAuditLog"]
@@ -231,7 +231,7 @@ class PostgresAuditLog(AuditLog):
                     "every gateway process and for whoever verifies): a shared log has no key "
                     "file beside it"
                 )
-            self._params_key = env.encode("utf-8")
+            self._params_key = key_from_env(env)
         return self._params_key
 
     def _ensure_sealed(self) -> Sealed:

@@ -8,10 +8,15 @@ seal, every record and the head as one snapshot.
 
 from __future__ import annotations
 
+import base64
+import binascii
+import contextlib
 import hmac
 import os
+import re
 import secrets
 import sqlite3
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -237,19 +242,69 @@ def read_key(path: Path) -> bytes:
     return key
 
 
-def read_or_create_key(path: Path) -> bytes:
-    """The key file's content, creating it (32 random bytes, hex, mode 0600) the first time."""
-    try:
+MIN_KEY_BYTES = 32
+"""The least key material ``$GOVCONNECT_AUDIT_KEY`` may hold: as much as a key file's."""
+
+
+def key_from_env(value: str) -> bytes:
+    """``$GOVCONNECT_AUDIT_KEY``'s key, refused unless it holds at least 32 bytes of key material:
+    64 hex digits or more (a key file's format: ``python -c "import secrets;
+    print(secrets.token_hex(32))"``), or base64 / URL-safe base64 of 32 bytes or more. A short
+    or guessable passphrase would let anyone who guesses it forge the chain's seal and reverse
+    the parameter digests. The value is used as given (like a key file's hex text: logs keyed
+    before this rule keep their seal)."""
+    if _key_bytes(value.strip()) < MIN_KEY_BYTES:
+        raise ConfigurationError(
+            f"${KEY_ENV} must hold at least {MIN_KEY_BYTES} bytes of key material: 64 or more hex"
+            f" digits, or base64 of {MIN_KEY_BYTES} bytes or more (generate one with"
+            ' python -c "import secrets; print(secrets.token_hex(32))")'
+        )
+    return value.encode("utf-8")
+
+
+def _key_bytes(text: str) -> int:
+    """How many bytes of key material ``text`` encodes (hex, else base64 either alphabet)."""
+    if _HEX.fullmatch(text):
+        return len(text) // 2
+    if _BASE64.fullmatch(text) or _URLSAFE.fullmatch(text):
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            key = path.read_bytes().strip()
-            if not key:
-                raise ConfigurationError(f"audit key {str(path)!r} is empty") from None
-            return key
+            return len(base64.b64decode(text.translate(_TO_STANDARD) + "=" * (-len(text) % 4)))
+        except (binascii.Error, ValueError):
+            return 0
+    return 0
+
+
+_HEX = re.compile(r"(?:[0-9a-fA-F]{2})+")
+_BASE64 = re.compile(r"[A-Za-z0-9+/]+={0,2}")
+_URLSAFE = re.compile(r"[A-Za-z0-9_-]+={0,2}")
+_TO_STANDARD = str.maketrans("-_", "+/")
+
+
+def read_or_create_key(path: Path) -> bytes:
+    """The key file's content, creating it (32 random bytes, hex, mode 0600) the first time.
+
+    The key is written whole under a temporary name and then linked into place (a link fails if
+    the name exists): a thread or process opening the log at the same moment finds no file or
+    the whole key, never an empty file, and the first link wins."""
+    try:
+        if not path.exists():
+            _create_key(path)
+        key = path.read_bytes().strip()
     except OSError as exc:
         raise ConfigurationError(f"cannot read or create audit key {str(path)!r}: {exc}") from None
-    key = secrets.token_hex(32).encode()
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(key + b"\n")
+    if not key:
+        raise ConfigurationError(f"audit key {str(path)!r} is empty")
     return key
+
+
+def _create_key(path: Path) -> None:
+    fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)  # mode 0600
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(secrets.token_hex(32).encode() + b"\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        with contextlib.suppress(FileExistsError):  # another process's key is in place: kept
+            os.link(temporary, path)
+    finally:
+        os.unlink(temporary)

@@ -19,8 +19,9 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from ..exchange.outbox.presence import outbox_exists
 from ..exchange.outbox.status import OutboxStatus
-from ..exchange.outbox.store import Outbox
+from ..exchange.outbox.store import Outbox, shown_location
 
 __all__ = ["Metrics", "OutboxGauges"]
 
@@ -104,11 +105,15 @@ class OutboxGauges:
     flight and waiting for a retry, and whether the last reading worked.
 
     ``outbox``: an open :class:`~govconnect.exchange.outbox.store.Outbox` (the caller's, left
-    open) or its location (a SQLite file or a PostgreSQL URL, opened here and closed by
-    :meth:`close`). Readings run on one thread of their own (one connection to the store, never
-    a request thread) and are cached for ``ttl`` seconds. A reading that fails is logged and
-    scraped as ``govconnect_outbox_up 0`` with the last good numbers left out: the scrape itself
-    never fails.
+    open) or its location (a SQLite file or a PostgreSQL URL, opened here at the first reading
+    and closed by :meth:`close`). A location is never created: a file that does not exist, or a
+    schema without the outbox's tables (a mistyped ``--outbox`` or ``?schema=``), is scraped as
+    ``govconnect_outbox_up 0`` and logged once, naming it (password left out), until an outbox
+    appears there; a store that cannot be reached at start does not stop the gateway either.
+    Readings run on one thread of their own (one connection to the store, never a request
+    thread) and are cached for ``ttl`` seconds. A reading that fails is logged and scraped as
+    ``govconnect_outbox_up 0`` with the last good numbers left out: the scrape itself never
+    fails.
     """
 
     def __init__(
@@ -120,7 +125,9 @@ class OutboxGauges:
         now: Any = time.time,
     ) -> None:
         self._owned = not isinstance(outbox, Outbox)
-        self.outbox = Outbox(outbox) if self._owned else outbox
+        self.outbox: Outbox | None = outbox if isinstance(outbox, Outbox) else None
+        self.location = str(outbox.path if isinstance(outbox, Outbox) else outbox)
+        self._missing_told = False
         self.ttl = ttl
         self._clock, self._now = clock, now
         self._cached: tuple[float, str] | None = None
@@ -140,17 +147,35 @@ class OutboxGauges:
             cached = self._cached
             if cached is not None and self._clock() - cached[0] < self.ttl:
                 return cached[1]
+            down = _UP_HELP + "govconnect_outbox_up 0\n"
             try:
-                text = _outbox_lines(self.outbox.status(), self._now())
+                outbox = self._open()
+                text = down if outbox is None else _outbox_lines(outbox.status(), self._now())
             except Exception as exc:  # the store is down: say so in the scrape, keep serving
                 log.warning("metrics: outbox unavailable (%s: %s)", type(exc).__name__, exc)
-                text = _UP_HELP + "govconnect_outbox_up 0\n"
+                text = down
             self._cached = (self._clock(), text)
             return text
 
+    def _open(self) -> Outbox | None:
+        """The watched outbox, opened at the first reading that finds one there; ``None`` (and
+        a warning, once) while the location holds none: nothing is created to watch."""
+        if self.outbox is None:
+            if not outbox_exists(self.location):
+                if not self._missing_told:
+                    self._missing_told = True
+                    log.warning(
+                        "metrics: no outbox at %s (nothing is created there; check --outbox or"
+                        " GOVCONNECT_OUTBOX): govconnect_outbox_up 0 until one exists",
+                        shown_location(self.location),
+                    )
+                return None
+            self.outbox = Outbox(self.location)
+        return self.outbox
+
     def close(self) -> None:
         self._reader.shutdown(wait=True)
-        if self._owned:
+        if self._owned and self.outbox is not None:
             self.outbox.close()
 
 

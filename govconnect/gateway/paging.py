@@ -1,9 +1,13 @@
-"""The gateway's ``next_page`` tokens: an offset, bound to its query and signed.
+"""The gateway's ``next_page`` tokens: an offset, bound to its query, dated and signed.
 
 A page token comes back from the caller, so it is hostile input: a forged offset would make the
-gateway read and discard a whole table. Tokens are HMAC-signed with a key the gateway draws when
-it starts (a token does not outlive a restart) and bound to the keyed digest of the call's
-service parameters, so a token of one query is refused on a query with other parameters.
+gateway read and discard a whole table. Tokens are HMAC-signed with a key derived from the audit
+key (every process sharing the audit log signs alike, so a page started on one worker or machine
+is followed on another, across restarts), bound to the keyed digest of the call's service
+parameters (a token of one query is refused on a query with other parameters), and carry the
+time they were issued: a token older than :data:`PAGE_TOKEN_MAX_AGE` is refused
+(``page.expired``), so a token copied into a log or a ticket does not stay good for as long as
+the audit key does.
 """
 
 from __future__ import annotations
@@ -13,6 +17,8 @@ import binascii
 import hashlib
 import hmac
 import json
+import time
+from typing import TypeGuard
 
 from .._exceptions import InvalidInputError, Problem
 from .bounds import MAX_PAGE_TOKEN
@@ -20,27 +26,43 @@ from .policy import GatewaySettings
 
 __all__: list[str] = []
 
+PAGE_TOKEN_MAX_AGE = 3600
+"""Seconds a ``next_page`` token is followed after it was issued (docs/gateway.md, "Paging")."""
 
-def _page_mac(key: bytes, offset: int, params_key: str) -> str:
-    return hmac.new(key, f"{offset}:{params_key}".encode(), hashlib.sha256).hexdigest()[:24]
+_CLOCK_SKEW = 300
+"""How far in the future an issue time may lie (another machine's clock running ahead)."""
+
+_clock = time.time  # the wall clock tokens are dated by (a test moves it)
+
+
+def _natural(value: object) -> TypeGuard[int]:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _page_mac(key: bytes, offset: int, params_key: str, issued: int) -> str:
+    message = f"{offset}:{params_key}:{issued}".encode()
+    return hmac.new(key, message, hashlib.sha256).hexdigest()[:24]
 
 
 def _encode_page(offset: int, params_key: str, key: bytes) -> str:
-    """A ``next_page`` token: the offset, bound to its query, signed so it cannot be forged (a
-    forged offset would make the gateway read and discard a whole table)."""
-    mac = _page_mac(key, offset, params_key)
-    raw = json.dumps({"o": offset, "q": params_key, "m": mac}, separators=(",", ":")).encode()
+    """A ``next_page`` token: the offset, bound to its query, dated, signed so it cannot be
+    forged (a forged offset would make the gateway read and discard a whole table)."""
+    issued = int(_clock())
+    mac = _page_mac(key, offset, params_key, issued)
+    data = {"o": offset, "q": params_key, "t": issued, "m": mac}
+    raw = json.dumps(data, separators=(",", ":")).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
 def _decode_page(token: str | None, params_key: str, key: bytes) -> int:
-    """The offset a ``next_page`` token stands for; it is bound to the query that produced it."""
+    """The offset a ``next_page`` token stands for; it is bound to the query that produced it
+    and followed for :data:`PAGE_TOKEN_MAX_AGE` seconds."""
     if token is None:
         return 0
     bad = InvalidInputError(
         [Problem("page", "page.invalid", "not a next_page token of this query")]
     )
-    # A token this gateway made is under 120 characters: anything much longer is refused before
+    # A token this gateway made is under 130 characters: anything much longer is refused before
     # it is decoded (a deeply nested JSON array once made the decoder recurse into a 500).
     if len(token) > MAX_PAGE_TOKEN:
         raise bad
@@ -50,12 +72,25 @@ def _decode_page(token: str | None, params_key: str, key: bytes) -> int:
         raise bad from None
     if not isinstance(data, dict) or data.get("q") != params_key:
         raise bad
-    offset = data.get("o")
-    if not isinstance(offset, int) or isinstance(offset, bool) or offset < 0:
+    offset, issued = data.get("o"), data.get("t")
+    if not _natural(offset) or not _natural(issued):
         raise bad
     mac = data.get("m")
-    if not isinstance(mac, str) or not hmac.compare_digest(mac, _page_mac(key, offset, params_key)):
+    expected = _page_mac(key, offset, params_key, issued)
+    if not isinstance(mac, str) or not hmac.compare_digest(mac, expected):
         raise bad
+    age = _clock() - issued
+    if age > PAGE_TOKEN_MAX_AGE or age < -_CLOCK_SKEW:
+        raise InvalidInputError(
+            [
+                Problem(
+                    "page",
+                    "page.expired",
+                    f"a next_page token is followed for {PAGE_TOKEN_MAX_AGE // 60} minutes after"
+                    " it was issued: ask for the first page again",
+                )
+            ]
+        )
     return offset
 
 

@@ -27,7 +27,8 @@ connections and transactions (``connections``); the tables and the migration of 
 (``schema``); records checked and encoded into chunk rows (``chunks``); claiming batches, their
 leases and settling them (``claims``); dead letters (``dead_letters``); and what the outbox holds
 (``status``); SQL that runs on both engines, for the state other modules keep beside the outbox
-(``portable``: the intake journal and the publishing state, written in the outbox's transactions).
+(``portable``: the intake journal and the publishing state, written in the outbox's transactions);
+whether an outbox exists at a location, asked without creating one (``presence``: for watchers).
 Only ``store`` and ``connections`` open transactions; the other modules are functions of a
 connection that work inside the transaction they are given.
 """

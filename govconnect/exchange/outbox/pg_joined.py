@@ -20,14 +20,19 @@ __all__ = ["cannot_join", "enter", "leave"]
 
 _PRIVILEGES = ("SELECT", "INSERT", "UPDATE", "DELETE")
 
+_JOINED_TABLES = r"^(outbox|intake_)"
+"""The tables (and their sequences) the joined writes touch: the outbox's and the intake
+journal's. Anything else in the schema — an audit log or publishing state kept there — is not
+the legacy role's business, and no grant on it is asked for."""
+
 _MISSING_GRANTS = """
 SELECT c.relname, p.privilege FROM pg_class c
 CROSS JOIN unnest(%(privileges)s::text[]) AS p(privilege)
 WHERE c.relnamespace = %(schema)s::regnamespace AND c.relkind IN ('r', 'p')
-  AND NOT has_table_privilege(c.oid, p.privilege)
+  AND c.relname ~ %(tables)s AND NOT has_table_privilege(c.oid, p.privilege)
 UNION ALL
 SELECT c.relname, 'USAGE' FROM pg_class c
-WHERE c.relnamespace = %(schema)s::regnamespace
+WHERE c.relnamespace = %(schema)s::regnamespace AND c.relname ~ %(tables)s
   AND CASE WHEN c.relkind = 'S' THEN NOT has_sequence_privilege(c.oid, 'USAGE') ELSE false END
 ORDER BY 1, 2
 """
@@ -55,8 +60,9 @@ def _cannot_join(own: Any, other: Any, schema: str, shown: str) -> str | None:
     not inferred from URLs (``localhost`` and ``127.0.0.1``, a pooler, a DNS alias all name one
     server differently), by an advisory lock the outbox's connection takes and ``other`` then
     finds taken (advisory locks are per database). And its role must be allowed what the outbox's
-    writes do: ``USAGE`` on the schema, ``SELECT, INSERT, UPDATE, DELETE`` on its tables,
-    ``USAGE`` on its sequences. ``other`` is left in a transaction its owner rolls back.
+    writes do: ``USAGE`` on the schema, ``SELECT, INSERT, UPDATE, DELETE`` on the outbox's and the
+    journal's tables (``outbox*``, ``intake_*``: no others of the schema), ``USAGE`` on their
+    sequences. ``other`` is left in a transaction its owner rolls back.
     """
     import psycopg  # an outbox on PostgreSQL has it
 
@@ -77,7 +83,8 @@ def _cannot_join(own: Any, other: Any, schema: str, shown: str) -> str | None:
     if not namespace:
         return f"the legacy database role {_role(other)} has no USAGE on schema {schema}"
     missing = other.execute(
-        _MISSING_GRANTS, {"privileges": list(_PRIVILEGES), "schema": schema}
+        _MISSING_GRANTS,
+        {"privileges": list(_PRIVILEGES), "schema": schema, "tables": _JOINED_TABLES},
     ).fetchall()
     if missing:
         shown_missing = ", ".join(f"{what} on {schema}.{table}" for table, what in missing[:6])
