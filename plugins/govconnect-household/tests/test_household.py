@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 
 import pytest
@@ -81,6 +82,26 @@ def test_dataset_streams_every_resident_in_update_order(connector: HouseholdConn
     assert [r.updated_at for r in records] == sorted(r.updated_at for r in records)
     since = records[399].updated_at
     assert len(list(connector.run("residents", {"since": since}))) == COUNT - 400
+
+
+def test_resident_id_ranges_cover_every_resident_once(connector: HouseholdConnector) -> None:
+    """``publish --workers 4``: the split's cuts make four ranges of about equal size that the
+    dataset filters in the database, and together they are the whole table, each resident once."""
+    cuts = connector.resident_id_quantiles(4)
+    assert len(cuts) == 3 and cuts == sorted(cuts)
+    bounds = [None, *cuts, None]
+    seen: list[str] = []
+    for lower, upper in itertools.pairwise(bounds):
+        ids = [
+            str(r.citizen_id)
+            for r in connector.run("residents", {"key_from": lower, "key_to": upper})
+        ]
+        assert all(lower is None or i >= lower for i in ids)
+        assert all(upper is None or i < upper for i in ids)
+        assert COUNT // 4 - 2 <= len(ids) <= COUNT // 4 + 2
+        seen += ids
+    assert sorted(seen) == sorted(str(r.citizen_id) for r in connector.run("residents"))
+    assert len(set(seen)) == COUNT
 
 
 def test_population_statistics_add_up(connector: HouseholdConnector) -> None:
