@@ -96,6 +96,28 @@ def test_record_ids_of_the_wrong_type_are_refused_not_a_500(mock_platform: MockP
     ]
 
 
+def test_idempotency_keys_longer_than_the_contract_allows_are_refused_not_stored(
+    mock_platform: MockPlatform,
+) -> None:
+    """The mock keeps every key it accepts: a key over the contract's 200 characters is a 400
+    naming the header on every write that takes one, and nothing is applied."""
+    with client(mock_platform) as c:
+        register(c)
+        c.publish(CODE, [{"id": 1}], idempotency_key="k" * 200)  # the limit itself is fine
+        with pytest.raises(PlatformRejectedError) as batch:
+            c.publish(CODE, [{"id": 2}], idempotency_key="k" * 201)
+        case_id = mock_platform.enqueue_case()["case_id"]
+        with pytest.raises(PlatformRejectedError) as status:
+            c.post_status(case_id, "accepted", idempotency_key="s" * 201)
+    for refused in (batch.value, status.value):
+        assert refused.status == 400
+        assert [(p.field, p.rule) for p in refused.problems] == [
+            (f"header:{P.HEADER_IDEMPOTENCY_KEY}", "max_length")
+        ]
+    assert mock_platform.records_received.get(CODE) == 1
+    assert mock_platform.case_statuses.get(case_id, []) == []
+
+
 def inspect(url: str, token: str, path: str = "/_mock/inspect") -> httpx.Response:
     return httpx.get(url + path, headers={"Authorization": f"Bearer {token}"}, timeout=5)
 

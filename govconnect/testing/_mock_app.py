@@ -51,6 +51,41 @@ def _problem(field: str, rule: str, message: str) -> dict[str, str]:
     return {"field": field, "rule": rule, "message": message}
 
 
+MAX_IDEMPOTENCY_KEY = 200
+"""The contract's limit on ``Idempotency-Key`` (docs/platform-api.yaml): the mock keeps every key
+it accepts, so a longer one is refused rather than stored."""
+
+
+def _idempotency_key(request: Request, *, required: bool = True) -> str | None:
+    """The request's ``Idempotency-Key``, checked as the contract says: present where required
+    (400 naming the header), at most :data:`MAX_IDEMPOTENCY_KEY` characters (400)."""
+    key = request.headers.get(P.HEADER_IDEMPOTENCY_KEY)
+    header = f"header:{P.HEADER_IDEMPOTENCY_KEY}"
+    if not key:
+        if not required:
+            return None
+        raise _Rejected(
+            400,
+            "bad_request",
+            "Idempotency-Key is required",
+            [_problem(header, "required", "missing")],
+        )
+    if len(key) > MAX_IDEMPOTENCY_KEY:
+        raise _Rejected(
+            400,
+            "bad_request",
+            f"Idempotency-Key is at most {MAX_IDEMPOTENCY_KEY} characters",
+            [
+                _problem(
+                    header,
+                    "max_length",
+                    f"at most {MAX_IDEMPOTENCY_KEY} characters, not {len(key)}",
+                )
+            ],
+        )
+    return key
+
+
 def _json(status: int, body: Any, headers: Mapping[str, str] | None = None) -> Response:
     return Response(orjson.dumps(body), status, headers, media_type="application/json")
 
@@ -264,14 +299,7 @@ def _check_records(records: Any) -> list[dict[str, str]]:
 
 
 async def _publish(request: Request, state: PlatformState, node: str) -> Response:
-    key = request.headers.get(P.HEADER_IDEMPOTENCY_KEY)
-    if not key:
-        raise _Rejected(
-            400,
-            "bad_request",
-            "Idempotency-Key is required",
-            [_problem(f"header:{P.HEADER_IDEMPOTENCY_KEY}", "required", "missing")],
-        )
+    key = _idempotency_key(request)
     raw = await request.body()
     body = await _object_body(request, "a batch")
     code = body.get("resource_code")

@@ -20,11 +20,18 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ..exchange import platform as P
-from ._mock_app import PlatformState, _json, _object_body, _problem, _Rejected
+from ._mock_app import (
+    MAX_IDEMPOTENCY_KEY,
+    PlatformState,
+    _idempotency_key,
+    _json,
+    _object_body,
+    _problem,
+    _Rejected,
+)
 
 __all__ = ["MAX_IDEMPOTENCY_KEY", "check_notice", "post_correction"]
 
-MAX_IDEMPOTENCY_KEY = 200
 """The contract's longest ``Idempotency-Key`` (``docs/platform-api.yaml``, ``IdempotencyKey``)."""
 
 _DEPARTMENT_CODE = r"^[0-9A-Za-z][0-9A-Za-z_-]{1,31}$"
@@ -117,27 +124,7 @@ def check_notice(body: dict[str, Any]) -> list[dict[str, str]]:
 
 
 async def post_correction(request: Request, state: PlatformState, node: str) -> Response:
-    key = request.headers.get(P.HEADER_IDEMPOTENCY_KEY)
-    if not key:
-        raise _Rejected(
-            400,
-            "bad_request",
-            "Idempotency-Key is required",
-            [_problem(f"header:{P.HEADER_IDEMPOTENCY_KEY}", "required", "missing")],
-        )
-    if len(key) > MAX_IDEMPOTENCY_KEY:
-        raise _Rejected(
-            400,
-            "bad_request",
-            f"Idempotency-Key is at most {MAX_IDEMPOTENCY_KEY} characters",
-            [
-                _problem(
-                    f"header:{P.HEADER_IDEMPOTENCY_KEY}",
-                    "max_length",
-                    f"at most {MAX_IDEMPOTENCY_KEY} characters, not {len(key)}",
-                )
-            ],
-        )
+    key = _idempotency_key(request)
     body = await _object_body(request, "a correction notice")
     problems = check_notice(body)
     if problems:

@@ -28,7 +28,14 @@ from starlette.responses import Response
 
 from .._exceptions import InvalidInputError
 from ..exchange import platform as P
-from ._mock_app import PlatformState, _json, _object_body, _problem, _Rejected
+from ._mock_app import (
+    PlatformState,
+    _idempotency_key,
+    _json,
+    _object_body,
+    _problem,
+    _Rejected,
+)
 
 __all__ = [
     "CASE_CONVERTOR",
@@ -178,7 +185,7 @@ async def post_status(request: Request, state: PlatformState, node: str) -> Resp
     ]
     if problems:
         raise _Rejected(422, "invalid", "status change refused", problems)
-    key = request.headers.get(P.HEADER_IDEMPOTENCY_KEY)
+    key = _idempotency_key(request, required=False)
     with state.lock:
         _owned_case(state, case_id, node)
         if key and key in state.status_keys:
