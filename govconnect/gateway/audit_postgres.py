@@ -36,7 +36,7 @@ from datetime import date
 from typing import Any
 
 from .._exceptions import AuditIntegrityError, ConfigurationError
-from ..exchange.outbox.pg_schema import parse_url
+from ..exchange.outbox.pg_schema import import_psycopg, parse_url
 from .audit import AuditLog, _Pending
 from .audit_chain import (
     GENESIS,
@@ -87,16 +87,6 @@ INSERT INTO audit_meta VALUES ('algorithm', '{HASH_NAME}') ON CONFLICT DO NOTHIN
 """
 
 
-def _psycopg() -> Any:
-    try:
-        import psycopg
-    except ImportError:  # pragma: no cover - the extra is installed in development
-        raise ConfigurationError(
-            "an audit log on PostgreSQL needs psycopg 3: pip install 'govconnect[postgres]'"
-        ) from None
-    return psycopg
-
-
 class PostgresAuditLog(AuditLog):
     """The audit log in a PostgreSQL schema; share one object between the threads of a process
     and one schema between processes (see the module's docstring)."""
@@ -109,7 +99,7 @@ class PostgresAuditLog(AuditLog):
         readonly: bool = False,
         schema: str | None = None,
     ) -> None:
-        self._pg = _psycopg()
+        self._pg = import_psycopg("an audit log on PostgreSQL")
         try:
             self.location = parse_url(str(path), schema)
         except ConfigurationError as exc:  # the outbox's parser names the outbox

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from ..._exceptions import ConfigurationError
@@ -26,6 +27,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "PostgresLocation",
     "create_schema_sql",
+    "import_psycopg",
     "migrate_sql",
     "parse_url",
 ]
@@ -48,6 +50,18 @@ class PostgresLocation:
     def channel(self) -> str:
         """The ``LISTEN/NOTIFY`` channel idle workers wait on (one per schema)."""
         return f"{self.schema}_outbox"
+
+
+def import_psycopg(store: str) -> Any:
+    """psycopg 3, or a :class:`ConfigurationError` naming the extra that brings it; ``store``
+    says what needed it ("a PostgreSQL outbox", "an audit log on PostgreSQL")."""
+    try:
+        import psycopg
+    except ImportError:  # pragma: no cover - the extra is installed in development
+        raise ConfigurationError(
+            f"{store} needs psycopg 3: pip install 'govconnect[postgres]'"
+        ) from None
+    return psycopg
 
 
 def parse_url(url: str, schema: str | None = None) -> PostgresLocation:

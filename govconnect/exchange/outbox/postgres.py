@@ -24,7 +24,7 @@ from ..._exceptions import ConfigurationError
 from ..observers import Observers
 from . import pg_claims, pg_joined
 from .dead_letters import Replayed, replayed_chunk
-from .pg_schema import SCHEMA_VERSION, create_schema_sql, migrate_sql, parse_url
+from .pg_schema import SCHEMA_VERSION, create_schema_sql, import_psycopg, migrate_sql, parse_url
 from .store import Outbox, check_settings
 
 __all__ = ["PostgresOutbox"]
@@ -41,16 +41,6 @@ _INSERT_ROWS = (
 # ordinality: the ids, drawn from the sequence as rows are inserted, follow the chunks' order).
 
 _IDLE_IN_TRANSACTION_MS = 10_000
-
-
-def _psycopg() -> Any:
-    try:
-        import psycopg
-    except ImportError:  # pragma: no cover - the extra is installed in development
-        raise ConfigurationError(
-            "a PostgreSQL outbox needs psycopg 3: pip install 'govconnect[postgres]'"
-        ) from None
-    return psycopg
 
 
 class PostgresOutbox(Outbox):
@@ -82,7 +72,7 @@ class PostgresOutbox(Outbox):
     ) -> None:
         check_settings(synchronous, batch_size)
         self.batch_size = batch_size
-        self._pg = _psycopg()
+        self._pg = import_psycopg("a PostgreSQL outbox")
         self.location = parse_url(str(path), schema)
         self.path = self.location.display  # what messages show: never the password
         self.schema = self.location.schema
