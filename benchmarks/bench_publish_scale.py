@@ -4,9 +4,10 @@
         [--engines postgresql] [--postgres postgresql://postgres@127.0.0.1/test] [--db PATH]
 
 The legacy table is the household sample (``hj_resident``, citizen IDs as primary key, SQLite),
-read by a connector declared here with ``split=`` (key quantiles, one ``OFFSET`` probe on the
-primary key per boundary) and ``key_from`` / ``key_to`` params, so ``Publisher.publish(...,
-partitions=N)`` reads N key ranges in N forked worker processes. Every record is validated
+read by the shipped household plugin's resident dataset, which declares ``split=`` (citizen-ID
+quantiles, one ``OFFSET`` probe on the primary key per boundary) and ``key_from`` / ``key_to``
+params, so ``Publisher.publish(..., partitions=N)`` reads N key ranges in N forked worker
+processes. Every record is validated
 against the household ``Resident`` model (check digits included), encoded, fingerprinted and
 committed with its fingerprints to a fresh outbox: a schema of its own on PostgreSQL (issue 15:
 "real parallel"), or a file on SQLite (``--engines sqlite``: workers take turns on the write lock).
@@ -25,109 +26,28 @@ import argparse
 import json
 import os
 import resource
+import shutil
 import sqlite3
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
-CODE = "111112001/0902"
-COLUMNS = "gmsfhm, xm, xb, mz, csrq, hh, yhzgx, hjdz, xzqh, lxdh, zt, djrq, gxsj"
-FIELDS = [
-    "citizen_id",
-    "name",
-    "gender",
-    "ethnicity",
-    "birth_date",
-    "household_no",
-    "relation",
-    "address",
-    "region_code",
-    "phone",
-    "status",
-    "registered_on",
-    "updated_at",
-]
-STATUS = {"1": "正常", "2": "迁出", "3": "死亡"}
-
-
-def plugin(db: str) -> Any:
-    """A plugin with the ranged resident connector, reading ``db`` (built here so that the
-    benchmark needs nothing installed beyond govconnect and the household plugin)."""
-    from govconnect_household import Resident
-    from pydantic import BaseModel, ConfigDict
-
-    from govconnect import Connector, Department, LegacySystem, dataset, hookimpl
-
-    class Ranges(BaseModel):
-        model_config = ConfigDict(extra="forbid")
-        key_from: str | None = None
-        key_to: str | None = None
-
-    class RangedResidents(Connector):
-        name = "bench_residents"
-        department = Department(code="11010500000", name="北京市朝阳区公安分局")
-        system = LegacySystem(code="HJGL", name="户籍管理系统")
-
-        def __init__(self, settings: Any = None) -> None:
-            super().__init__(settings)
-            self.db = sqlite3.connect(db)
-
-        def close(self) -> None:
-            self.db.close()
-
-        def quantiles(self, parts: int) -> list[str]:
-            (count,) = self.db.execute("SELECT COUNT(*) FROM hj_resident").fetchone()
-            sql = "SELECT gmsfhm FROM hj_resident ORDER BY gmsfhm LIMIT 1 OFFSET ?"
-            return [
-                self.db.execute(sql, (count * i // parts,)).fetchone()[0] for i in range(1, parts)
-            ]
-
-        @dataset(
-            code=CODE,
-            name="居民户籍信息（分段）",
-            abstract="本区登记的全部居民户籍信息，按公民身份号码分段并行发布。",
-            sharing="conditional",
-            conditions="经户籍主管部门审批同意，仅用于人口信息比对核验",
-            update_cycle="daily",
-            published="2026-01-15",
-            key="citizen_id",
-            split="quantiles",
-            params=Ranges,  # given: local classes are not resolvable from annotations
-            record=Resident,
-        )
-        def residents(self, params: Ranges) -> Iterator[Resident]:
-            sql, args = f"SELECT {COLUMNS} FROM hj_resident WHERE 1 = 1", []
-            if params.key_from is not None:
-                sql, args = f"{sql} AND gmsfhm >= ?", [*args, params.key_from]
-            if params.key_to is not None:
-                sql, args = f"{sql} AND gmsfhm < ?", [*args, params.key_to]
-            cursor = self.db.execute(f"{sql} ORDER BY gmsfhm", args)
-            while rows := cursor.fetchmany(2000):
-                for row in rows:
-                    record = dict(zip(FIELDS, row, strict=True))
-                    record["status"] = STATUS.get(record["status"], record["status"])
-                    yield record  # type: ignore[misc]
-
-    class Plugin:
-        __name__ = "bench_residents"
-
-        @hookimpl
-        def register_connectors(self) -> list[type[Connector]]:
-            return [RangedResidents]
-
-    return Plugin()
+CODE = "111112001/0002"
+"""The household plugin's resident dataset: it declares ``split="resident_id_quantiles"``."""
 
 
 def publish(db: str, location: str, workers: int, batch: int, rejects: str) -> dict[str, float]:
     """One configuration, in this (child) process."""
+    import govconnect_household
+
     from govconnect import Outbox, Publisher, load_registry
 
-    registry = load_registry(config={}, plugins=[plugin(db)])
+    settings = {"url": f"sqlite:///{db}", "chunk_size": 2000}
+    registry = load_registry(plugins=[govconnect_household], entry_points=False,
+                             config={"connectors": {"household": settings}})  # fmt: skip
     with Outbox(location) as outbox:
         publisher = Publisher(registry, outbox, batch_size=batch, rejects_dir=rejects)
         started = time.perf_counter()
@@ -204,8 +124,11 @@ def run(opts: argparse.Namespace, engine: str, workers: int, work: Path) -> dict
             with psycopg.connect(opts.postgres, autocommit=True) as conn:
                 conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
         elif Path(location).exists():
-            for leftover in work.glob(Path(location).name + "*"):
-                leftover.unlink()
+            for leftover in work.glob(Path(location).name + "*"):  # -wal, .publish-locks/
+                if leftover.is_dir():
+                    shutil.rmtree(leftover)
+                else:
+                    leftover.unlink()
     if proc.returncode != 0:
         raise SystemExit(f"{engine} x{workers} failed:\n{proc.stderr}")
     result = json.loads(proc.stdout.strip().splitlines()[-1])
