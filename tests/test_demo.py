@@ -135,3 +135,22 @@ def test_demo_through_the_command_is_hermetic(tmp_path: Path) -> None:
         "wangfang 3 (1 refused), lina 1, zhaolei 1 (1 refused)"
     ) in " ".join(table.out.split())
     assert sorted(p.name for p in tmp_path.iterdir()) == ["d"]
+
+
+def test_the_readme_shows_what_the_demo_prints(tmp_path: Path) -> None:
+    """The README's demo excerpt is the demo's real output, line for line (the demo is seeded):
+    only the elapsed seconds (and so the table's width) may differ. A change to what the demo
+    prints must update the README."""
+    from .cli_support import govconnect
+
+    def text(lines: list[str]) -> list[str]:  # a table row's words, without its borders
+        words = [" ".join(re.sub(r"[\u2500-\u257f]", " ", line).split()) for line in lines]
+        return [w for w in words if w and not w.startswith("elapsed seconds")]
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    excerpt = readme.split("```\nWhat happened\n", 1)[1].split("\n```", 1)[0]
+    ran = govconnect("demo", cwd=tmp_path)  # the default folder, as the README shows
+    assert ran.code == 0, ran.output
+    printed = text(ran.out.splitlines())
+    for line in text(excerpt.splitlines()):
+        assert line in printed, f"README line not printed: {line}"
